@@ -1,0 +1,119 @@
+"""Engine settings: loads ``configs/default.yaml`` into typed dataclasses.
+
+The YAML file is the single source of truth for tunable numbers; the dataclass
+defaults only exist so that a partial user file can override a few keys.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "default.yaml"
+DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+
+# File names inside the weights folder (written by build_ext.py).
+DETECTOR_ONNX = "faceboxes.onnx"
+REGRESSOR_ONNX = "mb05_120x120.onnx"
+FACE_MODEL_NPZ = "face_model.npz"
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or has wrong keys."""
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    intra_op_threads: int = 4
+
+    def effective_threads(self) -> int:
+        """Requested threads, never more than the CPUs this process may use."""
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cpus = os.cpu_count() or 1
+        return max(1, min(int(self.intra_op_threads), cpus))
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    max_height: int = 720
+    max_width: int = 1080
+    candidate_score: float = 0.05
+    candidate_top_k: int = 5000
+    nms_iou: float = 0.3
+    min_score: float = 0.5
+
+
+@dataclass(frozen=True)
+class RegressorConfig:
+    roi_shift: float = 0.14
+    roi_scale: float = 1.58
+    landmark_refinements: int = 1
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    weights_dir: Path = REPO_ROOT / "weights"
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    regressor: RegressorConfig = field(default_factory=RegressorConfig)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> "EngineConfig":
+        """Read the default YAML file, then ``path`` on top of it when given."""
+        import yaml  # deferred: keeps `tracker-app --help` fast
+
+        merged: dict[str, Any] = {}
+        for p in [DEFAULT_CONFIG_PATH] + ([Path(path)] if path else []):
+            try:
+                with open(p, encoding="utf-8") as f:
+                    data = yaml.safe_load(f) or {}
+            except OSError as e:
+                raise ConfigError(f"cannot read config {p}: {e.strerror}") from None
+            except yaml.YAMLError as e:
+                raise ConfigError(f"config {p} is not valid YAML: {e}") from None
+            if not isinstance(data, dict):
+                raise ConfigError(f"config {p} must be a mapping at the top level")
+            _deep_update(merged, data)
+        return cls.from_dict(merged)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EngineConfig":
+        sections = {"runtime": RuntimeConfig, "detector": DetectorConfig, "regressor": RegressorConfig}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "weights_dir":
+                p = Path(value)
+                kwargs[key] = p if p.is_absolute() else REPO_ROOT / p
+            elif key in sections:
+                kwargs[key] = _make_section(sections[key], key, value)
+            else:
+                raise ConfigError(f"unknown config key '{key}'")
+        return cls(**kwargs)
+
+    def with_threads(self, threads: int) -> "EngineConfig":
+        return dataclasses.replace(self, runtime=RuntimeConfig(intra_op_threads=threads))
+
+
+def _make_section(section_cls: type, name: str, value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ConfigError(f"config section '{name}' must be a mapping")
+    known = {f.name: f for f in dataclasses.fields(section_cls)}
+    for k in value:
+        if k not in known:
+            raise ConfigError(f"unknown config key '{name}.{k}'")
+    # Coerce to the declared default's type so "4" or 4.0 do not leak through.
+    coerced = {k: type(getattr(section_cls(), k))(v) for k, v in value.items()}
+    return section_cls(**coerced)
+
+
+def _deep_update(dst: dict, src: dict) -> None:
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            _deep_update(dst[k], v)
+        else:
+            dst[k] = v

@@ -1,0 +1,3 @@
+#include "rasterize.h"
+
+int rc_api_version(void) { return 1; }

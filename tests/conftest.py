@@ -1,0 +1,36 @@
+"""Shared fixtures: the upstream data folder and the built weights.
+
+Tests run on the real shared data and the real converted models. A missing
+folder is a failure with a clear message, never a silent skip.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from engine.config import DEFAULT_DATA_DIR, DETECTOR_ONNX, FACE_MODEL_NPZ, REGRESSOR_ONNX, REPO_ROOT
+
+DATA_DIR = Path(os.environ.get("TRACKER_DATA_DIR", DEFAULT_DATA_DIR))
+WEIGHTS_DIR = REPO_ROOT / "weights"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (DATA_DIR / "SHA256SUMS").is_file():
+        pytest.fail(f"upstream data not found in {DATA_DIR} (set TRACKER_DATA_DIR)")
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def media_dir(data_dir: Path) -> Path:
+    return data_dir / "media"
+
+
+@pytest.fixture(scope="session")
+def weights_dir() -> Path:
+    for name in (DETECTOR_ONNX, REGRESSOR_ONNX, FACE_MODEL_NPZ):
+        if not (WEIGHTS_DIR / name).is_file():
+            pytest.fail(f"{WEIGHTS_DIR / name} missing: run python build_ext.py first")
+    return WEIGHTS_DIR

@@ -1,0 +1,1 @@
+"""Desktop application and command line of the face tracker."""
