@@ -1,0 +1,126 @@
+"""The 3D morphable face model: 62 parameters -> 68 landmarks, dense mesh, head pose.
+
+Arrays come from ``weights/face_model.npz`` written by build_ext.py. Vertices are
+built in the regressor's 120x120 crop space and then mapped into the image with
+upstream 3DDFA_V2's conventions (see ``_crop_to_image``).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from engine.results import HeadPose
+
+# The regressor's crop size; parameters live in this pixel space.
+CROP_SIZE = 120
+N_POSE = 12
+N_SHAPE = 40
+N_EXPRESSION = 10
+N_PARAMS = N_POSE + N_SHAPE + N_EXPRESSION
+N_LANDMARKS = 68
+NOSE_TIP = 30  # iBUG 300-W index of the nose tip, origin of the drawn pose axes
+# Near-vertical poses: below this margin from +-1, yaw is pinned and roll is folded into pitch.
+GIMBAL_LOCK = 0.998
+
+
+class FaceModel:
+    """Sparse and dense reconstruction from 62 parameters and a crop ROI."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        self.mean = arrays["u"].astype(np.float32).reshape(-1)
+        # One (3n, 50) basis so the dense mesh is a single matrix-vector product.
+        self.basis = np.ascontiguousarray(
+            np.concatenate([arrays["w_shp"], arrays["w_exp"]], axis=1), dtype=np.float32)
+        self.triangles = np.ascontiguousarray(arrays["tri"], dtype=np.int32)
+        self.keypoints = arrays["keypoints"].astype(np.int64)
+        self.uv = arrays["uv"].astype(np.float32)
+        self.ncc = arrays["ncc"].astype(np.float32)
+        self.param_mean = arrays["param_mean"].astype(np.float32)
+        self.param_std = arrays["param_std"].astype(np.float32)
+        self.source = str(arrays["source"])
+        self.sparse_mean = arrays["u_base"].astype(np.float32).reshape(-1)
+        self.sparse_basis = np.ascontiguousarray(
+            np.concatenate([arrays["w_shp_base"], arrays["w_exp_base"]], axis=1), dtype=np.float32)
+        self.n_vertices = self.mean.size // 3
+
+    @classmethod
+    def load(cls, path: Path) -> "FaceModel":
+        from engine.onnx_session import ModelFileError
+
+        if not Path(path).is_file():
+            raise ModelFileError(f"{path} not found: run `python build_ext.py` first")
+        with np.load(path, allow_pickle=False) as npz:
+            return cls({k: npz[k] for k in npz.files})
+
+    # -- reconstruction -------------------------------------------------------------
+
+    def landmarks(self, params: np.ndarray, roi: np.ndarray) -> np.ndarray:
+        """(68, 3) image-space landmarks from the exact sparse model."""
+        return self._reconstruct(params, roi, self.sparse_mean, self.sparse_basis)
+
+    def dense_vertices(self, params: np.ndarray, roi: np.ndarray) -> np.ndarray:
+        """(n, 3) image-space vertices of the dense mesh."""
+        return self._reconstruct(params, roi, self.mean, self.basis)
+
+    def dense_landmarks(self, vertices: np.ndarray) -> np.ndarray:
+        """The 68 landmarks picked from a dense mesh (x, y agree with ``landmarks``)."""
+        return vertices[self.keypoints]
+
+    def _reconstruct(self, params: np.ndarray, roi: np.ndarray, mean: np.ndarray,
+                     basis: np.ndarray) -> np.ndarray:
+        params = np.asarray(params, dtype=np.float32).reshape(-1)
+        if params.size != N_PARAMS:
+            raise ValueError(f"expected {N_PARAMS} parameters, got {params.size}")
+        camera = params[:N_POSE].reshape(3, 4)
+        shape = (mean + basis @ params[N_POSE:]).reshape(-1, 3)
+        crop = shape @ camera[:, :3].T + camera[:, 3]
+        return _crop_to_image(crop, roi)
+
+    # -- pose -----------------------------------------------------------------------
+
+    @staticmethod
+    def head_pose(params: np.ndarray) -> HeadPose:
+        """Rotation from the first two rows of the camera matrix, angles as upstream."""
+        camera = np.asarray(params[:N_POSE], dtype=np.float64).reshape(3, 4)
+        r1, r2 = camera[0, :3], camera[1, :3]
+        n1, n2 = np.linalg.norm(r1), np.linalg.norm(r2)
+        if not (n1 > 0 and n2 > 0 and math.isfinite(n1 + n2)):
+            raise ValueError("degenerate camera matrix in the parameters")
+        r1, r2 = r1 / n1, r2 / n2
+        rotation = np.stack([r1, r2, np.cross(r1, r2)])
+        yaw, pitch, roll = _matrix_to_angles(rotation)
+        return HeadPose(yaw=math.degrees(yaw), pitch=math.degrees(pitch), roll=math.degrees(roll),
+                        rotation=rotation.astype(np.float32), scale=float((n1 + n2) / 2))
+
+    @staticmethod
+    def pose_axes_2d(pose: HeadPose, origin: np.ndarray, length: float) -> np.ndarray:
+        """(3, 2) image points of the head's x, y, z axes drawn from ``origin`` (x right, y down)."""
+        directions = pose.rotation[:2, :].T.copy()  # column k: model axis k in crop x, y (y up)
+        directions[:, 1] *= -1  # crop y is up, image y is down
+        return np.asarray(origin[:2], np.float32) + length * directions.astype(np.float32)
+
+
+def _crop_to_image(crop: np.ndarray, roi: np.ndarray) -> np.ndarray:
+    """Map (n, 3) crop-space points into the image (upstream ``similar_transform``)."""
+    x1, y1, x2, y2 = (float(v) for v in roi)
+    sx = (x2 - x1) / CROP_SIZE
+    sy = (y2 - y1) / CROP_SIZE
+    out = np.empty_like(crop, dtype=np.float32)
+    out[:, 0] = (crop[:, 0] - 1) * sx + x1
+    out[:, 1] = (CROP_SIZE - crop[:, 1]) * sy + y1
+    z = (crop[:, 2] - 1) * ((sx + sy) / 2)
+    out[:, 2] = z - z.min()
+    return out
+
+
+def _matrix_to_angles(r: np.ndarray) -> tuple[float, float, float]:
+    """Upstream matrix2angle: (yaw, pitch, roll) in radians."""
+    if r[2, 0] > GIMBAL_LOCK:
+        return math.pi / 2, math.atan2(-r[0, 1], -r[0, 2]), 0.0
+    if r[2, 0] < -GIMBAL_LOCK:
+        return -math.pi / 2, math.atan2(r[0, 1], r[0, 2]), 0.0
+    yaw = math.asin(r[2, 0])
+    c = math.cos(yaw)
+    return yaw, math.atan2(r[2, 1] / c, r[2, 2] / c), math.atan2(r[1, 0] / c, r[0, 0] / c)

@@ -1,0 +1,56 @@
+"""Typed results of the engine. Plain data: no model references, safe to pickle or send across threads."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    """Head orientation. Angles in degrees, upstream 3DDFA conventions:
+    yaw = asin(R[2, 0]), pitch = atan2(R[2, 1], R[2, 2]), roll = atan2(R[1, 0], R[0, 0])."""
+
+    yaw: float
+    pitch: float
+    roll: float
+    rotation: np.ndarray  # (3, 3) orthonormal, model -> crop space (crop y points up)
+    scale: float  # model units -> crop pixels
+
+    def as_tuple(self) -> tuple[float, float, float]:
+        return (self.yaw, self.pitch, self.roll)
+
+
+@dataclass
+class Face:
+    """One face in one image.
+
+    Coordinates are image pixels (x right, y down). ``landmarks`` and ``vertices``
+    carry a third column, depth z in pixel units with larger z nearer the camera,
+    shifted so the smallest z of that point set is 0 (upstream convention).
+    """
+
+    box: np.ndarray  # (4,) float32 x1, y1, x2, y2: detector box, or landmark box when tracked
+    score: float  # detector score, or the tracker's face-likeness when tracked
+    roi: np.ndarray  # (4,) float32 x1, y1, x2, y2: the square crop fed to the regressor
+    params: np.ndarray  # (62,) float32: 12 pose (3x4 [sR|t] row-major), 40 identity, 10 expression
+    landmarks: np.ndarray  # (68, 3) float32, iBUG 300-W order
+    pose: HeadPose
+    vertices: np.ndarray | None = field(default=None, repr=False)  # (38365, 3) float32 when dense
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (lists of floats)."""
+        d = {
+            "box": [round(float(v), 2) for v in self.box],
+            "score": round(float(self.score), 4),
+            "roi": [round(float(v), 2) for v in self.roi],
+            "pose": {"yaw": round(self.pose.yaw, 3), "pitch": round(self.pose.pitch, 3),
+                     "roll": round(self.pose.roll, 3),
+                     "rotation": np.round(self.pose.rotation, 6).tolist(),
+                     "scale": float(self.pose.scale)},
+            "params": [float(v) for v in self.params],
+            "landmarks": np.round(self.landmarks.astype(np.float64), 3).tolist(),
+        }
+        if self.vertices is not None:
+            d["vertices"] = np.round(self.vertices.astype(np.float64), 2).tolist()
+        return d

@@ -1,0 +1,5 @@
+import sys
+
+from tracker_app.cli import main
+
+sys.exit(main())
