@@ -1,0 +1,71 @@
+"""`tracker-app detect` end to end, as a user runs it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from engine.image_input import read_image
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tracker_app", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_detect_writes_overlay_and_json(weights_dir, media_dir, tmp_path) -> None:
+    emma = media_dir / "emma.jpg"
+    result = run_cli("detect", str(emma), "--out", str(tmp_path), "--json", "--dense")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if ": face " in line]
+    assert len(lines) == 3
+    assert all("yaw=" in line and "score=" in line for line in lines)
+
+    doc = json.loads((tmp_path / "emma.json").read_text())
+    assert len(doc["faces"]) == 3
+    face = doc["faces"][0]
+    assert len(face["params"]) == 62 and len(face["landmarks"]) == 68 and len(face["vertices"]) == 38365
+
+    overlay = read_image(str(tmp_path / "emma_overlay.jpg"))
+    original = read_image(str(emma))
+    assert overlay.shape == original.shape
+    changed = np.abs(overlay.astype(int) - original.astype(int)).sum(axis=2) > 60
+    # the overlay is drawn on the faces: changed pixels at the landmarks, none in the far corner
+    for f in doc["faces"]:
+        pts = np.round(np.array(f["landmarks"])[:, :2]).astype(int)
+        hits = [changed[max(0, y - 2):y + 3, max(0, x - 2):x + 3].any() for x, y in pts]
+        assert np.mean(hits) > 0.9
+    assert not changed[:20, :20].any()
+
+
+def test_detect_reports_unreadable_file_and_goes_on(weights_dir, media_dir, tmp_path) -> None:
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image at all")
+    result = run_cli("detect", str(bad), str(media_dir / "JianzhuGuo.jpg"), "--out", str(tmp_path))
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "broken.jpg" in errors[0] and "not a readable image" in errors[0]
+    assert "JianzhuGuo.jpg: face 0:" in result.stdout
+    assert (tmp_path / "JianzhuGuo_overlay.jpg").is_file()
+
+
+def test_detect_says_when_no_face(weights_dir, tmp_path) -> None:
+    import cv2
+
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.zeros((240, 320), np.uint8))
+    result = run_cli("detect", str(blank), "--out", str(tmp_path))
+    assert result.returncode == 0
+    assert "blank.png: no faces found" in result.stdout
+
+
+def test_help_imports_nothing_heavy() -> None:
+    code = ("import sys; from tracker_app.cli import build_parser; build_parser().format_help();"
+            "heavy = [m for m in ('numpy', 'cv2', 'onnxruntime', 'PyQt6', 'yaml') if m in sys.modules];"
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+    help_run = run_cli("--help")
+    assert help_run.returncode == 0 and "detect" in help_run.stdout
