@@ -19,6 +19,7 @@ class FramePacket:
     index: int  # 0-based frame number in the source (cameras: frames delivered, gaps when dropped)
     timestamp: float  # seconds since the source started
     image: np.ndarray  # (H, W, 3) uint8 BGR
+    decode_ms: float = 0.0  # time the source spent reading/decoding this frame
 
 
 @dataclass
