@@ -1,3 +1,495 @@
+/* CPU rasteriser for the dense face mesh: see rasterize.h for the conventions.
+ *
+ * Design notes (why it looks like this):
+ *  - The dense face triangles are about one pixel large, so per-triangle set-up
+ *    cost dominates; the set-up is kept to integer operations on pre-snapped
+ *    vertices and the pixel loop is a plain bounding-box scan.
+ *  - Edge functions are exact int64 on a 1/256-pixel grid. Exactness is what lets
+ *    the NumPy reference (tests/raster_reference.py) agree on the winning
+ *    triangle at every pixel, and it makes the top-left rule watertight.
+ *  - The only floating-point per pixel is the depth interpolation, written as one
+ *    fixed expression in double; build_ext.py compiles with -ffp-contract=off so
+ *    no fused multiply-add changes its rounding against NumPy.
+ */
 #include "rasterize.h"
 
-int rc_api_version(void) { return 1; }
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int rc_api_version(void) { return RC_API_VERSION; }
+
+/* A vertex snapped to the fixed-point grid. `ok` is 0 for vertices that make
+ * their triangles skipped (non-finite, or outside the guard band). */
+typedef struct {
+    int32_t x, y; /* position in 1/RC_SUBPIXEL pixels */
+    float z;
+    int32_t ok;
+} snapped_vertex;
+
+static int vertex_is_usable(const float *v)
+{
+    /* isfinite() first: comparisons with NaN are false, but be explicit. */
+    return isfinite(v[0]) && isfinite(v[1]) && isfinite(v[2]) &&
+           fabsf(v[0]) <= (float)RC_MAX_COORD && fabsf(v[1]) <= (float)RC_MAX_COORD;
+}
+
+/* Round half to even, like numpy.rint, for |x| < 2^51: adding and removing
+ * 1.5 * 2^52 leaves no fraction bits, and IEEE addition rounds half to even.
+ * (rint() does the same but is a library call without SSE4.1.) The volatile-free
+ * form is safe because the build never enables -ffast-math. */
+static double round_even(double x)
+{
+    const double magic = 6755399441055744.0; /* 1.5 * 2^52 */
+    return (x + magic) - magic;
+}
+
+static void snap_vertices(const float *verts, int32_t n_verts, snapped_vertex *out)
+{
+    for (int32_t i = 0; i < n_verts; i++) {
+        const float *v = verts + 3 * (int64_t)i;
+        snapped_vertex *s = &out[i];
+        if (vertex_is_usable(v)) {
+            /* Scaling by a power of two is exact; the guard band keeps the result
+             * far inside int32, so the conversion is well defined. */
+            s->x = (int32_t)round_even((double)v[0] * RC_SUBPIXEL);
+            s->y = (int32_t)round_even((double)v[1] * RC_SUBPIXEL);
+            s->z = v[2];
+            s->ok = 1;
+        } else {
+            s->x = s->y = 0;
+            s->z = 0.0f;
+            s->ok = 0;
+        }
+    }
+}
+
+/* Floor and ceiling of a / RC_SUBPIXEL. Fixed-point values are above -2^30, so
+ * adding 2^40 makes them positive and a plain shift then floors them (a right
+ * shift of a negative number would be implementation-defined in C99). */
+#define RC_FLOOR_BIAS ((int64_t)1 << 40)
+static int64_t floor_sub(int64_t a)
+{
+    return ((a + RC_FLOOR_BIAS) >> RC_SUBPIXEL_BITS) - (RC_FLOOR_BIAS >> RC_SUBPIXEL_BITS);
+}
+
+static int64_t ceil_sub(int64_t a) { return floor_sub(a + RC_SUBPIXEL - 1); }
+
+static int64_t min3(int64_t a, int64_t b, int64_t c)
+{
+    int64_t m = a < b ? a : b;
+    return m < c ? m : c;
+}
+
+static int64_t max3(int64_t a, int64_t b, int64_t c)
+{
+    int64_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+void rc_mesh_window(const float *verts, int32_t n_faces, int32_t n_verts,
+                    int32_t frame_width, int32_t frame_height, int32_t out[4])
+{
+    /* Floats are compared before any conversion: the guard band bounds them. */
+    float lo_x = INFINITY, lo_y = INFINITY, hi_x = -INFINITY, hi_y = -INFINITY;
+    int64_t n = (int64_t)n_faces * n_verts;
+    for (int64_t i = 0; i < n; i++) {
+        const float *v = verts + 3 * i;
+        if (!vertex_is_usable(v))
+            continue;
+        lo_x = fminf(lo_x, v[0]);
+        hi_x = fmaxf(hi_x, v[0]);
+        lo_y = fminf(lo_y, v[1]);
+        hi_y = fmaxf(hi_y, v[1]);
+    }
+    out[0] = out[1] = out[2] = out[3] = 0;
+    if (!(lo_x <= hi_x) || !(lo_y <= hi_y))
+        return; /* no usable vertex */
+    /* One pixel of margin on each side absorbs the sub-pixel snapping. */
+    int64_t x0 = (int64_t)floorf(lo_x) - 1, x1 = (int64_t)floorf(hi_x) + 2;
+    int64_t y0 = (int64_t)floorf(lo_y) - 1, y1 = (int64_t)floorf(hi_y) + 2;
+    x0 = x0 < 0 ? 0 : x0;
+    y0 = y0 < 0 ? 0 : y0;
+    x1 = x1 > frame_width ? frame_width : x1;
+    y1 = y1 > frame_height ? frame_height : y1;
+    if (x1 <= x0 || y1 <= y0)
+        return; /* entirely off-screen */
+    out[0] = (int32_t)x0;
+    out[1] = (int32_t)y0;
+    out[2] = (int32_t)x1;
+    out[3] = (int32_t)y1;
+}
+
+void rc_gbuffer_clear(rc_gbuffer *gb)
+{
+    int64_t n = (int64_t)gb->width * gb->height;
+    if (n <= 0)
+        return; /* the arrays of an empty buffer may be NULL */
+    for (int64_t i = 0; i < n; i++) {
+        gb->depth[i] = -INFINITY;
+        gb->tri_id[i] = -1;
+    }
+    memset(gb->bary, 0, (size_t)n * 2 * sizeof(float));
+}
+
+/* One edge a -> b of a triangle, oriented so that the interior is where the edge
+ * function is positive: w(p) = dx * (p.y - a.y) - dy * (p.x - a.x). */
+typedef struct {
+    int64_t ax, ay, dx, dy;
+    int64_t bias; /* 0 on a top or left edge (centres on it are inside), else -1 */
+} edge;
+
+static edge make_edge(const snapped_vertex *a, const snapped_vertex *b, int64_t orientation)
+{
+    edge e;
+    e.ax = a->x;
+    e.ay = a->y;
+    e.dx = orientation * ((int64_t)b->x - a->x);
+    e.dy = orientation * ((int64_t)b->y - a->y);
+    /* With y down and the interior on the positive side, a top edge is horizontal
+     * and runs towards +x, and a left edge runs upwards (dy < 0). */
+    e.bias = (e.dy < 0 || (e.dy == 0 && e.dx > 0)) ? 0 : -1;
+    return e;
+}
+
+static int64_t edge_at(const edge *e, int64_t px, int64_t py)
+{
+    return e->dx * (py - e->ay) - e->dy * (px - e->ax);
+}
+
+/* Rasterises one triangle; returns 1 when it was drawn (set up), 0 when skipped. */
+static int draw_triangle(rc_gbuffer *gb, const snapped_vertex *s0, const snapped_vertex *s1,
+                         const snapped_vertex *s2, int32_t id)
+{
+    const int64_t S = RC_SUBPIXEL;
+    /* Pixel centres (px * S, py * S) inside the bounding box, clipped to the window. */
+    int64_t px_lo = ceil_sub(min3(s0->x, s1->x, s2->x));
+    int64_t px_hi = floor_sub(max3(s0->x, s1->x, s2->x));
+    int64_t py_lo = ceil_sub(min3(s0->y, s1->y, s2->y));
+    int64_t py_hi = floor_sub(max3(s0->y, s1->y, s2->y));
+    const int64_t wx0 = gb->x0, wy0 = gb->y0;
+    const int64_t wx1 = wx0 + gb->width - 1, wy1 = wy0 + gb->height - 1;
+    if (px_lo < wx0) px_lo = wx0;
+    if (py_lo < wy0) py_lo = wy0;
+    if (px_hi > wx1) px_hi = wx1;
+    if (py_hi > wy1) py_hi = wy1;
+    if (px_lo > px_hi || py_lo > py_hi)
+        return 0;
+
+    int64_t area = ((int64_t)s1->x - s0->x) * ((int64_t)s2->y - s0->y) -
+                   ((int64_t)s1->y - s0->y) * ((int64_t)s2->x - s0->x);
+    if (area == 0)
+        return 0; /* degenerate after snapping */
+    const int64_t orientation = area > 0 ? 1 : -1; /* accept both windings */
+    area *= orientation;
+
+    /* Edge i is opposite vertex i, so w_i / area is the barycentric weight of i. */
+    const edge e0 = make_edge(s1, s2, orientation);
+    const edge e1 = make_edge(s2, s0, orientation);
+    const edge e2 = make_edge(s0, s1, orientation);
+    const double z0 = s0->z, z1 = s1->z, z2 = s2->z;
+    const double inv_area = 1.0 / (double)area;
+
+    /* Edge functions at the first pixel centre, then exact integer steps. */
+    int64_t r0 = edge_at(&e0, px_lo * S, py_lo * S);
+    int64_t r1 = edge_at(&e1, px_lo * S, py_lo * S);
+    int64_t r2 = edge_at(&e2, px_lo * S, py_lo * S);
+    const int64_t sx0 = -e0.dy * S, sx1 = -e1.dy * S, sx2 = -e2.dy * S; /* per pixel to the right */
+    const int64_t sy0 = e0.dx * S, sy1 = e1.dx * S, sy2 = e2.dx * S;    /* per row down */
+    for (int64_t py = py_lo; py <= py_hi; py++, r0 += sy0, r1 += sy1, r2 += sy2) {
+        int64_t w0 = r0, w1 = r1, w2 = r2;
+        const int64_t row = (py - wy0) * gb->width - wx0;
+        for (int64_t px = px_lo; px <= px_hi; px++, w0 += sx0, w1 += sx1, w2 += sx2) {
+            /* All three biased edge functions >= 0 <=> the OR has no sign bit. */
+            if (((w0 + e0.bias) | (w1 + e1.bias) | (w2 + e2.bias)) < 0)
+                continue;
+            const double b0 = (double)w0 * inv_area;
+            const double b1 = (double)w1 * inv_area;
+            const double b2 = (double)w2 * inv_area;
+            const float z = (float)(b0 * z0 + b1 * z1 + b2 * z2);
+            const int64_t i = row + px;
+            if (z > gb->depth[i]) {
+                gb->depth[i] = z;
+                gb->tri_id[i] = id;
+                gb->bary[2 * i] = (float)b1;
+                gb->bary[2 * i + 1] = (float)b2;
+            }
+        }
+    }
+    return 1;
+}
+
+int64_t rc_rasterize(rc_gbuffer *gb, const float *verts, int32_t n_faces, int32_t n_verts,
+                     const int32_t *tris, int32_t n_tris)
+{
+    if (gb->width <= 0 || gb->height <= 0 || n_verts <= 0 || n_tris <= 0 || n_faces <= 0)
+        return 0;
+    if ((int64_t)n_faces * n_tris > INT32_MAX)
+        return RC_ERR_ARG;
+    snapped_vertex *snapped = malloc((size_t)n_verts * sizeof *snapped);
+    if (!snapped)
+        return RC_ERR_NOMEM;
+    int64_t drawn = 0;
+    for (int32_t f = 0; f < n_faces; f++) {
+        snap_vertices(verts + (int64_t)f * n_verts * 3, n_verts, snapped);
+        const int32_t id_base = f * n_tris; /* fits: checked above */
+        for (int32_t t = 0; t < n_tris; t++) {
+            const int32_t *tri = tris + 3 * (int64_t)t;
+            /* Unsigned comparison also rejects negative indices. */
+            if ((uint32_t)tri[0] >= (uint32_t)n_verts || (uint32_t)tri[1] >= (uint32_t)n_verts ||
+                (uint32_t)tri[2] >= (uint32_t)n_verts)
+                continue;
+            const snapped_vertex *s0 = &snapped[tri[0]], *s1 = &snapped[tri[1]], *s2 = &snapped[tri[2]];
+            if (!(s0->ok & s1->ok & s2->ok))
+                continue;
+            drawn += draw_triangle(gb, s0, s1, s2, id_base + t);
+        }
+    }
+    free(snapped);
+    return drawn;
+}
+
+static int triangle_indices_ok(const int32_t *tri, int32_t n_verts)
+{
+    return (uint32_t)tri[0] < (uint32_t)n_verts && (uint32_t)tri[1] < (uint32_t)n_verts &&
+           (uint32_t)tri[2] < (uint32_t)n_verts;
+}
+
+int rc_vertex_normals(const float *verts, int32_t n_verts, const int32_t *tris, int32_t n_tris,
+                      float *normals)
+{
+    /* Accumulate straight into the output (no scratch allocation: this runs every
+     * frame). Absurd but finite coordinates may overflow a float sum to inf or
+     * NaN; such vertices fall back to the default normal below. */
+    memset(normals, 0, (size_t)(n_verts > 0 ? n_verts : 0) * 3 * sizeof *normals);
+    for (int32_t t = 0; t < n_tris; t++) {
+        const int32_t *tri = tris + 3 * (int64_t)t;
+        if (!triangle_indices_ok(tri, n_verts))
+            continue;
+        const float *a = verts + 3 * (int64_t)tri[0];
+        const float *b = verts + 3 * (int64_t)tri[1];
+        const float *c = verts + 3 * (int64_t)tri[2];
+        const float ux = b[0] - a[0], uy = b[1] - a[1], uz = b[2] - a[2];
+        const float vx = c[0] - a[0], vy = c[1] - a[1], vz = c[2] - a[2];
+        /* Unnormalised cross product: its length is twice the area, which gives the
+         * area weighting for free. */
+        const float nx = uy * vz - uz * vy, ny = uz * vx - ux * vz, nz = ux * vy - uy * vx;
+        if (!(isfinite(nx) && isfinite(ny) && isfinite(nz)))
+            continue; /* a NaN/inf vertex must not poison its neighbours */
+        for (int k = 0; k < 3; k++) {
+            float *n = normals + 3 * (int64_t)tri[k];
+            n[0] += nx;
+            n[1] += ny;
+            n[2] += nz;
+        }
+    }
+    for (int32_t i = 0; i < n_verts; i++) {
+        float *n = normals + 3 * (int64_t)i;
+        /* Length in double: the squares of large float sums would overflow. */
+        const double len = sqrt((double)n[0] * n[0] + (double)n[1] * n[1] + (double)n[2] * n[2]);
+        if (len > 0.0 && isfinite(len)) {
+            n[0] = (float)(n[0] / len);
+            n[1] = (float)(n[1] / len);
+            n[2] = (float)(n[2] / len);
+        } else {
+            n[0] = 0.0f;
+            n[1] = 0.0f;
+            n[2] = 1.0f;
+        }
+    }
+    return RC_OK;
+}
+
+/* x^e for x in [0, 1] and a non-negative exponent, 0^0 taken as 1. */
+static float pow_unit(float x, float e)
+{
+    if (x <= 0.0f)
+        return e == 0.0f ? 1.0f : 0.0f;
+    if (e <= 64.0f && e == floorf(e)) {
+        /* Integer exponents (the usual case) by squaring: several times cheaper
+         * than powf, which dominated the per-vertex lighting. */
+        float r = 1.0f;
+        for (int k = (int)e; k > 0; k >>= 1, x *= x)
+            if (k & 1)
+                r *= x;
+        return r;
+    }
+    return powf(x, e);
+}
+
+static float clamp_unit(float v)
+{
+    /* Written so that NaN maps to 0 (every comparison with NaN is false). */
+    if (!(v > 0.0f))
+        return 0.0f;
+    return v < 1.0f ? v : 1.0f;
+}
+
+void rc_shade_vertices(const float *normals, int32_t n_verts, const float *albedo,
+                       int32_t albedo_stride, const rc_light *light, float *colors)
+{
+    const float lx = light->dir[0], ly = light->dir[1], lz = light->dir[2];
+    /* Blinn-Phong half vector between the light and the view direction (0, 0, 1). */
+    float hx = lx, hy = ly, hz = lz + 1.0f;
+    const float hlen = sqrtf(hx * hx + hy * hy + hz * hz);
+    if (hlen > 0.0f) {
+        hx /= hlen;
+        hy /= hlen;
+        hz /= hlen;
+    }
+    const int use_specular = light->specular != 0.0f;
+    for (int32_t i = 0; i < n_verts; i++) {
+        const float *n = normals + 3 * (int64_t)i;
+        /* Two-sided lighting: the visible side of a surface faces the camera. */
+        const float s = n[2] < 0.0f ? -1.0f : 1.0f;
+        const float nx = s * n[0], ny = s * n[1], nz = s * n[2];
+        const float ndotl = nx * lx + ny * ly + nz * lz;
+        const float shade = light->ambient + light->diffuse * (ndotl > 0.0f ? ndotl : 0.0f);
+        float spec = 0.0f;
+        if (use_specular)
+            spec = light->specular * pow_unit(nx * hx + ny * hy + nz * hz, light->shininess);
+        const float *a = albedo + (int64_t)albedo_stride * i;
+        float *c = colors + 3 * (int64_t)i;
+        c[0] = clamp_unit(a[0] * shade + spec);
+        c[1] = clamp_unit(a[1] * shade + spec);
+        c[2] = clamp_unit(a[2] * shade + spec);
+    }
+}
+
+/* Vertex indices of the triangle that won a pixel, or NULL when the id is not
+ * usable (so damaged buffers are ignored rather than followed). */
+static const int32_t *winner(int32_t id, const int32_t *tris, int32_t n_tris, int32_t n_verts,
+                             int32_t n_faces, int32_t *face)
+{
+    if (id < 0 || (int64_t)id >= (int64_t)n_faces * n_tris)
+        return NULL;
+    const int32_t *tri = tris + 3 * (int64_t)(id % n_tris);
+    if (!triangle_indices_ok(tri, n_verts))
+        return NULL;
+    *face = id / n_tris;
+    return tri;
+}
+
+static uint8_t to_u8(float v)
+{
+    if (!(v > 0.0f)) /* also NaN */
+        return 0;
+    if (v >= 255.0f)
+        return 255;
+    return (uint8_t)(v + 0.5f);
+}
+
+int rc_blend_colors(const rc_gbuffer *gb, const int32_t *tris, int32_t n_tris, int32_t n_verts,
+                    int32_t n_faces, const float *colors, int64_t color_face_stride, float alpha,
+                    uint8_t *frame, int32_t frame_width, int32_t frame_height)
+{
+    if (gb->x0 < 0 || gb->y0 < 0 || (int64_t)gb->x0 + gb->width > frame_width ||
+        (int64_t)gb->y0 + gb->height > frame_height)
+        return RC_ERR_ARG;
+    if (n_tris <= 0)
+        return RC_OK;
+    for (int32_t r = 0; r < gb->height; r++) {
+        const int64_t gb_row = (int64_t)r * gb->width;
+        uint8_t *out_row = frame + (((int64_t)gb->y0 + r) * frame_width + gb->x0) * 3;
+        for (int32_t c = 0; c < gb->width; c++) {
+            const int64_t i = gb_row + c;
+            int32_t f;
+            const int32_t *tri = winner(gb->tri_id[i], tris, n_tris, n_verts, n_faces, &f);
+            if (!tri)
+                continue;
+            const float b1 = gb->bary[2 * i], b2 = gb->bary[2 * i + 1], b0 = 1.0f - b1 - b2;
+            const float *fc = colors + color_face_stride * f;
+            const float *c0 = fc + 3 * (int64_t)tri[0];
+            const float *c1 = fc + 3 * (int64_t)tri[1];
+            const float *c2 = fc + 3 * (int64_t)tri[2];
+            uint8_t *px = out_row + 3 * (int64_t)c;
+            for (int k = 0; k < 3; k++) {
+                const float col = 255.0f * (b0 * c0[k] + b1 * c1[k] + b2 * c2[k]);
+                px[k] = to_u8((float)px[k] + alpha * (col - (float)px[k]));
+            }
+        }
+    }
+    return RC_OK;
+}
+
+int rc_interpolate(const rc_gbuffer *gb, const int32_t *tris, int32_t n_tris, int32_t n_verts,
+                   int32_t n_faces, const float *attrs, int64_t attr_face_stride, int32_t n_channels,
+                   float *out)
+{
+    if (n_tris <= 0 || n_channels <= 0)
+        return RC_OK;
+    const int64_t n = (int64_t)gb->width * gb->height;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t f;
+        const int32_t *tri = winner(gb->tri_id[i], tris, n_tris, n_verts, n_faces, &f);
+        if (!tri)
+            continue;
+        const float b1 = gb->bary[2 * i], b2 = gb->bary[2 * i + 1], b0 = 1.0f - b1 - b2;
+        const float *fa = attrs + attr_face_stride * f;
+        const float *a0 = fa + (int64_t)n_channels * tri[0];
+        const float *a1 = fa + (int64_t)n_channels * tri[1];
+        const float *a2 = fa + (int64_t)n_channels * tri[2];
+        float *o = out + i * n_channels;
+        for (int32_t k = 0; k < n_channels; k++)
+            o[k] = b0 * a0[k] + b1 * a1[k] + b2 * a2[k];
+    }
+    return RC_OK;
+}
+
+/* Bilinear sample of a 3-channel uint8 image at (x, y), pixel centres on integers,
+ * coordinates clamped to the image so edge pixels repeat. x, y must be finite. */
+static void sample_bilinear(const uint8_t *img, int32_t w, int32_t h, double x, double y, uint8_t out[3])
+{
+    x = x < 0.0 ? 0.0 : (x > w - 1 ? w - 1 : x);
+    y = y < 0.0 ? 0.0 : (y > h - 1 ? h - 1 : y);
+    const int64_t xa = (int64_t)floor(x), ya = (int64_t)floor(y);
+    const int64_t xb = xa + 1 < w ? xa + 1 : xa, yb = ya + 1 < h ? ya + 1 : ya;
+    const float fx = (float)(x - (double)xa), fy = (float)(y - (double)ya);
+    const uint8_t *p00 = img + (ya * w + xa) * 3, *p01 = img + (ya * w + xb) * 3;
+    const uint8_t *p10 = img + (yb * w + xa) * 3, *p11 = img + (yb * w + xb) * 3;
+    for (int k = 0; k < 3; k++) {
+        const float top = p00[k] + fx * ((float)p01[k] - p00[k]);
+        const float bottom = p10[k] + fx * ((float)p11[k] - p10[k]);
+        out[k] = to_u8(top + fy * (bottom - top));
+    }
+}
+
+int64_t rc_sample_texture(const rc_gbuffer *uv_gb, const rc_gbuffer *frame_gb,
+                          const float *verts, int32_t n_verts, const int32_t *tris, int32_t n_tris,
+                          const uint8_t *frame, int32_t frame_width, int32_t frame_height,
+                          float depth_eps, uint8_t *texture, uint8_t *mask)
+{
+    if (frame_gb->x0 < 0 || frame_gb->y0 < 0 || (int64_t)frame_gb->x0 + frame_gb->width > frame_width ||
+        (int64_t)frame_gb->y0 + frame_gb->height > frame_height)
+        return RC_ERR_ARG;
+    if (n_tris <= 0 || frame_width <= 0 || frame_height <= 0)
+        return 0;
+    int64_t visible = 0;
+    const int64_t n = (int64_t)uv_gb->width * uv_gb->height;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t f;
+        const int32_t *tri = winner(uv_gb->tri_id[i], tris, n_tris, n_verts, 1, &f);
+        if (!tri)
+            continue;
+        const double b1 = uv_gb->bary[2 * i], b2 = uv_gb->bary[2 * i + 1], b0 = 1.0 - b1 - b2;
+        const float *v0 = verts + 3 * (int64_t)tri[0];
+        const float *v1 = verts + 3 * (int64_t)tri[1];
+        const float *v2 = verts + 3 * (int64_t)tri[2];
+        const double x = b0 * v0[0] + b1 * v1[0] + b2 * v2[0];
+        const double y = b0 * v0[1] + b1 * v1[1] + b2 * v2[1];
+        const double z = b0 * v0[2] + b1 * v1[2] + b2 * v2[2];
+        if (!(isfinite(x) && isfinite(y) && isfinite(z)))
+            continue;
+        /* Nearest pixel, range-checked in double before converting to an integer. */
+        const double cx = floor(x + 0.5) - frame_gb->x0, cy = floor(y + 0.5) - frame_gb->y0;
+        if (!(cx >= 0.0 && cx < frame_gb->width && cy >= 0.0 && cy < frame_gb->height))
+            continue;
+        const int64_t p = (int64_t)cy * frame_gb->width + (int64_t)cx;
+        if (frame_gb->tri_id[p] < 0 || z < (double)frame_gb->depth[p] - depth_eps)
+            continue; /* occluded, or the pixel shows no face */
+        sample_bilinear(frame, frame_width, frame_height, x, y, texture + 3 * i);
+        mask[i] = 255;
+        visible++;
+    }
+    return visible;
+}
