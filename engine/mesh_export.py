@@ -1,0 +1,208 @@
+"""Mesh files for Blender, MeshLab and friends: Wavefront OBJ (+ MTL + PNG texture)
+and binary PLY with vertex colours.
+
+Axes: the engine's meshes are in image space (x right, y DOWN, z towards the
+camera, pixels). Viewers expect a right-handed, y-UP world, so the writers store
+(x, -y, z): the face then stands upright and looks towards +z, i.e. at the
+default front view of MeshLab and (with Blender's default OBJ import, forward
+-Z / up Y) at Blender's front view. Negating one axis mirrors the mesh, which
+reverses the triangle winding, so the writers orient the triangles
+counter-clockwise as seen from +z (outward normals for a face). With center=True
+the mesh is moved so its bounding-box centre is at the origin, which is where
+viewers look first; units stay pixels.
+
+Every file is written to a temporary name in the target folder and moved into
+place with os.replace(), so a crash or an exception never leaves a half-written
+file (an existing file of the same name stays intact until the new one is
+complete).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+
+def sample_vertex_colors(frame: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+    """(n, 3) uint8 BGR colours of the frame at the vertices' projected (x, y).
+
+    Bilinear, pixel centres on integer coordinates, frame edges repeated;
+    vertices with non-finite x or y get black.
+    """
+    img = np.asarray(frame)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8 or img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError("frame must be a non-empty BGR uint8 array (H, W, 3)")
+    v = np.asarray(vertices, dtype=np.float64)
+    if v.ndim != 2 or v.shape[1] < 2:
+        raise ValueError(f"vertices must be (n, 2) or (n, 3), got {v.shape}")
+    h, w = img.shape[:2]
+    ok = np.isfinite(v[:, 0]) & np.isfinite(v[:, 1])
+    x = np.clip(np.where(ok, v[:, 0], 0.0), 0, w - 1)
+    y = np.clip(np.where(ok, v[:, 1], 0.0), 0, h - 1)
+    xa, ya = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+    xb, yb = np.minimum(xa + 1, w - 1), np.minimum(ya + 1, h - 1)
+    fx, fy = (x - xa)[:, None], (y - ya)[:, None]
+    im = img.astype(np.float32)
+    top = im[ya, xa] * (1 - fx) + im[ya, xb] * fx
+    bottom = im[yb, xa] * (1 - fx) + im[yb, xb] * fx
+    out = np.clip(np.rint(top * (1 - fy) + bottom * fy), 0, 255).astype(np.uint8)
+    out[~ok] = 0
+    return out
+
+
+def to_viewer_space(vertices: np.ndarray, triangles: np.ndarray, center: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(x, -y, z) float32 vertices and triangles wound counter-clockwise seen from +z.
+
+    The winding is chosen from the projected signed area of the whole mesh, so it
+    is right for a face (an open surface looking towards +z) whatever the input
+    winding is.
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    t = np.asarray(triangles)
+    if v.ndim != 2 or v.shape[1] != 3:
+        raise ValueError(f"vertices must be (n, 3), got {v.shape}")
+    if t.ndim != 2 or t.shape[1] != 3 or not np.issubdtype(t.dtype, np.integer):
+        raise ValueError(f"triangles must be (m, 3) integers, got {t.shape} {t.dtype}")
+    if t.size and (t.min() < 0 or t.max() >= len(v)):
+        raise ValueError("triangle index out of range")
+    out = v * np.array([1.0, -1.0, 1.0])
+    if center:
+        finite = np.isfinite(out).all(axis=1)
+        if finite.any():
+            out -= (out[finite].min(axis=0) + out[finite].max(axis=0)) / 2
+    t = t.astype(np.int64)
+    if t.size:
+        a, b, c = out[t[:, 0], :2], out[t[:, 1], :2], out[t[:, 2], :2]
+        cross_z = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+        if np.nansum(cross_z) < 0:
+            t = t[:, [0, 2, 1]]
+    return out.astype(np.float32), t
+
+
+def write_obj(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray,
+              uv: np.ndarray | None = None, texture_bgr: np.ndarray | None = None,
+              vertex_colors: np.ndarray | None = None, center: bool = True) -> Path:
+    """Writes a Wavefront OBJ of an image-space mesh (see the module docstring for axes).
+
+    uv: (n, 2) per-vertex texture coordinates (v up, OBJ convention);
+    texture_bgr: (S, S, 3) uint8 texture, written as <stem>.png next to the OBJ
+    with a <stem>.mtl material referring to it by relative name (needs uv);
+    vertex_colors: (n, 3) uint8 BGR or float [0, 1] BGR, written as the common
+    "v x y z r g b" extension that MeshLab and Blender read.
+    Returns the OBJ path.
+    """
+    path = Path(path)
+    v, t = to_viewer_space(vertices, triangles, center)
+    n = len(v)
+    uvs = None
+    if uv is not None:
+        uvs = np.asarray(uv, dtype=np.float64)
+        if uvs.shape != (n, 2):
+            raise ValueError(f"uv must be ({n}, 2), got {uvs.shape}")
+    if texture_bgr is not None:
+        if uvs is None:
+            raise ValueError("a texture needs uv coordinates")
+        tex = np.asarray(texture_bgr)
+        if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8:
+            raise ValueError("texture_bgr must be (H, W, 3) uint8")
+    rgb = _colors_rgb01(vertex_colors, n) if vertex_colors is not None else None
+
+    mtl_name = png_name = None
+    if texture_bgr is not None:
+        import cv2
+
+        png_name, mtl_name = path.stem + ".png", path.stem + ".mtl"
+        ok, png = cv2.imencode(".png", texture_bgr)
+        if not ok:
+            raise OSError("PNG encoding of the texture failed")
+        with _atomic_open(path.with_name(png_name), "wb") as f:
+            f.write(png.tobytes())
+        with _atomic_open(path.with_name(mtl_name), "w") as f:
+            f.write("# written by engine.mesh_export\nnewmtl face\n"
+                    "Ka 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\nillum 1\n"
+                    f"map_Kd {png_name}\n")
+
+    with _atomic_open(path, "w") as f:
+        f.write("# written by engine.mesh_export: image-space mesh stored as (x, -y, z), y up\n")
+        f.write(f"# {n} vertices, {len(t)} triangles\n")
+        if mtl_name:
+            f.write(f"mtllib {mtl_name}\n")
+        if rgb is not None:
+            rows = np.hstack([v.astype(np.float64), rgb])
+            np.savetxt(f, rows, fmt="v %.4f %.4f %.4f %.4f %.4f %.4f")
+        else:
+            np.savetxt(f, v, fmt="v %.4f %.4f %.4f")
+        if uvs is not None:
+            np.savetxt(f, uvs, fmt="vt %.6f %.6f")
+        if mtl_name:
+            f.write("usemtl face\n")
+        one = t + 1  # OBJ indices start at 1
+        if uvs is not None:
+            np.savetxt(f, np.repeat(one, 2, axis=1), fmt="f %d/%d %d/%d %d/%d")
+        else:
+            np.savetxt(f, one, fmt="f %d %d %d")
+    return path
+
+
+def write_ply(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray,
+              vertex_colors: np.ndarray | None = None, center: bool = True) -> Path:
+    """Writes a binary little-endian PLY: float xyz (axes as for OBJ), optional
+    uchar red/green/blue from BGR vertex_colors (uint8 or float [0, 1]), and
+    triangles as uchar-counted int lists. Returns the path."""
+    path = Path(path)
+    v, t = to_viewer_space(vertices, triangles, center)
+    n = len(v)
+    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
+    if vertex_colors is not None:
+        fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    vert = np.zeros(n, dtype=fields)
+    vert["x"], vert["y"], vert["z"] = v[:, 0], v[:, 1], v[:, 2]
+    if vertex_colors is not None:
+        rgb = np.clip(np.rint(_colors_rgb01(vertex_colors, n) * 255), 0, 255).astype(np.uint8)
+        vert["red"], vert["green"], vert["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    face = np.zeros(len(t), dtype=[("count", "u1"), ("idx", "<i4", (3,))])
+    face["count"] = 3
+    face["idx"] = t
+    header = ["ply", "format binary_little_endian 1.0", "comment written by engine.mesh_export (y up)",
+              f"element vertex {n}", "property float x", "property float y", "property float z"]
+    if vertex_colors is not None:
+        header += ["property uchar red", "property uchar green", "property uchar blue"]
+    header += [f"element face {len(t)}", "property list uchar int vertex_indices", "end_header"]
+    with _atomic_open(path, "wb") as f:
+        f.write(("\n".join(header) + "\n").encode("ascii"))
+        f.write(vert.tobytes())
+        f.write(face.tobytes())
+    return path
+
+
+def _colors_rgb01(colors: np.ndarray, n: int) -> np.ndarray:
+    """BGR uint8 or float [0, 1] colours (n, 3) -> RGB float64 in [0, 1]."""
+    c = np.asarray(colors)
+    if c.shape != (n, 3):
+        raise ValueError(f"vertex_colors must be ({n}, 3), got {c.shape}")
+    c = c.astype(np.float64) / 255.0 if c.dtype == np.uint8 else np.nan_to_num(c.astype(np.float64))
+    return np.clip(c[:, ::-1], 0.0, 1.0)
+
+
+@contextlib.contextmanager
+def _atomic_open(path: Path, mode: str) -> Iterator[IO]:
+    """Opens a temporary file next to path; on success it replaces path, on an
+    exception it is deleted and path is left as it was."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; mesh files are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
