@@ -156,7 +156,7 @@ class MeshRenderer:
         720p buffer would cost more than drawing a face) unless whole_frame=True.
         """
         h, w = _frame_size(shape)
-        verts = _faces(vertices)
+        verts = self._faces(vertices)
         if whole_frame:
             x0, y0, x1, y1 = 0, 0, w, h
         elif verts.shape[0]:
@@ -184,7 +184,7 @@ class MeshRenderer:
         modified and returned; otherwise a copy is.
         """
         out = _output_frame(frame, inplace)
-        verts = _faces(vertices)
+        verts = self._faces(vertices)
         if verts.shape[0] == 0:
             return out
         gb = self.rasterize(out.shape, verts)
@@ -282,7 +282,7 @@ class MeshRenderer:
         if not (isinstance(size, (int, np.integer)) and 1 <= size <= 8192):
             raise ValueError(f"texture size must be an int in [1, 8192], got {size!r}")
         img = _bgr_frame(frame)
-        verts = _faces(vertices)
+        verts = self._faces(vertices)
         if verts.shape[0] != 1:
             raise ValueError("uv_texture takes the vertices of one face (n, 3)")
         v = verts[0]
@@ -298,6 +298,15 @@ class MeshRenderer:
         if fill:
             texture = push_pull_fill(texture, mask > 0)
         return texture, mask
+
+    def _faces(self, vertices: VerticesLike) -> np.ndarray:
+        """(k, n, 3) float32 faces, checked against the triangle indices up front
+        (so an empty window cannot hide a wrong vertex count)."""
+        verts = _faces(vertices)
+        if verts.shape[0] and verts.shape[1] <= self._topo.max_index:
+            raise ValueError(f"triangle index {self._topo.max_index} out of range for "
+                             f"{verts.shape[1]} vertices")
+        return verts
 
     def _uv_gbuffer(self, size: int) -> GBuffer:
         """The mesh rasterised in texture space (flat, depth 0), cached per size."""

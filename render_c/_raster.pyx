@@ -247,6 +247,14 @@ cdef int64_t _face_stride(const float[:, :, ::1] per_face, Py_ssize_t n_faces, P
     return n_verts * channels
 
 
+cdef int32_t _faces_addressable(Py_ssize_t rows, int64_t stride, Topology topo):
+    """Faces whose ids C may accept: the rows given, or, for one shared row
+    (stride 0, every face reads the same values), any face an int32 id can name."""
+    if stride == 0:
+        return <int32_t>(INT32_MAX // topo.n_tris)
+    return <int32_t>rows
+
+
 def blend_colors(Topology topo, float[:, ::1] depth, int32_t[:, ::1] tri_id, float[:, :, ::1] bary,
                  int x0, int y0, const float[:, :, ::1] colors, float alpha,
                  unsigned char[:, :, ::1] frame):
@@ -262,9 +270,10 @@ def blend_colors(Topology topo, float[:, ::1] depth, int32_t[:, ::1] tri_id, flo
     if gb.width == 0 or colors.shape[0] == 0:
         return
     cdef int rc
+    cdef int32_t n_faces = _faces_addressable(colors.shape[0], stride, topo)
     with nogil:
         rc = rc_blend_colors(&gb, &topo._tris[0, 0], topo.n_tris, <int32_t>colors.shape[1],
-                             <int32_t>colors.shape[0], &colors[0, 0, 0], stride, alpha,
+                             n_faces, &colors[0, 0, 0], stride, alpha,
                              &frame[0, 0, 0], <int32_t>frame.shape[1], <int32_t>frame.shape[0])
     if rc == RC_ERR_ARG:
         raise ValueError("G-buffer window is not inside the frame")
@@ -281,9 +290,10 @@ def interpolate(Topology topo, float[:, ::1] depth, int32_t[:, ::1] tri_id, floa
         raise ValueError("out must have shape (h, w, c) of the G-buffer and attributes")
     if gb.width == 0 or attrs.shape[0] == 0 or attrs.shape[2] == 0:
         return
+    cdef int32_t n_faces = _faces_addressable(attrs.shape[0], stride, topo)
     with nogil:
         rc_interpolate(&gb, &topo._tris[0, 0], topo.n_tris, <int32_t>attrs.shape[1],
-                       <int32_t>attrs.shape[0], &attrs[0, 0, 0], stride, <int32_t>attrs.shape[2],
+                       n_faces, &attrs[0, 0, 0], stride, <int32_t>attrs.shape[2],
                        &out[0, 0, 0])
 
 

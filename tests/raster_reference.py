@@ -155,11 +155,14 @@ def shade_vertices(normals: np.ndarray, albedo: np.ndarray, light_dir: np.ndarra
 
 
 def interpolate(tri_id: np.ndarray, bary: np.ndarray, tris: np.ndarray, attrs: np.ndarray) -> np.ndarray:
-    """Per-pixel attributes (H, W, c) from per-vertex attrs (k, n, c); NaN where empty."""
+    """Per-pixel attributes (H, W, c) from per-vertex attrs (k, n, c), or (1, n, c)
+    shared by all faces; NaN where empty."""
     m = len(tris)
     out = np.full(tri_id.shape + (attrs.shape[2],), np.nan)
     cov = tri_id >= 0
     face, t = tri_id[cov] // m, tri_id[cov] % m
+    if len(attrs) == 1:
+        face = np.zeros_like(face)
     b1, b2 = bary[cov, 0].astype(np.float64), bary[cov, 1].astype(np.float64)
     b0 = 1.0 - b1 - b2
     vi = tris[t]
