@@ -56,11 +56,44 @@ class RegressorConfig:
 
 
 @dataclass(frozen=True)
+class TrackerConfig:
+    """Video tracking: detector scheduling, track identities and the failure test."""
+
+    max_faces: int = 8
+    detect_every: int = 0
+    recover_every: int = 5
+    recover_frames: int = 250
+    reuse_id_frames: int = 25
+    reuse_id_iou: float = 0.3
+    match_iou: float = 0.3
+    duplicate_iou: float = 0.6
+    max_param_rms: float = 2.0
+    min_crop_contrast: float = 6.0
+    max_roi_scale_change: float = 1.6
+    min_roi_side: float = 24.0
+    min_landmarks_inside: float = 0.5
+
+
+@dataclass(frozen=True)
+class SmootherConfig:
+    """Temporal smoothing: look-ahead window (offline) and One Euro filter (live)."""
+
+    n_pre: int = 3
+    n_next: int = 3
+    sigma: float = 2.0
+    min_cutoff: float = 1.5
+    beta: float = 2.0
+    d_cutoff: float = 1.0
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     weights_dir: Path = REPO_ROOT / "weights"
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     regressor: RegressorConfig = field(default_factory=RegressorConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    smoother: SmootherConfig = field(default_factory=SmootherConfig)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> "EngineConfig":
@@ -83,7 +116,8 @@ class EngineConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EngineConfig":
-        sections = {"runtime": RuntimeConfig, "detector": DetectorConfig, "regressor": RegressorConfig}
+        sections = {"runtime": RuntimeConfig, "detector": DetectorConfig, "regressor": RegressorConfig,
+                    "tracker": TrackerConfig, "smoother": SmootherConfig}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key == "weights_dir":

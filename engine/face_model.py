@@ -78,6 +78,62 @@ class FaceModel:
         crop = shape @ camera[:, :3].T + camera[:, 3]
         return _crop_to_image(crop, roi)
 
+    # -- image-space camera (used by the temporal smoothers) ------------------------
+
+    @staticmethod
+    def image_camera(params: np.ndarray, roi: np.ndarray) -> np.ndarray:
+        """(3, 4) float64 camera mapping model points straight to image pixels.
+
+        Composes the crop-space camera of ``params`` with the ROI's crop -> image map of
+        ``_crop_to_image``: ``camera[:, :3] @ s + camera[:, 3]`` gives image x, y (and a
+        z whose offset is arbitrary: reconstructions shift z so its minimum is 0).
+        Unlike the crop-space camera it does not jump when the ROI moves, so it can
+        be averaged over frames.
+        """
+        p = np.asarray(params, np.float64).reshape(-1)[:N_POSE].reshape(3, 4)
+        x1, y1, x2, y2 = (float(v) for v in roi)
+        sx, sy = (x2 - x1) / CROP_SIZE, (y2 - y1) / CROP_SIZE
+        sz = (sx + sy) / 2
+        cam = np.empty((3, 4), np.float64)
+        cam[0, :3], cam[0, 3] = sx * p[0, :3], sx * (p[0, 3] - 1) + x1
+        cam[1, :3], cam[1, 3] = -sy * p[1, :3], sy * (CROP_SIZE - p[1, 3]) + y1
+        cam[2, :3], cam[2, 3] = sz * p[2, :3], sz * (p[2, 3] - 1)
+        return cam
+
+    @staticmethod
+    def params_from_image_camera(camera: np.ndarray, coefficients: np.ndarray, roi: np.ndarray) -> np.ndarray:
+        """(62,) float32 crop-space parameters for ``roi``; inverse of ``image_camera``."""
+        cam = np.asarray(camera, np.float64).reshape(3, 4)
+        x1, y1, x2, y2 = (float(v) for v in roi)
+        sx, sy = (x2 - x1) / CROP_SIZE, (y2 - y1) / CROP_SIZE
+        sz = (sx + sy) / 2
+        p = np.empty((3, 4), np.float64)
+        p[0, :3], p[0, 3] = cam[0, :3] / sx, (cam[0, 3] - x1) / sx + 1
+        p[1, :3], p[1, 3] = -cam[1, :3] / sy, CROP_SIZE - (cam[1, 3] - y1) / sy
+        p[2, :3], p[2, 3] = cam[2, :3] / sz, cam[2, 3] / sz + 1
+        return np.concatenate([p.reshape(-1), np.asarray(coefficients, np.float64).reshape(-1)]).astype(np.float32)
+
+    def landmarks_from_camera(self, camera: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+        """(68, 3) image-space landmarks from an image-space camera and 50 coefficients."""
+        return self._reconstruct_image(camera, coefficients, self.sparse_mean, self.sparse_basis)
+
+    def dense_from_camera(self, camera: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+        """(n, 3) image-space dense vertices from an image-space camera and 50 coefficients."""
+        return self._reconstruct_image(camera, coefficients, self.mean, self.basis)
+
+    @staticmethod
+    def _reconstruct_image(camera: np.ndarray, coefficients: np.ndarray, mean: np.ndarray,
+                           basis: np.ndarray) -> np.ndarray:
+        coefficients = np.asarray(coefficients, np.float32).reshape(-1)
+        if coefficients.size != N_SHAPE + N_EXPRESSION:
+            raise ValueError(f"expected {N_SHAPE + N_EXPRESSION} coefficients, got {coefficients.size}")
+        cam = np.asarray(camera, np.float32).reshape(3, 4)
+        shape = (mean + basis @ coefficients).reshape(-1, 3)
+        out = shape @ cam[:, :3].T
+        out += cam[:, 3]
+        out[:, 2] -= out[:, 2].min()
+        return out
+
     # -- pose -----------------------------------------------------------------------
 
     @staticmethod

@@ -1,0 +1,131 @@
+"""The video pipeline: tracker -> smoother -> dense reconstruction, one frame at a time.
+
+    from engine.analyzer import FaceAnalyzer
+    from engine.pipeline import TrackingPipeline
+    from engine.video_source import open_source
+
+    analyzer = FaceAnalyzer.from_config()
+    pipeline = TrackingPipeline(analyzer, dense=True, smoother="lookahead")
+    with open_source("clip.mp4") as source:
+        for packet in source:
+            for result in pipeline.process(packet):   # 0..k FrameResults, in frame order
+                use(result)
+        for result in pipeline.flush():               # the frames the smoother still holds
+            use(result)
+
+Interface kept stable for the GUI's capture thread:
+
+* ``TrackingPipeline(analyzer, config=None, dense=False, smoother="lookahead")``;
+  ``config`` is an ``EngineConfig`` (default: ``analyzer.config``); ``smoother`` is
+  ``"lookahead"`` (offline, delays output by ``config.smoother.n_next`` frames),
+  ``"realtime"`` (One Euro, no delay) or ``"off"``.
+* ``process(packet) -> list[FrameResult]``: every packet comes out exactly once, in
+  order, possibly later (``delay_frames``); ``flush()`` returns what is still held
+  at the end of a stream; ``reset()`` starts a new stream (tracks and IDs restart).
+* each FrameResult carries the frame image, its faces with track IDs (parameters,
+  landmarks, pose; ``vertices`` too when ``dense``), ``detector_ran`` and
+  ``timings_ms`` with the stages ``decode``, ``detect``, ``regress``, ``smooth``,
+  ``reconstruct`` (milliseconds spent on that frame).
+* ``stats``: running counters (frames in/out, detector calls, tracks started).
+
+Not thread-safe: one pipeline per thread (the ONNX sessions of one analyzer are not
+shared across threads).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from engine.config import EngineConfig
+from engine.frames import FramePacket, FrameResult, TrackedFace
+from engine.smoothing import make_smoother
+from engine.tracker import FaceTracker
+
+SMOOTHERS = ("lookahead", "realtime", "off")
+STAGES = ("decode", "detect", "regress", "smooth", "reconstruct")
+
+
+@dataclasses.dataclass
+class PipelineStats:
+    frames_in: int = 0
+    frames_out: int = 0
+    detector_calls: int = 0
+    tracks_started: int = 0
+    tracks_lost: int = 0
+    face_frames: int = 0  # sum over output frames of the faces in them
+    max_faces: int = 0  # most faces in one frame
+    lost_reasons: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+class TrackingPipeline:
+    """Tracker + smoother + optional dense mesh, fed one FramePacket at a time."""
+
+    def __init__(self, analyzer, config: EngineConfig | None = None, dense: bool = False,
+                 smoother: str = "lookahead", fps: float = 25.0) -> None:
+        if smoother not in SMOOTHERS:
+            raise ValueError(f"unknown smoother '{smoother}' (choose {', '.join(SMOOTHERS)})")
+        self.analyzer = analyzer
+        self.config = config or analyzer.config
+        self.dense = bool(dense)
+        self.smoother_kind = smoother
+        self.tracker = FaceTracker(analyzer, self.config.tracker)
+        self.smoother = make_smoother(smoother, analyzer.face_model, self.config.smoother, fps=fps)
+        self.stats = PipelineStats()
+
+    @property
+    def delay_frames(self) -> int:
+        """Frames between a packet going in and its result coming out."""
+        return self.smoother.delay_frames
+
+    def reset(self) -> None:
+        """Start a new stream: forget tracks, IDs, held frames and counters."""
+        self.tracker.reset()
+        self.smoother.reset()
+        self.stats = PipelineStats()
+
+    def process(self, packet: FramePacket) -> list[FrameResult]:
+        """Track one frame; return the frames the smoother releases (oldest first)."""
+        step = self.tracker.step(packet.image)
+        s = self.stats
+        s.frames_in += 1
+        s.detector_calls = self.tracker.detector_calls
+        s.tracks_started += len(step.started)
+        s.tracks_lost += len(step.lost)
+        for reason in step.lost.values():
+            s.lost_reasons[reason] = s.lost_reasons.get(reason, 0) + 1
+        timings = {"decode": float(packet.decode_ms), "detect": step.timings_ms.get("detect", 0.0),
+                   "regress": step.timings_ms.get("regress", 0.0)}
+        result = FrameResult(index=packet.index, timestamp=packet.timestamp, image=packet.image,
+                             faces=step.faces, detector_ran=step.detector_ran, timings_ms=timings)
+        t = time.perf_counter()
+        ready = self.smoother.push(result)
+        # The smoother's cost is booked on the frame pushed (its timings dict is shared
+        # with the result object the smoother holds, so it is there when it comes out).
+        timings["smooth"] = (time.perf_counter() - t) * 1000
+        return [self._finish(r) for r in ready]
+
+    def flush(self) -> list[FrameResult]:
+        """End of stream: every frame still held by the smoother, in order."""
+        t = time.perf_counter()
+        ready = self.smoother.flush()
+        if ready:
+            per = (time.perf_counter() - t) * 1000 / len(ready)
+            for r in ready:
+                r.timings_ms["smooth"] = r.timings_ms.get("smooth", 0.0) + per
+        return [self._finish(r) for r in ready]
+
+    def _finish(self, result: FrameResult) -> FrameResult:
+        t = time.perf_counter()
+        if self.dense and result.faces:
+            model = self.analyzer.face_model
+            faces = []
+            for tf in result.faces:
+                vertices = model.dense_vertices(tf.face.params, tf.face.roi)
+                faces.append(TrackedFace(tf.track_id, dataclasses.replace(tf.face, vertices=vertices)))
+            result = dataclasses.replace(result, faces=faces)
+        result.timings_ms["reconstruct"] = (time.perf_counter() - t) * 1000
+        s = self.stats
+        s.frames_out += 1
+        s.face_frames += len(result.faces)
+        s.max_faces = max(s.max_faces, len(result.faces))
+        return result

@@ -1,0 +1,305 @@
+"""Multi-face tracker: re-crop from the previous landmarks, detect only when needed.
+
+    tracker = FaceTracker(analyzer)              # config from analyzer.config.tracker
+    for image in frames:
+        step = tracker.step(image)               # TrackStep: faces with stable track IDs
+        for tf in step.faces:
+            print(tf.track_id, tf.face.landmarks)
+
+Each track crops the next frame from its previous landmarks (upstream 3DDFA_V2's
+ROI rule) and regresses 62 parameters; all tracks of a frame are regressed in one
+batched run. A measured failure test (``failure_reason``) decides when a track is
+lost:
+
+* ``param_rms``: root mean square of the whitened 40 identity + 10 expression
+  coefficients. The regressor was trained on face crops whose coefficients are
+  whitened to unit variance; on crops without a face it answers far outside that.
+* ``contrast``: standard deviation of the grey levels in the centre of the crop
+  (where the face is). Blank, black or flat crops fall under it.
+* ``scale``: the ROI side changes by more than a factor from one frame to the next
+  (collapsing or exploding ROI), or drops under a minimum size.
+* ``outside``: fewer than a fraction of the 68 landmarks inside the frame.
+
+The detector (FaceBoxes) runs at start-up, on a frame where a track was lost,
+while no face is tracked, every ``detect_every`` frames when configured (off by
+default), and every ``recover_every`` frames for ``recover_frames`` frames after a
+face was lost while others stay tracked, so a face that leaves and comes back is
+found again within a few frames without paying the detector on every frame.
+Detections that overlap a tracked face are that face (tracking wins: its
+landmark-based ROI is more precise than a detector box); the others start new
+tracks. A new track near where a track was lost shortly before takes its ID back.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.config import TrackerConfig
+from engine.detector import Detection
+from engine.face_model import N_POSE
+from engine.frames import TrackedFace
+from engine.roi import box_from_landmarks, roi_from_box, roi_from_landmarks
+
+# Centre of the 120x120 crop used for the contrast statistic: the face covers about
+# the central 70 % of a landmark ROI (the ROI side is the diagonal of the face box).
+CONTRAST_WINDOW = slice(24, 96)
+
+
+@dataclass
+class Track:
+    """State of one tracked face (crop-space params and the ROI they belong to)."""
+
+    track_id: int
+    params: np.ndarray
+    roi: np.ndarray
+    landmarks: np.ndarray
+    score: float  # detector score when (re)detected
+    first_frame: int
+    last_frame: int
+    frames_tracked: int = 1
+
+
+@dataclass
+class TrackStep:
+    """What ``FaceTracker.step`` found in one frame."""
+
+    faces: list[TrackedFace]
+    detector_ran: bool
+    started: list[int] = field(default_factory=list)  # track IDs new in this frame
+    lost: dict[int, str] = field(default_factory=dict)  # track ID -> reason, lost in this frame
+    timings_ms: dict[str, float] = field(default_factory=dict)  # "detect", "regress"
+    stats: dict[int, dict[str, float]] = field(default_factory=dict)  # track ID -> failure statistics
+
+
+@dataclass
+class _LostTrack:
+    track_id: int
+    box: np.ndarray
+    frame: int
+
+
+def failure_statistics(params: np.ndarray, crop: np.ndarray, new_roi: np.ndarray, old_roi: np.ndarray,
+                       landmarks: np.ndarray, frame_size: tuple[int, int], param_mean: np.ndarray,
+                       param_std: np.ndarray) -> dict[str, float]:
+    """The numbers the failure test looks at, for one regressed crop."""
+    z = (np.asarray(params, np.float64)[N_POSE:] - param_mean[N_POSE:]) / param_std[N_POSE:]
+    centre = crop[CONTRAST_WINDOW, CONTRAST_WINDOW].astype(np.float32)
+    grey = centre @ np.array([0.114, 0.587, 0.299], np.float32)
+    side_new = float(new_roi[2] - new_roi[0])
+    side_old = float(old_roi[2] - old_roi[0])
+    w, h = frame_size
+    xy = landmarks[:, :2]
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] <= w - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= h - 1)
+    ratio = side_new / side_old if side_old > 0 else float("inf")
+    return {
+        "param_rms": float(np.sqrt(np.mean(z * z))),
+        "contrast": float(grey.std()),
+        "scale_change": float(max(ratio, 1 / ratio)) if ratio > 0 else float("inf"),
+        "roi_side": side_new,
+        "inside": float(inside.mean()),
+    }
+
+
+def failure_reason(stats: dict[str, float], cfg: TrackerConfig) -> str | None:
+    """None when the track is fine, else a short reason."""
+    if not all(np.isfinite(v) for v in stats.values()):
+        return "non-finite"
+    if stats["contrast"] < cfg.min_crop_contrast:
+        return "contrast"
+    if stats["param_rms"] > cfg.max_param_rms:
+        return "param_rms"
+    if stats["scale_change"] > cfg.max_roi_scale_change or stats["roi_side"] < cfg.min_roi_side:
+        return "scale"
+    if stats["inside"] < cfg.min_landmarks_inside:
+        return "outside"
+    return None
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+class FaceTracker:
+    """Tracks several faces with stable IDs. One instance per video; not thread-safe."""
+
+    def __init__(self, analyzer, config: TrackerConfig | None = None) -> None:
+        self.analyzer = analyzer
+        self.config = config or analyzer.config.tracker
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all tracks (a new video); track IDs start again at 1."""
+        self.tracks: list[Track] = []
+        self.detector_calls = 0
+        self.frame = -1  # index of the last frame stepped
+        self._next_id = 1
+        self._last_detect = -(10 ** 9)
+        self._recent_lost: list[_LostTrack] = []
+        self._recover_until = -1
+        self._wanted = 0  # faces tracked before the latest loss
+
+    # -- one frame --------------------------------------------------------------------
+
+    def step(self, image: np.ndarray) -> TrackStep:
+        """Track the existing faces into ``image``, detect when needed, return every face."""
+        self.frame += 1
+        cfg = self.config
+        model = self.analyzer.face_model
+        regressor = self.analyzer.regressor
+        h, w = image.shape[:2]
+        result = TrackStep(faces=[], detector_ran=False)
+        t0 = time.perf_counter()
+
+        # 1. every track: crop from the previous landmarks, one batched regression.
+        if self.tracks:
+            rois = [roi_from_landmarks(t.landmarks) for t in self.tracks]
+            crops = np.stack([regressor.crop(image, r) for r in rois])
+            params = regressor.run(crops)
+            survivors: list[Track] = []
+            for track, roi, crop, p in zip(self.tracks, rois, crops, params):
+                landmarks = model.landmarks(p, roi)
+                stats = failure_statistics(p, crop, roi_from_landmarks(landmarks), roi, landmarks, (w, h),
+                                           model.param_mean, model.param_std)
+                result.stats[track.track_id] = stats
+                reason = failure_reason(stats, cfg)
+                if reason is not None:
+                    result.lost[track.track_id] = reason
+                    self._remember_lost(track)
+                    continue
+                track.params, track.roi, track.landmarks = p, roi, landmarks
+                track.last_frame = self.frame
+                track.frames_tracked += 1
+                survivors.append(track)
+            self.tracks = self._drop_duplicates(survivors, result)
+        if result.lost:
+            self._wanted = max(self._wanted, len(self.tracks) + len(result.lost))
+            if cfg.recover_every > 0:
+                self._recover_until = self.frame + cfg.recover_frames
+        if len(self.tracks) >= self._wanted:
+            self._wanted = len(self.tracks)
+            self._recover_until = -1
+        t1 = time.perf_counter()
+        result.timings_ms["regress"] = (t1 - t0) * 1000
+
+        # 2. the detector, when the schedule asks for it.
+        if self._should_detect(bool(result.lost)):
+            result.detector_ran = True
+            self.detector_calls += 1
+            self._last_detect = self.frame
+            td = time.perf_counter()
+            detections = self.analyzer.detector.detect(image)
+            result.timings_ms["detect"] = (time.perf_counter() - td) * 1000
+            tr = time.perf_counter()
+            self._start_tracks(image, detections, result)
+            result.timings_ms["regress"] += (time.perf_counter() - tr) * 1000
+        else:
+            result.timings_ms["detect"] = 0.0
+
+        result.faces = [TrackedFace(t.track_id, self._make_face(t)) for t in self.tracks]
+        return result
+
+    def _should_detect(self, lost_now: bool) -> bool:
+        cfg = self.config
+        if not self.tracks or lost_now:
+            return True
+        if cfg.max_faces and len(self.tracks) >= cfg.max_faces:
+            return False
+        since = self.frame - self._last_detect
+        if cfg.detect_every > 0 and since >= cfg.detect_every:
+            return True
+        if self.frame <= self._recover_until and cfg.recover_every > 0 and since >= cfg.recover_every:
+            return True
+        return False
+
+    def _make_face(self, track: Track):
+        return _face(self.analyzer.face_model, track)
+
+    # -- detections -> tracks -----------------------------------------------------------
+
+    def _start_tracks(self, image: np.ndarray, detections: list[Detection], result: TrackStep) -> None:
+        cfg = self.config
+        tracked_boxes = [box_from_landmarks(t.landmarks) for t in self.tracks]
+        fresh = [d for d in detections
+                 if all(_iou(d.box, b) <= cfg.match_iou for b in tracked_boxes)]
+        if cfg.max_faces:
+            fresh = fresh[: max(0, cfg.max_faces - len(self.tracks))]
+        if not fresh:
+            return
+        rcfg = self.analyzer.config.regressor
+        model = self.analyzer.face_model
+        regressor = self.analyzer.regressor
+        h, w = image.shape[:2]
+        rois = [roi_from_box(d.box, rcfg.roi_shift, rcfg.roi_scale) for d in fresh]
+        params = regressor.regress(image, rois)
+        for _ in range(rcfg.landmark_refinements):
+            rois = [roi_from_landmarks(model.landmarks(p, r)) for p, r in zip(params, rois)]
+            params = regressor.regress(image, rois)
+        for det, roi, p in zip(fresh, rois, params):
+            landmarks = model.landmarks(p, roi)
+            # The same test as for tracked faces, bar the frame-to-frame scale change:
+            # a detection whose regression does not look like a face starts no track.
+            stats = failure_statistics(p, regressor.crop(image, roi), roi, roi, landmarks, (w, h),
+                                       model.param_mean, model.param_std)
+            if failure_reason(stats, cfg) is not None:
+                continue
+            track_id = self._reuse_id(det.box)
+            if track_id is None:
+                track_id = self._next_id
+                self._next_id += 1
+            track = Track(track_id=track_id, params=p, roi=roi, landmarks=landmarks, score=det.score,
+                          first_frame=self.frame, last_frame=self.frame)
+            self.tracks.append(track)
+            result.started.append(track_id)
+        self.tracks = self._drop_duplicates(self.tracks, result)
+        if len(self.tracks) >= self._wanted:
+            self._wanted = len(self.tracks)
+            self._recover_until = -1
+
+    def _remember_lost(self, track: Track) -> None:
+        self._recent_lost.append(_LostTrack(track.track_id, box_from_landmarks(track.landmarks), self.frame))
+
+    def _reuse_id(self, box: np.ndarray) -> int | None:
+        cfg = self.config
+        self._recent_lost = [t for t in self._recent_lost if self.frame - t.frame <= cfg.reuse_id_frames]
+        active = {t.track_id for t in self.tracks}
+        best, best_iou = None, cfg.reuse_id_iou
+        for lost in self._recent_lost:
+            if lost.track_id in active:
+                continue
+            iou = _iou(box, lost.box)
+            if iou > best_iou:
+                best, best_iou = lost, iou
+        if best is None:
+            return None
+        self._recent_lost.remove(best)
+        return best.track_id
+
+    def _drop_duplicates(self, tracks: list[Track], result: TrackStep) -> list[Track]:
+        """Two tracks on one face (e.g. a re-detection drifted onto a tracked face): keep the older."""
+        if len(tracks) < 2:
+            return tracks
+        order = sorted(tracks, key=lambda t: (t.first_frame, t.track_id))
+        kept: list[Track] = []
+        for t in order:
+            if all(_iou(t.roi, k.roi) <= self.config.duplicate_iou for k in kept):
+                kept.append(t)
+            else:
+                result.lost[t.track_id] = "duplicate"
+                if t.track_id in result.started:
+                    result.started.remove(t.track_id)
+        keep_ids = {t.track_id for t in kept}
+        return [t for t in tracks if t.track_id in keep_ids]
+
+
+def _face(model, track: Track):
+    from engine.results import Face
+
+    return Face(box=box_from_landmarks(track.landmarks), score=float(track.score),
+                roi=np.asarray(track.roi, np.float32), params=np.asarray(track.params, np.float32),
+                landmarks=track.landmarks, pose=model.head_pose(track.params), vertices=None)
