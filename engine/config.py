@@ -67,11 +67,17 @@ class TrackerConfig:
     reuse_id_iou: float = 0.3
     match_iou: float = 0.3
     duplicate_iou: float = 0.6
-    max_param_rms: float = 2.0
-    min_crop_contrast: float = 6.0
-    max_roi_scale_change: float = 1.6
+    max_param_rms: float = 1.5
+    min_crop_contrast: float = 8.0
+    max_roi_scale_change: float = 1.35
     min_roi_side: float = 24.0
     min_landmarks_inside: float = 0.5
+    suspect_param_rms: float = 0.8
+    suspect_crop_contrast: float = 16.0
+    suspect_roi_scale_change: float = 1.1
+    suspect_landmarks_inside: float = 0.9
+    verify_every: int = 5
+    min_face_score: float = 0.5
 
 
 @dataclass(frozen=True)

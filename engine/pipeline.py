@@ -24,7 +24,7 @@ Interface kept stable for the GUI's capture thread:
   at the end of a stream; ``reset()`` starts a new stream (tracks and IDs restart).
 * each FrameResult carries the frame image, its faces with track IDs (parameters,
   landmarks, pose; ``vertices`` too when ``dense``), ``detector_ran`` and
-  ``timings_ms`` with the stages ``decode``, ``detect``, ``regress``, ``smooth``,
+  ``timings_ms`` with the stages ``decode``, ``detect``, ``regress``, ``verify``, ``smooth``,
   ``reconstruct`` (milliseconds spent on that frame).
 * ``stats``: running counters (frames in/out, detector calls, tracks started).
 
@@ -42,14 +42,15 @@ from engine.smoothing import make_smoother
 from engine.tracker import FaceTracker
 
 SMOOTHERS = ("lookahead", "realtime", "off")
-STAGES = ("decode", "detect", "regress", "smooth", "reconstruct")
+STAGES = ("decode", "detect", "regress", "verify", "smooth", "reconstruct")
 
 
 @dataclasses.dataclass
 class PipelineStats:
     frames_in: int = 0
     frames_out: int = 0
-    detector_calls: int = 0
+    detector_calls: int = 0  # full-frame FaceBoxes runs
+    verify_calls: int = 0  # face-likeness checks (FaceBoxes on a 128x128 ROI)
     tracks_started: int = 0
     tracks_lost: int = 0
     face_frames: int = 0  # sum over output frames of the faces in them
@@ -89,12 +90,14 @@ class TrackingPipeline:
         s = self.stats
         s.frames_in += 1
         s.detector_calls = self.tracker.detector_calls
+        s.verify_calls = self.tracker.verify_calls
         s.tracks_started += len(step.started)
         s.tracks_lost += len(step.lost)
         for reason in step.lost.values():
             s.lost_reasons[reason] = s.lost_reasons.get(reason, 0) + 1
         timings = {"decode": float(packet.decode_ms), "detect": step.timings_ms.get("detect", 0.0),
-                   "regress": step.timings_ms.get("regress", 0.0)}
+                   "regress": step.timings_ms.get("regress", 0.0),
+                   "verify": step.timings_ms.get("verify", 0.0)}
         result = FrameResult(index=packet.index, timestamp=packet.timestamp, image=packet.image,
                              faces=step.faces, detector_ran=step.detector_ran, timings_ms=timings)
         t = time.perf_counter()

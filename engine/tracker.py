@@ -8,17 +8,25 @@
 
 Each track crops the next frame from its previous landmarks (upstream 3DDFA_V2's
 ROI rule) and regresses 62 parameters; all tracks of a frame are regressed in one
-batched run. A measured failure test (``failure_reason``) decides when a track is
-lost:
+batched run. A measured failure test decides when a track is
+lost (numbers in the README, measured on obama_pingpong.mp4 and the synthetic clips
+of tests/video_fixtures.py). Cheap statistics run on every frame:
 
+* ``contrast``: standard deviation of the grey levels in the centre of the 120x120
+  crop. Faces: >= 22 (obama min 22.2, emma patches >= 28); blank frames 0, flat
+  background 2-9. Under ``min_crop_contrast`` the track is lost.
 * ``param_rms``: root mean square of the whitened 40 identity + 10 expression
-  coefficients. The regressor was trained on face crops whose coefficients are
-  whitened to unit variance; on crops without a face it answers far outside that.
-* ``contrast``: standard deviation of the grey levels in the centre of the crop
-  (where the face is). Blank, black or flat crops fall under it.
-* ``scale``: the ROI side changes by more than a factor from one frame to the next
-  (collapsing or exploding ROI), or drops under a minimum size.
-* ``outside``: fewer than a fraction of the 68 landmarks inside the frame.
+  coefficients. Faces <= 0.58 (obama max); exploding regressions go far above.
+* ``scale_change``: ROI side ratio from one frame to the next (obama max 1.055).
+* ``inside``: fraction of the 68 landmarks inside the frame.
+
+Those cannot tell a face from textured background the regressor has drifted onto
+(a face that left the frame: contrast 7-70, param_rms 0.3-0.45, like faces), so a
+face-likeness check runs every ``verify_every`` frames per track, and at once when
+a cheap statistic is in its "suspicious" band: FaceBoxes on the ROI resampled to
+128x128 (one small detector run, about a fiftieth of a 720p one). Faces score
+>= 0.94 (obama min 0.978), crops without a face <= 0.06; under ``min_face_score``
+the track is lost.
 
 The detector (FaceBoxes) runs at start-up, on a frame where a track was lost,
 while no face is tracked, every ``detect_every`` frames when configured (off by
@@ -42,6 +50,9 @@ from engine.face_model import N_POSE
 from engine.frames import TrackedFace
 from engine.roi import box_from_landmarks, roi_from_box, roi_from_landmarks
 
+# Side of the ROI resampling the face-likeness check runs FaceBoxes on (a face fills
+# about 90 px of it, matching the detector's 64 and 128 px anchors).
+VERIFY_SIZE = 128
 # Centre of the 120x120 crop used for the contrast statistic: the face covers about
 # the central 70 % of a landmark ROI (the ROI side is the diagonal of the face box).
 CONTRAST_WINDOW = slice(24, 96)
@@ -59,6 +70,7 @@ class Track:
     first_frame: int
     last_frame: int
     frames_tracked: int = 1
+    since_verify: int = 0  # frames since the last face-likeness check
 
 
 @dataclass
@@ -69,7 +81,7 @@ class TrackStep:
     detector_ran: bool
     started: list[int] = field(default_factory=list)  # track IDs new in this frame
     lost: dict[int, str] = field(default_factory=dict)  # track ID -> reason, lost in this frame
-    timings_ms: dict[str, float] = field(default_factory=dict)  # "detect", "regress"
+    timings_ms: dict[str, float] = field(default_factory=dict)  # "detect", "regress", "verify"
     stats: dict[int, dict[str, float]] = field(default_factory=dict)  # track ID -> failure statistics
 
 
@@ -103,7 +115,7 @@ def failure_statistics(params: np.ndarray, crop: np.ndarray, new_roi: np.ndarray
 
 
 def failure_reason(stats: dict[str, float], cfg: TrackerConfig) -> str | None:
-    """None when the track is fine, else a short reason."""
+    """None when the cheap statistics pass, else a short reason."""
     if not all(np.isfinite(v) for v in stats.values()):
         return "non-finite"
     if stats["contrast"] < cfg.min_crop_contrast:
@@ -115,6 +127,13 @@ def failure_reason(stats: dict[str, float], cfg: TrackerConfig) -> str | None:
     if stats["inside"] < cfg.min_landmarks_inside:
         return "outside"
     return None
+
+
+def suspicious(stats: dict[str, float], cfg: TrackerConfig) -> bool:
+    """A cheap statistic is near its limit: confirm with the face-likeness check now."""
+    return (stats["contrast"] < cfg.suspect_crop_contrast or stats["param_rms"] > cfg.suspect_param_rms
+            or stats["scale_change"] > cfg.suspect_roi_scale_change
+            or stats["inside"] < cfg.suspect_landmarks_inside)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -137,6 +156,7 @@ class FaceTracker:
         """Forget all tracks (a new video); track IDs start again at 1."""
         self.tracks: list[Track] = []
         self.detector_calls = 0
+        self.verify_calls = 0
         self.frame = -1  # index of the last frame stepped
         self._next_id = 1
         self._last_detect = -(10 ** 9)
@@ -155,6 +175,7 @@ class FaceTracker:
         h, w = image.shape[:2]
         result = TrackStep(faces=[], detector_ran=False)
         t0 = time.perf_counter()
+        verify_ms = 0.0
 
         # 1. every track: crop from the previous landmarks, one batched regression.
         if self.tracks:
@@ -168,6 +189,17 @@ class FaceTracker:
                                            model.param_mean, model.param_std)
                 result.stats[track.track_id] = stats
                 reason = failure_reason(stats, cfg)
+                track.since_verify += 1
+                if reason is None and cfg.verify_every > 0 and (
+                        track.since_verify >= cfg.verify_every or suspicious(stats, cfg)):
+                    tv = time.perf_counter()
+                    score = self.face_score(image, roi_from_landmarks(landmarks))
+                    verify_ms += (time.perf_counter() - tv) * 1000
+                    stats["face_score"] = score
+                    track.since_verify = 0
+                    track.score = score
+                    if score < cfg.min_face_score:
+                        reason = "not_a_face"
                 if reason is not None:
                     result.lost[track.track_id] = reason
                     self._remember_lost(track)
@@ -185,7 +217,8 @@ class FaceTracker:
             self._wanted = len(self.tracks)
             self._recover_until = -1
         t1 = time.perf_counter()
-        result.timings_ms["regress"] = (t1 - t0) * 1000
+        result.timings_ms["regress"] = (t1 - t0) * 1000 - verify_ms
+        result.timings_ms["verify"] = verify_ms
 
         # 2. the detector, when the schedule asks for it.
         if self._should_detect(bool(result.lost)):
@@ -203,6 +236,14 @@ class FaceTracker:
 
         result.faces = [TrackedFace(t.track_id, self._make_face(t)) for t in self.tracks]
         return result
+
+    def face_score(self, image: np.ndarray, roi: np.ndarray) -> float:
+        """Face-likeness of a ROI: best FaceBoxes score on it resampled to 128x128 (0 if none)."""
+        from engine.roi import crop_roi
+
+        self.verify_calls += 1
+        detections = self.analyzer.detector.detect(crop_roi(image, roi, VERIFY_SIZE))
+        return max((d.score for d in detections), default=0.0)
 
     def _should_detect(self, lost_now: bool) -> bool:
         cfg = self.config
