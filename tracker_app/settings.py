@@ -1,0 +1,152 @@
+"""User settings of the desktop app: plain dataclasses, defaults from configs/, kept with QSettings.
+
+``AppSettings`` is what the user can change (smoother, threads, detection,
+overlays). Its defaults come from configs/default.yaml (engine numbers) and
+configs/gui.yaml (app-only numbers), so the YAML files stay the one source of
+truth. ``SettingsStore`` is the only part that knows Qt: it reads and writes an
+``AppSettings`` and the recent-files list through QSettings.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.config import REPO_ROOT, EngineConfig
+
+GUI_CONFIG_PATH = REPO_ROOT / "configs" / "gui.yaml"
+SMOOTHERS = ("off", "lookahead", "realtime")  # engine.pipeline.SMOOTHERS, in the order the menu shows
+SMOOTHER_LABELS = {"off": "Off", "lookahead": "Look-ahead (smoothest, delayed)",
+                   "realtime": "Zero-latency (One Euro)"}
+
+
+@dataclass(frozen=True)
+class OverlayOptions:
+    """What the video view draws over the frame."""
+
+    show_mesh: bool = True
+    mesh_opacity: float = 0.55
+    wireframe: bool = False
+    show_landmarks: bool = True
+    show_axes: bool = True
+
+
+@dataclass(frozen=True)
+class GuiConfig:
+    """configs/gui.yaml: app tunables that are not user settings."""
+
+    smoother: str = "realtime"
+    overlay: OverlayOptions = field(default_factory=OverlayOptions)
+    history_seconds: float = 10.0
+    refresh_hz: float = 15.0
+    max_frames_in_flight: int = 2
+    no_face_frames: int = 50
+    recent_files: int = 8
+
+    @classmethod
+    def load(cls, path: Path = GUI_CONFIG_PATH) -> "GuiConfig":
+        import yaml
+
+        from engine.config import ConfigError
+
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = yaml.safe_load(f) or {}
+        except OSError as e:
+            raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+        plots = data.pop("plots", {}) or {}
+        overlay = OverlayOptions(**(data.pop("overlay", {}) or {}))
+        try:
+            config = cls(overlay=overlay, history_seconds=float(plots.get("history_seconds", 10.0)),
+                         refresh_hz=float(plots.get("refresh_hz", 15.0)), **data)
+        except TypeError as e:
+            raise ConfigError(f"{path}: {e}") from None
+        if config.smoother not in SMOOTHERS:
+            raise ConfigError(f"{path}: smoother must be one of {', '.join(SMOOTHERS)}")
+        return config
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Everything the settings dialog edits."""
+
+    smoother: str
+    n_pre: int
+    n_next: int
+    threads: int
+    min_score: float
+    max_faces: int
+    detect_every: int
+    overlay: OverlayOptions
+
+    @classmethod
+    def defaults(cls, engine: EngineConfig, gui: GuiConfig) -> "AppSettings":
+        return cls(smoother=gui.smoother, n_pre=engine.smoother.n_pre, n_next=engine.smoother.n_next,
+                   threads=engine.runtime.effective_threads(), min_score=engine.detector.min_score,
+                   max_faces=engine.tracker.max_faces, detect_every=engine.tracker.detect_every,
+                   overlay=gui.overlay)
+
+    def engine_config(self, base: EngineConfig) -> EngineConfig:
+        """``base`` with the engine-side choices of these settings applied."""
+        r = dataclasses.replace
+        return r(base.with_threads(self.threads),
+                 detector=r(base.detector, min_score=self.min_score),
+                 tracker=r(base.tracker, max_faces=self.max_faces, detect_every=self.detect_every),
+                 smoother=r(base.smoother, n_pre=self.n_pre, n_next=self.n_next))
+
+    def engine_part(self) -> tuple:
+        """The fields that need a new pipeline when they change (overlays do not)."""
+        return dataclasses.astuple(dataclasses.replace(self, overlay=OverlayOptions()))
+
+
+class SettingsStore:
+    """AppSettings and recent files in QSettings (a given one in tests, the user's otherwise)."""
+
+    def __init__(self, qsettings: Any | None = None) -> None:
+        from PyQt6.QtCore import QSettings
+
+        self.q = qsettings if qsettings is not None else QSettings("tracker-app", "tracker-app")
+
+    def load(self, defaults: AppSettings) -> AppSettings:
+        """Stored values over ``defaults``; a stored value of the wrong type is ignored."""
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(AppSettings):
+            if f.name != "overlay":
+                values[f.name] = self._get(f"engine/{f.name}", getattr(defaults, f.name))
+        overlay = {f.name: self._get(f"overlay/{f.name}", getattr(defaults.overlay, f.name))
+                   for f in dataclasses.fields(OverlayOptions)}
+        if values["smoother"] not in SMOOTHERS:
+            values["smoother"] = defaults.smoother
+        return AppSettings(overlay=OverlayOptions(**overlay), **values)
+
+    def save(self, settings: AppSettings) -> None:
+        for f in dataclasses.fields(AppSettings):
+            if f.name != "overlay":
+                self.q.setValue(f"engine/{f.name}", getattr(settings, f.name))
+        for f in dataclasses.fields(OverlayOptions):
+            self.q.setValue(f"overlay/{f.name}", getattr(settings.overlay, f.name))
+        self.q.sync()
+
+    def recent_files(self) -> list[str]:
+        value = self.q.value("recent/files", [])
+        if isinstance(value, str):  # QSettings returns a bare string for a one-item list
+            value = [value]
+        return [str(v) for v in value or []]
+
+    def add_recent(self, path: str, limit: int) -> list[str]:
+        files = [path] + [p for p in self.recent_files() if p != path]
+        self.q.setValue("recent/files", files[:limit])
+        self.q.sync()
+        return files[:limit]
+
+    def _get(self, key: str, default: Any) -> Any:
+        raw = self.q.value(key, None)
+        if raw is None:
+            return default
+        try:
+            if isinstance(default, bool):  # ini files give back "true"/"false" strings
+                return raw if isinstance(raw, bool) else str(raw).lower() in ("true", "1", "yes")
+            return type(default)(raw)
+        except (TypeError, ValueError):
+            return default

@@ -1,0 +1,104 @@
+"""The settings dialog: edits an AppSettings, knows nothing about where it is stored."""
+from __future__ import annotations
+
+import os
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
+                             QGroupBox, QSlider, QSpinBox, QVBoxLayout, QWidget)
+
+from tracker_app.settings import SMOOTHER_LABELS, SMOOTHERS, AppSettings, OverlayOptions
+
+MAX_WINDOW = 15  # look-ahead frames on either side offered in the dialog
+
+
+class SettingsDialog(QDialog):
+    """``values()`` gives the edited settings; "Restore Defaults" loads ``defaults`` into the form."""
+
+    def __init__(self, current: AppSettings, defaults: AppSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self._defaults = defaults
+
+        self.smoother = QComboBox()
+        for key in SMOOTHERS:
+            self.smoother.addItem(SMOOTHER_LABELS[key], key)
+        self.n_pre = QSpinBox(minimum=0, maximum=MAX_WINDOW)
+        self.n_next = QSpinBox(minimum=0, maximum=MAX_WINDOW)
+        self.n_pre.setToolTip("Past frames averaged into each output frame")
+        self.n_next.setToolTip("Future frames averaged in: the display is this many frames late")
+        self.smoother.currentIndexChanged.connect(self._update_enabled)
+        tracking = QGroupBox("Smoothing")
+        form = QFormLayout(tracking)
+        form.addRow("Smoother", self.smoother)
+        form.addRow("Look-ahead: past frames", self.n_pre)
+        form.addRow("Look-ahead: future frames", self.n_next)
+
+        self.threads = QSpinBox(minimum=1, maximum=max(1, os.cpu_count() or 1))
+        self.min_score = QDoubleSpinBox(minimum=0.05, maximum=0.99, singleStep=0.05, decimals=2)
+        self.max_faces = QSpinBox(minimum=0, maximum=32)
+        self.max_faces.setSpecialValueText("no limit")
+        self.detect_every = QSpinBox(minimum=0, maximum=300)
+        self.detect_every.setSpecialValueText("only when needed")
+        self.detect_every.setSuffix(" frames")
+        engine = QGroupBox("Engine and detection")
+        form = QFormLayout(engine)
+        form.addRow("Threads", self.threads)
+        form.addRow("Detector score threshold", self.min_score)
+        form.addRow("Faces tracked at most", self.max_faces)
+        form.addRow("Look for new faces every", self.detect_every)
+
+        self.show_mesh = QCheckBox("Dense mesh")
+        self.opacity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100)
+        self.wireframe = QCheckBox("Wireframe")
+        self.show_landmarks = QCheckBox("68 landmarks")
+        self.show_axes = QCheckBox("Pose axes")
+        overlays = QGroupBox("Overlays")
+        form = QFormLayout(overlays)
+        form.addRow(self.show_mesh)
+        form.addRow("Mesh opacity", self.opacity)
+        form.addRow(self.wireframe)
+        form.addRow(self.show_landmarks)
+        form.addRow(self.show_axes)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+                                   | QDialogButtonBox.StandardButton.RestoreDefaults)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
+            lambda: self.load(self._defaults))
+        layout = QVBoxLayout(self)
+        for w in (tracking, engine, overlays, buttons):
+            layout.addWidget(w)
+        self.load(current)
+
+    def load(self, s: AppSettings) -> None:
+        self.smoother.setCurrentIndex(SMOOTHERS.index(s.smoother))
+        self.n_pre.setValue(s.n_pre)
+        self.n_next.setValue(s.n_next)
+        self.threads.setValue(s.threads)
+        self.min_score.setValue(s.min_score)
+        self.max_faces.setValue(s.max_faces)
+        self.detect_every.setValue(s.detect_every)
+        o = s.overlay
+        self.show_mesh.setChecked(o.show_mesh)
+        self.opacity.setValue(round(o.mesh_opacity * 100))
+        self.wireframe.setChecked(o.wireframe)
+        self.show_landmarks.setChecked(o.show_landmarks)
+        self.show_axes.setChecked(o.show_axes)
+        self._update_enabled()
+
+    def values(self) -> AppSettings:
+        overlay = OverlayOptions(show_mesh=self.show_mesh.isChecked(), mesh_opacity=self.opacity.value() / 100,
+                                 wireframe=self.wireframe.isChecked(),
+                                 show_landmarks=self.show_landmarks.isChecked(),
+                                 show_axes=self.show_axes.isChecked())
+        return AppSettings(smoother=self.smoother.currentData(), n_pre=self.n_pre.value(),
+                           n_next=self.n_next.value(), threads=self.threads.value(),
+                           min_score=round(self.min_score.value(), 2), max_faces=self.max_faces.value(),
+                           detect_every=self.detect_every.value(), overlay=overlay)
+
+    def _update_enabled(self) -> None:
+        lookahead = self.smoother.currentData() == "lookahead"
+        self.n_pre.setEnabled(lookahead)
+        self.n_next.setEnabled(lookahead)
