@@ -1,0 +1,179 @@
+"""The app's data model: what is open, what is shown, and the recent pose history.
+
+Knows nothing of Qt (napari's layering): the main window feeds it from the capture
+worker's signals, and widgets (GL view, plots, status bar) observe it through
+plain-Python ``Event`` objects. Every method runs on the GUI thread.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from tracker_app.display_frame import DisplayFrame
+from tracker_app.settings import OverlayOptions
+
+
+class Event:
+    """A list of callbacks called in connection order with the emitted values."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[..., Any]] = []
+
+    def connect(self, callback: Callable[..., Any]) -> Callable[..., Any]:
+        self._callbacks.append(callback)
+        return callback
+
+    def disconnect(self, callback: Callable[..., Any]) -> None:
+        self._callbacks.remove(callback)
+
+    def emit(self, *args: Any) -> None:
+        for callback in list(self._callbacks):
+            callback(*args)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the worker opened."""
+
+    spec: str  # what the user chose: a path, or a camera index as text
+    description: str
+    fps: float
+    frame_size: tuple[int, int]  # (width, height)
+    is_live: bool
+    frame_count: int | None  # files: header count (can be wrong) until the end is reached
+
+    @property
+    def path(self) -> Path | None:
+        return None if self.is_live else Path(self.spec)
+
+
+class PoseHistory:
+    """The last ``seconds`` of yaw, pitch, roll and engine time, keyed by frame timestamp."""
+
+    FIELDS = ("t", "yaw", "pitch", "roll", "frame_ms")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = float(seconds)
+        self._rows: deque[tuple[float, float, float, float, float]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def clear(self) -> None:
+        self._rows.clear()
+
+    def append(self, frame: DisplayFrame) -> None:
+        t = float(frame.result.timestamp)
+        if self._rows and t < self._rows[-1][0]:  # a seek backwards starts a new time line
+            self._rows.clear()
+        face = frame.primary_face()
+        yaw, pitch, roll = face.pose.as_tuple() if face is not None else (math.nan,) * 3
+        self._rows.append((t, yaw, pitch, roll, engine_ms(frame.result.timings_ms)))
+        while self._rows and self._rows[0][0] < t - self.seconds:
+            self._rows.popleft()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Columns as float arrays; ``t`` is relative to the newest sample (<= 0)."""
+        data = np.array(self._rows, dtype=np.float64).reshape(-1, len(self.FIELDS))
+        cols = {name: data[:, i] for i, name in enumerate(self.FIELDS)}
+        if len(data):
+            cols["t"] = cols["t"] - cols["t"][-1]
+        return cols
+
+
+def engine_ms(timings_ms: dict[str, float]) -> float:
+    """Engine time of one frame: every stage but decoding (which belongs to the source)."""
+    return float(sum(v for k, v in timings_ms.items() if k != "decode"))
+
+
+class RateMeter:
+    """Events per second over a sliding window of arrival times."""
+
+    def __init__(self, window_s: float = 1.0) -> None:
+        self.window_s = window_s
+        self._times: deque[float] = deque()
+
+    def tick(self, now: float) -> None:
+        self._times.append(now)
+        while self._times and self._times[0] < now - self.window_s:
+            self._times.popleft()
+
+    def rate(self) -> float:
+        if len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+    def reset(self) -> None:
+        self._times.clear()
+
+
+class ViewerModel:
+    """State shared by the widgets; change it only through its methods so observers hear of it."""
+
+    def __init__(self, overlay: OverlayOptions, history_seconds: float) -> None:
+        self.overlay = overlay
+        self.view_3d = False
+        self.source: SourceInfo | None = None
+        self.frame: DisplayFrame | None = None
+        self.playing = False
+        self.recording: Path | None = None
+        self.frames_shown = 0
+        self.history = PoseHistory(history_seconds)
+        self.display_rate = RateMeter()
+        # events (arguments in brackets)
+        self.frame_changed = Event()  # (DisplayFrame | None)
+        self.overlay_changed = Event()  # (OverlayOptions)
+        self.view_mode_changed = Event()  # (bool view_3d)
+        self.source_changed = Event()  # (SourceInfo | None)
+        self.playing_changed = Event()  # (bool)
+        self.recording_changed = Event()  # (Path | None)
+
+    def set_frame(self, frame: DisplayFrame, now: float) -> None:
+        self.frame = frame
+        self.frames_shown += 1
+        self.history.append(frame)
+        self.display_rate.tick(now)
+        self.frame_changed.emit(frame)
+
+    def set_source(self, source: SourceInfo | None) -> None:
+        self.source = source
+        self.frame = None
+        self.frames_shown = 0
+        self.history.clear()
+        self.display_rate.reset()
+        self.source_changed.emit(source)
+        self.frame_changed.emit(None)
+
+    def update_frame_count(self, count: int) -> None:
+        """A file's true length once its end was reached (headers can be wrong)."""
+        if self.source is not None and self.source.frame_count != count:
+            self.source = replace(self.source, frame_count=count)
+            self.source_changed.emit(self.source)
+
+    def set_overlay(self, overlay: OverlayOptions) -> None:
+        if overlay != self.overlay:
+            self.overlay = overlay
+            self.overlay_changed.emit(overlay)
+
+    def update_overlay(self, **changes: Any) -> None:
+        self.set_overlay(replace(self.overlay, **changes))
+
+    def set_view_3d(self, on: bool) -> None:
+        if on != self.view_3d:
+            self.view_3d = on
+            self.view_mode_changed.emit(on)
+
+    def set_playing(self, playing: bool) -> None:
+        if playing != self.playing:
+            self.playing = playing
+            self.playing_changed.emit(playing)
+
+    def set_recording(self, folder: Path | None) -> None:
+        self.recording = folder
+        self.recording_changed.emit(folder)
