@@ -1,0 +1,123 @@
+"""Video sources on real files: counting by reading, truncation, folders, latest-frame cameras."""
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from engine.video_source import CameraSource, ImageFolderSource, SourceError, VideoFileSource, open_source
+from video_fixtures import blank_gap_clip
+
+
+def test_obama_frames_are_counted_by_reading(media_dir) -> None:
+    with open_source(media_dir / "obama.mp4") as source:
+        assert isinstance(source, VideoFileSource) and not source.is_live
+        assert source.fps == pytest.approx(25.0)
+        assert source.frame_size == (1280, 720)
+        packets = list(source)
+    assert [p.index for p in packets] == list(range(55))  # the header claims 158
+    assert packets[10].timestamp == pytest.approx(10 / 25.0)
+    assert all(p.image.shape == (720, 1280, 3) and p.image.dtype == np.uint8 for p in packets[:3])
+    assert source.error is None
+    assert "158" in source.warning and "55" in source.warning
+
+
+def test_missing_and_unreadable_files_raise_one_line(tmp_path, media_dir) -> None:
+    with pytest.raises(SourceError, match="no such video file"):
+        open_source(tmp_path / "nope.mp4")
+    # An MP4 cut in half has lost its index (moov at the end): it cannot be opened.
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes((media_dir / "obama_pingpong.mp4").read_bytes()[:1_000_000])
+    with pytest.raises(SourceError) as info:
+        open_source(cut)
+    assert "\n" not in str(info.value) and "cut.mp4" in str(info.value)
+    junk = tmp_path / "junk.avi"
+    junk.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(SourceError):
+        open_source(junk)
+
+
+def test_truncated_avi_keeps_the_frames_before_the_cut(tmp_path, media_dir) -> None:
+    clip = blank_gap_clip(tmp_path, media_dir)
+    data = clip.path.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    with open_source(cut) as source:
+        packets = list(source)
+    assert 5 <= len(packets) < clip.n_frames
+    assert [p.index for p in packets] == list(range(len(packets)))
+    # the frames that were kept are the real ones
+    with open_source(clip.path) as full:
+        first = next(iter(full))
+    assert np.abs(packets[0].image.astype(int) - first.image.astype(int)).mean() < 1.0
+
+
+def test_image_folder_natural_order_and_normalisation(tmp_path) -> None:
+    grey16 = np.full((40, 60), 65535, np.uint16)
+    bgra = np.zeros((40, 60, 4), np.uint8)
+    bgra[..., 2] = 200
+    cv2.imwrite(str(tmp_path / "frame10.png"), grey16)
+    cv2.imwrite(str(tmp_path / "frame2.png"), bgra)
+    cv2.imwrite(str(tmp_path / "frame1.png"), np.full((40, 60, 3), 7, np.uint8))
+    (tmp_path / "frame3.png").write_bytes(b"broken")
+    (tmp_path / "notes.txt").write_text("ignored")
+    source = open_source(tmp_path)
+    assert isinstance(source, ImageFolderSource)
+    packets = list(source)
+    assert [p.index for p in packets] == [0, 1, 2]
+    assert all(p.image.shape == (40, 60, 3) and p.image.dtype == np.uint8 for p in packets)
+    assert packets[0].image[0, 0, 0] == 7  # frame1
+    assert tuple(packets[1].image[0, 0]) == (0, 0, 200)  # frame2, alpha dropped
+    assert packets[2].image[0, 0, 0] == 255  # frame10, 16-bit scaled
+    assert "frame3.png" in source.warning
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SourceError, match="no images"):
+        ImageFolderSource(empty)
+
+
+def test_camera_latest_frame_policy_with_a_slow_consumer(media_dir) -> None:
+    """A real file behind the camera interface, read faster than the consumer takes frames."""
+    source = CameraSource(media_dir / "obama.mp4")
+    assert source.is_live and source.frame_size == (1280, 720)
+    indices = []
+    for packet in source:
+        indices.append(packet.index)
+        time.sleep(0.05)  # a slow consumer: the reader thread runs ahead
+    assert source.error is None  # a file behind the interface ends normally
+    assert indices == sorted(set(indices))  # never a frame twice, never backwards
+    assert len(indices) < 55 and source.frames_dropped > 0  # no backlog: frames were replaced
+    assert indices[-1] >= 50  # the consumer still got (close to) the newest frame at the end
+    assert max(np.diff(indices)) > 1
+
+
+class _DyingCamera:
+    """A capture that delivers a few frames, then reports failure like an unplugged camera."""
+
+    def __init__(self, frames: int) -> None:
+        self.left = frames
+
+    def read(self):
+        if self.left <= 0:
+            return False, None
+        self.left -= 1
+        time.sleep(0.005)
+        return True, np.full((48, 64), 100, np.uint8)  # greyscale: normalised to BGR
+
+    def release(self) -> None:
+        pass
+
+
+def test_camera_gone_ends_with_a_message() -> None:
+    with CameraSource(_DyingCamera(5)) as source:
+        packets = list(source)
+    assert 1 <= len(packets) <= 5
+    assert packets[0].image.shape == (48, 64, 3)
+    assert source.error and "stopped delivering" in source.error and "\n" not in source.error
+
+
+def test_camera_that_never_delivers_fails_to_open() -> None:
+    with pytest.raises(SourceError):
+        CameraSource(_DyingCamera(0), timeout=0.5)
