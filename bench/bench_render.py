@@ -92,7 +92,7 @@ def main() -> int:
         ("depth float32", lambda: renderer.depth(shape, verts), lambda: ref.depth(verts, tri, shape)),
         ("pncc", lambda: renderer.pncc(shape, verts), lambda: ref.pncc(verts, tri, ncc, shape)),
         ("uv texture 256 (no fill)", lambda: renderer.uv_texture(frame, verts, 256, eps, fill=False),
-         lambda: ref.uv_texture(frame, verts, tri, uv, 256, eps)),
+         lambda: ref.uv_texture(frame, verts, tri, uv, 256, eps, 0.25)),
         ("uv texture 256 + fill", lambda: renderer.uv_texture(frame, verts, 256, eps, fill=True), None),
     ]
     print(f"\n{'mode':<26}{'C median':>10}{'C min':>9}{'NumPy ref':>12}{'speed-up':>10}   (ms per face)")

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
+import cv2
 import numpy as np
 
 try:
@@ -45,6 +46,8 @@ ShapeLike = Union[np.ndarray, tuple[int, ...]]
 
 # Light warm grey, BGR in [0, 1]: reads as "mesh" over any skin tone.
 DEFAULT_COLOR_BGR: tuple[float, float, float] = (0.80, 0.84, 0.90)
+# UV texture sampling skips triangles seen more obliquely than acos(0.25) ~ 75 degrees.
+DEFAULT_MIN_FACING = 0.25
 
 
 @dataclass(frozen=True)
@@ -239,8 +242,6 @@ class MeshRenderer:
                  alpha: float = 1.0) -> np.ndarray:
         """Mesh rendered with a UV texture (S, S, 3) uint8, sampled bilinearly per
         pixel through the interpolated uv, blended over a copy of the frame (or black)."""
-        import cv2
-
         if self.uv is None:
             raise ValueError("this renderer has no uv coordinates")
         tex = np.ascontiguousarray(texture)
@@ -263,19 +264,23 @@ class MeshRenderer:
         return out
 
     def uv_texture(self, frame: np.ndarray, vertices: np.ndarray, size: int = 256,
-                   depth_eps: float | None = None, fill: bool = True) -> np.ndarray:
+                   depth_eps: float | None = None, fill: bool = True,
+                   min_facing: float = DEFAULT_MIN_FACING) -> np.ndarray:
         """UV texture (size, size, 3) uint8 of one face sampled from the frame.
 
-        Only texels whose surface point is visible (not behind the face itself,
-        by the rendered depth with tolerance depth_eps pixels; default 1 % of the
-        face width, at least 1 px) are sampled; with fill=True the others get
-        the colour of the nearest sampled texels (push-pull fill), else stay black.
+        Only texels whose surface point is visible are sampled: not behind the
+        face itself (by the rendered depth with tolerance depth_eps pixels;
+        default 1 % of the face width, at least 1 px), and on a triangle facing
+        the camera by at least min_facing (|z| of its unit normal; the default
+        0.25 drops views more grazing than ~75 degrees, which would smear the
+        silhouette across the texture). With fill=True the other texels get a
+        smooth blend of the nearest sampled ones (push-pull fill), else stay black.
         """
-        return self.uv_texture_and_mask(frame, vertices, size, depth_eps, fill)[0]
+        return self.uv_texture_and_mask(frame, vertices, size, depth_eps, fill, min_facing)[0]
 
     def uv_texture_and_mask(self, frame: np.ndarray, vertices: np.ndarray, size: int = 256,
-                            depth_eps: float | None = None, fill: bool = True
-                            ) -> tuple[np.ndarray, np.ndarray]:
+                            depth_eps: float | None = None, fill: bool = True,
+                            min_facing: float = DEFAULT_MIN_FACING) -> tuple[np.ndarray, np.ndarray]:
         """uv_texture plus its (size, size) uint8 mask: 255 where a texel was seen."""
         if self.uv is None:
             raise ValueError("this renderer has no uv coordinates")
@@ -294,7 +299,7 @@ class MeshRenderer:
         texture = np.zeros((size, size, 3), np.uint8)
         mask = np.zeros((size, size), np.uint8)
         _raster.sample_texture(self._topo, uv_gb.depth, uv_gb.tri_id, uv_gb.bary, gb.depth, gb.tri_id,
-                               gb.bary, gb.x0, gb.y0, v, img, float(depth_eps), texture, mask)
+                               gb.bary, gb.x0, gb.y0, v, img, float(depth_eps), float(min_facing), texture, mask)
         if fill:
             texture = push_pull_fill(texture, mask > 0)
         return texture, mask
@@ -351,7 +356,10 @@ def _push_pull(premult: np.ndarray, weight: np.ndarray) -> np.ndarray:
     q2 = q.reshape(ph // 2, 2, pw // 2, 2).sum(axis=(1, 3))
     w2 = np.minimum(q2, 1.0)
     coarse = _push_pull(p2 / np.maximum(q2, 1e-12)[..., None] * w2[..., None], w2)
-    up = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)[:h, :w]
+    # Bilinear rather than nearest upsampling: filled holes get smooth gradients
+    # instead of visible blocks.
+    up = cv2.resize(coarse, (2 * coarse.shape[1], 2 * coarse.shape[0]), interpolation=cv2.INTER_LINEAR)
+    up = up.reshape(up.shape[0], up.shape[1], -1)[:h, :w]
     wn = weight[..., None]
     return here * wn + up * (1.0 - wn)
 

@@ -55,7 +55,7 @@ cdef extern from "rasterize.h" nogil:
     int64_t rc_sample_texture(const rc_gbuffer *uv_gb, const rc_gbuffer *frame_gb,
                               const float *verts, int32_t n_verts, const int32_t *tris, int32_t n_tris,
                               const uint8_t *frame, int32_t frame_width, int32_t frame_height,
-                              float depth_eps, uint8_t *texture, uint8_t *mask)
+                              float depth_eps, float min_facing, uint8_t *texture, uint8_t *mask)
 
 MAX_COORD = RC_MAX_COORD
 SUBPIXEL = RC_SUBPIXEL
@@ -300,10 +300,12 @@ def interpolate(Topology topo, float[:, ::1] depth, int32_t[:, ::1] tri_id, floa
 def sample_texture(Topology topo, float[:, ::1] uv_depth, int32_t[:, ::1] uv_tri_id, float[:, :, ::1] uv_bary,
                    float[:, ::1] depth, int32_t[:, ::1] tri_id, float[:, :, ::1] bary, int x0, int y0,
                    const float[:, ::1] verts, const unsigned char[:, :, ::1] frame, float depth_eps,
-                   unsigned char[:, :, ::1] texture, unsigned char[:, ::1] mask):
+                   float min_facing, unsigned char[:, :, ::1] texture, unsigned char[:, ::1] mask):
     """Fills the visible texels of texture (s, s, 3) uint8 and mask (s, s) from the
     frame, given the mesh's G-buffer in texture space (uv_*) and in the frame
-    (window at x0, y0). verts: the single face (n, 3) in image space.
+    (window at x0, y0). verts: the single face (n, 3) in image space. Texels
+    are visible within depth_eps of the rendered depth and when their triangle's
+    unit normal has |z| >= min_facing.
     Returns the number of visible texels."""
     cdef rc_gbuffer uv_gb = _gbuffer(uv_depth, uv_tri_id, uv_bary, 0, 0)
     cdef rc_gbuffer gb = _gbuffer(depth, tri_id, bary, x0, y0)
@@ -321,7 +323,8 @@ def sample_texture(Topology topo, float[:, ::1] uv_depth, int32_t[:, ::1] uv_tri
     with nogil:
         visible = rc_sample_texture(&uv_gb, &gb, &verts[0, 0], <int32_t>verts.shape[0], &topo._tris[0, 0],
                                     topo.n_tris, &frame[0, 0, 0], <int32_t>frame.shape[1],
-                                    <int32_t>frame.shape[0], depth_eps, &texture[0, 0, 0], &mask[0, 0])
+                                    <int32_t>frame.shape[0], depth_eps, min_facing, &texture[0, 0, 0],
+                                    &mask[0, 0])
     if visible == RC_ERR_ARG:
         raise ValueError("G-buffer window is not inside the frame")
     return visible

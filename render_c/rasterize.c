@@ -148,7 +148,7 @@ static edge make_edge(const snapped_vertex *a, const snapped_vertex *b, int64_t 
     e.dy = orientation * ((int64_t)b->y - a->y);
     /* With y down and the interior on the positive side, a top edge is horizontal
      * and runs towards +x, and a left edge runs upwards (dy < 0). */
-    e.bias = (e.dy < 0 || (e.dy == 0 && e.dx > 0)) ? 0 : -1;
+    e.bias = (int64_t)((e.dy < 0) | ((e.dy == 0) & (e.dx > 0))) - 1; /* no branch: 50/50 */
     return e;
 }
 
@@ -157,8 +157,19 @@ static int64_t edge_at(const edge *e, int64_t px, int64_t py)
     return e->dx * (py - e->ay) - e->dy * (px - e->ax);
 }
 
+/* The G-buffer as the triangle loop sees it. Its int64 fields cannot alias the
+ * float / int32 pixel stores, so the compiler keeps them in registers instead of
+ * reloading them after every store (which it must do for rc_gbuffer's int32s). */
+typedef struct {
+    int64_t x0, y0, x1, y1; /* window, last pixel inclusive */
+    int64_t width;
+    float *depth;
+    int32_t *tri_id;
+    float *bary;
+} target;
+
 /* Rasterises one triangle; returns 1 when it was drawn (set up), 0 when skipped. */
-static int draw_triangle(rc_gbuffer *gb, const snapped_vertex *s0, const snapped_vertex *s1,
+static int draw_triangle(const target *tg, const snapped_vertex *s0, const snapped_vertex *s1,
                          const snapped_vertex *s2, int32_t id)
 {
     const int64_t S = RC_SUBPIXEL;
@@ -167,12 +178,11 @@ static int draw_triangle(rc_gbuffer *gb, const snapped_vertex *s0, const snapped
     int64_t px_hi = floor_sub(max3(s0->x, s1->x, s2->x));
     int64_t py_lo = ceil_sub(min3(s0->y, s1->y, s2->y));
     int64_t py_hi = floor_sub(max3(s0->y, s1->y, s2->y));
-    const int64_t wx0 = gb->x0, wy0 = gb->y0;
-    const int64_t wx1 = wx0 + gb->width - 1, wy1 = wy0 + gb->height - 1;
-    if (px_lo < wx0) px_lo = wx0;
-    if (py_lo < wy0) py_lo = wy0;
-    if (px_hi > wx1) px_hi = wx1;
-    if (py_hi > wy1) py_hi = wy1;
+    const int64_t wx0 = tg->x0, wy0 = tg->y0;
+    px_lo = px_lo < wx0 ? wx0 : px_lo;
+    py_lo = py_lo < wy0 ? wy0 : py_lo;
+    px_hi = px_hi > tg->x1 ? tg->x1 : px_hi;
+    py_hi = py_hi > tg->y1 ? tg->y1 : py_hi;
     if (px_lo > px_hi || py_lo > py_hi)
         return 0;
 
@@ -198,7 +208,8 @@ static int draw_triangle(rc_gbuffer *gb, const snapped_vertex *s0, const snapped
     const int64_t sy0 = e0.dx * S, sy1 = e1.dx * S, sy2 = e2.dx * S;    /* per row down */
     for (int64_t py = py_lo; py <= py_hi; py++, r0 += sy0, r1 += sy1, r2 += sy2) {
         int64_t w0 = r0, w1 = r1, w2 = r2;
-        const int64_t row = (py - wy0) * gb->width - wx0;
+        const int64_t row = (py - wy0) * tg->width - wx0;
+        float *depth = tg->depth;
         for (int64_t px = px_lo; px <= px_hi; px++, w0 += sx0, w1 += sx1, w2 += sx2) {
             /* All three biased edge functions >= 0 <=> the OR has no sign bit. */
             if (((w0 + e0.bias) | (w1 + e1.bias) | (w2 + e2.bias)) < 0)
@@ -208,11 +219,11 @@ static int draw_triangle(rc_gbuffer *gb, const snapped_vertex *s0, const snapped
             const double b2 = (double)w2 * inv_area;
             const float z = (float)(b0 * z0 + b1 * z1 + b2 * z2);
             const int64_t i = row + px;
-            if (z > gb->depth[i]) {
-                gb->depth[i] = z;
-                gb->tri_id[i] = id;
-                gb->bary[2 * i] = (float)b1;
-                gb->bary[2 * i + 1] = (float)b2;
+            if (z > depth[i]) {
+                depth[i] = z;
+                tg->tri_id[i] = id;
+                tg->bary[2 * i] = (float)b1;
+                tg->bary[2 * i + 1] = (float)b2;
             }
         }
     }
@@ -229,6 +240,8 @@ int64_t rc_rasterize(rc_gbuffer *gb, const float *verts, int32_t n_faces, int32_
     snapped_vertex *snapped = malloc((size_t)n_verts * sizeof *snapped);
     if (!snapped)
         return RC_ERR_NOMEM;
+    const target tg = {gb->x0, gb->y0, (int64_t)gb->x0 + gb->width - 1, (int64_t)gb->y0 + gb->height - 1,
+                       gb->width, gb->depth, gb->tri_id, gb->bary};
     int64_t drawn = 0;
     for (int32_t f = 0; f < n_faces; f++) {
         snap_vertices(verts + (int64_t)f * n_verts * 3, n_verts, snapped);
@@ -242,7 +255,7 @@ int64_t rc_rasterize(rc_gbuffer *gb, const float *verts, int32_t n_faces, int32_
             const snapped_vertex *s0 = &snapped[tri[0]], *s1 = &snapped[tri[1]], *s2 = &snapped[tri[2]];
             if (!(s0->ok & s1->ok & s2->ok))
                 continue;
-            drawn += draw_triangle(gb, s0, s1, s2, id_base + t);
+            drawn += draw_triangle(&tg, s0, s1, s2, id_base + t);
         }
     }
     free(snapped);
@@ -457,7 +470,7 @@ static void sample_bilinear(const uint8_t *img, int32_t w, int32_t h, double x, 
 int64_t rc_sample_texture(const rc_gbuffer *uv_gb, const rc_gbuffer *frame_gb,
                           const float *verts, int32_t n_verts, const int32_t *tris, int32_t n_tris,
                           const uint8_t *frame, int32_t frame_width, int32_t frame_height,
-                          float depth_eps, uint8_t *texture, uint8_t *mask)
+                          float depth_eps, float min_facing, uint8_t *texture, uint8_t *mask)
 {
     if (frame_gb->x0 < 0 || frame_gb->y0 < 0 || (int64_t)frame_gb->x0 + frame_gb->width > frame_width ||
         (int64_t)frame_gb->y0 + frame_gb->height > frame_height)
@@ -475,6 +488,13 @@ int64_t rc_sample_texture(const rc_gbuffer *uv_gb, const rc_gbuffer *frame_gb,
         const float *v0 = verts + 3 * (int64_t)tri[0];
         const float *v1 = verts + 3 * (int64_t)tri[1];
         const float *v2 = verts + 3 * (int64_t)tri[2];
+        /* Facing: |z| of the triangle's unit normal (NaN for degenerate or
+         * non-finite triangles, which the negated test then rejects). */
+        const double ux = (double)v1[0] - v0[0], uy = (double)v1[1] - v0[1], uz = (double)v1[2] - v0[2];
+        const double wx = (double)v2[0] - v0[0], wy = (double)v2[1] - v0[1], wz = (double)v2[2] - v0[2];
+        const double nx = uy * wz - uz * wy, ny = uz * wx - ux * wz, nz = ux * wy - uy * wx;
+        if (!(fabs(nz) >= min_facing * sqrt(nx * nx + ny * ny + nz * nz)))
+            continue;
         const double x = b0 * v0[0] + b1 * v1[0] + b2 * v2[0];
         const double y = b0 * v0[1] + b1 * v1[1] + b2 * v2[1];
         const double z = b0 * v0[2] + b1 * v1[2] + b2 * v2[2];

@@ -128,13 +128,17 @@ int rc_interpolate(const rc_gbuffer *gb, const int32_t *tris, int32_t n_tris, in
 /* UV texture sampling. uv_gb is a G-buffer of the mesh rasterised in texture space
  * (the same triangles with vertices at the texel positions of their uv). For every
  * texel it covers, the surface point P = sum bi * verts[i] in image space is
- * visible when frame_gb has a triangle at the pixel nearest (P.x, P.y) and
- * P.z >= depth there - depth_eps; then the frame is sampled bilinearly at
- * (P.x, P.y) (edge pixels repeated) into texture (uv_gb size, 3 uint8) and
- * mask is set to 255. Other texels are untouched. Returns the visible texel count. */
+ * visible when frame_gb has a triangle at the pixel nearest (P.x, P.y),
+ * P.z >= depth there - depth_eps, and the texel's triangle faces the camera by at
+ * least min_facing (|n.z| of its unit normal: texels seen at grazing angles
+ * would only smear the silhouette pixels across the texture). Visible texels get
+ * the frame sampled bilinearly at (P.x, P.y) (edge pixels repeated) into texture
+ * (uv_gb size, 3 uint8) and 255 in mask; other texels are untouched.
+ * Returns the visible texel count, or RC_ERR_ARG when frame_gb's window is not
+ * inside the frame. */
 int64_t rc_sample_texture(const rc_gbuffer *uv_gb, const rc_gbuffer *frame_gb,
                           const float *verts, int32_t n_verts, const int32_t *tris, int32_t n_tris,
                           const uint8_t *frame, int32_t frame_width, int32_t frame_height,
-                          float depth_eps, uint8_t *texture, uint8_t *mask);
+                          float depth_eps, float min_facing, uint8_t *texture, uint8_t *mask);
 
 #endif

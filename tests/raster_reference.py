@@ -217,7 +217,7 @@ def bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def uv_texture(frame: np.ndarray, verts: np.ndarray, tris: np.ndarray, uv: np.ndarray, size: int,
-               depth_eps: float) -> tuple[np.ndarray, np.ndarray]:
+               depth_eps: float, min_facing: float) -> tuple[np.ndarray, np.ndarray]:
     """Unfilled UV texture and mask of one face (see MeshRenderer.uv_texture)."""
     tex_verts = np.zeros((len(uv), 3), np.float32)
     tex_verts[:, 0] = uv[:, 0] * size - 0.5
@@ -225,6 +225,11 @@ def uv_texture(frame: np.ndarray, verts: np.ndarray, tris: np.ndarray, uv: np.nd
     _, uv_id, uv_bary = rasterize(tex_verts, tris, (size, size))
     zbuf, frame_id, _ = rasterize(verts, tris, frame.shape[:2])
     p = interpolate(uv_id, uv_bary, tris, np.asarray(verts, np.float64)[None])  # (s, s, 3) image-space points
+    v = np.asarray(verts, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        n = np.cross(v[tris[:, 1]] - v[tris[:, 0]], v[tris[:, 2]] - v[tris[:, 0]])
+        facing_ok = np.abs(n[:, 2]) >= min_facing * np.linalg.norm(n, axis=1)  # per triangle
+    p[uv_id >= 0] = np.where(facing_ok[uv_id[uv_id >= 0]][:, None], p[uv_id >= 0], np.nan)
     texture = np.zeros((size, size, 3), np.uint8)
     mask = np.zeros((size, size), np.uint8)
     with np.errstate(invalid="ignore"):

@@ -135,8 +135,8 @@ def test_uv_texture_matches_reference(renderer: MeshRenderer, face_model: dict) 
     rng = np.random.default_rng(5)
     frame = cv2.GaussianBlur(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8), (5, 5), 0)
     verts = place_face(face_model["u"], 80, 85, 120, yaw_deg=40)  # one cheek hidden
-    tex, mask = renderer.uv_texture_and_mask(frame, verts, size=64, depth_eps=1.5, fill=False)
-    want_tex, want_mask = ref.uv_texture(frame, verts, face_model["tri"], face_model["uv"], 64, 1.5)
+    tex, mask = renderer.uv_texture_and_mask(frame, verts, size=64, depth_eps=1.5, fill=False, min_facing=0.3)
+    want_tex, want_mask = ref.uv_texture(frame, verts, face_model["tri"], face_model["uv"], 64, 1.5, 0.3)
     np.testing.assert_array_equal(mask, want_mask)
     assert np.abs(tex.astype(int) - want_tex).max() <= 1
     # The turned-away cheek is not visible, most of the rest is.

@@ -140,7 +140,8 @@ with np.errstate(all="ignore"):
             uvi = rng.integers(-3, len(tris) + 3, (s, s)).astype(np.int32)
             uvb = rng.choice(np.array([0.5, np.nan, -1e30, 1e30], np.float32), (s, s, 2))
             R.sample_texture(topo, uvd, uvi, uvb, gb.depth, gb.tri_id, gb.bary, gb.x0, gb.y0,
-                             faces[0], frame, 1.0, np.zeros((s, s, 3), np.uint8), np.zeros((s, s), np.uint8))
+                             faces[0], frame, 1.0, float(rng.choice([0.0, 0.25, np.nan])),
+                             np.zeros((s, s, 3), np.uint8), np.zeros((s, s), np.uint8))
         cases += 1
 
     # Large coordinates exactly at the guard band over a bigger frame (edge functions near 2^59).
@@ -160,14 +161,14 @@ print(f"fuzz ok: {cases} cases")
 '''
 
 
-def _libasan() -> str:
+def _gcc_lib(name: str) -> str:
     try:
-        out = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True,
+        out = subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True, text=True,
                              check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError) as e:
         pytest.fail(f"gcc is needed for the sanitizer build: {e}")
     if not os.path.isabs(out) or not Path(out).exists():
-        pytest.fail(f"libasan.so not found (gcc says {out!r}); install gcc's sanitizer runtime")
+        pytest.fail(f"{name} not found (gcc says {out!r}); install gcc's runtime libraries")
     return out
 
 
@@ -185,7 +186,10 @@ def test_fuzzed_meshes_are_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
     (tmp_path / "fuzz.py").write_text(FUZZ_SCRIPT)
     env = dict(os.environ)
     env.update({
-        "LD_PRELOAD": _libasan(),
+        # libasan must come first. libstdc++ is preloaded too: OpenCV throws and
+        # catches C++ exceptions internally, and ASan's __cxa_throw interceptor
+        # aborts if libstdc++ was not loaded when ASan started.
+        "LD_PRELOAD": " ".join([_gcc_lib("libasan.so"), _gcc_lib("libstdc++.so")]),
         "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
         "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
         # The sanitized copy first, then the repository for engine/.
