@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run(args)
-    except SetupError as e:
+    except (SetupError, ValueError, OSError) as e:  # converters raise one-line ValueError/OSError
         print(f"build_ext.py: error: {e}", file=sys.stderr)
         return 1
     return 0
