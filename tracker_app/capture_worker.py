@@ -1,0 +1,502 @@
+"""The capture thread: reads frames, runs the tracking pipeline, sends DisplayFrames to the GUI.
+
+``CaptureWorker`` lives in its own QThread and owns everything slow: the video
+source, the ONNX sessions (``FaceAnalyzer``, one per thread), the pipeline and the
+session recorder. The GUI talks to it only through ``CaptureController``, whose
+methods emit queued signals into the worker thread; the worker answers with
+signals. Neither side ever waits for the other, except ``CaptureController.stop``
+when the window closes.
+
+Frame flow. A single-shot timer in the worker thread drives playback one frame
+per tick, so requests (pause, seek, new source, settings) are handled between two
+frames. Files are paced at their own frame rate and every frame is processed;
+when the GUI has not drawn the frames already sent (``FrameCredits``), the worker
+waits instead of queueing more. Cameras are read through the latest-frame
+``CameraSource``, so whatever the worker does not take in time is dropped at the
+source and the latency stays at about one processing time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Union
+
+import numpy as np
+from PyQt6.QtCore import QObject, QThread, QTimer, pyqtSignal, pyqtSlot
+
+from engine.config import EngineConfig
+from engine.frames import FrameResult
+from tracker_app.display_frame import build_display_frame
+from tracker_app.settings import AppSettings, GuiConfig
+from tracker_app.viewer_model import SourceInfo
+
+# What can be opened: a path or camera index for engine.video_source.open_source, or a
+# factory returning a ready VideoSource (called in the worker thread).
+SourceSpec = Union[str, int, Path, Callable[[], object]]
+
+RETRY_MS = 4  # poll interval while the GUI is behind
+# Files: when the engine falls this far behind the clock, the clock restarts from
+# now instead of hurrying to catch up (which would skip pacing for a while).
+MAX_LAG_S = 0.25
+STOP_TIMEOUT_MS = 10_000
+
+
+class FrameCredits:
+    """How many sent frames the GUI has not handled yet (thread-safe counter)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, int(limit))
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    def available(self) -> bool:
+        with self._lock:
+            return self._in_flight < self.limit
+
+    def take(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+
+    def give_back(self) -> None:
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._in_flight = 0
+
+
+class CaptureWorker(QObject):
+    """Runs in the capture thread. Use it through CaptureController."""
+
+    engine_ready = pyqtSignal()
+    frame_ready = pyqtSignal(object)  # DisplayFrame
+    source_opened = pyqtSignal(object)  # SourceInfo
+    source_closed = pyqtSignal()
+    end_of_stream = pyqtSignal(int)  # frames read (a file's true length)
+    playing_changed = pyqtSignal(bool)
+    failed = pyqtSignal(str, str)  # title, one-line message: the GUI shows a dialog
+    notice = pyqtSignal(str)  # remark for the status bar
+    no_faces = pyqtSignal(str)  # message, at most once per source
+    recording_changed = pyqtSignal(object)  # Path of the session folder, or None
+
+    def __init__(self, engine_config: EngineConfig, settings: AppSettings, gui: GuiConfig,
+                 credits: FrameCredits) -> None:
+        super().__init__()
+        self._base_config = engine_config
+        self._settings = settings
+        self._gui = gui
+        self._credits = credits
+        self.stop_requested = threading.Event()  # set from the GUI thread, read between frames
+        self._analyzer = None
+        self._triangles: np.ndarray | None = None
+        self._pipeline = None
+        self._source = None
+        self._spec: SourceSpec | None = None
+        self._frames = None  # iterator over the source
+        self._recorder = None
+        self._recording_dir: Path | None = None
+        self._timer: QTimer | None = None
+        self._playing = False
+        self._at_end = False
+        self._read = 0  # packets taken from the source
+        self._pulled: dict[int, float] = {}  # packet index -> time it was taken (for latency)
+        self._clock0 = 0.0
+        self._ts0 = 0.0
+        self._no_face_run = 0
+        self._any_face = False
+        self._warned_no_face = False
+
+    # -- life cycle (worker thread) --------------------------------------------------
+
+    @pyqtSlot()
+    def start(self) -> None:
+        """Thread started: create the timer and load the models here, never in the GUI thread."""
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._tick)
+        self._load_engine()
+
+    def _load_engine(self) -> bool:
+        from engine.analyzer import FaceAnalyzer
+
+        try:
+            self._analyzer = FaceAnalyzer.from_config(self._engine_config(), threads=self._settings.threads)
+        except (OSError, ValueError, RuntimeError) as e:
+            self._analyzer = None
+            self.failed.emit("Face tracker not available", f"The models could not be loaded: {e}")
+            return False
+        # The GL index type; one array shared by every DisplayFrame so the view uploads it once.
+        self._triangles = self._analyzer.face_model.triangles.astype(np.uint32)
+        self.engine_ready.emit()
+        return True
+
+    @pyqtSlot()
+    def shutdown(self) -> None:
+        """Release everything, then end this thread's event loop."""
+        if self._timer is not None:
+            self._timer.stop()
+        self._stop_recording(emit=False)
+        self._close_source(emit=False)
+        self._analyzer = None
+        QThread.currentThread().quit()
+
+    def _engine_config(self) -> EngineConfig:
+        return self._settings.engine_config(self._base_config)
+
+    # -- requests from the GUI (worker thread) ---------------------------------------
+
+    @pyqtSlot(object)
+    def open_source(self, spec: SourceSpec) -> None:
+        from engine.video_source import open_source
+
+        self._stop_recording()
+        self._close_source()
+        if self._analyzer is None and not self._load_engine():
+            return
+        try:
+            source = spec() if callable(spec) else open_source(spec)
+        except (OSError, ValueError) as e:
+            title = "Camera not available" if _is_camera(spec) else "Cannot open video"
+            self.failed.emit(title, str(e))
+            return
+        self._spec = spec
+        self._source = source
+        self._frames = iter(source)
+        self._read = 0
+        self._at_end = False
+        self._pulled.clear()
+        self._no_face_run, self._any_face, self._warned_no_face = 0, False, False
+        self._make_pipeline()
+        info = SourceInfo(spec="<custom>" if callable(spec) else str(spec), description=source.description,
+                          fps=float(source.fps), frame_size=tuple(source.frame_size),
+                          is_live=bool(source.is_live),
+                          frame_count=getattr(source, "header_frame_count", None))
+        self.source_opened.emit(info)
+        self._set_playing(True)
+
+    @pyqtSlot()
+    def close_source(self) -> None:
+        self._stop_recording()
+        self._close_source()
+
+    @pyqtSlot()
+    def play(self) -> None:
+        if self._source is None:
+            return
+        if self._at_end:  # play after the end starts the file again
+            if self._source.is_live or not self._rewind(0):
+                return
+        self._set_playing(True)
+
+    @pyqtSlot()
+    def pause(self) -> None:
+        self._set_playing(False)
+
+    @pyqtSlot()
+    def step(self) -> None:
+        """Pause and show the next frame (a look-ahead smoother may need several packets)."""
+        self._set_playing(False)
+        if self._frames is None or self._at_end:
+            return
+        while not self.stop_requested.is_set() and self._advance() == 0:
+            pass
+
+    @pyqtSlot(int)
+    def seek(self, index: int) -> None:
+        """Files only: continue from frame ``index`` (tracking restarts there)."""
+        if self._source is None or self._source.is_live:
+            return
+        if self._rewind(max(0, int(index))):
+            # Show the frame we landed on even when paused.
+            while not self.stop_requested.is_set() and self._advance() == 0:
+                pass
+            self._restart_clock()
+            if self._playing and not self._at_end:
+                self._schedule(0)
+
+    @pyqtSlot(object)
+    def apply_settings(self, settings: AppSettings) -> None:
+        old, self._settings = self._settings, settings
+        if old.engine_part() == settings.engine_part():
+            return
+        # Threads and detector options are fixed when the sessions are made: reload
+        # (about a second, in this thread; the GUI keeps showing the last frame).
+        if not self._load_engine():
+            return
+        if self._source is not None:
+            self._make_pipeline()
+            self.notice.emit("Settings applied: tracking restarted")
+
+    @pyqtSlot(object, bool)
+    def start_recording(self, folder: Path, video: bool) -> None:
+        from engine.recorder import SessionRecorder
+
+        if self._source is None:
+            self.failed.emit("Nothing to record", "Open a video or a camera first.")
+            return
+        self._stop_recording()
+        # The same run description as `tracker-app track` writes, so tools read both alike.
+        run_info = {"source": self._source.description, "live": self._source.is_live, "dense": True,
+                    "smoother": self._settings.smoother, "smoother_delay_frames": self._pipeline.delay_frames,
+                    "tracker": dataclasses.asdict(self._pipeline.config.tracker),
+                    "smoother_config": dataclasses.asdict(self._pipeline.config.smoother),
+                    "started_at_frame": self._read, "app": "tracker-app gui"}
+        try:
+            self._recorder = SessionRecorder(folder, self._source.fps, self._source.frame_size,
+                                             table=True, video=video, run_info=run_info)
+        except (OSError, ValueError) as e:
+            self.failed.emit("Cannot record", str(e))
+            return
+        self._recording_dir = Path(folder)
+        self.recording_changed.emit(self._recording_dir)
+
+    @pyqtSlot()
+    def stop_recording(self) -> None:
+        self._stop_recording()
+
+    # -- frame loop (worker thread) ----------------------------------------------------
+
+    def _tick(self) -> None:
+        if self.stop_requested.is_set() or not self._playing or self._frames is None:
+            return
+        if not self._credits.available():
+            self._schedule(RETRY_MS)  # the GUI is behind: wait (a camera drops meanwhile)
+            return
+        if not self._source.is_live:
+            wait = self._clock0 + (self._read / self._source.fps - self._ts0) - time.monotonic()
+            if wait > 0.002:
+                self._schedule(wait * 1000)
+                return
+            if wait < -MAX_LAG_S:
+                self._restart_clock()
+        self._advance()
+        if self._playing:
+            self._schedule(0)
+
+    def _advance(self) -> int:
+        """Take one packet and process it; the number of frames sent, or -1 at the end."""
+        try:
+            packet = next(self._frames)
+        except StopIteration:
+            self._end_of_stream()
+            return -1
+        pulled = time.monotonic()
+        self._read += 1
+        self._pulled[packet.index] = pulled
+        try:
+            results = self._pipeline.process(packet)
+        except Exception as e:  # an engine bug must not kill the thread; tell the user once
+            self._set_playing(False)
+            self.failed.emit("Tracking failed", f"Frame {packet.index}: {type(e).__name__}: {e}")
+            return -1
+        for result in results:
+            self._send(result)
+        return len(results)
+
+    def _send(self, result: FrameResult) -> None:
+        self._note_faces(result)
+        if self._recorder is not None:
+            try:
+                self._recorder.write(result)
+            except (OSError, ValueError) as e:
+                self._stop_recording()
+                self.failed.emit("Recording stopped", str(e))
+        frame = build_display_frame(
+            result, self._triangles, source_index=self._read,
+            pulled_at=self._pulled.pop(result.index, time.monotonic()), sent_at=time.monotonic(),
+            frames_dropped=int(getattr(self._source, "frames_dropped", 0)))
+        self._credits.take()
+        self.frame_ready.emit(frame)
+
+    def _end_of_stream(self) -> None:
+        for result in self._pipeline.flush():
+            self._send(result)
+        self._at_end = True
+        self._set_playing(False)
+        source = self._source
+        self._stop_recording()
+        if source.error:
+            title = "Camera stopped" if source.is_live else "Video ended early"
+            self.failed.emit(title, source.error)
+        elif source.warning:
+            self.notice.emit(source.warning)
+        if not self._any_face and not self._warned_no_face and self._read:
+            self._warned_no_face = True
+            self.no_faces.emit(f"No face was found in the {self._read} frames of {source.description}.")
+        self.end_of_stream.emit(self._read)
+        if source.is_live:  # a camera that stopped is gone; the user picks another source
+            self._close_source()
+
+    def _note_faces(self, result: FrameResult) -> None:
+        if result.faces:
+            self._any_face, self._no_face_run = True, 0
+            return
+        self._no_face_run += 1
+        if self._no_face_run >= self._gui.no_face_frames and not self._warned_no_face:
+            self._warned_no_face = True
+            self.no_faces.emit(f"No face found in the last {self._no_face_run} frames of "
+                               f"{self._source.description}. Tracking goes on and picks up faces "
+                               "as soon as one appears.")
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _make_pipeline(self) -> None:
+        from engine.pipeline import TrackingPipeline
+
+        self._pipeline = TrackingPipeline(self._analyzer, self._engine_config(), dense=True,
+                                          smoother=self._settings.smoother, fps=float(self._source.fps))
+        self._pulled.clear()
+
+    def _rewind(self, index: int) -> bool:
+        """Files: position the source so the next packet is frame ``index``."""
+        from engine.video_source import open_source
+
+        if index < self._read or self._at_end:
+            self._source.close()
+            try:
+                self._source = open_source(self._spec) if not callable(self._spec) else self._spec()
+            except (OSError, ValueError) as e:
+                self.failed.emit("Cannot reopen video", str(e))
+                self._close_source()
+                return False
+            self._frames = iter(self._source)
+            self._read = 0
+            self._at_end = False
+        # VideoFileSource has no random access: decode and drop up to the target.
+        while self._read < index and not self.stop_requested.is_set():
+            try:
+                next(self._frames)
+            except StopIteration:
+                break
+            self._read += 1
+        self._pipeline.reset()
+        self._pulled.clear()
+        return True
+
+    def _restart_clock(self) -> None:
+        self._clock0 = time.monotonic()
+        self._ts0 = self._read / self._source.fps if self._source is not None else 0.0
+
+    def _set_playing(self, playing: bool) -> None:
+        playing = playing and self._frames is not None and not self._at_end
+        if playing and not self._playing:
+            self._restart_clock()
+            self._schedule(0)
+        if playing != self._playing:
+            self._playing = playing
+            self.playing_changed.emit(playing)
+
+    def _schedule(self, delay_ms: float) -> None:
+        if self._timer is not None:
+            self._timer.start(max(0, int(delay_ms)))
+
+    def _close_source(self, emit: bool = True) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        if self._playing:
+            self._playing = False
+            if emit:
+                self.playing_changed.emit(False)
+        if self._source is not None:
+            self._source.close()
+            self._source = self._frames = self._pipeline = None
+            self._credits.reset()
+            if emit:
+                self.source_closed.emit()
+
+    def _stop_recording(self, emit: bool = True) -> None:
+        if self._recorder is None:
+            return
+        recorder, self._recorder = self._recorder, None
+        try:
+            recorder.close(summary={"frames": recorder.frames_written, "rows": recorder.rows_written,
+                                    "tracks": len(recorder.track_ids), "ended_at_frame": self._read})
+        except (OSError, ValueError) as e:
+            if emit:
+                self.failed.emit("Recording incomplete", str(e))
+        if emit:
+            self.recording_changed.emit(None)
+
+
+def _is_camera(spec: SourceSpec) -> bool:
+    return isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit())
+
+
+class CaptureController(QObject):
+    """GUI-thread handle on the capture thread: every call is a queued request."""
+
+    _open = pyqtSignal(object)
+    _close = pyqtSignal()
+    _play = pyqtSignal()
+    _pause = pyqtSignal()
+    _step = pyqtSignal()
+    _seek = pyqtSignal(int)
+    _settings = pyqtSignal(object)
+    _record = pyqtSignal(object, bool)
+    _stop_record = pyqtSignal()
+    _shutdown = pyqtSignal()
+
+    def __init__(self, engine_config: EngineConfig, settings: AppSettings, gui: GuiConfig,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.credits = FrameCredits(gui.max_frames_in_flight)
+        self.thread = QThread()
+        self.thread.setObjectName("capture")
+        self.worker = CaptureWorker(engine_config, settings, gui, self.credits)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.start)
+        self._open.connect(self.worker.open_source)
+        self._close.connect(self.worker.close_source)
+        self._play.connect(self.worker.play)
+        self._pause.connect(self.worker.pause)
+        self._step.connect(self.worker.step)
+        self._seek.connect(self.worker.seek)
+        self._settings.connect(self.worker.apply_settings)
+        self._record.connect(self.worker.start_recording)
+        self._stop_record.connect(self.worker.stop_recording)
+        self._shutdown.connect(self.worker.shutdown)
+        self._stopped = False
+        self.thread.start()
+
+    def open(self, spec: SourceSpec) -> None:
+        self._open.emit(spec)
+
+    def close_source(self) -> None:
+        self._close.emit()
+
+    def play(self) -> None:
+        self._play.emit()
+
+    def pause(self) -> None:
+        self._pause.emit()
+
+    def step(self) -> None:
+        self._step.emit()
+
+    def seek(self, index: int) -> None:
+        self._seek.emit(int(index))
+
+    def apply_settings(self, settings: AppSettings) -> None:
+        self._settings.emit(settings)
+
+    def start_recording(self, folder: Path, video: bool) -> None:
+        self._record.emit(Path(folder), bool(video))
+
+    def stop_recording(self) -> None:
+        self._stop_record.emit()
+
+    def frame_handled(self) -> None:
+        """The GUI took a frame off the queue: the worker may send another."""
+        self.credits.give_back()
+
+    def stop(self, timeout_ms: int = STOP_TIMEOUT_MS) -> bool:
+        """Stop the worker and wait for its thread to end (window closing). True when it did."""
+        if self._stopped:
+            return not self.thread.isRunning()
+        self._stopped = True
+        self.worker.stop_requested.set()  # ends skip loops and the frame loop at once
+        self._shutdown.emit()
+        return self.thread.wait(timeout_ms)
