@@ -1,0 +1,408 @@
+"""The OpenGL view: video frame, shaded dense mesh, landmarks and pose axes; or the mesh alone in 3D.
+
+A QOpenGLWidget drawing with PyOpenGL through GLSL 3.30 core shaders. It observes
+the ViewerModel: a new frame only stores a reference and schedules a repaint;
+uploads happen in paintGL (the one place the context is current), as whole-buffer
+updates (glTexSubImage2D for the frame, glBufferSubData for all vertices of all
+faces). The triangle index buffer is uploaded once per face model and every face
+is drawn from it with glDrawElementsBaseVertex.
+
+Video mode draws in image pixels inside the letterboxed frame rectangle. A
+translucent mesh is drawn in two passes (depth only, then colour with GL_LEQUAL)
+so only its front surface blends with the frame. 3D mode shows the meshes alone
+with an orbit camera: drag to turn, wheel to zoom, double-click to reset.
+"""
+from __future__ import annotations
+
+import ctypes
+import time
+
+import numpy as np
+from OpenGL import GL
+from PyQt6.QtCore import QPointF, Qt
+from PyQt6.QtGui import QImage, QMouseEvent, QWheelEvent
+from PyQt6.QtOpenGLWidgets import QOpenGLWidget
+from PyQt6.QtWidgets import QWidget
+
+from engine.overlay import LANDMARK_COLOUR
+from engine.render import DEFAULT_COLOR_BGR, Light
+from tracker_app import gl_shaders
+from tracker_app.display_frame import AXIS_FLOATS, MESH_FLOATS, DisplayFrame
+from tracker_app.view_math import IMAGE_TO_EYE, OrbitCamera, fit_rect, image_projection
+from tracker_app.viewer_model import ViewerModel
+
+BACKGROUND_VIDEO = (0.08, 0.08, 0.09)  # letterbox bars
+BACKGROUND_3D = (0.16, 0.17, 0.20)
+WIREFRAME_DARKEN = 0.75  # wireframe lines are the mesh colour a little darker
+# Landmark dots: diameter as a fraction of the face box side, never below a few screen pixels.
+LANDMARK_SIZE = 1 / 55
+MIN_LANDMARK_PX = 4.0
+FLOAT = 4  # bytes
+
+
+def _rgb(bgr: tuple) -> tuple[float, float, float]:
+    b, g, r = (float(c) for c in bgr)
+    scale = 255.0 if max(b, g, r) > 1.0 else 1.0
+    return r / scale, g / scale, b / scale
+
+
+class GLView(QOpenGLWidget):
+    """Draws the model's current frame; ``grab_frame()`` returns the picture as shown."""
+
+    def __init__(self, model: ViewerModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.camera = OrbitCamera()
+        self.setMinimumSize(320, 200)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._frame: DisplayFrame | None = None  # shown (uploaded or waiting for upload)
+        self._dirty = False
+        self._gl_ready = False
+        self._drag_from: QPointF | None = None
+        self.paint_count = 0
+        self.last_paint_ms = 0.0
+        light = Light()
+        d = IMAGE_TO_EYE @ light.unit_direction().astype(np.float32)
+        self._light_eye = d / np.linalg.norm(d)
+        self._light = light
+        model.frame_changed.connect(self._on_frame)
+        model.overlay_changed.connect(lambda _options: self.update())
+        model.view_mode_changed.connect(self._on_view_mode)
+
+    # -- model observers -------------------------------------------------------------
+
+    def _on_frame(self, frame: DisplayFrame | None) -> None:
+        self._frame = frame
+        self._dirty = True
+        self.update()  # coalesced by Qt: many frames before a repaint cost one paint
+
+    def _on_view_mode(self, view_3d: bool) -> None:
+        self.setCursor(Qt.CursorShape.OpenHandCursor if view_3d else Qt.CursorShape.ArrowCursor)
+        self.update()
+
+    # -- GL life cycle ------------------------------------------------------------------
+
+    def initializeGL(self) -> None:
+        self._programs = {
+            "frame": _program(gl_shaders.FRAME_VERTEX, gl_shaders.FRAME_FRAGMENT),
+            "mesh": _program(gl_shaders.MESH_VERTEX, gl_shaders.MESH_FRAGMENT),
+            "points": _program(gl_shaders.POINTS_VERTEX, gl_shaders.POINTS_FRAGMENT),
+            "colored": _program(gl_shaders.COLORED_VERTEX, gl_shaders.COLORED_FRAGMENT),
+        }
+        self._uniforms = {name: _UniformCache(p) for name, p in self._programs.items()}
+        self._empty_vao = GL.glGenVertexArrays(1)  # core profile: drawing needs a bound VAO
+
+        self._texture = GL.glGenTextures(1)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self._texture)
+        for pname, value in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
+                             (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE),
+                             (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
+            GL.glTexParameteri(GL.GL_TEXTURE_2D, pname, value)
+        self._texture_size = (0, 0)
+
+        # Mesh: one VBO with every face's interleaved position + normal, one index buffer.
+        self._mesh_vao = GL.glGenVertexArrays(1)
+        self._mesh_vbo, self._mesh_ebo = GL.glGenBuffers(2)
+        GL.glBindVertexArray(self._mesh_vao)
+        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self._mesh_vbo)
+        stride = MESH_FLOATS * FLOAT
+        GL.glEnableVertexAttribArray(0)
+        GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, stride, ctypes.c_void_p(0))
+        GL.glEnableVertexAttribArray(1)
+        GL.glVertexAttribPointer(1, 3, GL.GL_FLOAT, GL.GL_FALSE, stride, ctypes.c_void_p(3 * FLOAT))
+        GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, self._mesh_ebo)  # recorded in the VAO
+        self._mesh_capacity = 0
+        self._triangles: np.ndarray | None = None
+
+        self._points_vao, self._points_vbo = self._small_vao([(0, 2)], 2)
+        self._axes_vao, self._axes_vbo = self._small_vao([(0, 2), (1, 3)], AXIS_FLOATS)
+        GL.glBindVertexArray(0)
+
+        self.context().aboutToBeDestroyed.connect(self._release_gl)
+        self._gl_ready = True
+        self._dirty = True
+
+    def _small_vao(self, attributes: list[tuple[int, int]], floats: int) -> tuple[int, int]:
+        vao = GL.glGenVertexArrays(1)
+        vbo = GL.glGenBuffers(1)
+        GL.glBindVertexArray(vao)
+        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
+        offset = 0
+        for location, size in attributes:
+            GL.glEnableVertexAttribArray(location)
+            GL.glVertexAttribPointer(location, size, GL.GL_FLOAT, GL.GL_FALSE, floats * FLOAT,
+                                     ctypes.c_void_p(offset * FLOAT))
+            offset += size
+        return vao, vbo
+
+    def _release_gl(self) -> None:
+        if not self._gl_ready:
+            return
+        self.makeCurrent()
+        GL.glDeleteTextures([self._texture])
+        GL.glDeleteBuffers(4, [self._mesh_vbo, self._mesh_ebo, self._points_vbo, self._axes_vbo])
+        GL.glDeleteVertexArrays(4, [self._empty_vao, self._mesh_vao, self._points_vao, self._axes_vao])
+        for program in self._programs.values():
+            GL.glDeleteProgram(program)
+        self._gl_ready = False
+        self.doneCurrent()
+
+    # -- drawing ----------------------------------------------------------------------------
+
+    def paintGL(self) -> None:
+        t = time.perf_counter()
+        frame = self._frame
+        if self._dirty and frame is not None:
+            self._upload(frame)
+        self._dirty = False
+        dpr = self.devicePixelRatio()
+        width, height = int(self.width() * dpr), int(self.height() * dpr)
+        background = BACKGROUND_3D if self.model.view_3d else BACKGROUND_VIDEO
+        GL.glViewport(0, 0, width, height)
+        GL.glClearColor(*background, 1.0)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
+        if frame is not None:
+            if self.model.view_3d:
+                self._draw_3d(frame, width, height)
+            else:
+                self._draw_video(frame, width, height)
+        GL.glBindVertexArray(0)
+        GL.glUseProgram(0)
+        self.paint_count += 1
+        self.last_paint_ms = (time.perf_counter() - t) * 1000
+
+    def _upload(self, frame: DisplayFrame) -> None:
+        image = np.ascontiguousarray(frame.image)
+        h, w = image.shape[:2]
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self._texture)
+        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+        if (w, h) != self._texture_size:
+            GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGB8, w, h, 0, GL.GL_BGR, GL.GL_UNSIGNED_BYTE, image)
+            self._texture_size = (w, h)
+        else:
+            GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_BGR, GL.GL_UNSIGNED_BYTE, image)
+
+        GL.glBindVertexArray(self._mesh_vao)
+        if frame.triangles is not self._triangles:
+            GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, frame.triangles.nbytes, frame.triangles,
+                            GL.GL_STATIC_DRAW)
+            self._triangles = frame.triangles
+        if frame.mesh.size:
+            GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self._mesh_vbo)
+            if frame.mesh.nbytes > self._mesh_capacity:
+                GL.glBufferData(GL.GL_ARRAY_BUFFER, frame.mesh.nbytes, None, GL.GL_DYNAMIC_DRAW)
+                self._mesh_capacity = frame.mesh.nbytes
+            GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, frame.mesh.nbytes, frame.mesh)
+        for vbo, data in ((self._points_vbo, frame.landmarks), (self._axes_vbo, frame.axes)):
+            if data.size:
+                GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
+                GL.glBufferData(GL.GL_ARRAY_BUFFER, data.nbytes, data, GL.GL_STREAM_DRAW)
+        GL.glBindVertexArray(0)
+
+    def video_rect(self) -> tuple[int, int, int, int]:
+        """(x, y, w, h) of the frame inside the widget in device pixels, GL origin (bottom left)."""
+        dpr = self.devicePixelRatio()
+        fw, fh = self._texture_size if self._texture_size[0] else self._frame_size()
+        return fit_rect(fw, fh, int(self.width() * dpr), int(self.height() * dpr))
+
+    def _frame_size(self) -> tuple[int, int]:
+        if self._frame is None:
+            return (0, 0)
+        h, w = self._frame.image.shape[:2]
+        return (w, h)
+
+    def _draw_video(self, frame: DisplayFrame, width: int, height: int) -> None:
+        x, y, w, h = self.video_rect()
+        GL.glViewport(x, y, w, h)
+        GL.glDisable(GL.GL_BLEND)
+        GL.glDisable(GL.GL_DEPTH_TEST)
+        GL.glUseProgram(self._programs["frame"])
+        GL.glActiveTexture(GL.GL_TEXTURE0)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self._texture)
+        self._uniforms["frame"].set_int("u_frame", 0)
+        GL.glBindVertexArray(self._empty_vao)
+        GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
+        if not frame.n_faces:
+            return
+        img_h, img_w = frame.image.shape[:2]
+        mvp = image_projection(img_w, img_h)
+        overlay = self.model.overlay
+        if overlay.show_mesh and overlay.mesh_opacity > 0:
+            self._draw_mesh(frame, mvp, IMAGE_TO_EYE, overlay.mesh_opacity, overlay.wireframe)
+        GL.glDisable(GL.GL_DEPTH_TEST)
+        if overlay.show_axes and frame.axes.size:
+            GL.glUseProgram(self._programs["colored"])
+            self._uniforms["colored"].set_matrix4("u_mvp", mvp)
+            GL.glBindVertexArray(self._axes_vao)
+            GL.glDrawArrays(GL.GL_TRIANGLES, 0, len(frame.axes))
+        if overlay.show_landmarks and frame.landmarks.size:
+            face = frame.primary_face()
+            side = float(face.box[2] - face.box[0] + face.box[3] - face.box[1]) / 2
+            size = max(MIN_LANDMARK_PX, side * LANDMARK_SIZE * w / img_w)
+            GL.glEnable(GL.GL_PROGRAM_POINT_SIZE)
+            GL.glUseProgram(self._programs["points"])
+            u = self._uniforms["points"]
+            u.set_matrix4("u_mvp", mvp)
+            u.set_float("u_size", size)
+            u.set_vec3("u_color", _rgb(LANDMARK_COLOUR))
+            GL.glBindVertexArray(self._points_vao)
+            GL.glDrawArrays(GL.GL_POINTS, 0, len(frame.landmarks))
+
+    def _draw_3d(self, frame: DisplayFrame, width: int, height: int) -> None:
+        if not frame.n_faces:
+            return
+        xyz = frame.mesh[:, :3]
+        lo, hi = xyz.min(axis=0), xyz.max(axis=0)
+        center, radius = (lo + hi) / 2, float(np.linalg.norm(hi - lo) / 2)
+        mvp = self.camera.mvp(center, radius, width / max(height, 1))
+        self._draw_mesh(frame, mvp, self.camera.rotation(), 1.0, self.model.overlay.wireframe)
+
+    def _draw_mesh(self, frame: DisplayFrame, mvp: np.ndarray, normal_to_eye: np.ndarray, opacity: float,
+                   wireframe: bool) -> None:
+        GL.glUseProgram(self._programs["mesh"])
+        u = self._uniforms["mesh"]
+        u.set_matrix4("u_mvp", mvp)
+        u.set_matrix3("u_normal_to_eye", normal_to_eye)
+        colour = np.asarray(_rgb(DEFAULT_COLOR_BGR), np.float32)
+        u.set_vec3("u_color", colour * (WIREFRAME_DARKEN if wireframe else 1.0))
+        u.set_float("u_opacity", opacity)
+        u.set_vec3("u_light_dir", self._light_eye)
+        u.set_float("u_ambient", self._light.ambient)
+        u.set_float("u_diffuse", self._light.diffuse)
+        u.set_float("u_specular", self._light.specular)
+        u.set_float("u_shininess", self._light.shininess)
+        GL.glBindVertexArray(self._mesh_vao)
+        GL.glEnable(GL.GL_DEPTH_TEST)
+        GL.glDepthMask(GL.GL_TRUE)
+        # Pass 1: depth only, pushed back a little so the lines of pass 2 win the depth test.
+        GL.glDepthFunc(GL.GL_LESS)
+        GL.glColorMask(GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE)
+        GL.glEnable(GL.GL_POLYGON_OFFSET_FILL)
+        GL.glPolygonOffset(1.0, 1.0)
+        self._draw_faces(frame)
+        GL.glDisable(GL.GL_POLYGON_OFFSET_FILL)
+        # Pass 2: colour of the nearest surface only, blended over the frame.
+        GL.glColorMask(GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE)
+        GL.glEnable(GL.GL_BLEND)
+        GL.glBlendFuncSeparate(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA, GL.GL_ZERO, GL.GL_ONE)
+        if wireframe:
+            # Lines write depth so the first one at a pixel hides the rest: a dense mesh
+            # has several edges per pixel, and blending all of them would look opaque.
+            GL.glPolygonMode(GL.GL_FRONT_AND_BACK, GL.GL_LINE)
+            GL.glDepthFunc(GL.GL_LESS)
+            GL.glDepthMask(GL.GL_TRUE)
+        else:
+            GL.glDepthFunc(GL.GL_LEQUAL)
+            GL.glDepthMask(GL.GL_FALSE)
+        self._draw_faces(frame)
+        GL.glPolygonMode(GL.GL_FRONT_AND_BACK, GL.GL_FILL)
+        GL.glDisable(GL.GL_BLEND)
+        GL.glDepthMask(GL.GL_TRUE)
+        GL.glDepthFunc(GL.GL_LESS)
+
+    def _draw_faces(self, frame: DisplayFrame) -> None:
+        n = frame.n_vertices
+        count = frame.triangles.size
+        for i in range(frame.n_faces):
+            GL.glDrawElementsBaseVertex(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0), i * n)
+
+    # -- grabbing -------------------------------------------------------------------------
+
+    def grab_frame(self) -> QImage:
+        """What the view shows (video mode: the frame rectangle only, without the bars)."""
+        image = self.grabFramebuffer()
+        if self.model.view_3d or self._frame is None:
+            return image
+        x, y, w, h = self.video_rect()
+        top = image.height() - (y + h)  # QImage rows run top-down, GL's bottom-up
+        return image.copy(x, top, w, h)
+
+    # -- 3D mouse control -----------------------------------------------------------------
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self.model.view_3d and event.button() == Qt.MouseButton.LeftButton:
+            self._drag_from = event.position()
+            self.setCursor(Qt.CursorShape.ClosedHandCursor)
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._drag_from is not None and self.model.view_3d:
+            delta = event.position() - self._drag_from
+            self._drag_from = event.position()
+            self.camera.orbit(delta.x(), delta.y())
+            self.update()
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._drag_from is not None:
+            self._drag_from = None
+            self.setCursor(Qt.CursorShape.OpenHandCursor if self.model.view_3d else Qt.CursorShape.ArrowCursor)
+        super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self.model.view_3d:
+            self.camera.reset()
+            self.update()
+        super().mouseDoubleClickEvent(event)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        if self.model.view_3d:
+            self.camera.zoom(event.angleDelta().y() / 120.0)
+            self.update()
+            event.accept()
+        else:
+            super().wheelEvent(event)
+
+
+class _UniformCache:
+    """Uniform locations looked up once per program."""
+
+    def __init__(self, program: int) -> None:
+        self.program = program
+        self._locations: dict[str, int] = {}
+
+    def _loc(self, name: str) -> int:
+        if name not in self._locations:
+            self._locations[name] = GL.glGetUniformLocation(self.program, name)
+        return self._locations[name]
+
+    def set_int(self, name: str, value: int) -> None:
+        GL.glUniform1i(self._loc(name), int(value))
+
+    def set_float(self, name: str, value: float) -> None:
+        GL.glUniform1f(self._loc(name), float(value))
+
+    def set_vec3(self, name: str, value) -> None:
+        GL.glUniform3f(self._loc(name), *(float(v) for v in value))
+
+    def set_matrix3(self, name: str, m: np.ndarray) -> None:
+        GL.glUniformMatrix3fv(self._loc(name), 1, GL.GL_TRUE, np.ascontiguousarray(m, np.float32))
+
+    def set_matrix4(self, name: str, m: np.ndarray) -> None:
+        GL.glUniformMatrix4fv(self._loc(name), 1, GL.GL_TRUE, np.ascontiguousarray(m, np.float32))
+
+
+class ShaderError(RuntimeError):
+    """A shader did not compile or link (the message carries the driver's log)."""
+
+
+def _program(vertex_src: str, fragment_src: str) -> int:
+    shaders = []
+    for kind, src in ((GL.GL_VERTEX_SHADER, vertex_src), (GL.GL_FRAGMENT_SHADER, fragment_src)):
+        shader = GL.glCreateShader(kind)
+        GL.glShaderSource(shader, src)
+        GL.glCompileShader(shader)
+        if not GL.glGetShaderiv(shader, GL.GL_COMPILE_STATUS):
+            log = GL.glGetShaderInfoLog(shader).decode(errors="replace")
+            raise ShaderError(f"shader compilation failed: {log}")
+        shaders.append(shader)
+    program = GL.glCreateProgram()
+    for shader in shaders:
+        GL.glAttachShader(program, shader)
+    GL.glLinkProgram(program)
+    if not GL.glGetProgramiv(program, GL.GL_LINK_STATUS):
+        raise ShaderError(f"shader link failed: {GL.glGetProgramInfoLog(program).decode(errors='replace')}")
+    for shader in shaders:
+        GL.glDetachShader(program, shader)
+        GL.glDeleteShader(shader)
+    return program
