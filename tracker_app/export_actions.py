@@ -1,0 +1,112 @@
+"""Export: the frame as shown (PNG/JPEG), the current mesh (OBJ, textured, or PLY), session folders.
+
+Frame grabs need the GL context, so they run on the GUI thread (one read-back).
+Mesh files are written in a thread-pool job (texture sampling and formatting a
+38k-vertex OBJ take a few hundred milliseconds), which reports back by signal.
+Recording itself runs in the capture worker (engine.recorder.SessionRecorder).
+"""
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+
+from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+
+from engine.config import FACE_MODEL_NPZ
+from tracker_app.display_frame import DisplayFrame
+
+FRAME_FORMATS = "PNG image (*.png);;JPEG image (*.jpg *.jpeg)"
+MESH_FORMATS = "Wavefront OBJ, textured (*.obj);;PLY with vertex colours (*.ply)"
+TEXTURE_SIZE = 512  # px, square UV texture of a textured OBJ
+
+
+def save_frame_image(image, path: Path) -> Path:
+    """Write a QImage (from GLView.grab_frame) to ``path``; the format follows the suffix."""
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+        path = path.with_suffix(".png")
+    if image.isNull() or not image.save(str(path)):
+        raise OSError(f"cannot write {path}")
+    return path
+
+
+def mesh_paths(path: Path, track_ids: list[int]) -> list[Path]:
+    """One file per face: ``name.obj`` for one face, ``name_face<id>.obj`` for several."""
+    path = Path(path)
+    if path.suffix.lower() not in (".obj", ".ply"):
+        path = path.with_suffix(".obj")
+    if len(track_ids) == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}_face{tid}{path.suffix}") for tid in track_ids]
+
+
+def write_meshes(frame: DisplayFrame, path: Path, weights_dir: Path) -> list[Path]:
+    """Every face of ``frame`` as OBJ (UV-textured from the frame) or PLY (vertex colours)."""
+    from engine.mesh_export import sample_vertex_colors, write_obj, write_ply
+
+    faces = frame.result.faces
+    if not faces:
+        raise ValueError("no face in the current frame")
+    triangles = frame.triangles.astype("int64")
+    written = []
+    for target, tf in zip(mesh_paths(path, [tf.track_id for tf in faces]), faces):
+        vertices = tf.face.vertices
+        if target.suffix.lower() == ".ply":
+            written.append(write_ply(target, vertices, triangles,
+                                     vertex_colors=sample_vertex_colors(frame.image, vertices)))
+            continue
+        renderer = _renderer(str(Path(weights_dir) / FACE_MODEL_NPZ))
+        if renderer is not None:
+            texture = renderer.uv_texture(frame.image, vertices, size=TEXTURE_SIZE)
+            written.append(write_obj(target, vertices, triangles, uv=renderer.uv, texture_bgr=texture))
+        else:  # renderer not built: the colours still travel, per vertex
+            written.append(write_obj(target, vertices, triangles,
+                                     vertex_colors=sample_vertex_colors(frame.image, vertices)))
+    return written
+
+
+@functools.lru_cache(maxsize=2)
+def _renderer(face_model_path: str):
+    """The C renderer for UV textures, or None when render_c is not compiled."""
+    try:
+        from engine.render import MeshRenderer
+    except ImportError:
+        return None
+    return MeshRenderer.from_face_model(face_model_path)
+
+
+def session_folder(parent: Path) -> Path:
+    """A new, not yet existing ``session_YYYYmmdd_HHMMSS`` folder under ``parent``."""
+    stamp = time.strftime("%Y%m%d_%H%M%S")
+    folder = Path(parent) / f"session_{stamp}"
+    n = 2
+    while folder.exists():
+        folder = Path(parent) / f"session_{stamp}_{n}"
+        n += 1
+    return folder
+
+
+class _JobSignals(QObject):
+    done = pyqtSignal(list)  # written paths
+    failed = pyqtSignal(str)
+
+
+class MeshExportJob(QRunnable):
+    """write_meshes in the global thread pool; connect to ``signals`` before ``start()``."""
+
+    def __init__(self, frame: DisplayFrame, path: Path, weights_dir: Path) -> None:
+        super().__init__()
+        self.frame, self.path, self.weights_dir = frame, Path(path), Path(weights_dir)
+        self.signals = _JobSignals()
+
+    def run(self) -> None:
+        try:
+            paths = write_meshes(self.frame, self.path, self.weights_dir)
+        except (OSError, ValueError) as e:
+            self.signals.failed.emit(str(e))
+        else:
+            self.signals.done.emit([str(p) for p in paths])
+
+    def start(self) -> None:
+        QThreadPool.globalInstance().start(self)

@@ -1,0 +1,61 @@
+"""Start the desktop app: ``run_gui`` is what `tracker-app` and `tracker-app gui` call."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+GL_VERSION = (3, 3)  # the shaders are GLSL 3.30 core
+
+
+def configure_gl_format() -> None:
+    """Ask for an OpenGL 3.3 core context with a depth buffer.
+
+    Must run before the QApplication exists: Qt picks the context of every
+    QOpenGLWidget from this default format.
+    """
+    from PyQt6.QtGui import QSurfaceFormat
+
+    fmt = QSurfaceFormat()
+    fmt.setVersion(*GL_VERSION)
+    fmt.setProfile(QSurfaceFormat.OpenGLContextProfile.CoreProfile)
+    fmt.setDepthBufferSize(24)
+    fmt.setSwapInterval(1)
+    QSurfaceFormat.setDefaultFormat(fmt)
+
+
+def make_application(argv: list[str] | None = None):
+    """The QApplication (created with the GL format above unless one exists already)."""
+    from PyQt6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        configure_gl_format()
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setOrganizationName("tracker-app")
+    app.setApplicationName("tracker-app")
+    app.setApplicationDisplayName("3D Face Tracker")
+    return app
+
+
+def run_gui(video: Path | None = None, camera: int | None = None, config_path: Path | None = None,
+            threads: int | None = None) -> int:
+    """Open the main window, optionally straight on a video file or a camera; returns the exit code."""
+    from engine.config import ConfigError, EngineConfig
+
+    app = make_application()
+    from tracker_app.main_window import MainWindow
+    from tracker_app.settings import GuiConfig, SettingsStore
+
+    try:
+        engine_config = EngineConfig.load(config_path)
+        gui_config = GuiConfig.load()
+    except ConfigError as e:
+        print(f"tracker-app: error: {e}", file=sys.stderr)
+        return 1
+    window = MainWindow(engine_config, gui_config, SettingsStore(), threads=threads)
+    window.show()
+    if video is not None:
+        window.open_source(str(video))
+    elif camera is not None:
+        window.open_source(int(camera))
+    return app.exec()

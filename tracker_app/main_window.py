@@ -1,0 +1,559 @@
+"""The main window: source picker, playback controls, GL view, plots dock, menus, status bar.
+
+Wiring only. The ViewerModel holds the state, the GL view and the plots observe
+it, and the capture worker (behind CaptureController) does all the slow work.
+Worker signals arrive here as queued calls on the GUI thread and go straight into
+the model; errors become non-blocking dialogs (``QMessageBox.open``), so the app
+stays usable while one is up.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from PyQt6.QtCore import QSize, Qt, QThreadPool, pyqtSignal, pyqtSlot
+from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow,
+                             QMessageBox, QSlider, QStyle, QToolBar)
+
+from engine.config import EngineConfig
+from tracker_app.cameras import list_cameras
+from tracker_app.capture_worker import CaptureController, SourceSpec
+from tracker_app.display_frame import DisplayFrame
+from tracker_app.export_actions import (FRAME_FORMATS, MESH_FORMATS, MeshExportJob, save_frame_image,
+                                        session_folder)
+from tracker_app.gl_view import GLView
+from tracker_app.plots import PosePlots
+from tracker_app.settings import AppSettings, GuiConfig, SettingsStore
+from tracker_app.settings_dialog import SettingsDialog
+from tracker_app.viewer_model import SourceInfo, ViewerModel, engine_ms
+
+VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv);;All files (*)"
+STAGES = ("detect", "regress", "smooth", "reconstruct")  # engine.pipeline.STAGES shown in the status bar
+APP_TITLE = "3D Face Tracker"
+EXPORT_WAIT_MS = 10_000
+PLOTS_WIDTH = 380  # px, initial width of the plots dock
+
+
+class MainWindow(QMainWindow):
+    """The app window. ``open_source`` / ``save_frame`` / ``export_mesh`` / ``start_recording``
+    are the programmatic entry points the menus use (and tests and scripts call)."""
+
+    mesh_exported = pyqtSignal(list)  # paths written by export_mesh
+
+    def __init__(self, engine_config: EngineConfig, gui_config: GuiConfig, store: SettingsStore,
+                 threads: int | None = None, cameras: list[tuple[int, str]] | None = None) -> None:
+        super().__init__()
+        self.engine_config = engine_config
+        self.gui_config = gui_config
+        self.store = store
+        self.default_settings = AppSettings.defaults(engine_config, gui_config)
+        self.settings = store.load(self.default_settings)
+        if threads is not None:  # the command line wins for this run, without being saved
+            self.settings = dataclasses.replace(self.settings, threads=threads)
+        self.cameras = list_cameras() if cameras is None else cameras
+        self.model = ViewerModel(self.settings.overlay, gui_config.history_seconds)
+        self.dialogs: list[QMessageBox] = []  # open error/info dialogs (non-modal to the event loop)
+        self.errors: list[tuple[str, str]] = []  # every error shown, oldest first
+        self.engine_ready = False
+        self._export_jobs: list[MeshExportJob] = []
+
+        self.setWindowTitle(APP_TITLE)
+        self.setAcceptDrops(True)
+        self.view = GLView(self.model)
+        self.setCentralWidget(self.view)
+        self.plots = PosePlots(self.model, gui_config.refresh_hz)
+        self.plots_dock = QDockWidget("Pose and frame time", self)
+        self.plots_dock.setObjectName("plots")
+        self.plots_dock.setWidget(self.plots)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.plots_dock)
+
+        self._make_actions()
+        self._make_toolbar()
+        self._make_menus()
+        self._make_status_bar()
+
+        self.controller = CaptureController(engine_config, self.settings, gui_config, parent=self)
+        w = self.controller.worker
+        w.engine_ready.connect(self._on_engine_ready)
+        w.frame_ready.connect(self._on_frame)
+        w.source_opened.connect(self._on_source_opened)
+        w.source_closed.connect(self._on_source_closed)
+        w.end_of_stream.connect(self._on_end_of_stream)
+        w.playing_changed.connect(self.model.set_playing)
+        w.failed.connect(self.show_error)
+        w.notice.connect(lambda text: self.statusBar().showMessage(text, 10_000))
+        w.no_faces.connect(lambda text: self._show_dialog(QMessageBox.Icon.Information, "No faces", text))
+        w.recording_changed.connect(self._on_recording_changed)
+
+        self.model.playing_changed.connect(self._on_playing_changed)
+        self.model.source_changed.connect(self._on_source_changed)
+        self.model.overlay_changed.connect(self._on_overlay_changed)
+        self.model.view_mode_changed.connect(self.act_view_3d.setChecked)
+        self.model.recording_changed.connect(self._show_recording)
+        self._on_source_changed(None)
+        self.resize(QSize(1280, 720))
+        self.resizeDocks([self.plots_dock], [PLOTS_WIDTH], Qt.Orientation.Horizontal)
+        geometry = store.q.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+
+    # -- building the UI ---------------------------------------------------------------------
+
+    def _action(self, text: str, slot, shortcut: QKeySequence | str | None = None, checkable: bool = False,
+                icon: QStyle.StandardPixmap | None = None, tip: str | None = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        action.setCheckable(checkable)
+        if tip:
+            action.setStatusTip(tip)
+        (action.toggled if checkable else action.triggered).connect(slot)
+        self.addAction(action)  # shortcuts work even when the toolbar is hidden
+        return action
+
+    def _make_actions(self) -> None:
+        SP = QStyle.StandardPixmap
+        o = self.settings.overlay
+        self.act_open = self._action("&Open Video…", self.choose_video, QKeySequence.StandardKey.Open,
+                                     icon=SP.SP_DialogOpenButton)
+        self.act_open_camera = self._action("Open Camera by &Number…", self.choose_camera_number)
+        self.act_save_frame = self._action("&Save Frame As…", self.choose_frame_path, QKeySequence.StandardKey.Save,
+                                           icon=SP.SP_DialogSaveButton, tip="Save the picture as shown")
+        self.act_export_mesh = self._action("&Export Mesh…", self.choose_mesh_path, "Ctrl+E",
+                                            tip="Save the current mesh as OBJ (textured) or PLY")
+        self.act_record = self._action("&Record Session", self._toggle_recording, "Ctrl+R", checkable=True,
+                                       tip="Write the tracking table and an overlay video")
+        self.act_close = self._action("&Close Source", self.close_source, QKeySequence.StandardKey.Close)
+        self.act_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_play = self._action("&Play", self.toggle_play, Qt.Key.Key_Space, icon=SP.SP_MediaPlay)
+        self.act_step = self._action("&Step Forward", self.controller_step, Qt.Key.Key_Right,
+                                     icon=SP.SP_MediaSkipForward, tip="Pause and show the next frame")
+        self.act_restart = self._action("&Restart", lambda: self.controller.seek(0), Qt.Key.Key_Home,
+                                        icon=SP.SP_MediaSkipBackward)
+        self.act_view_3d = self._action("&3D View", self.model.set_view_3d, "Ctrl+3", checkable=True,
+                                        tip="The mesh alone: drag to orbit, wheel to zoom, double-click to reset")
+        self.act_reset_camera = self._action("Reset 3D &Camera", self._reset_camera, "Ctrl+0")
+        self.act_mesh = self._action("&Mesh", lambda on: self.model.update_overlay(show_mesh=on), "M",
+                                     checkable=True)
+        self.act_wireframe = self._action("&Wireframe", lambda on: self.model.update_overlay(wireframe=on), "W",
+                                          checkable=True)
+        self.act_landmarks = self._action("&Landmarks", lambda on: self.model.update_overlay(show_landmarks=on),
+                                          "L", checkable=True)
+        self.act_axes = self._action("Pose &Axes", lambda on: self.model.update_overlay(show_axes=on), "A",
+                                     checkable=True)
+        self.act_settings = self._action("&Settings…", self.edit_settings, "Ctrl+,")
+        self.act_about = self._action("&About", self._about)
+        for action, on in ((self.act_mesh, o.show_mesh), (self.act_wireframe, o.wireframe),
+                           (self.act_landmarks, o.show_landmarks), (self.act_axes, o.show_axes)):
+            action.blockSignals(True)
+            action.setChecked(on)
+            action.blockSignals(False)
+
+    def _make_toolbar(self) -> None:
+        bar = QToolBar("Playback", self)
+        bar.setObjectName("playback")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        self.source_box = QComboBox()
+        self.source_box.setMinimumContentsLength(28)
+        self.source_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.source_box.setToolTip("Video source: cameras, a video file, recent files")
+        self.source_box.activated.connect(self._source_box_activated)
+        bar.addWidget(self.source_box)
+        bar.addSeparator()
+        bar.addAction(self.act_restart)
+        bar.addAction(self.act_play)
+        bar.addAction(self.act_step)
+        self.seek_slider = QSlider(Qt.Orientation.Horizontal)
+        self.seek_slider.setMinimumWidth(200)
+        self.seek_slider.setToolTip("Seek (files)")
+        self.seek_slider.valueChanged.connect(self._slider_moved)
+        self.seek_slider.sliderReleased.connect(lambda: self.controller.seek(self.seek_slider.value()))
+        bar.addWidget(self.seek_slider)
+        self.frame_label = QLabel("")
+        self.frame_label.setMinimumWidth(90)
+        bar.addWidget(self.frame_label)
+        bar.addSeparator()
+        bar.addAction(self.act_view_3d)
+        bar.addWidget(QLabel(" Opacity "))
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100)
+        self.opacity_slider.setFixedWidth(100)
+        self.opacity_slider.setValue(round(self.settings.overlay.mesh_opacity * 100))
+        self.opacity_slider.setToolTip("Mesh opacity")
+        self.opacity_slider.valueChanged.connect(lambda v: self.model.update_overlay(mesh_opacity=v / 100))
+        bar.addWidget(self.opacity_slider)
+        bar.addSeparator()
+        bar.addAction(self.act_record)
+        self._fill_source_box()
+
+    def _make_menus(self) -> None:
+        menu = self.menuBar()
+        file = menu.addMenu("&File")
+        file.addAction(self.act_open)
+        self.camera_menu = file.addMenu("Open &Camera")
+        self.recent_menu = file.addMenu("Open &Recent")
+        file.addSeparator()
+        for a in (self.act_save_frame, self.act_export_mesh, self.act_record):
+            file.addAction(a)
+        file.addSeparator()
+        file.addAction(self.act_close)
+        file.addAction(self.act_quit)
+        playback = menu.addMenu("&Playback")
+        for a in (self.act_play, self.act_step, self.act_restart):
+            playback.addAction(a)
+        view = menu.addMenu("&View")
+        view.addAction(self.act_view_3d)
+        view.addAction(self.act_reset_camera)
+        view.addSeparator()
+        for a in (self.act_mesh, self.act_wireframe, self.act_landmarks, self.act_axes):
+            view.addAction(a)
+        view.addSeparator()
+        toggle_plots = self.plots_dock.toggleViewAction()
+        toggle_plots.setShortcut(QKeySequence("Ctrl+G"))
+        view.addAction(toggle_plots)
+        settings = menu.addMenu("&Settings")
+        settings.addAction(self.act_settings)
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.act_about)
+        self._fill_camera_menu()
+        self._fill_recent_menu()
+
+    def _make_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.fps_label = QLabel("")
+        self.timing_label = QLabel("")
+        self.faces_label = QLabel("")
+        self.recording_label = QLabel("")
+        self.recording_label.setStyleSheet("color: #e04040; font-weight: bold")
+        for label in (self.recording_label, self.faces_label, self.timing_label, self.fps_label):
+            bar.addPermanentWidget(label)
+        bar.showMessage("Loading the face tracker…")
+
+    def _fill_source_box(self) -> None:
+        box = self.source_box
+        box.clear()
+        source = self.model.source
+        current = "No source" if source is None else source.description if source.is_live else Path(source.spec).name
+        box.addItem(current, None)
+        box.setItemData(0, source.description if source else None, Qt.ItemDataRole.ToolTipRole)
+        for index, name in self.cameras:
+            box.addItem(self.style().standardIcon(QStyle.StandardPixmap.SP_ComputerIcon),
+                        f"Camera {index}: {name}", ("camera", index))
+        box.addItem(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton), "Open video…",
+                    ("browse", None))
+        for path in self.store.recent_files():
+            box.addItem(self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon), Path(path).name,
+                        ("file", path))
+            box.setItemData(box.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+        box.setCurrentIndex(0)
+
+    def _fill_camera_menu(self) -> None:
+        self.camera_menu.clear()
+        for index, name in self.cameras:
+            self.camera_menu.addAction(f"Camera {index}: {name}", lambda i=index: self.open_source(i))
+        if not self.cameras:
+            self.camera_menu.addAction("No camera found").setEnabled(False)
+        self.camera_menu.addSeparator()
+        self.camera_menu.addAction(self.act_open_camera)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.store.recent_files()
+        for i, path in enumerate(files):
+            action = self.recent_menu.addAction(f"&{i + 1} {Path(path).name}", lambda p=path: self.open_source(p))
+            action.setStatusTip(path)
+        self.recent_menu.setEnabled(bool(files))
+
+    # -- programmatic entry points -------------------------------------------------------------
+
+    def open_source(self, spec: SourceSpec) -> None:
+        """A video path, a camera index, or a factory of a VideoSource (tests); plays at once."""
+        self.statusBar().showMessage(f"Opening {spec if not callable(spec) else 'source'}…")
+        self.controller.open(spec)
+
+    def close_source(self) -> None:
+        self.controller.close_source()
+
+    def toggle_play(self) -> None:
+        if self.model.playing:
+            self.controller.pause()
+        else:
+            self.controller.play()
+
+    def controller_step(self) -> None:
+        self.controller.step()
+
+    def save_frame(self, path: Path) -> Path:
+        """The view as shown (overlays included) to an image file."""
+        if self.model.frame is None:
+            raise ValueError("no frame to save yet")
+        written = save_frame_image(self.view.grab_frame(), path)
+        self.statusBar().showMessage(f"Saved {written}", 8000)
+        return written
+
+    def export_mesh(self, path: Path) -> MeshExportJob:
+        """Start writing the current frame's meshes; the job's signals tell when it is done."""
+        if self.model.frame is None or not self.model.frame.n_faces:
+            raise ValueError("no face in the current frame")
+        job = MeshExportJob(self.model.frame, Path(path), self.engine_config.weights_dir)
+        job.signals.done.connect(lambda paths: self.statusBar().showMessage(
+            "Wrote " + ", ".join(Path(p).name for p in paths), 10_000))
+        job.signals.done.connect(self.mesh_exported)
+        job.signals.failed.connect(lambda text: self.show_error("Export failed", text))
+        job.signals.done.connect(lambda _p, j=job: self._export_jobs.remove(j))
+        job.signals.failed.connect(lambda _t, j=job: self._export_jobs.remove(j))
+        self._export_jobs.append(job)  # keep the runnable and its signals alive until it reports
+        job.start()
+        return job
+
+    def start_recording(self, folder: Path, video: bool = True) -> None:
+        self.controller.start_recording(Path(folder), video)
+
+    def stop_recording(self) -> None:
+        self.controller.stop_recording()
+
+    # -- user actions with dialogs ----------------------------------------------------------------
+
+    def choose_video(self) -> None:
+        recent = self.store.recent_files()
+        start = str(Path(recent[0]).parent) if recent else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open video", start, VIDEO_FILTER)
+        if path:
+            self.open_source(path)
+
+    def choose_camera_number(self) -> None:
+        index, ok = QInputDialog.getInt(self, "Open camera", "Camera number (OpenCV index):", 0, 0, 63)
+        if ok:
+            self.open_source(index)
+
+    def choose_frame_path(self) -> None:
+        if self.model.frame is None:
+            self.show_error("Nothing to save", "Open a video or a camera first.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save frame", self._suggest("frame", ".png"), FRAME_FORMATS)
+        if path:
+            try:
+                self.save_frame(Path(path))
+            except (OSError, ValueError) as e:
+                self.show_error("Cannot save the frame", str(e))
+
+    def choose_mesh_path(self) -> None:
+        if self.model.frame is None or not self.model.frame.n_faces:
+            self.show_error("No mesh to export", "There is no face in the current frame.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export mesh", self._suggest("mesh", ".obj"), MESH_FORMATS)
+        if path:
+            self.export_mesh(Path(path))
+
+    def _toggle_recording(self, on: bool) -> None:
+        if on == (self.model.recording is not None):
+            return
+        if not on:
+            self.stop_recording()
+            return
+        self.act_record.blockSignals(True)
+        self.act_record.setChecked(False)  # checked again when the worker confirms
+        self.act_record.blockSignals(False)
+        if self.model.source is None:
+            self.show_error("Nothing to record", "Open a video or a camera first.")
+            return
+        parent = QFileDialog.getExistingDirectory(self, "Record session into folder", str(Path.cwd()))
+        if parent:
+            self.start_recording(session_folder(Path(parent)))
+
+    def edit_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self.default_settings, self)
+        if dialog.exec() == SettingsDialog.DialogCode.Accepted:
+            self.apply_settings(dialog.values())
+
+    def apply_settings(self, new: AppSettings) -> None:
+        engine_changed = new.engine_part() != self.settings.engine_part()
+        self.settings = new
+        self.store.save(new)
+        self.model.set_overlay(new.overlay)
+        if engine_changed:
+            self.controller.apply_settings(new)
+
+    def _suggest(self, kind: str, suffix: str) -> str:
+        frame = self.model.frame
+        stem = Path(self.model.source.spec).stem if self.model.source and not self.model.source.is_live else "camera"
+        index = frame.result.index if frame is not None else 0
+        return str(Path.cwd() / f"{stem}_{kind}{index:05d}{suffix}")
+
+    def _source_box_activated(self, row: int) -> None:
+        data = self.source_box.itemData(row)
+        self.source_box.setCurrentIndex(0)
+        if not data:
+            return
+        kind, value = data
+        if kind == "browse":
+            self.choose_video()
+        else:
+            self.open_source(value)
+
+    def _reset_camera(self) -> None:
+        self.view.camera.reset()
+        self.view.update()
+
+    def _about(self) -> None:
+        QMessageBox.about(self, APP_TITLE,
+                          "Realtime 3D dense face tracking (3DDFA_V2 family).\n\n"
+                          "The 3D face model is derived from the Basel Face Model 2009 "
+                          "and is for academic use only.")
+
+    # -- dialogs --------------------------------------------------------------------------------------
+
+    @pyqtSlot(str, str)
+    def show_error(self, title: str, message: str) -> None:
+        self.errors.append((title, message))
+        self.statusBar().showMessage(f"{title}: {message}", 15_000)
+        self._show_dialog(QMessageBox.Icon.Warning, title, message)
+
+    def _show_dialog(self, icon: QMessageBox.Icon, title: str, text: str) -> QMessageBox:
+        box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _r, b=box: self.dialogs.remove(b) if b in self.dialogs else None)
+        self.dialogs.append(box)
+        box.open()  # returns at once: frames keep flowing behind the dialog
+        return box
+
+    # -- worker signals (GUI thread) -------------------------------------------------------------------
+
+    @pyqtSlot()
+    def _on_engine_ready(self) -> None:
+        self.engine_ready = True
+        if self.model.source is None:
+            self.statusBar().showMessage("Ready: choose a camera or open a video", 10_000)
+
+    @pyqtSlot(object)
+    def _on_frame(self, frame: DisplayFrame) -> None:
+        self.controller.frame_handled()
+        self.model.set_frame(frame, time.monotonic())
+        self._show_frame_status(frame)
+
+    @pyqtSlot(object)
+    def _on_source_opened(self, info: SourceInfo) -> None:
+        self.model.set_source(info)
+        if not info.is_live and Path(info.spec).is_file():
+            self.store.add_recent(str(Path(info.spec).resolve()), self.gui_config.recent_files)
+            self._fill_recent_menu()
+        self._fill_source_box()
+        self.statusBar().showMessage(f"Playing {info.description}", 5000)
+
+    @pyqtSlot()
+    def _on_source_closed(self) -> None:
+        self.model.set_source(None)
+        self._fill_source_box()
+
+    @pyqtSlot(int)
+    def _on_end_of_stream(self, frames: int) -> None:
+        if self.model.source is not None and not self.model.source.is_live:
+            self.model.update_frame_count(frames)
+            self.statusBar().showMessage(f"End of video ({frames} frames): Play starts it again", 10_000)
+
+    @pyqtSlot(object)
+    def _on_recording_changed(self, folder: Path | None) -> None:
+        self.model.set_recording(folder)
+        if folder is None and self.model.recording is None:
+            self.statusBar().showMessage("Recording finished", 8000)
+
+    # -- model observers --------------------------------------------------------------------------------
+
+    def _on_playing_changed(self, playing: bool) -> None:
+        SP = QStyle.StandardPixmap
+        self.act_play.setText("&Pause" if playing else "&Play")
+        self.act_play.setIcon(self.style().standardIcon(SP.SP_MediaPause if playing else SP.SP_MediaPlay))
+
+    def _on_source_changed(self, source: SourceInfo | None) -> None:
+        has, is_file = source is not None, source is not None and not source.is_live
+        for a in (self.act_play, self.act_step, self.act_close, self.act_save_frame, self.act_export_mesh,
+                  self.act_record):
+            a.setEnabled(has)
+        self.act_restart.setEnabled(is_file)
+        self.seek_slider.setEnabled(is_file)
+        count = source.frame_count if is_file and source.frame_count else 0
+        self.seek_slider.blockSignals(True)
+        self.seek_slider.setRange(0, max(0, count - 1))
+        self.seek_slider.blockSignals(False)
+        self.setWindowTitle(f"{source.description} — {APP_TITLE}" if has else APP_TITLE)
+        if not has:
+            for label in (self.fps_label, self.timing_label, self.faces_label, self.frame_label):
+                label.setText("")
+
+    def _on_overlay_changed(self, overlay) -> None:
+        for action, on in ((self.act_mesh, overlay.show_mesh), (self.act_wireframe, overlay.wireframe),
+                           (self.act_landmarks, overlay.show_landmarks), (self.act_axes, overlay.show_axes)):
+            action.blockSignals(True)
+            action.setChecked(on)
+            action.blockSignals(False)
+        self.opacity_slider.blockSignals(True)
+        self.opacity_slider.setValue(round(overlay.mesh_opacity * 100))
+        self.opacity_slider.blockSignals(False)
+        if overlay != self.settings.overlay:
+            self.settings = dataclasses.replace(self.settings, overlay=overlay)
+            self.store.save(self.settings)
+
+    def _show_recording(self, folder: Path | None) -> None:
+        self.act_record.blockSignals(True)
+        self.act_record.setChecked(folder is not None)
+        self.act_record.blockSignals(False)
+        self.recording_label.setText(f"● REC {folder.name}" if folder is not None else "")
+
+    def _show_frame_status(self, frame: DisplayFrame) -> None:
+        result, source = frame.result, self.model.source
+        t = result.timings_ms
+        stages = "  ".join(f"{name} {t.get(name, 0.0):.1f}" for name in STAGES)
+        decode = f"decode {t['decode']:.1f}  " if t.get("decode") else ""
+        self.timing_label.setText(f"{decode}{stages}  = {engine_ms(t):.1f} ms")
+        rate = self.model.display_rate.rate()
+        text = f"{rate:.1f} fps"
+        if source is not None and source.is_live:
+            text += f"  latency {1000 * (time.monotonic() - frame.pulled_at):.0f} ms  dropped {frame.frames_dropped}"
+        self.fps_label.setText(text)
+        n = frame.n_faces
+        self.faces_label.setText("no face" if n == 0 else f"{n} face" + ("s" if n > 1 else ""))
+        if source is not None and not source.is_live:
+            total = source.frame_count
+            if total and result.index >= total:  # header shorter than the file
+                self.model.update_frame_count(result.index + 1)
+                total = result.index + 1
+            self.frame_label.setText(f"{result.index + 1} / {total}" if total else f"{result.index + 1}")
+            if not self.seek_slider.isSliderDown():
+                self.seek_slider.blockSignals(True)
+                self.seek_slider.setValue(result.index)
+                self.seek_slider.blockSignals(False)
+        else:
+            self.frame_label.setText(f"frame {result.index}")
+
+    def _slider_moved(self, value: int) -> None:
+        # Clicks and keys on the slider seek at once; a drag seeks when released.
+        if not self.seek_slider.isSliderDown():
+            self.controller.seek(value)
+
+    # -- window events --------------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        urls = [u for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_source(urls[0].toLocalFile())
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop the capture thread before the widgets go (it may be mid-frame)."""
+        self.store.q.setValue("window/geometry", self.saveGeometry())
+        for box in list(self.dialogs):
+            box.close()
+        if not self.controller.stop():
+            # Should not happen (a camera read blocks at most its timeout); say so rather than hang.
+            print("tracker-app: the capture thread did not stop in time", flush=True)
+        # Mesh exports run in the global pool: let them finish their files first.
+        QThreadPool.globalInstance().waitForDone(EXPORT_WAIT_MS)
+        super().closeEvent(event)

@@ -1,0 +1,88 @@
+"""Live plots (pyqtgraph): yaw, pitch and roll of the followed face, and engine time per frame.
+
+Observes the ViewerModel's history; redraws at most ``refresh_hz`` times a second
+(frames arrive faster, and a redraw per frame would cost the GUI thread more than
+drawing the video).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QTimer
+from PyQt6.QtWidgets import QVBoxLayout, QWidget
+
+from tracker_app.display_frame import DisplayFrame
+from tracker_app.viewer_model import SourceInfo, ViewerModel
+
+# Same hues as the pose axes drawn in the view (x red = pitch axis, y green = yaw axis, z blue = roll axis).
+ANGLE_PENS = {"yaw": (60, 200, 60), "pitch": (230, 70, 70), "roll": (80, 140, 255)}
+FRAME_TIME_PEN = (230, 200, 80)
+BUDGET_PEN = (150, 150, 150)
+
+
+class PosePlots(QWidget):
+    """Two stacked plots sharing the time axis: seconds before the newest frame."""
+
+    def __init__(self, model: ViewerModel, refresh_hz: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        pg.setConfigOptions(antialias=False, background=(25, 25, 28), foreground=(200, 200, 200))
+        span = model.history.seconds
+        self.angles = pg.PlotWidget()
+        self.angles.setLabel("left", "angle", units="°")
+        self.angles.addLegend(offset=(5, 5))
+        self.angles.showGrid(x=True, y=True, alpha=0.25)
+        self.angles.setXRange(-span, 0, padding=0)
+        self.angles.setYRange(-60, 60)
+        self.angles.setMouseEnabled(x=False, y=True)
+        self.curves = {name: self.angles.plot(name=name, pen=pg.mkPen(ANGLE_PENS[name], width=2),
+                                              connect="finite")
+                       for name in ("yaw", "pitch", "roll")}
+        self.timing = pg.PlotWidget()
+        self.timing.setLabel("left", "engine", units="ms")
+        self.timing.setLabel("bottom", "time", units="s")
+        self.timing.showGrid(x=True, y=True, alpha=0.25)
+        self.timing.setXLink(self.angles)
+        self.timing.setMouseEnabled(x=False, y=True)
+        self.timing.enableAutoRange(axis="y")
+        self.curves["frame_ms"] = self.timing.plot(pen=pg.mkPen(FRAME_TIME_PEN, width=2))
+        # The frame period of the source: above this line the engine cannot keep up.
+        self.budget = pg.InfiniteLine(angle=0, pen=pg.mkPen(BUDGET_PEN, style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.budget.setVisible(False)
+        self.timing.addItem(self.budget)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.angles, 3)
+        layout.addWidget(self.timing, 2)
+        self.redraws = 0
+        self._stale = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(max(1, int(1000 / refresh_hz)))
+        self._timer.timeout.connect(self._redraw)
+        self._timer.start()
+        model.frame_changed.connect(self._on_frame)
+        model.source_changed.connect(self._on_source)
+
+    def _on_frame(self, _frame: DisplayFrame | None) -> None:
+        self._stale = True
+
+    def _on_source(self, source: SourceInfo | None) -> None:
+        if source is not None and source.fps > 0:
+            self.budget.setValue(1000.0 / source.fps)
+            self.budget.setVisible(True)
+        self._stale = True
+
+    def _redraw(self) -> None:
+        if not self._stale or not self.isVisible():
+            return
+        self._stale = False
+        data = self.model.history.arrays()
+        t = data["t"]
+        for name, curve in self.curves.items():
+            curve.setData(t, data[name])
+        self.redraws += 1
+
+    def plotted(self, name: str) -> np.ndarray:
+        """The y values a curve currently shows (for tests and the screenshot script)."""
+        _x, y = self.curves[name].getData()
+        return np.asarray(y if y is not None else [], dtype=np.float64)
