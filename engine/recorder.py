@@ -24,8 +24,9 @@ Files in ``out_dir``:
   the start and rewritten at ``close`` with the summary; temp name + rename.
 * ``overlay.avi``: landmarks, pose axes and track IDs drawn on every frame, Motion-
   JPEG in AVI: each frame is a self-contained JPEG and the AVI index is optional,
-  so the file plays (OpenCV/FFmpeg read it) up to the last frame even when the
-  process was killed (checked by tests/test_track_cli.py with SIGKILL).
+  so the file plays (OpenCV/FFmpeg read it) up to the last frames even when the
+  process was killed (checked by tests/test_track_cli.py with SIGKILL; OpenCV's
+  writer holds back under 1 MB, a few frames).
 * ``frames/frame_000123.png`` for the chosen frames (overlay drawn unless
   ``png_overlay=False``), temp name + rename.
 * ``meshes/frame_000123_id1.obj`` / ``.ply`` for the chosen frames: the dense mesh of

@@ -164,10 +164,16 @@ def run_track(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, tracker=dataclasses.replace(config.tracker, **overrides))
     analyzer = FaceAnalyzer.from_config(config, threads=args.threads)
 
-    def on_term(signum, frame):
-        raise _Terminated()
+    # Ctrl-C / SIGTERM only set a flag, checked between frames, so a frame is never half
+    # exported (in the table but not in the video); a second signal aborts at once.
+    stop: list[int] = []
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    def on_signal(signum, frame):
+        if stop:
+            raise _Terminated()
+        stop.append(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     source = open_source(args.source)
     t_start = time.perf_counter()
     pipeline = TrackingPipeline(analyzer, dense=args.dense, smoother=args.smoother, fps=source.fps)
@@ -211,6 +217,9 @@ def run_track(args: argparse.Namespace) -> int:
                     bar.update(1)
                 if args.max_frames and pipeline.stats.frames_in >= args.max_frames:
                     break
+                if stop:
+                    interrupted = True
+                    break
         except KeyboardInterrupt:
             interrupted = True
         try:
@@ -218,7 +227,8 @@ def run_track(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             interrupted = True
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if bar is not None:
             if bar.total is not None and bar.n != bar.total:
                 bar.total = bar.n
