@@ -144,8 +144,11 @@ class FaceModel:
         n1, n2 = np.linalg.norm(r1), np.linalg.norm(r2)
         if not (n1 > 0 and n2 > 0 and math.isfinite(n1 + n2)):
             raise ValueError("degenerate camera matrix in the parameters")
-        r1, r2 = r1 / n1, r2 / n2
-        rotation = np.stack([r1, r2, np.cross(r1, r2)])
+        # The regressed rows are not exactly orthogonal (upstream uses them as they are);
+        # the nearest orthonormal pair (SVD, treating both rows alike) gives a true rotation.
+        u, _, vt = np.linalg.svd(np.stack([r1 / n1, r2 / n2]), full_matrices=False)
+        rows = u @ vt
+        rotation = np.stack([rows[0], rows[1], np.cross(rows[0], rows[1])])
         yaw, pitch, roll = _matrix_to_angles(rotation)
         return HeadPose(yaw=math.degrees(yaw), pitch=math.degrees(pitch), roll=math.degrees(roll),
                         rotation=rotation.astype(np.float32), scale=float((n1 + n2) / 2))
