@@ -151,3 +151,23 @@ def test_lookahead_is_exact_on_steady_motion_even_at_track_edges(analyzer, media
     for face, r in zip(inputs, out):
         np.testing.assert_allclose(r.faces[0].face.landmarks[:, :2], face.landmarks[:, :2], atol=0.05)
     assert face_state(model, inputs[0]).shape == (62,)
+
+
+def test_pipeline_dense_output_matches_the_face_model(analyzer, media_dir) -> None:
+    model = analyzer.face_model
+    for kind in ("off", "lookahead"):
+        pipeline = TrackingPipeline(analyzer, dense=True, smoother=kind)
+        out = []
+        with open_source(media_dir / "obama.mp4") as source:
+            for packet in source:
+                out += pipeline.process(packet)
+                if packet.index == 5:
+                    break
+        out += pipeline.flush()
+        assert [r.index for r in out] == list(range(6))
+        for r in out:
+            f = r.faces[0].face
+            np.testing.assert_allclose(f.vertices, model.dense_vertices(f.params, f.roi), atol=2e-2)
+            # the dense mesh and the landmarks agree (x, y)
+            np.testing.assert_allclose(model.dense_landmarks(f.vertices)[:, :2], f.landmarks[:, :2], atol=0.05)
+            assert set(r.timings_ms) >= {"decode", "detect", "regress", "verify", "smooth", "reconstruct"}
