@@ -13,6 +13,7 @@
  */
 #include "rasterize.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,10 +98,10 @@ void rc_mesh_window(const float *verts, int32_t n_faces, int32_t n_verts,
         const float *v = verts + 3 * i;
         if (!vertex_is_usable(v))
             continue;
-        lo_x = fminf(lo_x, v[0]);
-        hi_x = fmaxf(hi_x, v[0]);
-        lo_y = fminf(lo_y, v[1]);
-        hi_y = fmaxf(hi_y, v[1]);
+        lo_x = v[0] < lo_x ? v[0] : lo_x; /* v is finite here */
+        hi_x = v[0] > hi_x ? v[0] : hi_x;
+        lo_y = v[1] < lo_y ? v[1] : lo_y;
+        hi_y = v[1] > hi_y ? v[1] : hi_y;
     }
     out[0] = out[1] = out[2] = out[3] = 0;
     if (!(lo_x <= hi_x) || !(lo_y <= hi_y))
@@ -147,8 +148,11 @@ static edge make_edge(const snapped_vertex *a, const snapped_vertex *b, int64_t 
     e.dx = orientation * ((int64_t)b->x - a->x);
     e.dy = orientation * ((int64_t)b->y - a->y);
     /* With y down and the interior on the positive side, a top edge is horizontal
-     * and runs towards +x, and a left edge runs upwards (dy < 0). */
-    e.bias = (int64_t)((e.dy < 0) | ((e.dy == 0) & (e.dx > 0))) - 1; /* no branch: 50/50 */
+     * and runs towards +x, and a left edge runs upwards (dy < 0):
+     * top_left = dy < 0 || (dy == 0 && dx > 0). As |dx|, |dy| < 2^30, that is the
+     * sign of dy * 2^32 - dx, which compiles to a few instructions and no branch. */
+    const int64_t key = e.dy * ((int64_t)1 << 32) - e.dx;
+    e.bias = -(int64_t)(key >= 0);
     return e;
 }
 
@@ -167,6 +171,22 @@ typedef struct {
     int32_t *tri_id;
     float *bary;
 } target;
+
+/* Depth test and store of a covered pixel (buffer index i, edge functions w). */
+static inline void depth_test(const target *tg, int64_t i, int64_t w0, int64_t w1, int64_t w2,
+                              double inv_area, double z0, double z1, double z2, int32_t id)
+{
+    const double b0 = (double)w0 * inv_area;
+    const double b1 = (double)w1 * inv_area;
+    const double b2 = (double)w2 * inv_area;
+    const float z = (float)(b0 * z0 + b1 * z1 + b2 * z2);
+    if (z > tg->depth[i]) {
+        tg->depth[i] = z;
+        tg->tri_id[i] = id;
+        tg->bary[2 * i] = (float)b1;
+        tg->bary[2 * i + 1] = (float)b2;
+    }
+}
 
 /* Rasterises one triangle; returns 1 when it was drawn (set up), 0 when skipped. */
 static int draw_triangle(const target *tg, const snapped_vertex *s0, const snapped_vertex *s1,
@@ -201,30 +221,45 @@ static int draw_triangle(const target *tg, const snapped_vertex *s0, const snapp
     const double inv_area = 1.0 / (double)area;
 
     /* Edge functions at the first pixel centre, then exact integer steps. */
-    int64_t r0 = edge_at(&e0, px_lo * S, py_lo * S);
-    int64_t r1 = edge_at(&e1, px_lo * S, py_lo * S);
-    int64_t r2 = edge_at(&e2, px_lo * S, py_lo * S);
+    const int64_t r0 = edge_at(&e0, px_lo * S, py_lo * S);
+    const int64_t r1 = edge_at(&e1, px_lo * S, py_lo * S);
+    const int64_t r2 = edge_at(&e2, px_lo * S, py_lo * S);
     const int64_t sx0 = -e0.dy * S, sx1 = -e1.dy * S, sx2 = -e2.dy * S; /* per pixel to the right */
     const int64_t sy0 = e0.dx * S, sy1 = e1.dx * S, sy2 = e2.dx * S;    /* per row down */
-    for (int64_t py = py_lo; py <= py_hi; py++, r0 += sy0, r1 += sy1, r2 += sy2) {
-        int64_t w0 = r0, w1 = r1, w2 = r2;
-        const int64_t row = (py - wy0) * tg->width - wx0;
-        float *depth = tg->depth;
-        for (int64_t px = px_lo; px <= px_hi; px++, w0 += sx0, w1 += sx1, w2 += sx2) {
+    const int64_t first = (py_lo - wy0) * tg->width + (px_lo - wx0); /* buffer index of (px_lo, py_lo) */
+
+    if (px_hi - px_lo <= 1 && py_hi - py_lo <= 1) {
+        /* Most dense-mesh triangles have at most 2 x 2 pixel centres in their box,
+         * and whether each is inside is a coin flip that defeats the branch
+         * predictor. So the inside tests of all four are gathered into a bit mask
+         * without branches, and only the covered centres are visited. */
+        const int64_t cols = px_hi - px_lo, rows = py_hi - py_lo; /* 0 or 1 */
+        /* Biased edge functions at the four centres (x, y), (x+1, y), (x, y+1), (x+1, y+1). */
+        const int64_t a0 = r0 + e0.bias, a1 = r1 + e1.bias, a2 = r2 + e2.bias;
+        const int64_t b0 = a0 + sx0, b1 = a1 + sx1, b2 = a2 + sx2;
+        const int64_t c0 = a0 + sy0, c1 = a1 + sy1, c2 = a2 + sy2;
+        const int64_t d0 = c0 + sx0, d1 = c1 + sx1, d2 = c2 + sx2;
+        unsigned mask = (unsigned)((a0 | a1 | a2) >= 0);
+        mask |= (unsigned)(((b0 | b1 | b2) >= 0) & (cols > 0)) << 1;
+        mask |= (unsigned)(((c0 | c1 | c2) >= 0) & (rows > 0)) << 2;
+        mask |= (unsigned)(((d0 | d1 | d2) >= 0) & (cols > 0) & (rows > 0)) << 3;
+        while (mask) {
+            const int k = __builtin_ctz(mask);
+            mask &= mask - 1;
+            const int64_t cx = k & 1, cy = k >> 1;
+            depth_test(tg, first + cy * tg->width + cx, r0 + cx * sx0 + cy * sy0, r1 + cx * sx1 + cy * sy1,
+                       r2 + cx * sx2 + cy * sy2, inv_area, z0, z1, z2, id);
+        }
+        return 1;
+    }
+
+    int64_t q0 = r0, q1 = r1, q2 = r2;
+    for (int64_t py = py_lo, row = first; py <= py_hi; py++, row += tg->width, q0 += sy0, q1 += sy1, q2 += sy2) {
+        int64_t w0 = q0, w1 = q1, w2 = q2;
+        for (int64_t i = row; i <= row + (px_hi - px_lo); i++, w0 += sx0, w1 += sx1, w2 += sx2) {
             /* All three biased edge functions >= 0 <=> the OR has no sign bit. */
-            if (((w0 + e0.bias) | (w1 + e1.bias) | (w2 + e2.bias)) < 0)
-                continue;
-            const double b0 = (double)w0 * inv_area;
-            const double b1 = (double)w1 * inv_area;
-            const double b2 = (double)w2 * inv_area;
-            const float z = (float)(b0 * z0 + b1 * z1 + b2 * z2);
-            const int64_t i = row + px;
-            if (z > depth[i]) {
-                depth[i] = z;
-                tg->tri_id[i] = id;
-                tg->bary[2 * i] = (float)b1;
-                tg->bary[2 * i + 1] = (float)b2;
-            }
+            if (((w0 + e0.bias) | (w1 + e1.bias) | (w2 + e2.bias)) >= 0)
+                depth_test(tg, i, w0, w1, w2, inv_area, z0, z1, z2, id);
         }
     }
     return 1;
@@ -298,12 +333,14 @@ int rc_vertex_normals(const float *verts, int32_t n_verts, const int32_t *tris, 
     }
     for (int32_t i = 0; i < n_verts; i++) {
         float *n = normals + 3 * (int64_t)i;
-        /* Length in double: the squares of large float sums would overflow. */
-        const double len = sqrt((double)n[0] * n[0] + (double)n[1] * n[1] + (double)n[2] * n[2]);
-        if (len > 0.0 && isfinite(len)) {
-            n[0] = (float)(n[0] / len);
-            n[1] = (float)(n[1] / len);
-            n[2] = (float)(n[2] / len);
+        const float len2 = n[0] * n[0] + n[1] * n[1] + n[2] * n[2];
+        /* A zero, overflowing (inf) or NaN sum gets the default normal; tiny sums
+         * (below ~1e-30) would lose precision in float, so they do too. */
+        if (len2 > 1e-30f && len2 <= FLT_MAX) {
+            const float inv = 1.0f / sqrtf(len2);
+            n[0] *= inv;
+            n[1] *= inv;
+            n[2] *= inv;
         } else {
             n[0] = 0.0f;
             n[1] = 0.0f;
@@ -376,19 +413,26 @@ static const int32_t *winner(int32_t id, const int32_t *tris, int32_t n_tris, in
 {
     if (id < 0 || (int64_t)id >= (int64_t)n_faces * n_tris)
         return NULL;
-    const int32_t *tri = tris + 3 * (int64_t)(id % n_tris);
+    /* Integer division costs more than the rest of a pixel's shading, and most
+     * frames hold one face, whose ids are plain triangle indices. */
+    int32_t f = 0, t = id;
+    if (id >= n_tris) {
+        f = id / n_tris;
+        t = id - f * n_tris;
+    }
+    const int32_t *tri = tris + 3 * (int64_t)t;
     if (!triangle_indices_ok(tri, n_verts))
         return NULL;
-    *face = id / n_tris;
+    *face = f;
     return tri;
 }
 
 static uint8_t to_u8(float v)
 {
-    if (!(v > 0.0f)) /* also NaN */
-        return 0;
-    if (v >= 255.0f)
-        return 255;
+    /* Ternaries rather than branches or fminf/fmaxf (library calls unless
+     * -ffinite-math-only): they compile to maxss/minss, and NaN maps to 0. */
+    v = v > 0.0f ? v : 0.0f;
+    v = v < 255.0f ? v : 255.0f;
     return (uint8_t)(v + 0.5f);
 }
 
