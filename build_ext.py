@@ -165,6 +165,9 @@ def build_extensions(sanitize: bool, force: bool) -> None:
         Extension("render_c._raster", [str(rc / "_raster.pyx"), str(rc / "rasterize.c")],
                   include_dirs=[np.get_include(), str(rc)], extra_compile_args=flags, extra_link_args=link,
                   depends=[str(rc / "rasterize.h")]),
+        Extension("render_c._morph", [str(rc / "_morph.pyx"), str(rc / "morph.c")],
+                  include_dirs=[np.get_include(), str(rc)], extra_compile_args=flags, extra_link_args=link,
+                  depends=[str(rc / "morph.h")]),
     ]
     t = time.perf_counter()
     dist = Distribution({"ext_modules": cythonize(extensions, quiet=True, language_level=3,
@@ -179,7 +182,7 @@ def build_extensions(sanitize: bool, force: bool) -> None:
     except Exception as e:  # setuptools raises several unrelated types here
         raise SetupError(f"compiling the extensions failed: {e}") from None
     label = " (sanitizers on)" if sanitize else ""
-    print(f"[done] extensions render_c._nms, render_c._raster{label} ({time.perf_counter() - t:.1f} s)")
+    print(f"[done] extensions render_c._nms, _raster, _morph{label} ({time.perf_counter() - t:.1f} s)")
 
 
 def _file_hash(path: Path) -> str:
