@@ -169,10 +169,7 @@ class MeshRenderer:
         gh, gw = max(0, y1 - y0), max(0, x1 - x0)
         gb = GBuffer(x0, y0, (h, w), self.n_tris, np.empty((gh, gw), np.float32),
                      np.empty((gh, gw), np.int32), np.empty((gh, gw, 2), np.float32))
-        gb.depth.fill(-np.inf)
-        gb.tri_id.fill(-1)
-        gb.bary.fill(0)
-        if gh and gw:
+        if gh and gw:  # C clears the buffers first (clear=True)
             _raster.rasterize(self._topo, verts, gb.depth, gb.tri_id, gb.bary, x0, y0, True)
         return gb
 
@@ -352,8 +349,9 @@ def _push_pull(premult: np.ndarray, weight: np.ndarray) -> np.ndarray:
     q = np.zeros((ph, pw), np.float32)
     p[:h, :w] = premult
     q[:h, :w] = weight
-    p2 = p.reshape(ph // 2, 2, pw // 2, 2, -1).sum(axis=(1, 3))
-    q2 = q.reshape(ph // 2, 2, pw // 2, 2).sum(axis=(1, 3))
+    # 2x2 block sums by strided slices (several times faster than reshape + sum).
+    p2 = p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]
+    q2 = q[0::2, 0::2] + q[1::2, 0::2] + q[0::2, 1::2] + q[1::2, 1::2]
     w2 = np.minimum(q2, 1.0)
     coarse = _push_pull(p2 / np.maximum(q2, 1e-12)[..., None] * w2[..., None], w2)
     # Bilinear rather than nearest upsampling: filled holes get smooth gradients

@@ -244,7 +244,7 @@ static int draw_triangle(const target *tg, const snapped_vertex *s0, const snapp
         mask |= (unsigned)(((c0 | c1 | c2) >= 0) & (rows > 0)) << 2;
         mask |= (unsigned)(((d0 | d1 | d2) >= 0) & (cols > 0) & (rows > 0)) << 3;
         while (mask) {
-            const int k = __builtin_ctz(mask);
+            const int k = __builtin_ctz(mask); /* GCC/Clang builtin: index of the lowest set bit */
             mask &= mask - 1;
             const int64_t cx = k & 1, cy = k >> 1;
             depth_test(tg, first + cy * tg->width + cx, r0 + cx * sx0 + cy * sy0, r1 + cx * sx1 + cy * sy1,
