@@ -169,8 +169,14 @@ class MeshRenderer:
         gh, gw = max(0, y1 - y0), max(0, x1 - x0)
         gb = GBuffer(x0, y0, (h, w), self.n_tris, np.empty((gh, gw), np.float32),
                      np.empty((gh, gw), np.int32), np.empty((gh, gw, 2), np.float32))
-        if gh and gw:  # C clears the buffers first (clear=True)
+        if not (gh and gw):
+            return gb
+        if verts.shape[0]:  # C clears the buffers first (clear=True)
             _raster.rasterize(self._topo, verts, gb.depth, gb.tri_id, gb.bary, x0, y0, True)
+        else:  # whole_frame with no faces: an empty G-buffer
+            gb.depth.fill(-np.inf)
+            gb.tri_id.fill(-1)
+            gb.bary.fill(0)
         return gb
 
     # ----------------------------------------------------------------- modes

@@ -167,13 +167,14 @@ def rasterize(Topology topo, const float[:, :, ::1] verts, float[:, ::1] depth, 
     _check_faces(verts, topo)
     cdef rc_gbuffer gb = _gbuffer(depth, tri_id, bary, x0, y0)
     cdef int64_t drawn = 0
-    if verts.shape[0] == 0 or gb.width == 0:
+    if gb.width == 0:
         return 0
     with nogil:
         if clear:
             rc_gbuffer_clear(&gb)
-        drawn = rc_rasterize(&gb, &verts[0, 0, 0], <int32_t>verts.shape[0], <int32_t>verts.shape[1],
-                             &topo._tris[0, 0], topo.n_tris)
+        if verts.shape[0] > 0:
+            drawn = rc_rasterize(&gb, &verts[0, 0, 0], <int32_t>verts.shape[0], <int32_t>verts.shape[1],
+                                 &topo._tris[0, 0], topo.n_tris)
     if drawn == RC_ERR_NOMEM:
         raise MemoryError("rasteriser scratch allocation failed")
     return drawn

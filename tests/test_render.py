@@ -234,6 +234,9 @@ def test_tiny_and_empty_frames(renderer: MeshRenderer, face_model: dict) -> None
     one = renderer.shaded(np.zeros((1, 1, 3), np.uint8), v, alpha=1.0)
     assert one.any()  # the face covers pixel (0, 0)
     assert renderer.shaded(np.zeros((4, 4, 3), np.uint8), []).sum() == 0  # no faces
+    empty = renderer.rasterize((3, 5), [], whole_frame=True)
+    assert (empty.tri_id == -1).all() and (empty.depth == -np.inf).all() and empty.tri_id.shape == (3, 5)
+    assert (renderer.depth((3, 5), []) == 0).all() and renderer.pncc((3, 5), []).sum() == 0
 
 
 def test_binding_rejects_bad_arrays(face_model: dict) -> None:
