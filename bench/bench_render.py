@@ -6,8 +6,9 @@
 The real dense face mesh (weights/face_model.npz: 38,365 vertices, 76,073
 triangles), its mean shape placed 300 px wide in a 1280x720 frame, turned 20
 degrees. Single thread (the C code is single-threaded; BLAS threads are pinned
-to 1 for the reference). Medians of many runs; the minimum is printed too,
-because on a shared machine the median also measures the neighbours.
+to 1 for the reference). Medians of many runs, the modes taking turns run by
+run; the minimum is printed too, because on a shared machine the median also
+measures the neighbours.
 """
 from __future__ import annotations
 
@@ -37,15 +38,19 @@ import raster_reference as ref  # noqa: E402
 FRAME_H, FRAME_W = 720, 1280
 
 
-def timeit(fn: Callable[[], object], runs: int) -> tuple[float, float]:
-    """(median, min) wall time in ms."""
-    fn()  # warm-up: caches, lazy allocations
-    times = []
+def timeit_interleaved(fns: list[Callable[[], object]], runs: int) -> list[tuple[float, float]]:
+    """(median, min) wall time in ms of each function. The functions take turns
+    run by run, so a burst of load from other processes hits them all alike
+    instead of whichever happened to be measured at that moment."""
+    for fn in fns:
+        fn()  # warm-up: caches, lazy allocations
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times), min(times)
+        for fn, ts in zip(fns, times):
+            t = time.perf_counter()
+            fn()
+            ts.append((time.perf_counter() - t) * 1e3)
+    return [(statistics.median(ts), min(ts)) for ts in times]
 
 
 def place_face(u: np.ndarray, cx: float, cy: float, width: float, yaw_deg: float) -> np.ndarray:
@@ -95,11 +100,13 @@ def main() -> int:
          lambda: ref.uv_texture(frame, verts, tri, uv, 256, eps, 0.25)),
         ("uv texture 256 + fill", lambda: renderer.uv_texture(frame, verts, 256, eps, fill=True), None),
     ]
+    c_times = timeit_interleaved([c_fn for _, c_fn, _ in rows], args.runs)
+    ref_fns = [ref_fn for _, _, ref_fn in rows if ref_fn is not None]
+    ref_times = iter(timeit_interleaved(ref_fns, args.ref_runs))
     print(f"\n{'mode':<26}{'C median':>10}{'C min':>9}{'NumPy ref':>12}{'speed-up':>10}   (ms per face)")
-    for name, c_fn, ref_fn in rows:
-        c_med, c_min = timeit(c_fn, args.runs)
+    for (name, _, ref_fn), (c_med, c_min) in zip(rows, c_times):
         if ref_fn is not None:
-            r_med, _ = timeit(ref_fn, args.ref_runs)
+            r_med, _ = next(ref_times)
             print(f"{name:<26}{c_med:>10.2f}{c_min:>9.2f}{r_med:>12.1f}{r_med / c_med:>9.0f}x")
         else:
             print(f"{name:<26}{c_med:>10.2f}{c_min:>9.2f}{'-':>12}{'-':>10}")
@@ -125,8 +132,7 @@ def main() -> int:
         ("  blend", lambda: _raster.blend_colors(topo, d, ids, bary, x0, y0, colors, 0.6, work)),
     ]
     print("\nshaded, by C stage:")
-    for name, fn in stages:
-        med, mn = timeit(fn, args.runs)
+    for (name, _), (med, mn) in zip(stages, timeit_interleaved([fn for _, fn in stages], args.runs)):
         print(f"{name:<26}{med:>10.2f}{mn:>9.2f}")
     return 0
 
