@@ -15,10 +15,18 @@ with an orbit camera: drag to turn, wheel to zoom, double-click to reset.
 from __future__ import annotations
 
 import ctypes
+import os
 import time
 
 import numpy as np
-from OpenGL import GL
+import OpenGL
+
+# PyOpenGL calls glGetError after every call by default: twice the calls, and each
+# ctypes call releases and re-takes the GIL, which the capture thread may hold for a
+# few milliseconds at a time. Set TRACKER_GL_DEBUG=1 to keep the checks (they raise).
+if not os.environ.get("TRACKER_GL_DEBUG"):
+    OpenGL.ERROR_CHECKING = False
+from OpenGL import GL  # noqa: E402  (after the flag above)
 from PyQt6.QtCore import QPointF, Qt
 from PyQt6.QtGui import QImage, QMouseEvent, QWheelEvent
 from PyQt6.QtOpenGLWidgets import QOpenGLWidget
@@ -28,6 +36,7 @@ from engine.overlay import LANDMARK_COLOUR
 from engine.render import DEFAULT_COLOR_BGR, Light
 from tracker_app import gl_shaders
 from tracker_app.display_frame import AXIS_FLOATS, MESH_FLOATS, DisplayFrame
+from tracker_app.mesh_lod import choose_lod
 from tracker_app.view_math import IMAGE_TO_EYE, OrbitCamera, fit_rect, image_projection
 from tracker_app.viewer_model import ViewerModel
 
@@ -112,7 +121,9 @@ class GLView(QOpenGLWidget):
         GL.glVertexAttribPointer(1, 3, GL.GL_FLOAT, GL.GL_FALSE, stride, ctypes.c_void_p(3 * FLOAT))
         GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, self._mesh_ebo)  # recorded in the VAO
         self._mesh_capacity = 0
-        self._triangles: np.ndarray | None = None
+        self._lods: tuple | None = None  # the triangle lists in the index buffer
+        self._lod_ranges: list[tuple[int, int]] = []  # (byte offset, index count) per level
+        self.lod_drawn = -1  # level of the last mesh drawn (0 = full resolution)
 
         self._points_vao, self._points_vbo = self._small_vao([(0, 2)], 2)
         self._axes_vao, self._axes_vbo = self._small_vao([(0, 2), (1, 3)], AXIS_FLOATS)
@@ -183,10 +194,12 @@ class GLView(QOpenGLWidget):
             GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_BGR, GL.GL_UNSIGNED_BYTE, image)
 
         GL.glBindVertexArray(self._mesh_vao)
-        if frame.triangles is not self._triangles:
-            GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, frame.triangles.nbytes, frame.triangles,
-                            GL.GL_STATIC_DRAW)
-            self._triangles = frame.triangles
+        if frame.lods is not self._lods:  # once per face model: every level in one index buffer
+            indices = np.concatenate([lod.ravel() for lod in frame.lods]).astype(np.uint32)
+            GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, indices.nbytes, indices, GL.GL_STATIC_DRAW)
+            offsets = np.cumsum([0] + [lod.size for lod in frame.lods])
+            self._lod_ranges = [(int(o) * 4, lod.size) for o, lod in zip(offsets, frame.lods)]
+            self._lods = frame.lods
         if frame.mesh.size:
             GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self._mesh_vbo)
             if frame.mesh.nbytes > self._mesh_capacity:
@@ -228,7 +241,10 @@ class GLView(QOpenGLWidget):
         mvp = image_projection(img_w, img_h)
         overlay = self.model.overlay
         if overlay.show_mesh and overlay.mesh_opacity > 0:
-            self._draw_mesh(frame, mvp, IMAGE_TO_EYE, overlay.mesh_opacity, overlay.wireframe)
+            xy = frame.mesh[:, :2]
+            box = np.ptp(xy, axis=0) * (w / img_w)
+            lod = choose_lod([n for _, n in self._lod_ranges], float(box[0] * box[1]) * frame.n_faces)
+            self._draw_mesh(frame, mvp, IMAGE_TO_EYE, overlay.mesh_opacity, overlay.wireframe, lod)
         GL.glDisable(GL.GL_DEPTH_TEST)
         if overlay.show_axes and frame.axes.size:
             GL.glUseProgram(self._programs["colored"])
@@ -255,10 +271,13 @@ class GLView(QOpenGLWidget):
         lo, hi = xyz.min(axis=0), xyz.max(axis=0)
         center, radius = (lo + hi) / 2, float(np.linalg.norm(hi - lo) / 2)
         mvp = self.camera.mvp(center, radius, width / max(height, 1))
-        self._draw_mesh(frame, mvp, self.camera.rotation(), 1.0, self.model.overlay.wireframe)
+        # On-screen size of the mesh: its bounding sphere seen from the orbit distance.
+        diameter_px = height / self.camera.distance / np.tan(np.radians(self.camera.fov_y) / 2)
+        lod = choose_lod([n for _, n in self._lod_ranges], diameter_px ** 2 * frame.n_faces)
+        self._draw_mesh(frame, mvp, self.camera.rotation(), 1.0, self.model.overlay.wireframe, lod)
 
     def _draw_mesh(self, frame: DisplayFrame, mvp: np.ndarray, normal_to_eye: np.ndarray, opacity: float,
-                   wireframe: bool) -> None:
+                   wireframe: bool, lod: int) -> None:
         GL.glUseProgram(self._programs["mesh"])
         u = self._uniforms["mesh"]
         u.set_matrix4("u_mvp", mvp)
@@ -279,7 +298,7 @@ class GLView(QOpenGLWidget):
         GL.glColorMask(GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE)
         GL.glEnable(GL.GL_POLYGON_OFFSET_FILL)
         GL.glPolygonOffset(1.0, 1.0)
-        self._draw_faces(frame)
+        self._draw_faces(frame, lod)
         GL.glDisable(GL.GL_POLYGON_OFFSET_FILL)
         # Pass 2: colour of the nearest surface only, blended over the frame.
         GL.glColorMask(GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE)
@@ -294,17 +313,18 @@ class GLView(QOpenGLWidget):
         else:
             GL.glDepthFunc(GL.GL_LEQUAL)
             GL.glDepthMask(GL.GL_FALSE)
-        self._draw_faces(frame)
+        self._draw_faces(frame, lod)
         GL.glPolygonMode(GL.GL_FRONT_AND_BACK, GL.GL_FILL)
         GL.glDisable(GL.GL_BLEND)
         GL.glDepthMask(GL.GL_TRUE)
         GL.glDepthFunc(GL.GL_LESS)
 
-    def _draw_faces(self, frame: DisplayFrame) -> None:
+    def _draw_faces(self, frame: DisplayFrame, lod: int) -> None:
+        offset, count = self._lod_ranges[lod]
         n = frame.n_vertices
-        count = frame.triangles.size
         for i in range(frame.n_faces):
-            GL.glDrawElementsBaseVertex(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(0), i * n)
+            GL.glDrawElementsBaseVertex(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(offset), i * n)
+        self.lod_drawn = lod
 
     # -- grabbing -------------------------------------------------------------------------
 
