@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 from typing import Callable, Union
 
-import numpy as np
 from PyQt6.QtCore import QObject, QThread, QTimer, pyqtSignal, pyqtSlot
 
 from engine.config import EngineConfig
 from engine.frames import FrameResult
 from tracker_app.display_frame import build_display_frame
+from tracker_app.mesh_lod import mesh_lods
 from tracker_app.settings import AppSettings, GuiConfig
 from tracker_app.viewer_model import SourceInfo
 
@@ -91,7 +91,7 @@ class CaptureWorker(QObject):
         self._credits = credits
         self.stop_requested = threading.Event()  # set from the GUI thread, read between frames
         self._analyzer = None
-        self._triangles: np.ndarray | None = None
+        self._lods: tuple = ()  # the face model's triangle lists, full first (mesh_lod)
         self._pipeline = None
         self._source = None
         self._spec: SourceSpec | None = None
@@ -128,8 +128,9 @@ class CaptureWorker(QObject):
             self._analyzer = None
             self.failed.emit("Face tracker not available", f"The models could not be loaded: {e}")
             return False
-        # The GL index type; one array shared by every DisplayFrame so the view uploads it once.
-        self._triangles = self._analyzer.face_model.triangles.astype(np.uint32)
+        # Index buffers shared by every DisplayFrame, so the view uploads them once per model.
+        model = self._analyzer.face_model
+        self._lods = mesh_lods(model.ncc, model.triangles)
         self.engine_ready.emit()
         return True
 
@@ -152,16 +153,21 @@ class CaptureWorker(QObject):
     def open_source(self, spec: SourceSpec) -> None:
         from engine.video_source import open_source
 
-        self._stop_recording()
-        self._close_source()
         if self._analyzer is None and not self._load_engine():
             return
+        # A file that fails to open leaves the current source playing; a camera may
+        # be the one in use, so live sources are released before trying.
+        if _is_camera(spec) or (self._source is not None and self._source.is_live):
+            self._stop_recording()
+            self._close_source()
         try:
             source = spec() if callable(spec) else open_source(spec)
         except (OSError, ValueError) as e:
             title = "Camera not available" if _is_camera(spec) else "Cannot open video"
             self.failed.emit(title, str(e))
             return
+        self._stop_recording()
+        self._close_source()
         self._spec = spec
         self._source = source
         self._frames = iter(source)
@@ -305,7 +311,7 @@ class CaptureWorker(QObject):
                 self._stop_recording()
                 self.failed.emit("Recording stopped", str(e))
         frame = build_display_frame(
-            result, self._triangles, source_index=self._read,
+            result, self._lods, source_index=self._read,
             pulled_at=self._pulled.pop(result.index, time.monotonic()), sent_at=time.monotonic(),
             frames_dropped=int(getattr(self._source, "frames_dropped", 0)))
         self._credits.take()

@@ -18,6 +18,7 @@ from tracker_app.viewer_model import SourceInfo, ViewerModel
 ANGLE_PENS = {"yaw": (60, 200, 60), "pitch": (230, 70, 70), "roll": (80, 140, 255)}
 FRAME_TIME_PEN = (230, 200, 80)
 BUDGET_PEN = (150, 150, 150)
+MIN_TIMING_TOP_MS = 10.0
 
 
 class PosePlots(QWidget):
@@ -44,7 +45,9 @@ class PosePlots(QWidget):
         self.timing.showGrid(x=True, y=True, alpha=0.25)
         self.timing.setXLink(self.angles)
         self.timing.setMouseEnabled(x=False, y=True)
-        self.timing.enableAutoRange(axis="y")
+        # y range set by _fit_timing_range in steps: autorange would re-layout the axis
+        # labels on every redraw, the most expensive part of a redraw.
+        self._timing_top = 0.0
         self.curves["frame_ms"] = self.timing.plot(pen=pg.mkPen(FRAME_TIME_PEN, width=2))
         # The frame period of the source: above this line the engine cannot keep up.
         self.budget = pg.InfiniteLine(angle=0, pen=pg.mkPen(BUDGET_PEN, style=pg.QtCore.Qt.PenStyle.DashLine))
@@ -70,7 +73,19 @@ class PosePlots(QWidget):
         if source is not None and source.fps > 0:
             self.budget.setValue(1000.0 / source.fps)
             self.budget.setVisible(True)
+        self._timing_top = 0.0
         self._stale = True
+
+    def _fit_timing_range(self, frame_ms: np.ndarray) -> None:
+        """Top of the frame-time axis: the frame period or the data, rounded up to 1-2-5 steps."""
+        finite = frame_ms[np.isfinite(frame_ms)]
+        need = max(MIN_TIMING_TOP_MS, float(finite.max()) if finite.size else 0.0)
+        if self.budget.isVisible():
+            need = max(need, float(self.budget.value()) * 1.1)
+        top = _nice_ceiling(need * 1.1)
+        if top != self._timing_top:
+            self._timing_top = top
+            self.timing.setYRange(0, top, padding=0)
 
     def _redraw(self) -> None:
         if not self._stale or not self.isVisible():
@@ -80,9 +95,21 @@ class PosePlots(QWidget):
         t = data["t"]
         for name, curve in self.curves.items():
             curve.setData(t, data[name])
+        self._fit_timing_range(data["frame_ms"])
         self.redraws += 1
 
     def plotted(self, name: str) -> np.ndarray:
         """The y values a curve currently shows (for tests and the screenshot script)."""
         _x, y = self.curves[name].getData()
         return np.asarray(y if y is not None else [], dtype=np.float64)
+
+
+def _nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k that is >= value."""
+    if value <= 0:
+        return 1.0
+    exponent = np.floor(np.log10(value))
+    for step in (1, 2, 5, 10):
+        if step * 10 ** exponent >= value:
+            return float(step * 10 ** exponent)
+    return float(10 ** (exponent + 1))

@@ -9,6 +9,7 @@ truth. ``SettingsStore`` is the only part that knows Qt: it reads and writes an
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class GuiConfig:
     history_seconds: float = 10.0
     refresh_hz: float = 15.0
     max_frames_in_flight: int = 2
+    gui_cpus: int = 1
     no_face_frames: int = 50
     recent_files: int = 8
 
@@ -82,8 +84,9 @@ class AppSettings:
 
     @classmethod
     def defaults(cls, engine: EngineConfig, gui: GuiConfig) -> "AppSettings":
+        threads = max(1, min(engine.runtime.effective_threads(), _cpu_count() - gui.gui_cpus))
         return cls(smoother=gui.smoother, n_pre=engine.smoother.n_pre, n_next=engine.smoother.n_next,
-                   threads=engine.runtime.effective_threads(), min_score=engine.detector.min_score,
+                   threads=threads, min_score=engine.detector.min_score,
                    max_faces=engine.tracker.max_faces, detect_every=engine.tracker.detect_every,
                    overlay=gui.overlay)
 
@@ -98,6 +101,13 @@ class AppSettings:
     def engine_part(self) -> tuple:
         """The fields that need a new pipeline when they change (overlays do not)."""
         return dataclasses.astuple(dataclasses.replace(self, overlay=OverlayOptions()))
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class SettingsStore:
