@@ -1,0 +1,72 @@
+"""A camera faster than the engine drops frames instead of queueing them; the GUI thread never stalls."""
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+from PyQt6.QtCore import QTimer
+
+from engine.video_source import CameraSource
+from gui_helpers import StampedCapture, wait_until
+
+pytestmark = pytest.mark.gui
+
+MAX_LATENCY_S = 0.75  # grab -> on screen; a queue would reach seconds within this clip
+MAX_GUI_STALL_S = 0.100
+
+
+def test_fast_camera_drops_frames_and_latency_stays_bounded(window, media_dir) -> None:
+    # The 440-frame clip behind the camera interface, read as fast as it decodes: several
+    # times faster than tracking, landmarks, dense mesh and drawing together.
+    feed = StampedCapture(media_dir / "obama_pingpong.mp4", fps=None)
+    shown: list[tuple[int, float]] = []  # (packet index = grab number, time it reached the GUI)
+    window.model.frame_changed.connect(
+        lambda f: f is not None and shown.append((f.result.index, time.monotonic())))
+    window.open_source(lambda: CameraSource(feed))
+    # The clip ends like an unplugged camera: the app says so and stays usable.
+    wait_until(lambda: window.errors, "the camera to stop")
+    assert window.errors[-1][0] == "Camera stopped"
+    assert window.dialogs and window.dialogs[-1].isVisible()
+    wait_until(lambda: window.model.source is None, "the camera to be closed")
+
+    grabbed = len(feed.grab_times)
+    indices = [i for i, _ in shown]
+    assert grabbed == 440
+    assert len(shown) >= 5
+    assert indices == sorted(set(indices))
+    assert len(shown) < grabbed / 2 and max(b - a for a, b in zip(indices, indices[1:])) > 1  # dropped
+    feed_rate = grabbed / (feed.grab_times[-1] - feed.grab_times[0])
+    shown_rate = (len(shown) - 1) / (shown[-1][1] - shown[0][1])
+    assert feed_rate > 2 * shown_rate, "the feed must outrun the engine for this test to mean anything"
+    latency = [t - feed.grab_times[i] for i, t in shown]
+    steady = latency[2:]  # the first frames pay for detection and warm-up
+    assert max(steady) < MAX_LATENCY_S, latency
+    half = len(steady) // 2
+    assert statistics.median(steady[half:]) < statistics.median(steady[:half]) + 0.2, latency  # not growing
+    # The last frame shown was grabbed shortly before the feed ended: no backlog was left.
+    assert feed.grab_times[-1] - feed.grab_times[indices[-1]] < MAX_LATENCY_S
+
+
+def test_gui_thread_is_never_blocked_during_playback(window, obama) -> None:
+    gaps: list[float] = []
+    last = [0.0]
+
+    def probe() -> None:
+        now = time.monotonic()
+        if last[0]:
+            gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(probe)
+    window.open_source(str(obama))
+    wait_until(lambda: window.model.frames_shown >= 1, "the first frame")  # model loading excluded
+    paints, redraws = window.view.paint_count, window.plots.redraws
+    timer.start()
+    wait_until(lambda: window.model.frames_shown >= 40, "40 frames of playback")
+    timer.stop()
+    assert window.view.paint_count - paints >= 10 and window.plots.redraws - redraws >= 3  # real GUI work
+    assert len(gaps) > 50
+    assert max(gaps) < MAX_GUI_STALL_S, f"GUI thread stalled {max(gaps) * 1000:.0f} ms"
