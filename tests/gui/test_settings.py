@@ -1,0 +1,93 @@
+"""Settings: defaults from configs/, kept in QSettings, applied to a running window."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from PyQt6.QtCore import QSettings
+
+from engine.config import EngineConfig
+from gui_helpers import close_window, make_window, wait_until
+from tracker_app.settings import AppSettings, GuiConfig, OverlayOptions, SettingsStore
+from tracker_app.settings_dialog import SettingsDialog
+
+
+def _store(tmp_path) -> SettingsStore:
+    return SettingsStore(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+def test_defaults_come_from_the_config_files() -> None:
+    engine, gui = EngineConfig.load(), GuiConfig.load()
+    d = AppSettings.defaults(engine, gui)
+    assert (d.n_pre, d.n_next) == (engine.smoother.n_pre, engine.smoother.n_next)
+    assert d.min_score == engine.detector.min_score and d.max_faces == engine.tracker.max_faces
+    assert 1 <= d.threads <= engine.runtime.effective_threads()
+    assert d.smoother == gui.smoother and d.overlay == gui.overlay
+    applied = dataclasses.replace(d, threads=1, min_score=0.7, n_next=5).engine_config(engine)
+    assert applied.runtime.intra_op_threads == 1 and applied.detector.min_score == 0.7
+    assert applied.smoother.n_next == 5 and applied.regressor == engine.regressor
+
+
+def test_store_round_trip_and_bad_values(tmp_path) -> None:
+    defaults = AppSettings.defaults(EngineConfig.load(), GuiConfig.load())
+    changed = dataclasses.replace(defaults, smoother="lookahead", n_pre=5, n_next=1, min_score=0.65,
+                                  overlay=OverlayOptions(show_mesh=False, mesh_opacity=0.25, wireframe=True,
+                                                         show_landmarks=False, show_axes=True))
+    _store(tmp_path).save(changed)
+    assert _store(tmp_path).load(defaults) == changed  # a new QSettings on the same file
+    q = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    q.setValue("engine/n_pre", "many")
+    q.setValue("engine/smoother", "kalman")
+    q.sync()
+    loaded = _store(tmp_path).load(defaults)
+    assert loaded.n_pre == defaults.n_pre and loaded.smoother == defaults.smoother
+    store = _store(tmp_path)
+    for i in range(12):
+        store.add_recent(f"/videos/{i}.mp4", limit=8)
+    assert store.recent_files() == [f"/videos/{i}.mp4" for i in range(11, 3, -1)]
+
+
+@pytest.mark.gui
+def test_dialog_edits_and_restores_defaults(qtbot) -> None:
+    defaults = AppSettings.defaults(EngineConfig.load(), GuiConfig.load())
+    current = dataclasses.replace(defaults, smoother="off", threads=1)
+    dialog = SettingsDialog(current, defaults)
+    qtbot.addWidget(dialog)
+    assert dialog.values() == current
+    assert not dialog.n_next.isEnabled()  # only the look-ahead smoother has a window
+    dialog.smoother.setCurrentIndex(dialog.smoother.findData("lookahead"))
+    assert dialog.n_next.isEnabled()
+    dialog.n_next.setValue(2)
+    dialog.opacity.setValue(80)
+    edited = dialog.values()
+    assert edited.smoother == "lookahead" and edited.n_next == 2 and edited.overlay.mesh_opacity == 0.8
+    dialog.load(defaults)
+    assert dialog.values() == defaults
+
+
+@pytest.mark.gui
+def test_settings_apply_to_a_playing_window_and_persist(qapp, weights_dir, obama, tmp_path) -> None:
+    window = make_window(tmp_path)
+    try:
+        window.open_source(str(obama))
+        wait_until(lambda: window.model.frames_shown >= 2, "frames")
+        new = dataclasses.replace(window.settings, smoother="lookahead", n_pre=2, n_next=2,
+                                  overlay=dataclasses.replace(window.settings.overlay, wireframe=True))
+        window.apply_settings(new)
+        assert window.model.overlay.wireframe and window.act_wireframe.isChecked()
+        wait_until(lambda: window.controller.worker._pipeline is not None
+                   and window.controller.worker._pipeline.delay_frames == 2, "the look-ahead pipeline")
+        shown = window.model.frames_shown
+        wait_until(lambda: window.model.frames_shown >= shown + 3, "frames after the change")
+        assert not window.errors
+        window.act_landmarks.trigger()  # a View menu toggle is a setting too
+        assert not window.model.overlay.show_landmarks
+    finally:
+        close_window(window)
+    again = make_window(tmp_path)  # same settings file
+    try:
+        assert again.settings.smoother == "lookahead" and again.settings.n_next == 2
+        assert again.model.overlay.wireframe and not again.model.overlay.show_landmarks
+        assert again.store.recent_files()[0] == str(obama.resolve())
+    finally:
+        close_window(again)
