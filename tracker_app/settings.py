@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import REPO_ROOT, EngineConfig
+from engine.pipeline import SMOOTHERS
 
 GUI_CONFIG_PATH = REPO_ROOT / "configs" / "gui.yaml"
-SMOOTHERS = ("off", "lookahead", "realtime")  # engine.pipeline.SMOOTHERS, in the order the menu shows
 SMOOTHER_LABELS = {"off": "Off", "lookahead": "Look-ahead (smoothest, delayed)",
                    "realtime": "Zero-latency (One Euro)"}
 

@@ -80,6 +80,12 @@ def test_settings_apply_to_a_playing_window_and_persist(qapp, weights_dir, obama
         shown = window.model.frames_shown
         wait_until(lambda: window.model.frames_shown >= shown + 3, "frames after the change")
         assert not window.errors
+        # Seek and step with a delaying smoother still land on the frame asked for.
+        window.controller.pause()
+        window.controller.seek(30)
+        wait_until(lambda: window.model.frame.result.index == 30, "seek to frame 30")
+        window.controller.step()
+        wait_until(lambda: window.model.frame.result.index == 31, "step to frame 31")
         window.act_landmarks.trigger()  # a View menu toggle is a setting too
         assert not window.model.overlay.show_landmarks
     finally:
