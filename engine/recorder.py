@@ -10,7 +10,8 @@ PNG frames and meshes.
 
 Interface kept stable for the GUI's capture thread: ``SessionRecorder(out_dir, fps,
 frame_size, *, table=True, video=False, frames=None, meshes=None,
-mesh_formats=("obj", "ply"), face_model=None, run_info=None, png_overlay=True)``,
+mesh_formats=("obj", "ply"), face_model=None, run_info=None, png_overlay=True,
+render=(), mesh_texture=False)``,
 ``write(result)``, ``close(summary=None)``, context manager; ``paths`` lists what
 was written.
 
@@ -30,7 +31,11 @@ Files in ``out_dir``:
 * ``frames/frame_000123.png`` for the chosen frames (overlay drawn unless
   ``png_overlay=False``), temp name + rename.
 * ``meshes/frame_000123_id1.obj`` / ``.ply`` for the chosen frames: the dense mesh of
-  every face with vertex colours sampled from the frame (engine.mesh_export).
+  every face with vertex colours sampled from the frame (engine.mesh_export); with
+  ``mesh_texture`` the OBJ carries a UV texture (``.mtl`` + ``.png``) instead.
+* ``render`` modes (engine.frame_render): ``mesh`` shades the dense mesh under the
+  overlay of the video and PNG frames; ``depth`` and ``pncc`` add ``depth.avi`` /
+  ``pncc.avi`` (with ``video``) and ``frame_000123_depth.png`` etc. (chosen frames).
 
 Write errors (full disk, removed folder) raise ``OSError`` with a one-line message;
 the table is cut back to its last complete frame so what was written stays readable.
@@ -100,7 +105,7 @@ class SessionRecorder:
                  table: bool = True, video: bool = False, frames: set[int] | None = None,
                  meshes: set[int] | None = None, mesh_formats: Iterable[str] = ("obj", "ply"),
                  face_model=None, run_info: dict[str, Any] | None = None,
-                 png_overlay: bool = True) -> None:
+                 png_overlay: bool = True, render: Iterable[str] = (), mesh_texture: bool = False) -> None:
         self.out_dir = Path(out_dir)
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
@@ -112,6 +117,18 @@ class SessionRecorder:
                 raise ValueError(f"unknown mesh format '{f}' (obj, ply)")
         if self.meshes and face_model is None:
             raise ValueError("meshes need the face model (face_model=...)")
+        self.render_modes = tuple(render)
+        self.mesh_texture = bool(mesh_texture)
+        self._renderer = None
+        if self.render_modes or self.mesh_texture:
+            from engine.frame_render import RENDER_MODES, FrameRenderer
+
+            for mode in self.render_modes:
+                if mode not in RENDER_MODES:
+                    raise ValueError(f"unknown render mode '{mode}' ({', '.join(RENDER_MODES)})")
+            if face_model is None:
+                raise ValueError("rendering needs the face model (face_model=...)")
+            self._renderer = FrameRenderer(face_model)
         self.face_model = face_model
         self.png_overlay = png_overlay
         self.run_info = dict(run_info or {})
@@ -124,6 +141,7 @@ class SessionRecorder:
         self._closed = False
         self._table = None
         self._video = None
+        self._data_videos: dict[str, Any] = {}  # render mode -> writer of depth.avi / pncc.avi
         self._started = time.time()
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -142,16 +160,25 @@ class SessionRecorder:
             self._table_good = self._table.tell()
             self.paths.append(path)
         if video:
-            import cv2
+            self._video = self._open_video(self.out_dir / VIDEO_NAME)
+            for mode in self.data_modes:
+                self._data_videos[mode] = self._open_video(self.out_dir / f"{mode}.avi")
 
-            path = self.out_dir / VIDEO_NAME
-            self._video = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_FOURCC), self.fps,
-                                          self.frame_size)
-            if not self._video.isOpened():
-                self._video = None
-                self._close_table()
-                raise OSError(f"cannot write {path}: OpenCV's video writer did not open")
-            self.paths.append(path)
+    @property
+    def data_modes(self) -> tuple[str, ...]:
+        """Render modes that make images of their own (not drawn under the overlay)."""
+        return tuple(m for m in self.render_modes if m != "mesh")
+
+    def _open_video(self, path: Path):
+        import cv2
+
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_FOURCC), self.fps, self.frame_size)
+        if not writer.isOpened():
+            self._release_videos()
+            self._close_table()
+            raise OSError(f"cannot write {path}: OpenCV's video writer did not open")
+        self.paths.append(path)
+        return writer
 
     # -- per frame --------------------------------------------------------------------
 
@@ -168,20 +195,28 @@ class SessionRecorder:
         if self._video is not None or (need_png and self.png_overlay):
             overlay = self.draw(result)
         if self._video is not None:
-            self._write_video(overlay)
+            self._write_video(self._video, overlay)
         if need_png:
             self._write_png(result, overlay if self.png_overlay else result.image)
+        for mode in self.data_modes if (self._data_videos or need_png) else ():
+            image = self._renderer.render(result.image, [tf.face for tf in result.faces], mode)
+            if mode in self._data_videos:
+                self._write_video(self._data_videos[mode], image)
+            if need_png:
+                self._write_png(result, image, suffix=f"_{mode}")
         if result.index in self.meshes:
             self._write_meshes(result)
         self.frames_written += 1
 
-    @staticmethod
-    def draw(result: FrameResult) -> np.ndarray:
-        """The overlay image: landmarks, pose axes and track IDs."""
+    def draw(self, result: FrameResult) -> np.ndarray:
+        """The overlay image: the shaded mesh when asked for, landmarks, pose axes and track IDs."""
         from engine.overlay import draw_faces
 
         faces = [tf.face for tf in result.faces]
-        return draw_faces(result.image, faces, labels=[f"#{tf.track_id}" for tf in result.faces])
+        base = result.image
+        if "mesh" in self.render_modes:
+            base = self._renderer.render(result.image, faces, "mesh")
+        return draw_faces(base, faces, labels=[f"#{tf.track_id}" for tf in result.faces])
 
     def _write_rows(self, result: FrameResult) -> None:
         text = "".join(face_row(result.index, result.timestamp, tf.track_id, tf.face) for tf in result.faces)
@@ -209,20 +244,20 @@ class SessionRecorder:
             pass
         raise OSError(f"cannot write {path}: {error.strerror or error}") from None
 
-    def _write_video(self, image: np.ndarray) -> None:
+    def _write_video(self, writer, image: np.ndarray) -> None:
         import cv2
 
         w, h = self.frame_size
         if image.shape[1] != w or image.shape[0] != h:
             image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
-        self._video.write(image)
+        writer.write(image)
 
-    def _write_png(self, result: FrameResult, image: np.ndarray) -> None:
+    def _write_png(self, result: FrameResult, image: np.ndarray, suffix: str = "") -> None:
         import cv2
 
         folder = self.out_dir / "frames"
         folder.mkdir(exist_ok=True)
-        path = folder / f"frame_{result.index:06d}.png"
+        path = folder / f"frame_{result.index:06d}{suffix}.png"
         ok, data = cv2.imencode(".png", image)
         if not ok:
             raise OSError(f"cannot encode {path}")
@@ -244,7 +279,10 @@ class SessionRecorder:
             colours = sample_vertex_colors(result.image, vertices)
             stem = folder / f"frame_{result.index:06d}_id{tf.track_id}"
             try:
-                if "obj" in self.mesh_formats:
+                if "obj" in self.mesh_formats and self.mesh_texture:
+                    self.paths.append(self._renderer.write_textured_obj(stem.with_suffix(".obj"), result.image,
+                                                                        tf.face))
+                elif "obj" in self.mesh_formats:
                     self.paths.append(write_obj(stem.with_suffix(".obj"), vertices, model.triangles,
                                                 vertex_colors=colours))
                 if "ply" in self.mesh_formats:
@@ -268,6 +306,8 @@ class SessionRecorder:
                 "frames": sorted(self.frames),
                 "meshes": sorted(self.meshes),
                 "mesh_formats": list(self.mesh_formats),
+                "mesh_texture": self.mesh_texture,
+                "render": list(self.render_modes),
             },
             "table_columns": table_columns(),
             "coordinates": "image pixels, x right, y down; z depth in pixels, larger nearer, min 0 per face",
@@ -299,10 +339,15 @@ class SessionRecorder:
         try:
             self._close_table()
         finally:
-            if self._video is not None:
-                self._video.release()
-                self._video = None
+            self._release_videos()
         self._write_run_json(summary if summary is not None else {})
+
+    def _release_videos(self) -> None:
+        writers = [self._video, *self._data_videos.values()]
+        self._video, self._data_videos = None, {}
+        for writer in writers:
+            if writer is not None:
+                writer.release()
 
     def __enter__(self) -> "SessionRecorder":
         return self

@@ -69,3 +69,37 @@ def test_help_imports_nothing_heavy() -> None:
     assert out.stdout.strip() == ""
     help_run = run_cli("--help")
     assert help_run.returncode == 0 and "detect" in help_run.stdout
+
+
+def test_detect_render_modes_and_textured_obj(weights_dir, media_dir, tmp_path) -> None:
+    image_path = media_dir / "JianzhuGuo.jpg"
+    plain, rendered = tmp_path / "plain", tmp_path / "rendered"
+    assert run_cli("detect", str(image_path), "--out", str(plain)).returncode == 0
+    result = run_cli("detect", str(image_path), "--out", str(rendered), "--render", "mesh,depth,pncc",
+                     "--mesh-texture")
+    assert result.returncode == 0, result.stderr
+    original = read_image(str(image_path))
+    doc_box = [float(v) for v in result.stdout.split("box=(")[1].split(")")[0].split(",")]
+    x1, y1, x2, y2 = (int(v) for v in doc_box)
+    cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
+    # the shaded mesh changes the face region of the overlay beyond the plain overlay
+    mesh_overlay = read_image(str(rendered / "JianzhuGuo_overlay.jpg")).astype(int)
+    plain_overlay = read_image(str(plain / "JianzhuGuo_overlay.jpg")).astype(int)
+    patch = (slice(cy - 20, cy + 20), slice(cx - 20, cx + 20))
+    assert np.abs(mesh_overlay[patch] - plain_overlay[patch]).mean() > 10
+    # depth and PNCC: face pixels lit, far corner black
+    for mode in ("depth", "pncc"):
+        data = read_image(str(rendered / f"JianzhuGuo_{mode}.png"))
+        assert data.shape == original.shape
+        assert data[patch].mean() > 40 and data[:10, :10].max() == 0, mode
+    # textured OBJ: OBJ + MTL + PNG that reference each other, texture not blank
+    obj = (rendered / "JianzhuGuo_face0.obj").read_text()
+    assert "mtllib JianzhuGuo_face0.mtl" in obj and obj.count("\nvt ") == 38365
+    assert "JianzhuGuo_face0.png" in (rendered / "JianzhuGuo_face0.mtl").read_text()
+    texture = read_image(str(rendered / "JianzhuGuo_face0.png"))
+    assert texture.std() > 20
+
+
+def test_detect_rejects_unknown_render_mode(weights_dir, media_dir, tmp_path) -> None:
+    result = run_cli("detect", str(media_dir / "JianzhuGuo.jpg"), "--out", str(tmp_path), "--render", "wire")
+    assert result.returncode == 1 and "unknown render mode 'wire'" in result.stderr

@@ -119,3 +119,33 @@ def test_unwritable_places_raise_oserror(tmp_path) -> None:
     with pytest.raises(OSError) as info:
         SessionRecorder(tmp_path / "d", 25.0, (64, 48), table=True)
     assert "\n" not in str(info.value)
+
+
+def test_render_modes_and_textured_meshes(tmp_path, results) -> None:
+    analyzer, res = results
+    h, w = res[0].image.shape[:2]
+    plain_dir, render_dir = tmp_path / "plain", tmp_path / "render"
+    for folder, kwargs in ((plain_dir, {}), (render_dir, {"render": ("mesh", "depth", "pncc"),
+                                                           "mesh_texture": True})):
+        with SessionRecorder(folder, 25.0, (w, h), table=False, video=True, frames={4}, meshes={4},
+                             mesh_formats=("obj",), face_model=analyzer.face_model, **kwargs) as rec:
+            for r in res:
+                rec.write(r)
+    for mode in ("depth", "pncc"):
+        cap = cv2.VideoCapture(str(render_dir / f"{mode}.avi"))
+        count = 0
+        while cap.read()[0]:
+            count += 1
+        assert count == N_FRAMES, mode
+        still = cv2.imread(str(render_dir / "frames" / f"frame_000004_{mode}.png"))
+        x1, y1, x2, y2 = res[4].faces[0].face.box.astype(int)
+        assert still[y1:y2, x1:x2].mean() > 40 and still[:20, :20].max() == 0, mode
+    # the mesh is shaded under the overlay: the face region differs from the plain overlay
+    mesh_png = cv2.imread(str(render_dir / "frames" / "frame_000004.png")).astype(int)
+    plain_png = cv2.imread(str(plain_dir / "frames" / "frame_000004.png")).astype(int)
+    x1, y1, x2, y2 = res[4].faces[0].face.box.astype(int)
+    assert np.abs(mesh_png[y1:y2, x1:x2] - plain_png[y1:y2, x1:x2]).mean() > 8
+    assert np.abs(mesh_png[:20, :20] - plain_png[:20, :20]).max() == 0
+    obj = next((render_dir / "meshes").glob("*.obj"))
+    assert "mtllib" in obj.read_text()[:500] and obj.with_suffix(".png").is_file()
+    assert "mtllib" not in next((plain_dir / "meshes").glob("*.obj")).read_text()[:500]

@@ -23,6 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder for overlay images and JSON (default: %(default)s)")
     detect.add_argument("--dense", action="store_true", help="reconstruct the dense 38,365-vertex mesh")
     detect.add_argument("--json", action="store_true", help="write the full results as IMAGE.json")
+    detect.add_argument("--render", default=None, metavar="MODES",
+                        help="mesh: shaded dense mesh under the overlay; depth, pncc: IMAGE_depth.png, "
+                             "IMAGE_pncc.png (comma-separated)")
+    detect.add_argument("--mesh-texture", action="store_true",
+                        help="write each face as a textured OBJ (IMAGE_face0.obj + .mtl + .png)")
     detect.set_defaults(func=run_detect)
 
     track = sub.add_parser(
@@ -45,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="frames whose face meshes are saved (OBJ and PLY, colours from the frame)")
     track.add_argument("--mesh-format", default="obj,ply", metavar="FMT",
                        help="mesh formats, comma-separated: obj, ply (default: %(default)s)")
+    track.add_argument("--render", default=None, metavar="MODES",
+                       help="mesh: shaded dense mesh in the overlay video and PNGs; depth, pncc: depth.avi / "
+                            "pncc.avi (with --video) and _depth/_pncc PNGs for --frames (comma-separated)")
+    track.add_argument("--mesh-texture", action="store_true",
+                       help="--meshes OBJ files carry a UV texture sampled from the frame (.mtl + .png)")
     track.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
     track.add_argument("--detect-every", type=int, default=None, metavar="N",
                        help="also run the detector every N frames to pick up new faces (0 = only when needed)")
@@ -105,10 +115,13 @@ def run_detect(args: argparse.Namespace) -> int:
 
     import cv2
 
+    from engine.frame_render import FrameRenderer, parse_render_modes
     from engine.image_input import ImageError, read_image
     from engine.overlay import draw_faces
 
+    modes = parse_render_modes(args.render)
     analyzer = _load_analyzer(args)
+    renderer = FrameRenderer(analyzer.face_model) if modes or args.mesh_texture else None
     args.out.mkdir(parents=True, exist_ok=True)
     failures = 0
     for path in args.images:
@@ -125,8 +138,15 @@ def run_detect(args: argparse.Namespace) -> int:
             x1, y1, x2, y2 = face.box
             print(f"{path}: face {i}: box=({x1:.0f},{y1:.0f},{x2:.0f},{y2:.0f}) score={face.score:.3f} "
                   f"yaw={face.pose.yaw:+.1f} pitch={face.pose.pitch:+.1f} roll={face.pose.roll:+.1f}")
-        overlay = draw_faces(image, faces, labels=[str(i) for i in range(len(faces))])
+        base = renderer.render(image, faces, "mesh") if "mesh" in modes else image
+        overlay = draw_faces(base, faces, labels=[str(i) for i in range(len(faces))])
         _write_image(args.out / f"{path.stem}_overlay.jpg", overlay, cv2)
+        for mode in modes:
+            if mode != "mesh":
+                _write_image(args.out / f"{path.stem}_{mode}.png", renderer.render(image, faces, mode), cv2)
+        if args.mesh_texture:
+            for i, face in enumerate(faces):
+                renderer.write_textured_obj(args.out / f"{path.stem}_face{i}.obj", image, face)
         if args.json:
             doc = {"image": str(path), "width": image.shape[1], "height": image.shape[0],
                    "faces": [f.to_dict() for f in faces]}
@@ -154,6 +174,9 @@ def run_track(args: argparse.Namespace) -> int:
     formats = tuple(f.strip().lower() for f in args.mesh_format.split(",") if f.strip())
     if not formats or any(f not in ("obj", "ply") for f in formats):
         raise ValueError(f"--mesh-format: expected obj and/or ply, got '{args.mesh_format}'")
+    from engine.frame_render import parse_render_modes
+
+    render_modes = parse_render_modes(args.render)
     config = EngineConfig.load(args.config)
     overrides = {}
     if args.detect_every is not None:
@@ -189,7 +212,8 @@ def run_track(args: argparse.Namespace) -> int:
     try:
         recorder = SessionRecorder(args.out, source.fps, source.frame_size, table=args.table, video=args.video,
                                    frames=args.frames, meshes=args.meshes, mesh_formats=formats,
-                                   face_model=analyzer.face_model, run_info=run_info)
+                                   face_model=analyzer.face_model, run_info=run_info,
+                                   render=render_modes, mesh_texture=args.mesh_texture)
         total = getattr(source, "header_frame_count", None)
         if args.max_frames and total:
             total = min(total, args.max_frames)

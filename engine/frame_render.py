@@ -1,0 +1,67 @@
+"""Render modes of the command line and the recorder, on top of the C rasteriser.
+
+``mesh`` blends the shaded dense mesh over the frame (overlays are drawn on top),
+``depth`` and ``pncc`` are data images of their own (black where no face is).
+Also writes a face as a textured OBJ (texture sampled from the frame).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from engine.face_model import FaceModel
+from engine.results import Face
+
+RENDER_MODES = ("mesh", "depth", "pncc")
+MESH_ALPHA = 0.6
+TEXTURE_SIZE = 512
+
+
+def parse_render_modes(text: str | None) -> tuple[str, ...]:
+    """'mesh,depth' -> ('mesh', 'depth'); a one-line ValueError for unknown names."""
+    if not text:
+        return ()
+    modes = tuple(dict.fromkeys(m.strip().lower() for m in text.split(",") if m.strip()))
+    unknown = [m for m in modes if m not in RENDER_MODES]
+    if unknown:
+        raise ValueError(f"unknown render mode '{unknown[0]}' (choose from {', '.join(RENDER_MODES)})")
+    return modes
+
+
+class FrameRenderer:
+    """Renders faces of one frame in the modes above. One per thread (caches topology)."""
+
+    def __init__(self, face_model: FaceModel) -> None:
+        from engine.render import MeshRenderer
+
+        self.face_model = face_model
+        self.renderer = MeshRenderer(face_model.triangles, uv=face_model.uv, ncc=face_model.ncc)
+
+    def vertices(self, faces: Sequence[Face]) -> list[np.ndarray]:
+        """Dense meshes of the faces, reconstructed when the face has none."""
+        model = self.face_model
+        return [f.vertices if f.vertices is not None else model.dense_vertices(f.params, f.roi) for f in faces]
+
+    def render(self, image: np.ndarray, faces: Sequence[Face], mode: str) -> np.ndarray:
+        """(H, W, 3) uint8 BGR image of ``faces`` in ``mode``."""
+        meshes = self.vertices(faces)
+        if mode == "mesh":
+            return self.renderer.shaded(image, meshes, alpha=MESH_ALPHA) if meshes else image.copy()
+        if mode == "depth":
+            if not meshes:
+                return np.zeros_like(image)
+            depth = self.renderer.depth(image.shape[:2], meshes, normalize=True)
+            return np.repeat(depth[:, :, None], 3, axis=2)
+        if mode == "pncc":
+            return self.renderer.pncc(image.shape[:2], meshes) if meshes else np.zeros_like(image)
+        raise ValueError(f"unknown render mode '{mode}'")
+
+    def write_textured_obj(self, path: Path, image: np.ndarray, face: Face) -> Path:
+        """OBJ + MTL + PNG of one face, its texture sampled from ``image`` where visible."""
+        from engine.mesh_export import write_obj
+
+        (vertices,) = self.vertices([face])
+        texture = self.renderer.uv_texture(image, vertices, size=TEXTURE_SIZE)
+        return write_obj(path, vertices, self.face_model.triangles, uv=self.face_model.uv, texture_bgr=texture)
