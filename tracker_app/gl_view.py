@@ -147,6 +147,13 @@ class GLView(QOpenGLWidget):
         return vao, vbo
 
     def _release_gl(self) -> None:
+        """Free the GL objects while our context still exists.
+
+        Qt leaves no context current after destroying a QOpenGLWidget, so owners
+        should destroy windows deterministically (run_gui does), not whenever the
+        garbage collector gets to them: that could be in the middle of another
+        GL widget's drawing.
+        """
         if not self._gl_ready:
             return
         self.makeCurrent()
@@ -413,16 +420,20 @@ def _program(vertex_src: str, fragment_src: str) -> int:
         GL.glShaderSource(shader, src)
         GL.glCompileShader(shader)
         if not GL.glGetShaderiv(shader, GL.GL_COMPILE_STATUS):
-            log = GL.glGetShaderInfoLog(shader).decode(errors="replace")
-            raise ShaderError(f"shader compilation failed: {log}")
+            raise ShaderError(f"shader compilation failed: {_text(GL.glGetShaderInfoLog(shader))}")
         shaders.append(shader)
     program = GL.glCreateProgram()
     for shader in shaders:
         GL.glAttachShader(program, shader)
     GL.glLinkProgram(program)
     if not GL.glGetProgramiv(program, GL.GL_LINK_STATUS):
-        raise ShaderError(f"shader link failed: {GL.glGetProgramInfoLog(program).decode(errors='replace')}")
+        raise ShaderError(f"shader link failed: {_text(GL.glGetProgramInfoLog(program))}")
     for shader in shaders:
         GL.glDetachShader(program, shader)
         GL.glDeleteShader(shader)
     return program
+
+
+def _text(log: bytes | str) -> str:
+    """Driver info logs come back as bytes or str depending on the PyOpenGL version."""
+    return log.decode(errors="replace") if isinstance(log, bytes) else str(log)

@@ -58,4 +58,11 @@ def run_gui(video: Path | None = None, camera: int | None = None, config_path: P
         window.open_source(str(video))
     elif camera is not None:
         window.open_source(int(camera))
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        # Destroy the window (its GL context, the capture thread's objects) now rather
+        # than whenever the garbage collector breaks its reference cycles.
+        from PyQt6 import sip
+
+        sip.delete(window)

@@ -9,6 +9,7 @@ from typing import Callable
 
 import cv2
 import numpy as np
+from PyQt6 import sip
 from PyQt6.QtCore import QSettings
 from PyQt6.QtGui import QImage
 from PyQt6.QtTest import QTest
@@ -32,6 +33,10 @@ def make_window(settings_dir: Path, threads: int | None = None) -> MainWindow:
 def close_window(window: MainWindow) -> None:
     window.close()
     assert window.controller.thread.wait(10_000), "capture thread still running after close"
+    # Destroy it now (GL context included), as run_gui does: a window left to the garbage
+    # collector may be destroyed in the middle of the next window's GL code, and Qt leaves
+    # no context current after destroying one.
+    sip.delete(window)
 
 
 def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from PyQt6 import sip
 from PyQt6.QtWidgets import QMessageBox
 
 from engine.video_source import CameraSource
@@ -82,6 +83,7 @@ def test_closing_mid_play_leaves_no_running_thread(qapp, weights_dir, obama, med
     window.close()
     assert thread.isFinished() and not thread.isRunning()  # close() waited for it
     assert not [t for t in threading.enumerate() if t.name.startswith("CameraSource")]
+    sip.delete(window)
 
     window = make_window(tmp_path)
     window.open_source(str(obama))
@@ -89,6 +91,7 @@ def test_closing_mid_play_leaves_no_running_thread(qapp, weights_dir, obama, med
     thread = window.controller.thread
     window.close()
     assert thread.isFinished() and not thread.isRunning()
+    sip.delete(window)
 
 
 def test_switching_source_mid_play(window, obama, media_dir) -> None:

