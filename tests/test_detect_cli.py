@@ -103,3 +103,14 @@ def test_detect_render_modes_and_textured_obj(weights_dir, media_dir, tmp_path) 
 def test_detect_rejects_unknown_render_mode(weights_dir, media_dir, tmp_path) -> None:
     result = run_cli("detect", str(media_dir / "JianzhuGuo.jpg"), "--out", str(tmp_path), "--render", "wire")
     assert result.returncode == 1 and "unknown render mode 'wire'" in result.stderr
+
+
+def test_window_without_display_fails_in_one_line() -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([sys.executable, "-m", "tracker_app"], capture_output=True, text=True, env=env,
+                            timeout=60)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "no display" in lines[0]

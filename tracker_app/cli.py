@@ -10,12 +10,19 @@ from pathlib import Path
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tracker-app",
-        description="Realtime 3D dense face tracker (3DDFA_V2 family).")
+        description="Realtime 3D dense face tracker (3DDFA_V2 family). "
+                    "With no command, opens the desktop window.")
     parser.add_argument("--config", type=Path, default=None,
                         help="YAML file overriding configs/default.yaml")
     parser.add_argument("--threads", type=int, default=None,
                         help="onnxruntime intra-op threads (default from config, capped at the CPU count)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = sub.add_parser("gui", help="open the desktop window (the default with no command)")
+    where = gui.add_mutually_exclusive_group()
+    where.add_argument("--video", type=Path, default=None, help="start playing this video file")
+    where.add_argument("--camera", type=int, default=None, metavar="N", help="start on camera N (0, 1, ...)")
+    gui.set_defaults(func=run_gui)
 
     detect = sub.add_parser("detect", help="find and reconstruct faces in still images")
     detect.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
@@ -88,9 +95,8 @@ def _frame_set(text: str) -> set[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    if args.command is None:  # plain `tracker-app` opens the window
+        args.func, args.video, args.camera = run_gui, None, None
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
     try:
@@ -101,6 +107,21 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as e:  # our errors are ValueError/OSError subclasses with one-line text
         print(f"tracker-app: error: {e}", file=sys.stderr)
         return 1
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    import os
+
+    # Without a display Qt aborts the process with a screenful of plugin advice; say it in one line.
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                                                 or os.environ.get("QT_QPA_PLATFORM")):
+        raise OSError("no display for the desktop window (DISPLAY is not set); "
+                      "use `tracker-app detect` or `tracker-app track` to work headless")
+    if args.video is not None and not args.video.is_file():
+        raise OSError(f"{args.video}: no such file")
+    from tracker_app.gui_main import run_gui as open_window
+
+    return open_window(video=args.video, camera=args.camera, config_path=args.config, threads=args.threads)
 
 
 def _load_analyzer(args: argparse.Namespace):
