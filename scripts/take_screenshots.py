@@ -95,7 +95,7 @@ def main() -> int:
     shoot("view_wireframe.png", window.view.grab_frame())
     window.model.update_overlay(wireframe=False)
     window.model.set_view_3d(True)
-    window.view.camera.orbit(-90, 30)  # drag 90 px left, 30 px down: three-quarter view from above
+    window.view.camera.orbit(60, 25)  # as a mouse drag 60 px right, 25 px down: turned towards the front
     shoot("window_3d.png", window.grab())
     shoot("view_3d.png", window.view.grab_frame())
     window.close()

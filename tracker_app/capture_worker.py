@@ -230,8 +230,10 @@ class CaptureWorker(QObject):
             return
         # Threads and detector options are fixed when the sessions are made: reload
         # (about a second, in this thread; the GUI keeps showing the last frame).
-        if not self._load_engine():
-            return
+        # Tracker and smoother options only need a new pipeline.
+        if (old.threads, old.min_score) != (settings.threads, settings.min_score) or self._analyzer is None:
+            if not self._load_engine():
+                return
         if self._source is not None:
             self._make_pipeline()
             self.notice.emit("Settings applied: tracking restarted")
