@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Fresh machine -> ready to run: the system libraries Qt's window and Mesa OpenGL
+# need (Debian/Ubuntu, installed only when missing), the Python package, the
+# compiled extensions and the converted weights.
+#   bash scripts/setup.sh [--test] [build_ext.py options, e.g. --data DIR]
+# --test adds the test extras and Xvfb. Data folder: ../shared/data, $TRACKER_DATA_DIR or --data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+EXTRAS=setup
+APT_PACKAGES=(libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
+              libxcb-shape0 libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0
+              libfontconfig1 libdbus-1-3)
+if [ "${1:-}" = "--test" ]; then
+  EXTRAS=test
+  APT_PACKAGES+=(xvfb xauth)
+  shift
+fi
+
+if command -v dpkg-query >/dev/null && command -v apt-get >/dev/null; then
+  missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing system packages: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+else
+  echo "note: not a Debian/Ubuntu system; make sure Qt's xcb libraries and Mesa OpenGL are installed"
+fi
+
+python3 -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
+DATA_ARGS=()
+[ -n "${TRACKER_DATA_DIR:-}" ] && DATA_ARGS=(--data "$TRACKER_DATA_DIR")
+python3 build_ext.py "${DATA_ARGS[@]}" "$@"
