@@ -12,7 +12,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QSize, Qt, QThreadPool, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QSize, Qt, QThreadPool, QTimer, pyqtSignal, pyqtSlot
 from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow,
                              QMessageBox, QSlider, QStyle, QToolBar)
@@ -93,6 +93,11 @@ class MainWindow(QMainWindow):
         self.model.view_mode_changed.connect(self.act_view_3d.setChecked)
         self.model.recording_changed.connect(self._show_recording)
         self._on_source_changed(None)
+        self._status_stale = False
+        self._status_timer = QTimer(self)
+        self._status_timer.setInterval(max(1, int(1000 / gui_config.refresh_hz)))
+        self._status_timer.timeout.connect(self._refresh_status)
+        self._status_timer.start()
         self.resize(QSize(1280, 720))
         self.resizeDocks([self.plots_dock], [PLOTS_WIDTH], Qt.Orientation.Horizontal)
         geometry = store.q.value("window/geometry")
@@ -434,7 +439,15 @@ class MainWindow(QMainWindow):
     def _on_frame(self, frame: DisplayFrame) -> None:
         self.controller.frame_handled()
         self.model.set_frame(frame, time.monotonic())
-        self._show_frame_status(frame)
+        if self.model.playing:
+            self._status_stale = True  # shown by the status timer: text changing 25 times a second is noise
+        else:
+            self._show_frame_status(frame)  # a step or a seek: show it at once
+
+    def _refresh_status(self) -> None:
+        if self._status_stale and self.model.frame is not None:
+            self._status_stale = False
+            self._show_frame_status(self.model.frame)
 
     @pyqtSlot(object)
     def _on_source_opened(self, info: SourceInfo) -> None:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 
+import numpy as np
 import pytest
 from PyQt6.QtCore import QTimer
 
@@ -48,15 +50,30 @@ def test_fast_camera_drops_frames_and_latency_stays_bounded(window, media_dir) -
     assert feed.grab_times[-1] - feed.grab_times[indices[-1]] < MAX_LATENCY_S
 
 
+def _cpu_wait_s() -> float:
+    """Seconds the calling thread spent runnable but waiting for a CPU (Linux schedstat; else 0).
+
+    On a machine shared with other jobs the scheduler can keep any thread off the CPU
+    for a while; that is not the app blocking its GUI thread, so the probe subtracts it.
+    """
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def test_gui_thread_is_never_blocked_during_playback(window, obama) -> None:
-    gaps: list[float] = []
-    last = [0.0]
+    blocked: list[float] = []  # per probe interval: wall time minus time spent waiting for a CPU
+    wall: list[float] = []
+    last = [0.0, 0.0]
 
     def probe() -> None:
-        now = time.monotonic()
+        now, waited = time.monotonic(), _cpu_wait_s()
         if last[0]:
-            gaps.append(now - last[0])
-        last[0] = now
+            wall.append(now - last[0])
+            blocked.append(wall[-1] - (waited - last[1]))
+        last[:] = [now, waited]
 
     timer = QTimer()
     timer.setInterval(10)
@@ -68,5 +85,7 @@ def test_gui_thread_is_never_blocked_during_playback(window, obama) -> None:
     wait_until(lambda: window.model.frames_shown >= 40, "40 frames of playback")
     timer.stop()
     assert window.view.paint_count - paints >= 10 and window.plots.redraws - redraws >= 3  # real GUI work
-    assert len(gaps) >= 20  # the probe really ran during playback
-    assert max(gaps) < MAX_GUI_STALL_S, f"GUI thread stalled {max(gaps) * 1000:.0f} ms"
+    assert len(blocked) >= 10  # the probe really ran during playback
+    worst = int(np.argmax(blocked))
+    assert blocked[worst] < MAX_GUI_STALL_S, (
+        f"GUI thread stalled {blocked[worst] * 1000:.0f} ms ({wall[worst] * 1000:.0f} ms wall clock)")

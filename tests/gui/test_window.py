@@ -54,7 +54,7 @@ def test_opens_and_plays(played, obama) -> None:
     assert model.source is not None and model.source.path == obama and not model.source.is_live
     assert model.frames_shown >= FRAMES_BEFORE_CHECKS
     assert model.frame.result.index >= FRAMES_BEFORE_CHECKS - 1
-    assert played.seek_slider.value() == model.frame.result.index
+    wait_until(lambda: played.seek_slider.value() == model.frame.result.index, "the seek bar")
     assert "ms" in played.timing_label.text() and "fps" in played.fps_label.text()
     assert not played.errors
 
