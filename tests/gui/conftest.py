@@ -11,15 +11,20 @@ from pathlib import Path
 
 import pytest
 
-if os.environ.get("QT_QPA_PLATFORM", "xcb") != "xcb":
-    os.environ["QT_QPA_PLATFORM"] = "xcb"  # offscreen/minimal cannot create a GL context
-os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+os.environ["QT_QPA_PLATFORM"] = "xcb"  # offscreen/minimal cannot create a GL context
 
 from tracker_app.gui_main import configure_gl_format  # noqa: E402
 
 configure_gl_format()
 
 from gui_helpers import close_window, make_window  # noqa: E402
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Without a display Qt aborts the whole process when the QApplication is made: say why instead.
+    if item.get_closest_marker("gui") and not os.environ.get("DISPLAY"):
+        pytest.fail("no X display for the GUI tests: install Xvfb (pytest-xvfb then starts one) "
+                    "and Mesa (libgl1-mesa-dri), see scripts/setup_and_test.sh", pytrace=False)
 
 
 @pytest.fixture(scope="session")
