@@ -467,6 +467,9 @@ class CaptureController(QObject):
         self._stop_record.connect(self.worker.stop_recording)
         self._shutdown.connect(self.worker.shutdown)
         self._stopped = False
+
+    def start(self) -> None:
+        """Start the thread (it loads the models first); connect to the worker's signals before."""
         self.thread.start()
 
     def open(self, spec: SourceSpec) -> None:

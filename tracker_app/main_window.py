@@ -86,6 +86,7 @@ class MainWindow(QMainWindow):
         w.notice.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         w.no_faces.connect(lambda text: self._show_dialog(QMessageBox.Icon.Information, "No faces", text))
         w.recording_changed.connect(self._on_recording_changed)
+        self.controller.start()  # after connecting: a failure to load the models must reach a dialog
 
         self.model.playing_changed.connect(self._on_playing_changed)
         self.model.source_changed.connect(self._on_source_changed)

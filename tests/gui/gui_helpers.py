@@ -22,9 +22,11 @@ WAIT_S = 120.0  # generous: the machine running the tests may be busy with other
 WINDOW_SIZE = (1000, 640)
 
 
-def make_window(settings_dir: Path, threads: int | None = None) -> MainWindow:
+def make_window(settings_dir: Path, threads: int | None = None,
+                engine_config: EngineConfig | None = None) -> MainWindow:
     store = SettingsStore(QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.Format.IniFormat))
-    window = MainWindow(EngineConfig.load(), GuiConfig.load(), store, threads=threads, cameras=[])
+    window = MainWindow(engine_config or EngineConfig.load(), GuiConfig.load(), store, threads=threads,
+                        cameras=[])
     window.resize(*WINDOW_SIZE)
     window.show()
     return window

@@ -8,7 +8,7 @@ from PyQt6 import sip
 from PyQt6.QtWidgets import QMessageBox
 
 from engine.video_source import CameraSource
-from gui_helpers import StampedCapture, make_window, wait_until
+from gui_helpers import StampedCapture, close_window, make_window, wait_until
 
 pytestmark = pytest.mark.gui
 
@@ -105,3 +105,25 @@ def test_switching_source_mid_play(window, obama, media_dir) -> None:
     assert not window.errors
     recent = window.store.recent_files()
     assert recent[:2] == [str(pingpong.resolve()), str(obama.resolve())]
+
+
+def test_missing_models_are_reported_and_the_window_stays_usable(qapp, obama, tmp_path) -> None:
+    import dataclasses
+
+    from engine.config import EngineConfig
+
+    config = dataclasses.replace(EngineConfig.load(), weights_dir=tmp_path / "no-weights")
+    window = make_window(tmp_path, engine_config=config)
+    try:
+        wait_until(lambda: window.errors, "the models error")
+        title, message = window.errors[0]
+        assert title == "Face tracker not available" and "build_ext.py" in message
+        assert window.dialogs and window.dialogs[0].isVisible()
+        _dismiss(window)
+        window.open_source(str(obama))  # tries the models again, says so again, nothing breaks
+        wait_until(lambda: len(window.errors) == 2, "the second models error")
+        assert window.model.source is None
+        window.model.set_view_3d(True)  # the rest of the window works without a source
+        window.view.grab_frame()
+    finally:
+        close_window(window)
