@@ -67,6 +67,7 @@ class GLView(QOpenGLWidget):
         self._frame: DisplayFrame | None = None  # shown (uploaded or waiting for upload)
         self._dirty = False
         self._gl_ready = False
+        self._texture_size = (0, 0)  # (w, h) of the frame texture, once uploaded
         self._drag_from: QPointF | None = None
         self.paint_count = 0
         self.last_paint_ms = 0.0
@@ -102,12 +103,12 @@ class GLView(QOpenGLWidget):
         self._empty_vao = GL.glGenVertexArrays(1)  # core profile: drawing needs a bound VAO
 
         self._texture = GL.glGenTextures(1)
+        self._texture_size = (0, 0)  # a new context (e.g. after re-parenting) has empty objects
         GL.glBindTexture(GL.GL_TEXTURE_2D, self._texture)
         for pname, value in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
                              (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE),
                              (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
             GL.glTexParameteri(GL.GL_TEXTURE_2D, pname, value)
-        self._texture_size = (0, 0)
 
         # Mesh: one VBO with every face's interleaved position + normal, one index buffer.
         self._mesh_vao = GL.glGenVertexArrays(1)
