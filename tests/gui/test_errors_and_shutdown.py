@@ -105,6 +105,14 @@ def test_switching_source_mid_play(window, obama, media_dir) -> None:
     assert not window.errors
     recent = window.store.recent_files()
     assert recent[:2] == [str(pingpong.resolve()), str(obama.resolve())]
+    # The source picker lists them; choosing one opens it.
+    box = window.source_box
+    entries = [box.itemData(i) for i in range(box.count())]
+    assert box.itemText(0) == pingpong.name and ("browse", None) in entries
+    window.source_box.activated.emit(entries.index(("file", str(obama.resolve()))))
+    wait_until(lambda: window.model.source.path == obama.resolve() and window.model.frames_shown >= 2,
+               "the recent file chosen in the picker")
+    assert [a.text() for a in window.recent_menu.actions()][:2] == ["&1 obama.mp4", "&2 obama_pingpong.mp4"]
 
 
 def test_missing_models_are_reported_and_the_window_stays_usable(qapp, obama, tmp_path) -> None:

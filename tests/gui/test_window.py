@@ -8,6 +8,9 @@ import math
 import cv2
 import numpy as np
 import pytest
+from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
+from PyQt6.QtGui import QMouseEvent, QWheelEvent
+from PyQt6.QtWidgets import QApplication
 
 from engine.recorder import RUN_NAME, TABLE_NAME, VIDEO_NAME, table_columns
 from gui_helpers import close_window, make_window, qimage_rgb, wait_until
@@ -149,9 +152,16 @@ def test_3d_mode_renders_the_mesh_and_orbits(played) -> None:
         assert 0.1 < mesh.mean() < 0.9
         assert mesh[h // 3:2 * h // 3, w // 3:2 * w // 3].mean() > 0.9  # centred
         assert front[mesh].std() > 5  # shaded, not a flat silhouette
-        view.camera.orbit(150, 0)  # a mouse drag of 150 px: the head turns about 60 degrees
+        _drag(view, (200, 200), (350, 230))  # the head turns about 60 degrees, tips a little
+        assert view.camera.yaw == pytest.approx(60) and view.camera.pitch == pytest.approx(12)
         turned = qimage_rgb(view.grab_frame())
         assert np.any(turned != front)
+        distance = view.camera.distance
+        _wheel(view, 120)  # one notch away from the user: closer
+        assert view.camera.distance < distance
+        closer = qimage_rgb(view.grab_frame())
+        assert (np.abs(closer.astype(int) - background).max(axis=2) > 12).mean() > \
+            (np.abs(turned.astype(int) - background).max(axis=2) > 12).mean()
     finally:
         view.camera.reset()
         model.set_view_3d(False)
@@ -259,3 +269,21 @@ def test_view_rect_letterboxes(played) -> None:
     vw, vh = int(played.view.width() * dpr), int(played.view.height() * dpr)
     assert (x, y, rw, rh) == fit_rect(w, h, vw, vh)
     assert rw == vw or rh == vh
+
+
+def _drag(widget, start: tuple[int, int], end: tuple[int, int]) -> None:
+    """A left-button mouse drag, as the window system would deliver it."""
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    for kind, pos, button, buttons in ((QEvent.Type.MouseButtonPress, start, left, left),
+                                       (QEvent.Type.MouseMove, end, none, left),
+                                       (QEvent.Type.MouseButtonRelease, end, left, none)):
+        p = QPointF(*pos)
+        event = QMouseEvent(kind, p, widget.mapToGlobal(p), button, buttons, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(widget, event)
+
+
+def _wheel(widget, delta: int) -> None:
+    p = QPointF(widget.width() / 2, widget.height() / 2)
+    event = QWheelEvent(p, widget.mapToGlobal(p), QPoint(), QPoint(0, delta), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
