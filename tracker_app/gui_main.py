@@ -1,10 +1,12 @@
 """Start the desktop app: ``run_gui`` is what `tracker-app` and `tracker-app gui` call."""
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
 GL_VERSION = (3, 3)  # the shaders are GLSL 3.30 core
+SIGNAL_POLL_MS = 250  # how often Python may run a Ctrl-C handler while Qt's loop runs
 
 
 def configure_gl_format() -> None:
@@ -58,11 +60,29 @@ def run_gui(video: Path | None = None, camera: int | None = None, config_path: P
         window.open_source(str(video))
     elif camera is not None:
         window.open_source(int(camera))
+    previous_handler = _close_on_interrupt(window)
     try:
         return app.exec()
     finally:
+        signal.signal(signal.SIGINT, previous_handler)
         # Destroy the window (its GL context, the capture thread's objects) now rather
         # than whenever the garbage collector breaks its reference cycles.
         from PyQt6 import sip
 
         sip.delete(window)
+
+
+def _close_on_interrupt(window):
+    """Ctrl-C in the terminal closes the window the normal way (the capture thread stops).
+
+    Python runs signal handlers only between bytecodes, and app.exec() is a C++ loop:
+    a timer gives the interpreter a moment a few times a second. Returns the handler
+    it replaced.
+    """
+    from PyQt6.QtCore import QTimer
+
+    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(SIGNAL_POLL_MS)
+    return previous
