@@ -36,10 +36,10 @@ class FaceAnalyzer:
         config = config or EngineConfig.load()
         if threads is not None:
             config = config.with_threads(threads)
-        n = config.runtime.effective_threads()
+        n, spin = config.runtime.effective_threads(), config.runtime.allow_spinning
         weights = Path(config.weights_dir)
-        return cls(FaceDetector(weights / DETECTOR_ONNX, n, config.detector),
-                   ParamRegressor(weights / REGRESSOR_ONNX, n),
+        return cls(FaceDetector(weights / DETECTOR_ONNX, n, config.detector, allow_spinning=spin),
+                   ParamRegressor(weights / REGRESSOR_ONNX, n, allow_spinning=spin),
                    FaceModel.load(weights / FACE_MODEL_NPZ), config)
 
     def analyze(self, image: np.ndarray, dense: bool = False) -> list[Face]:

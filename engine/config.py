@@ -28,6 +28,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class RuntimeConfig:
     intra_op_threads: int = 4
+    allow_spinning: bool = True
 
     def effective_threads(self) -> int:
         """Requested threads, never more than the CPUs this process may use."""
@@ -114,7 +115,10 @@ class EngineConfig:
             except OSError as e:
                 raise ConfigError(f"cannot read config {p}: {e.strerror}") from None
             except yaml.YAMLError as e:
-                raise ConfigError(f"config {p} is not valid YAML: {e}") from None
+                mark = getattr(e, "problem_mark", None)
+                where = f" (line {mark.line + 1})" if mark is not None else ""
+                problem = getattr(e, "problem", None) or "syntax error"
+                raise ConfigError(f"config {p} is not valid YAML{where}: {problem}") from None
             if not isinstance(data, dict):
                 raise ConfigError(f"config {p} must be a mapping at the top level")
             _deep_update(merged, data)
@@ -136,7 +140,7 @@ class EngineConfig:
         return cls(**kwargs)
 
     def with_threads(self, threads: int) -> "EngineConfig":
-        return dataclasses.replace(self, runtime=RuntimeConfig(intra_op_threads=threads))
+        return dataclasses.replace(self, runtime=dataclasses.replace(self.runtime, intra_op_threads=threads))
 
 
 def _make_section(section_cls: type, name: str, value: Any) -> Any:

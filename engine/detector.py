@@ -29,9 +29,9 @@ class Detection:
 class FaceDetector:
     """Finds faces in a BGR frame. ``detect`` is safe to call from one thread at a time."""
 
-    def __init__(self, model_path: Path, threads: int, config: DetectorConfig) -> None:
+    def __init__(self, model_path: Path, threads: int, config: DetectorConfig, allow_spinning: bool = True) -> None:
         self.config = config
-        self._session = create_session(model_path, threads)
+        self._session = create_session(model_path, threads, allow_spinning)
         self._input_name = self._session.get_inputs()[0].name
         self._anchor_cache: dict[tuple[int, int], np.ndarray] = {}
 

@@ -8,7 +8,7 @@ class ModelFileError(FileNotFoundError):
     """A model file written by build_ext.py is missing or unreadable."""
 
 
-def create_session(model_path: Path, threads: int):
+def create_session(model_path: Path, threads: int, allow_spinning: bool = True):
     """CPU inference session with ``threads`` intra-op threads and no inter-op pool."""
     import onnxruntime as ort
 
@@ -17,6 +17,7 @@ def create_session(model_path: Path, threads: int):
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # warnings about unused initialisers are noise to users

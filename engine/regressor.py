@@ -17,8 +17,8 @@ class ParamRegressor:
     parameters, so normalisation lives in one place: the graph built by build_ext.py.
     """
 
-    def __init__(self, model_path: Path, threads: int) -> None:
-        self._session = create_session(model_path, threads)
+    def __init__(self, model_path: Path, threads: int, allow_spinning: bool = True) -> None:
+        self._session = create_session(model_path, threads, allow_spinning)
         self._input_name = self._session.get_inputs()[0].name
 
     @staticmethod

@@ -93,7 +93,10 @@ class AppSettings:
     def engine_config(self, base: EngineConfig) -> EngineConfig:
         """``base`` with the engine-side choices of these settings applied."""
         r = dataclasses.replace
-        return r(base.with_threads(self.threads),
+        engine = base.with_threads(self.threads)
+        # Spinning idle engine threads would take the CPU the GUI thread and software GL need.
+        engine = r(engine, runtime=r(engine.runtime, allow_spinning=False))
+        return r(engine,
                  detector=r(base.detector, min_score=self.min_score),
                  tracker=r(base.tracker, max_faces=self.max_faces, detect_every=self.detect_every),
                  smoother=r(base.smoother, n_pre=self.n_pre, n_next=self.n_next))
