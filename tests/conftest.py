@@ -16,6 +16,29 @@ DATA_DIR = Path(os.environ.get("TRACKER_DATA_DIR", DEFAULT_DATA_DIR))
 WEIGHTS_DIR = REPO_ROOT / "weights"
 
 
+FIGURES = pytest.StashKey[list]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[FIGURES] = []
+
+
+@pytest.fixture
+def report_figure(request: pytest.FixtureRequest):
+    """Call with a one-line measured figure; it is printed at the end of the run."""
+    def report(text: str) -> None:
+        request.config.stash[FIGURES].append(f"{request.node.name}: {text}")
+    return report
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    figures = config.stash.get(FIGURES, [])
+    if figures:
+        terminalreporter.section("measured figures")
+        for line in figures:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not (DATA_DIR / "SHA256SUMS").is_file():

@@ -38,7 +38,7 @@ def test_no_face_in_blank_or_noise(analyzer) -> None:
     assert analyzer.analyze(np.full((480, 640, 3), 200, np.uint8)) == []
 
 
-def test_landmark_nme_on_dlib_faces(analyzer, media_dir) -> None:
+def test_landmark_nme_on_dlib_faces(analyzer, media_dir, report_figure) -> None:
     annotated = load_annotations(media_dir / "dlib_faces")
     assert len(annotated) == 43
     errors = []
@@ -53,8 +53,8 @@ def test_landmark_nme_on_dlib_faces(analyzer, media_dir) -> None:
         norm = np.linalg.norm(ann.landmarks[OUTER_EYE_CORNERS[0]] - ann.landmarks[OUTER_EYE_CORNERS[1]])
         errors.append(np.linalg.norm(pred - ann.landmarks, axis=1).mean() / norm)
     nme = float(np.mean(errors))
-    print(f"\n68-point NME on {len(errors)} dlib faces (outer-eye-corner normalised): {100 * nme:.2f} %"
-          f" (median {100 * np.median(errors):.2f} %, worst {100 * max(errors):.2f} %)")
+    report_figure(f"68-point NME on {len(errors)} dlib faces (outer-eye-corner normalised): {100 * nme:.2f} %"
+                  f" (median {100 * np.median(errors):.2f} %, worst {100 * max(errors):.2f} %)")
     assert nme <= NME_LIMIT
 
 
