@@ -132,3 +132,12 @@ def test_to_bgr_uint8_conversions() -> None:
     assert to_bgr_uint8(np.full((2, 2), 65535, np.uint16)).max() == 255
     assert to_bgr_uint8(np.full((2, 2), 1.0, np.float64)).min() == 255
     assert to_bgr_uint8(np.zeros((2, 2, 4), np.uint8)).shape == (2, 2, 3)
+
+
+def test_heap_trim_threshold_is_raised_on_linux(analyzer) -> None:
+    import sys
+
+    from engine.onnx_session import keep_freed_heap_mapped
+
+    # creating the sessions set it; on glibc mallopt accepts the value
+    assert keep_freed_heap_mapped() is sys.platform.startswith("linux")
