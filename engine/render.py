@@ -151,6 +151,11 @@ class MeshRenderer:
     def n_tris(self) -> int:
         return int(self._topo.n_tris)
 
+    def vertex_normals(self, vertices: np.ndarray) -> np.ndarray:
+        """Area-weighted unit vertex normals (n, 3) float32 of one mesh (C kernel, GIL released)."""
+        verts = np.ascontiguousarray(vertices, dtype=np.float32)
+        return _raster.vertex_normals(self._topo, verts[None])[0]
+
     # ------------------------------------------------------------------ core
     def rasterize(self, shape: ShapeLike, vertices: VerticesLike, whole_frame: bool = False) -> GBuffer:
         """G-buffer of one or several faces in a frame of the given shape.

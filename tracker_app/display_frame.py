@@ -15,7 +15,7 @@ from engine.face_model import NOSE_TIP, FaceModel
 from engine.frames import FrameResult
 from engine.overlay import AXIS_COLOURS, AXIS_LENGTH
 from engine.results import Face
-from render_c import _raster
+from engine.render import MeshRenderer
 
 # Arrow geometry, as fractions of the face box's mean side (engine.overlay draws the
 # same arrows with OpenCV at about side / 120 px; on screen a little bolder reads better).
@@ -97,22 +97,21 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     the same sums in NumPy, which matters on a capture thread sharing two cores with
     the GUI.
     """
-    v = np.ascontiguousarray(vertices, dtype=np.float32)
-    n = _raster.vertex_normals(_topology(triangles), v[None])[0]
+    n = _renderer(triangles).vertex_normals(vertices)
     # The winding of the topology decides the sign; a face is seen from the front, so
     # its normals must point mostly towards +z (the viewer) whatever the topology says.
     return -n if n[:, 2].sum() < 0 else n
 
 
-_topologies: dict[int, tuple[np.ndarray, object]] = {}
+_renderers: dict[int, tuple[np.ndarray, MeshRenderer]] = {}
 
 
-def _topology(triangles: np.ndarray):
-    """render_c's validated topology for ``triangles``, made once per triangle array."""
-    cached = _topologies.get(id(triangles))
+def _renderer(triangles: np.ndarray) -> MeshRenderer:
+    """A renderer (validated topology) for ``triangles``, made once per triangle array."""
+    cached = _renderers.get(id(triangles))
     if cached is None or cached[0] is not triangles:
-        cached = (triangles, _raster.Topology(np.asarray(triangles, np.int32)))
-        _topologies[id(triangles)] = cached
+        cached = (triangles, MeshRenderer(np.asarray(triangles, np.int32)))
+        _renderers[id(triangles)] = cached
     return cached[1]
 
 
