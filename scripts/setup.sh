@@ -32,6 +32,9 @@ else
   echo "note: not a Debian/Ubuntu system; make sure Qt's xcb libraries and Mesa OpenGL are installed"
 fi
 
+# Installs into the python3 on PATH (activate a virtualenv first to keep it apart);
+# Debian's own Python refuses pip installs unless told that this is intended.
+export PIP_BREAK_SYSTEM_PACKAGES=1
 python3 -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
 DATA_ARGS=()
 [ -n "${TRACKER_DATA_DIR:-}" ] && DATA_ARGS=(--data "$TRACKER_DATA_DIR")
