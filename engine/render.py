@@ -127,6 +127,7 @@ class MeshRenderer:
     ncc: np.ndarray | None = None
     _topo: _raster.Topology = field(init=False, repr=False)
     _uv_cache: dict[int, GBuffer] = field(init=False, repr=False, default_factory=dict)
+    _scratch: list = field(init=False, repr=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self._topo = _raster.Topology(self.triangles)
@@ -198,16 +199,20 @@ class MeshRenderer:
         verts = self._faces(vertices)
         if verts.shape[0] == 0:
             return out
-        gb = self.rasterize(out.shape, verts)
-        if not gb.depth.size:
-            return out
         albedo = _albedo(color, verts.shape[1])
-        normals = _raster.vertex_normals(self._topo, verts)
-        d = light.unit_direction()
-        colors = _raster.shade_vertices(normals, albedo, d, light.ambient, light.diffuse,
-                                        light.specular, light.shininess)
-        _raster.blend_colors(self._topo, gb.depth, gb.tri_id, gb.bary, gb.x0, gb.y0, colors,
-                             float(alpha), out)
+        # One C call (rasterise, normals, lighting, blend) on reused working
+        # memory: per-frame buffers would cost page faults and Python overhead.
+        # The pool hands each concurrent caller its own scratch (pop and append
+        # are atomic under the GIL; the C code runs without it).
+        try:
+            scratch = self._scratch.pop()
+        except IndexError:
+            scratch = _raster.Scratch()
+        try:
+            _raster.shaded(self._topo, verts, albedo, light.unit_direction(), light.ambient, light.diffuse,
+                           light.specular, light.shininess, float(alpha), out, scratch)
+        finally:
+            self._scratch.append(scratch)
         return out
 
     def depth(self, shape: ShapeLike, vertices: VerticesLike, normalize: bool = False,

@@ -329,3 +329,100 @@ def sample_texture(Topology topo, float[:, ::1] uv_depth, int32_t[:, ::1] uv_tri
     if visible == RC_ERR_ARG:
         raise ValueError("G-buffer window is not inside the frame")
     return visible
+
+
+cdef class Scratch:
+    """Reusable working memory of shaded(): G-buffer, normals and colours.
+
+    Allocating these per frame costs page faults (a 300 px face needs ~2 MB of
+    G-buffer); one Scratch grows to the largest size seen and is then reused.
+    Not thread-safe: give each thread its own (MeshRenderer keeps a pool).
+    """
+    cdef object _depth, _ids, _bary, _normals, _colors
+
+    def __init__(self):
+        self._depth = np.empty(0, np.float32)
+        self._ids = np.empty(0, np.int32)
+        self._bary = np.empty(0, np.float32)
+        self._normals = np.empty(0, np.float32)
+        self._colors = np.empty(0, np.float32)
+
+    cdef void reserve(self, Py_ssize_t pixels, Py_ssize_t floats) except *:
+        if self._depth.shape[0] < pixels:
+            pixels += pixels // 4  # headroom: the window changes size from frame to frame
+            self._depth = np.empty(pixels, np.float32)
+            self._ids = np.empty(pixels, np.int32)
+            self._bary = np.empty(2 * pixels, np.float32)
+        if self._colors.shape[0] < floats:
+            self._normals = np.empty(floats, np.float32)
+            self._colors = np.empty(floats, np.float32)
+
+
+def shaded(Topology topo, const float[:, :, ::1] verts, const float[:, ::1] albedo, light_dir,
+           float ambient, float diffuse, float specular, float shininess, float alpha,
+           unsigned char[:, :, ::1] frame, Scratch scratch):
+    """The whole shaded overlay in one call (mesh_window, rasterize, vertex_normals,
+    shade_vertices and blend_colors, with the same results), using scratch for
+    every intermediate buffer. Returns the number of triangles drawn."""
+    cdef rc_light light
+    cdef int32_t win[4]
+    cdef rc_gbuffer gb
+    cdef int64_t drawn = 0
+    cdef Py_ssize_t f, n_faces = verts.shape[0], n_verts = verts.shape[1]
+    cdef int32_t stride = 0 if albedo.shape[0] == 1 else 3
+    _check_faces(verts, topo)
+    ld = np.asarray(light_dir, dtype=np.float64).reshape(-1)
+    if ld.shape[0] != 3 or not np.all(np.isfinite(ld)):
+        raise ValueError("light_dir must be 3 finite numbers")
+    if albedo.shape[1] != 3 or (albedo.shape[0] != 1 and albedo.shape[0] != n_verts):
+        raise ValueError("albedo must be (n, 3) or (1, 3)")
+    if frame.shape[2] != 3:
+        raise ValueError("frame must be (H, W, 3) uint8")
+    if not (0.0 <= alpha <= 1.0):
+        raise ValueError("alpha must be in [0, 1]")
+    if frame.shape[0] > RC_MAX_COORD or frame.shape[1] > RC_MAX_COORD:
+        raise ValueError(f"frame size must be in [0, {RC_MAX_COORD}]")
+    if n_faces == 0 or n_verts == 0 or frame.shape[0] == 0 or frame.shape[1] == 0:
+        return 0
+    for i in range(3):
+        light.dir[i] = ld[i]
+    light.ambient = ambient
+    light.diffuse = diffuse
+    light.specular = specular
+    light.shininess = shininess if shininess > 0 else 0
+    with nogil:
+        rc_mesh_window(&verts[0, 0, 0], <int32_t>n_faces, <int32_t>n_verts,
+                       <int32_t>frame.shape[1], <int32_t>frame.shape[0], win)
+    if win[2] <= win[0] or win[3] <= win[1]:
+        return 0
+    gb.x0 = win[0]
+    gb.y0 = win[1]
+    gb.width = win[2] - win[0]
+    gb.height = win[3] - win[1]
+    scratch.reserve(<Py_ssize_t>gb.width * gb.height, n_faces * n_verts * 3)
+    cdef float[::1] depth = scratch._depth
+    cdef int32_t[::1] ids = scratch._ids
+    cdef float[::1] bary = scratch._bary
+    cdef float[::1] normals = scratch._normals
+    cdef float[::1] colors = scratch._colors
+    gb.depth = &depth[0]
+    gb.tri_id = &ids[0]
+    gb.bary = &bary[0]
+    with nogil:
+        rc_gbuffer_clear(&gb)
+        drawn = rc_rasterize(&gb, &verts[0, 0, 0], <int32_t>n_faces, <int32_t>n_verts,
+                             &topo._tris[0, 0], topo.n_tris)
+        if drawn >= 0:
+            for f in range(n_faces):
+                rc_vertex_normals(&verts[f, 0, 0], <int32_t>n_verts, &topo._tris[0, 0], topo.n_tris,
+                                  &normals[f * n_verts * 3])
+                rc_shade_vertices(&normals[f * n_verts * 3], <int32_t>n_verts, &albedo[0, 0], stride,
+                                  &light, &colors[f * n_verts * 3])
+            rc_blend_colors(&gb, &topo._tris[0, 0], topo.n_tris, <int32_t>n_verts, <int32_t>n_faces,
+                            &colors[0], n_verts * 3, alpha, &frame[0, 0, 0],
+                            <int32_t>frame.shape[1], <int32_t>frame.shape[0])
+    if drawn == RC_ERR_NOMEM:
+        raise MemoryError("rasteriser scratch allocation failed")
+    if drawn == RC_ERR_ARG:
+        raise ValueError("too many faces for int32 triangle ids")
+    return drawn
