@@ -20,13 +20,17 @@ Interface kept stable for the GUI's capture thread:
   input is normalised by ``engine.image_input.to_bgr_uint8``).
 
 Files yield every frame, counted by reading (container headers can lie: the
-shared obama.mp4 claims 158 frames and holds 55). Cameras use a latest-frame
+shared obama.mp4 claims 158 frames and holds 55). ``VideoFileSource`` also has
+``seek(index)`` (exact, checked against frame timestamps; ``SeekError`` past the
+end), ``frame_count`` (the true count once known) and ``start_counting()`` (finds
+it in the background, cheaply). Cameras use a latest-frame
 policy: a reader thread keeps only the newest frame, so a slow consumer gets the
 newest frame and never a growing backlog; the packet index counts frames grabbed
 by the camera, so dropped frames show up as gaps.
 """
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import threading
@@ -105,6 +109,22 @@ def _fps_or_fallback(value: float) -> float:
 # -- files -----------------------------------------------------------------------------
 
 
+class SeekError(SourceError):
+    """A seek past the end of a file; ``frame_count`` is the file's true length."""
+
+    def __init__(self, message: str, frame_count: int) -> None:
+        super().__init__(message)
+        self.frame_count = frame_count
+
+
+# Seeks this few frames ahead of the current position decode forward instead of seeking.
+SHORT_HOP = 12
+# How far before the target a retried seek aims when OpenCV landed after it.
+SEEK_BACKOFF = (8, 64, 512)
+# Two frame timestamps closer than this (ms) are the same frame.
+TIME_TOL_MS = 0.5
+
+
 class VideoFileSource(VideoSource):
     """Every frame of a video file OpenCV can read (any container/codec its FFmpeg build knows).
 
@@ -112,6 +132,28 @@ class VideoFileSource(VideoSource):
     ends, ``error`` holds the reason and every frame before it has been delivered.
     If fewer frames are read than the header announces, ``warning`` says so: the
     header may simply be wrong (as in obama.mp4) or the file cut short.
+
+    Frame count: ``header_frame_count`` is what the container says (may be wrong);
+    ``frame_count`` is the true count, ``None`` until it is known: when iteration
+    reached the end, when ``start_counting`` (a background pass with its own
+    capture, ``grab()`` only, one decoder thread, lowest CPU priority) finished, or
+    when a seek ran past the end.
+
+    ``seek(k)``: the next packet the iterator yields is frame ``k`` (index ``k``,
+    timestamp ``k / fps``), exactly the ``k``-th frame sequential decoding gives.
+    OpenCV's ``CAP_PROP_POS_FRAMES`` seek converts the frame number to a time and
+    can land on another frame (variable frame rate, odd timestamps, some codecs),
+    so every landing is checked: the timestamp (``CAP_PROP_POS_MSEC``) of the frame
+    it decoded must be the timestamp the background count saw for frame ``k``
+    (the count is started if needed and seek waits for it to pass ``k``). Landing
+    early: decode forward to ``k``; landing late: seek again further back; a file
+    without usable timestamps: reopen and decode forward from frame 0 (slow but
+    exact). Cost: a keyframe seek plus decoding up to ``k`` from that keyframe
+    (tens to a few hundred ms), or just decoding forward for a target up to
+    ``SHORT_HOP`` frames ahead. ``k`` past the end raises ``SeekError`` (one line,
+    with ``frame_count``); callers that want clamping seek to ``frame_count - 1``.
+    Seeking after the iterator ended works (the file is reopened); call
+    ``iter(source)`` again to read on.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -132,51 +174,231 @@ class VideoFileSource(VideoSource):
         self.fps = _fps_or_fallback(self._cap.get(cv2.CAP_PROP_FPS))
         count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.header_frame_count = int(count) if count and count > 0 and np.isfinite(count) else None
+        self.frame_count: int | None = None
+        self._pos = 0  # index of the frame the capture decodes next
+        self._lock = threading.Condition()
+        # Frame timestamps (ms) in decoding order, the truth seek checks against: from the
+        # background count, and from reading sequentially from frame 0 (until the first seek).
+        self._times: list[float] = []
+        self._read_times: list[float] = []
+        self._times_usable = True  # False when they do not identify frames (missing, not increasing)
+        self._counter: threading.Thread | None = None
+        self._counter_done = False
+        self._counter_stop = False
         # Decode the first frame now: a file that opens but cannot decode fails here, and
         # frame_size is the real decoded size (not a header field).
-        self._first = self._read_one()
-        if self._first is None:
+        first = self._read_one()
+        if first is None:
             self._cap.release()
             raise SourceError(f"{self.path}: no frame could be decoded (damaged or unsupported video)")
-        h, w = self._first.shape[:2]
+        self._pending: FramePacket | None = FramePacket(index=0, timestamp=0.0, image=first, decode_ms=0.0)
+        h, w = first.shape[:2]
         self.frame_size = (w, h)
         self.last_decode_ms = 0.0
 
     def _read_one(self) -> np.ndarray | None:
+        import cv2
+
         ok, frame = self._cap.read()
         if not ok or frame is None:
             return None
+        if self._pos == len(self._read_times):
+            self._note_time(self._read_times, float(self._cap.get(cv2.CAP_PROP_POS_MSEC)))
+        self._pos += 1
         return to_bgr_uint8(frame)
 
+    def _note_time(self, times: list[float], ms: float) -> None:
+        with self._lock:
+            if not np.isfinite(ms) or (times and ms <= times[-1] + TIME_TOL_MS):
+                self._times_usable = False
+            times.append(ms)
+            self._lock.notify_all()
+
+    def _known_times(self) -> list[float]:
+        """The longer of the two timestamp prefixes (call with the lock held)."""
+        return self._times if len(self._times) >= len(self._read_times) else self._read_times
+
     def __iter__(self) -> Iterator[FramePacket]:
+        while not self._closed:
+            packet, self._pending = self._pending, None
+            if packet is None:
+                if self._cap is None:  # the end was reached before (files are read once)
+                    return
+                index = self._pos
+                t = time.perf_counter()
+                try:
+                    frame = self._read_one()
+                except (ImageError, Exception) as e:  # cv2.error and friends: keep what we have
+                    self.error = f"{self.path}: decoding stopped after {index} frames ({_one_line(e)})"
+                    break
+                if frame is None:
+                    with self._lock:
+                        self.frame_count = index
+                    break
+                packet = FramePacket(index=index, timestamp=index / self.fps, image=frame,
+                                     decode_ms=(time.perf_counter() - t) * 1000)
+            self.frames_read = packet.index + 1
+            yield packet
         if self._closed:
             return
-        index = 0
-        frame, self._first = self._first, None
-        if frame is None:  # second iteration: files are read once
-            return
-        decode_ms = 0.0
-        while frame is not None:
-            self.frames_read = index + 1
-            yield FramePacket(index=index, timestamp=index / self.fps, image=frame, decode_ms=decode_ms)
-            index += 1
-            if self._closed:
-                return
-            t = time.perf_counter()
-            try:
-                frame = self._read_one()
-            except (ImageError, Exception) as e:  # cv2.error and friends: keep what we have
-                self.error = f"{self.path}: decoding stopped after {index} frames ({_one_line(e)})"
-                break
-            decode_ms = (time.perf_counter() - t) * 1000
-        if self.header_frame_count and self.frames_read < self.header_frame_count and not self.error:
-            self.warning = (f"{self.path}: {self.frames_read} frames read, the header announces "
+        n = self.frame_count
+        if self.header_frame_count and n is not None and n < self.header_frame_count:
+            self.warning = (f"{self.path}: {n} frames read, the header announces "
                             f"{self.header_frame_count} (wrong header, or a file cut short)")
-        self.close()
+        self._release_capture()  # a seek reopens it
+
+    # -- counting --------------------------------------------------------------------------
+
+    def start_counting(self, on_done: Any = None) -> None:
+        """Count the frames in a background thread; ``on_done(frame_count)`` is called from it.
+
+        Its own capture, ``grab()`` only (no colour conversion), one decoder thread, nice 19.
+        Also records each frame's timestamp, which ``seek`` checks its landings against.
+        """
+        if self._counter is not None or self._closed:
+            return
+        self._counter = threading.Thread(target=self._count, args=(on_done,), daemon=True,
+                                         name=f"frame count ({self.path.name})")
+        self._counter.start()
+
+    def _count(self, on_done: Any) -> None:
+        import cv2
+
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: this thread only
+        except (AttributeError, OSError):
+            pass
+        n = 0
+        cap = None
+        try:
+            cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
+            if not cap.isOpened():
+                cap = cv2.VideoCapture(str(self.path))
+            while not self._counter_stop and cap.grab():
+                self._note_time(self._times, float(cap.get(cv2.CAP_PROP_POS_MSEC)))
+                n += 1
+        except Exception:  # a decoder error ends the count where sequential reading would stop
+            pass
+        finally:
+            if cap is not None:
+                cap.release()
+            with self._lock:
+                stopped = self._counter_stop
+                if not stopped and self.frame_count is None:
+                    self.frame_count = n
+                self._counter_done = True
+                self._lock.notify_all()
+        if not stopped and on_done is not None:
+            on_done(self.frame_count)
+
+    def _wait_for_count(self, index: int) -> None:
+        """Until frame ``index``'s timestamp is known or the count ended (starting the count if needed)."""
+        with self._lock:
+            n = self.frame_count
+            if len(self._known_times()) > index or (n is not None and index >= n):
+                return
+        self.start_counting()
+        with self._lock:
+            self._lock.wait_for(lambda: len(self._known_times()) > index or self._counter_done
+                                or self._counter_stop)
+
+    # -- seeking ---------------------------------------------------------------------------
+
+    def seek(self, index: int) -> None:
+        """Make frame ``index`` the next packet; exact (see the class notes). SeekError past the end."""
+        if self._closed:
+            raise SourceError(f"{self.path}: the source is closed")
+        k = int(index)
+        if k < 0:
+            raise ValueError(f"frame index {k} is negative")
+        t = time.perf_counter()
+        if self._pending is not None and self._pending.index == k:
+            return
+        self._wait_for_count(k)
+        with self._lock:
+            n = self.frame_count
+            usable = self._times_usable and len(self._known_times()) > k
+        if n is not None and k >= n:
+            raise self._past_end(k, n)
+        self._pending = None
+        if self._cap is None:
+            self._reopen()
+        # Leave frame k grabbed (decoded, not converted), by the cheapest exact way.
+        if not (self._pos <= k < self._pos + SHORT_HOP and self._grab_through(k)):
+            if not (usable and self._seek_checked(k)):
+                self._reopen()  # no usable timestamps: decode forward from the start
+                if not self._grab_through(k):
+                    with self._lock:
+                        self.frame_count = n = self._pos
+                    raise self._past_end(k, n)
+        ok, frame = self._cap.retrieve()
+        if not ok or frame is None:
+            raise SourceError(f"{self.path}: frame {k} cannot be decoded after a seek")
+        self.error = None
+        self._pending = FramePacket(index=k, timestamp=k / self.fps, image=to_bgr_uint8(frame),
+                                    decode_ms=(time.perf_counter() - t) * 1000)
+
+    def _past_end(self, k: int, n: int) -> SeekError:
+        return SeekError(f"{self.path}: cannot seek to frame {k}: the video has {n} frames (0 to {n - 1})", n)
+
+    def _grab_through(self, k: int) -> bool:
+        """Decode forward (no colour conversion) until the frame last grabbed is ``k``."""
+        while self._pos <= k:
+            if not self._cap.grab():
+                return False
+            self._pos += 1
+        return True
+
+    def _index_at(self, ms: float) -> int | None:
+        """Which frame has timestamp ``ms`` (from the count's timestamps), or None."""
+        with self._lock:
+            times = self._known_times()
+            i = bisect.bisect_left(times, ms - TIME_TOL_MS)
+            return i if i < len(times) and abs(times[i] - ms) <= TIME_TOL_MS else None
+
+    def _landed(self) -> int | None:
+        """The frame the capture grabbed last, identified by its timestamp."""
+        import cv2
+
+        return self._index_at(float(self._cap.get(cv2.CAP_PROP_POS_MSEC)))
+
+    def _seek_checked(self, k: int) -> bool:
+        """OpenCV seek with its landing checked; True with frame ``k`` grabbed."""
+        import cv2
+
+        for back in (0,) + SEEK_BACKOFF:
+            if k - back < 0:
+                break
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, k - back)
+            landed = self._landed() if self._cap.grab() else None
+            if landed is not None and landed <= k:  # early is fine: decode forward
+                self._pos = landed + 1
+                return self._grab_through(k) and self._landed() == k
+        return False
+
+    def _reopen(self) -> None:
+        import cv2
+
+        self._release_capture()
+        self._cap = cv2.VideoCapture(str(self.path))
+        self._pos = 0
+        if not self._cap.isOpened():
+            self._cap = None
+            raise SourceError(f"{self.path}: cannot be reopened")
+
+    def _release_capture(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
 
     def close(self) -> None:
         if not self._closed:
-            self._cap.release()
+            with self._lock:
+                self._counter_stop = True
+                self._lock.notify_all()
+            if self._counter is not None and threading.current_thread() is not self._counter:
+                self._counter.join(timeout=2.0)
+            self._release_capture()
         super().close()
 
 

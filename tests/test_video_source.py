@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.video_source import CameraSource, ImageFolderSource, SourceError, VideoFileSource, open_source
+from engine.video_source import (CameraSource, ImageFolderSource, SeekError, SourceError, VideoFileSource,
+                                 open_source)
 from video_fixtures import blank_gap_clip
 
 
@@ -121,3 +122,108 @@ def test_camera_gone_ends_with_a_message() -> None:
 def test_camera_that_never_delivers_fails_to_open() -> None:
     with pytest.raises(SourceError):
         CameraSource(_DyingCamera(0), timeout=0.5)
+
+
+# -- seeking and counting --------------------------------------------------------------
+
+
+def _sequential(path) -> list[np.ndarray]:
+    with VideoFileSource(path) as source:
+        return [p.image for p in source]
+
+
+@pytest.mark.parametrize("name", ["obama.mp4", "obama_pingpong.mp4"])
+def test_seek_lands_exactly_on_the_frame(media_dir, name, report_figure) -> None:
+    path = media_dir / name
+    frames = _sequential(path)
+    n = len(frames)
+    source = VideoFileSource(path)
+    targets = [n // 2, 3, n - 1, 0, 1, n // 2 + 5, n - 2, 7, n // 3]  # backwards, forwards, short hops
+    costs = []
+    for k in targets:
+        t = time.perf_counter()
+        source.seek(k)
+        packet = next(iter(source))
+        costs.append(time.perf_counter() - t)
+        assert packet.index == k and packet.timestamp == pytest.approx(k / source.fps)
+        assert np.array_equal(packet.image, frames[k]), f"seek({k}) gave another frame"
+        if k + 1 < n:  # and reading on continues from there
+            assert np.array_equal(next(iter(source)).image, frames[k + 1])
+    assert source.frame_count == n
+    # Past the end: a one-line error that tells the true length; the source stays usable.
+    for k in (n, n + 10, source.header_frame_count or n):
+        with pytest.raises(SeekError) as info:
+            source.seek(k)
+        assert info.value.frame_count == n and "\n" not in str(info.value) and f"{n} frames" in str(info.value)
+    with pytest.raises(ValueError):
+        source.seek(-1)
+    source.seek(n - 1)
+    assert [p.index for p in source] == [n - 1]  # the last frame, then the end
+    source.close()
+    report_figure(f"{name}: {n} frames, seek + read median {1000 * float(np.median(costs)):.0f} ms, "
+                  f"max {1000 * max(costs):.0f} ms")
+
+
+def test_seek_after_the_end_and_on_a_long_clip_is_fast(media_dir) -> None:
+    path = media_dir / "obama_pingpong.mp4"
+    with VideoFileSource(path) as source:
+        t = time.perf_counter()
+        packets = [p.index for p in source]
+        read_all = time.perf_counter() - t
+        assert source.frame_count == len(packets) == 440
+        # The iterator ended (capture released): seek reopens, iteration resumes.
+        t = time.perf_counter()
+        source.seek(400)
+        seek_s = time.perf_counter() - t
+        assert [p.index for p in source][:3] == [400, 401, 402]
+    # Far cheaper than decoding up to the target (which the app did before).
+    assert seek_s < 0.5 * read_all * 400 / 440, (seek_s, read_all)
+
+
+class _InexactSeek:
+    """A capture whose CAP_PROP_POS_FRAMES seek lands ``offset`` frames off, like some codecs."""
+
+    def __init__(self, cap, offset: int) -> None:
+        self._cap, self.offset, self.seeks = cap, offset, 0
+
+    def set(self, prop, value):
+        if prop == cv2.CAP_PROP_POS_FRAMES:
+            self.seeks += 1
+            value = max(0, value + self.offset)
+        return self._cap.set(prop, value)
+
+    def __getattr__(self, name):
+        return getattr(self._cap, name)
+
+
+@pytest.mark.parametrize("offset", [-5, 3])
+def test_seek_corrects_an_inexact_landing(media_dir, offset) -> None:
+    path = media_dir / "obama_pingpong.mp4"
+    frames = _sequential(path)
+    with VideoFileSource(path) as source:
+        source._cap = _InexactSeek(source._cap, offset)
+        for k in (300, 40, 200):
+            source.seek(k)
+            assert np.array_equal(next(iter(source)).image, frames[k]), (offset, k)
+        assert source._cap.seeks >= 3  # it really went through the (wrong) OpenCV seek
+
+
+def test_seek_without_usable_timestamps_decodes_from_the_start(media_dir) -> None:
+    frames = _sequential(media_dir / "obama.mp4")
+    with VideoFileSource(media_dir / "obama.mp4") as source:
+        source._times_usable = False  # as for a file whose frames carry no timestamps
+        for k in (30, 10, 54):
+            source.seek(k)
+            assert np.array_equal(next(iter(source)).image, frames[k])
+        with pytest.raises(SeekError, match="55 frames"):
+            source.seek(60)
+
+
+def test_background_count_finds_the_true_length(media_dir) -> None:
+    done = []
+    with VideoFileSource(media_dir / "obama.mp4") as source:
+        assert source.header_frame_count == 158 and source.frame_count is None
+        source.start_counting(done.append)
+        source._counter.join(timeout=30)
+        assert done == [55] and source.frame_count == 55
+        assert [p.index for p in source][-1] == 54  # reading is not disturbed
