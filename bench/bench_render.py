@@ -130,8 +130,11 @@ def main() -> int:
                                                              light.ambient, light.diffuse, light.specular,
                                                              light.shininess)),
         ("  blend", lambda: _raster.blend_colors(topo, d, ids, bary, x0, y0, colors, 0.6, work)),
+        ("  normals + lighting fused", lambda: _raster.shade_mesh(topo, faces, albedo, light.unit_direction(),
+                                                                  light.ambient, light.diffuse, light.specular,
+                                                                  light.shininess)),
     ]
-    print("\nshaded, by C stage:")
+    print("\nshaded, by C stage (shaded() runs the fused normals + lighting):")
     for (name, _), (med, mn) in zip(stages, timeit_interleaved([fn for _, fn in stages], args.runs)):
         print(f"{name:<26}{med:>10.2f}{mn:>9.2f}")
     return 0

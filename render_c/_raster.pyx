@@ -46,6 +46,8 @@ cdef extern from "rasterize.h" nogil:
                           float *normals)
     void rc_shade_vertices(const float *normals, int32_t n_verts, const float *albedo,
                            int32_t albedo_stride, const rc_light *light, float *colors)
+    int rc_shade_mesh(const float *verts, int32_t n_verts, const int32_t *tris, int32_t n_tris,
+                      const float *albedo, int32_t albedo_stride, const rc_light *light, float *colors)
     int rc_blend_colors(const rc_gbuffer *gb, const int32_t *tris, int32_t n_tris, int32_t n_verts,
                         int32_t n_faces, const float *colors, int64_t color_face_stride, float alpha,
                         uint8_t *frame, int32_t frame_width, int32_t frame_height)
@@ -236,6 +238,36 @@ def shade_vertices(const float[:, :, ::1] normals, const float[:, ::1] albedo, l
     return out
 
 
+def shade_mesh(Topology topo, const float[:, :, ::1] verts, const float[:, ::1] albedo, light_dir,
+               float ambient, float diffuse, float specular, float shininess):
+    """shade_vertices(vertex_normals(topo, verts), ...) in one C pass per face
+    (identical colours, no normals array): (k, n, 3) float32 in [0, 1]."""
+    cdef rc_light light
+    _check_faces(verts, topo)
+    ld = np.asarray(light_dir, dtype=np.float64).reshape(-1)
+    if ld.shape[0] != 3 or not np.all(np.isfinite(ld)):
+        raise ValueError("light_dir must be 3 finite numbers")
+    if albedo.shape[1] != 3 or (albedo.shape[0] != 1 and albedo.shape[0] != verts.shape[1]):
+        raise ValueError("albedo must be (n, 3) or (1, 3)")
+    for i in range(3):
+        light.dir[i] = ld[i]
+    light.ambient = ambient
+    light.diffuse = diffuse
+    light.specular = specular
+    light.shininess = shininess if shininess > 0 else 0
+    out = np.empty((verts.shape[0], verts.shape[1], 3), np.float32)
+    cdef float[:, :, ::1] colors = out
+    cdef int32_t stride = 0 if albedo.shape[0] == 1 else 3
+    cdef Py_ssize_t f
+    if out.size == 0:
+        return out
+    with nogil:
+        for f in range(verts.shape[0]):
+            rc_shade_mesh(&verts[f, 0, 0], <int32_t>verts.shape[1], &topo._tris[0, 0], topo.n_tris,
+                          &albedo[0, 0], stride, &light, &colors[f, 0, 0])
+    return out
+
+
 cdef int64_t _face_stride(const float[:, :, ::1] per_face, Py_ssize_t n_faces, Py_ssize_t n_verts,
                           Py_ssize_t channels, str name) except -1:
     """Face stride (in floats) of a (k, n, c) or shared (1, n, c) attribute array."""
@@ -338,13 +370,12 @@ cdef class Scratch:
     G-buffer); one Scratch grows to the largest size seen and is then reused.
     Not thread-safe: give each thread its own (MeshRenderer keeps a pool).
     """
-    cdef object _depth, _ids, _bary, _normals, _colors
+    cdef object _depth, _ids, _bary, _colors
 
     def __init__(self):
         self._depth = np.empty(0, np.float32)
         self._ids = np.empty(0, np.int32)
         self._bary = np.empty(0, np.float32)
-        self._normals = np.empty(0, np.float32)
         self._colors = np.empty(0, np.float32)
 
     cdef void reserve(self, Py_ssize_t pixels, Py_ssize_t floats) except *:
@@ -354,7 +385,6 @@ cdef class Scratch:
             self._ids = np.empty(pixels, np.int32)
             self._bary = np.empty(2 * pixels, np.float32)
         if self._colors.shape[0] < floats:
-            self._normals = np.empty(floats, np.float32)
             self._colors = np.empty(floats, np.float32)
 
 
@@ -362,7 +392,8 @@ def shaded(Topology topo, const float[:, :, ::1] verts, const float[:, ::1] albe
            float ambient, float diffuse, float specular, float shininess, float alpha,
            unsigned char[:, :, ::1] frame, Scratch scratch):
     """The whole shaded overlay in one call (mesh_window, rasterize, vertex_normals,
-    shade_vertices and blend_colors, with the same results), using scratch for
+    shade_vertices and blend_colors, with the same results; the middle two fused
+    as rc_shade_mesh), using scratch for
     every intermediate buffer. Returns the number of triangles drawn."""
     cdef rc_light light
     cdef int32_t win[4]
@@ -403,7 +434,6 @@ def shaded(Topology topo, const float[:, :, ::1] verts, const float[:, ::1] albe
     cdef float[::1] depth = scratch._depth
     cdef int32_t[::1] ids = scratch._ids
     cdef float[::1] bary = scratch._bary
-    cdef float[::1] normals = scratch._normals
     cdef float[::1] colors = scratch._colors
     gb.depth = &depth[0]
     gb.tri_id = &ids[0]
@@ -414,10 +444,8 @@ def shaded(Topology topo, const float[:, :, ::1] verts, const float[:, ::1] albe
                              &topo._tris[0, 0], topo.n_tris)
         if drawn >= 0:
             for f in range(n_faces):
-                rc_vertex_normals(&verts[f, 0, 0], <int32_t>n_verts, &topo._tris[0, 0], topo.n_tris,
-                                  &normals[f * n_verts * 3])
-                rc_shade_vertices(&normals[f * n_verts * 3], <int32_t>n_verts, &albedo[0, 0], stride,
-                                  &light, &colors[f * n_verts * 3])
+                rc_shade_mesh(&verts[f, 0, 0], <int32_t>n_verts, &topo._tris[0, 0], topo.n_tris,
+                              &albedo[0, 0], stride, &light, &colors[f * n_verts * 3])
             rc_blend_colors(&gb, &topo._tris[0, 0], topo.n_tris, <int32_t>n_verts, <int32_t>n_faces,
                             &colors[0], n_verts * 3, alpha, &frame[0, 0, 0],
                             <int32_t>frame.shape[1], <int32_t>frame.shape[0])

@@ -17,6 +17,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 int rc_api_version(void) { return RC_API_VERSION; }
 
@@ -303,13 +306,14 @@ static int triangle_indices_ok(const int32_t *tri, int32_t n_verts)
            (uint32_t)tri[2] < (uint32_t)n_verts;
 }
 
-int rc_vertex_normals(const float *verts, int32_t n_verts, const int32_t *tris, int32_t n_tris,
-                      float *normals)
+/* Sums the area-weighted face normals of the triangles around each vertex into
+ * acc (3 floats per vertex, zeroed here). */
+static void accumulate_normals(const float *verts, int32_t n_verts, const int32_t *tris, int32_t n_tris,
+                               float *acc)
 {
-    /* Accumulate straight into the output (no scratch allocation: this runs every
-     * frame). Absurd but finite coordinates may overflow a float sum to inf or
-     * NaN; such vertices fall back to the default normal below. */
-    memset(normals, 0, (size_t)(n_verts > 0 ? n_verts : 0) * 3 * sizeof *normals);
+    /* Absurd but finite coordinates may overflow a float sum to inf or NaN; such
+     * vertices fall back to the default normal when normalised. */
+    memset(acc, 0, (size_t)(n_verts > 0 ? n_verts : 0) * 3 * sizeof *acc);
     for (int32_t t = 0; t < n_tris; t++) {
         const int32_t *tri = tris + 3 * (int64_t)t;
         if (!triangle_indices_ok(tri, n_verts))
@@ -325,28 +329,58 @@ int rc_vertex_normals(const float *verts, int32_t n_verts, const int32_t *tris, 
         if (!(isfinite(nx) && isfinite(ny) && isfinite(nz)))
             continue; /* a NaN/inf vertex must not poison its neighbours */
         for (int k = 0; k < 3; k++) {
-            float *n = normals + 3 * (int64_t)tri[k];
+            float *n = acc + 3 * (int64_t)tri[k];
             n[0] += nx;
             n[1] += ny;
             n[2] += nz;
         }
     }
-    for (int32_t i = 0; i < n_verts; i++) {
-        float *n = normals + 3 * (int64_t)i;
-        const float len2 = n[0] * n[0] + n[1] * n[1] + n[2] * n[2];
-        /* A zero, overflowing (inf) or NaN sum gets the default normal; tiny sums
-         * (below ~1e-30) would lose precision in float, so they do too. */
-        if (len2 > 1e-30f && len2 <= FLT_MAX) {
-            const float inv = 1.0f / sqrtf(len2);
-            n[0] *= inv;
-            n[1] *= inv;
-            n[2] *= inv;
-        } else {
-            n[0] = 0.0f;
-            n[1] = 0.0f;
-            n[2] = 1.0f;
-        }
+}
+
+/* Vertices are lit in blocks: each step below is then a short branch-free loop
+ * over the block that the compiler vectorises, where the per-vertex version
+ * (a data-dependent exponent loop, clamping branches) ran scalar. */
+#define SHADE_BLOCK 64
+
+/* Unit normals (in place) from the accumulated sums of m <= SHADE_BLOCK
+ * vertices. A zero, overflowing (inf) or NaN sum gets the default normal
+ * (0, 0, 1); tiny sums (below ~1e-30) would lose precision in float, so they do
+ * too. Written as steps that vectorise: the
+ * square roots go through SSE where available, because sqrtf's errno handling
+ * keeps the compiler from vectorising it (sqrtps, like sqrtss, is correctly
+ * rounded, so the result is the same). */
+static void normalize_block(float *n, int32_t m)
+{
+    float len[SHADE_BLOCK];
+    for (int32_t j = 0; j < m; j++) {
+        const float *v = n + 3 * j;
+        const float len2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2];
+        len[j] = len2 > 1e-30f && len2 <= FLT_MAX ? len2 : 0.0f; /* 0: default normal */
     }
+    int32_t j = 0;
+#if defined(__SSE2__)
+    for (; j + 4 <= m; j += 4)
+        _mm_storeu_ps(len + j, _mm_sqrt_ps(_mm_loadu_ps(len + j)));
+#endif
+    for (; j < m; j++)
+        len[j] = sqrtf(len[j]);
+    for (j = 0; j < m; j++) {
+        float *v = n + 3 * j;
+        const int ok = len[j] > 0.0f;
+        const float inv = 1.0f / (ok ? len[j] : 1.0f);
+        v[0] = ok ? v[0] * inv : 0.0f;
+        v[1] = ok ? v[1] * inv : 0.0f;
+        v[2] = ok ? v[2] * inv : 1.0f;
+    }
+}
+
+int rc_vertex_normals(const float *verts, int32_t n_verts, const int32_t *tris, int32_t n_tris,
+                      float *normals)
+{
+    /* Accumulate straight into the output (no scratch allocation: this runs every frame). */
+    accumulate_normals(verts, n_verts, tris, n_tris, normals);
+    for (int32_t i = 0; i < n_verts; i += SHADE_BLOCK)
+        normalize_block(normals + 3 * (int64_t)i, n_verts - i < SHADE_BLOCK ? n_verts - i : SHADE_BLOCK);
     return RC_OK;
 }
 
@@ -369,41 +403,143 @@ static float pow_unit(float x, float e)
 
 static float clamp_unit(float v)
 {
-    /* Written so that NaN maps to 0 (every comparison with NaN is false). */
-    if (!(v > 0.0f))
-        return 0.0f;
-    return v < 1.0f ? v : 1.0f;
+    /* Written so that NaN maps to 0 (every comparison with NaN is false), with
+     * selects that vectorise. */
+    return v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
 }
 
-void rc_shade_vertices(const float *normals, int32_t n_verts, const float *albedo,
-                       int32_t albedo_stride, const rc_light *light, float *colors)
+/* The light, prepared once per call. */
+typedef struct {
+    float lx, ly, lz; /* towards the light */
+    float hx, hy, hz; /* Blinn-Phong half vector */
+    float ambient, diffuse, specular, shininess;
+    int spec_mode; /* 0: no specular term, 1: integer exponent (by squaring), 2: powf */
+    int exponent;  /* spec_mode 1 */
+} light_setup;
+
+static void prepare_light(const rc_light *light, light_setup *ls)
 {
-    const float lx = light->dir[0], ly = light->dir[1], lz = light->dir[2];
+    ls->lx = light->dir[0];
+    ls->ly = light->dir[1];
+    ls->lz = light->dir[2];
     /* Blinn-Phong half vector between the light and the view direction (0, 0, 1). */
-    float hx = lx, hy = ly, hz = lz + 1.0f;
+    float hx = ls->lx, hy = ls->ly, hz = ls->lz + 1.0f;
     const float hlen = sqrtf(hx * hx + hy * hy + hz * hz);
     if (hlen > 0.0f) {
         hx /= hlen;
         hy /= hlen;
         hz /= hlen;
     }
-    const int use_specular = light->specular != 0.0f;
-    for (int32_t i = 0; i < n_verts; i++) {
-        const float *n = normals + 3 * (int64_t)i;
+    ls->hx = hx;
+    ls->hy = hy;
+    ls->hz = hz;
+    ls->ambient = light->ambient;
+    ls->diffuse = light->diffuse;
+    ls->specular = light->specular;
+    ls->shininess = light->shininess;
+    const float e = light->shininess;
+    ls->exponent = 0;
+    if (light->specular == 0.0f) {
+        ls->spec_mode = 0;
+    } else if (e >= 0.0f && e <= 64.0f && e == floorf(e)) {
+        ls->spec_mode = 1;
+        ls->exponent = (int)e;
+    } else {
+        ls->spec_mode = 2;
+    }
+}
+
+
+/* Lights m <= SHADE_BLOCK vertices with unit normals nrm (3 per vertex) into out
+ * (3 per vertex; may be nrm itself: every normal is read before the first write).
+ * albedo points at the block's first vertex (albedo_stride floats per vertex).
+ * The float operations are those of the per-vertex formula in rasterize.h. */
+static void shade_block(const float *nrm, int32_t m, const float *albedo, int32_t albedo_stride,
+                        const light_setup *ls, float *out)
+{
+    float shade[SHADE_BLOCK], nh[SHADE_BLOCK], spec[SHADE_BLOCK];
+    const float lx = ls->lx, ly = ls->ly, lz = ls->lz, hx = ls->hx, hy = ls->hy, hz = ls->hz;
+    const float ambient = ls->ambient, diffuse = ls->diffuse, specular = ls->specular;
+    for (int32_t j = 0; j < m; j++) {
+        const float *n = nrm + 3 * j;
         /* Two-sided lighting: the visible side of a surface faces the camera. */
         const float s = n[2] < 0.0f ? -1.0f : 1.0f;
         const float nx = s * n[0], ny = s * n[1], nz = s * n[2];
         const float ndotl = nx * lx + ny * ly + nz * lz;
-        const float shade = light->ambient + light->diffuse * (ndotl > 0.0f ? ndotl : 0.0f);
-        float spec = 0.0f;
-        if (use_specular)
-            spec = light->specular * pow_unit(nx * hx + ny * hy + nz * hz, light->shininess);
-        const float *a = albedo + (int64_t)albedo_stride * i;
-        float *c = colors + 3 * (int64_t)i;
-        c[0] = clamp_unit(a[0] * shade + spec);
-        c[1] = clamp_unit(a[1] * shade + spec);
-        c[2] = clamp_unit(a[2] * shade + spec);
+        shade[j] = ambient + diffuse * (ndotl > 0.0f ? ndotl : 0.0f);
+        nh[j] = nx * hx + ny * hy + nz * hz;
     }
+    if (ls->spec_mode == 1) {
+        /* max(0, nh)^e by squaring, the same multiplications for every vertex
+         * (several times cheaper than powf); 0^0 is 1. */
+        float r[SHADE_BLOCK], x[SHADE_BLOCK];
+        for (int32_t j = 0; j < m; j++) {
+            r[j] = 1.0f;
+            x[j] = nh[j];
+        }
+        for (int k = ls->exponent; k > 0; k >>= 1) {
+            if (k & 1)
+                for (int32_t j = 0; j < m; j++)
+                    r[j] *= x[j];
+            for (int32_t j = 0; j < m; j++)
+                x[j] *= x[j];
+        }
+        const float at_zero = ls->exponent == 0 ? 1.0f : 0.0f;
+        for (int32_t j = 0; j < m; j++)
+            spec[j] = specular * (nh[j] <= 0.0f ? at_zero : r[j]);
+    } else if (ls->spec_mode == 2) {
+        for (int32_t j = 0; j < m; j++)
+            spec[j] = specular * pow_unit(nh[j], ls->shininess);
+    } else {
+        for (int32_t j = 0; j < m; j++)
+            spec[j] = 0.0f;
+    }
+    if (albedo_stride == 0) { /* one colour (the usual case): a loop that vectorises */
+        const float a0 = albedo[0], a1 = albedo[1], a2 = albedo[2];
+        for (int32_t j = 0; j < m; j++) {
+            float *c = out + 3 * j;
+            c[0] = clamp_unit(a0 * shade[j] + spec[j]);
+            c[1] = clamp_unit(a1 * shade[j] + spec[j]);
+            c[2] = clamp_unit(a2 * shade[j] + spec[j]);
+        }
+        return;
+    }
+    for (int32_t j = 0; j < m; j++) {
+        const float *a = albedo + (int64_t)albedo_stride * j;
+        float *c = out + 3 * j;
+        c[0] = clamp_unit(a[0] * shade[j] + spec[j]);
+        c[1] = clamp_unit(a[1] * shade[j] + spec[j]);
+        c[2] = clamp_unit(a[2] * shade[j] + spec[j]);
+    }
+}
+
+void rc_shade_vertices(const float *normals, int32_t n_verts, const float *albedo,
+                       int32_t albedo_stride, const rc_light *light, float *colors)
+{
+    light_setup ls;
+    prepare_light(light, &ls);
+    for (int32_t i = 0; i < n_verts; i += SHADE_BLOCK) {
+        const int32_t m = n_verts - i < SHADE_BLOCK ? n_verts - i : SHADE_BLOCK;
+        shade_block(normals + 3 * (int64_t)i, m, albedo + (int64_t)albedo_stride * i, albedo_stride, &ls,
+                    colors + 3 * (int64_t)i);
+    }
+}
+
+int rc_shade_mesh(const float *verts, int32_t n_verts, const int32_t *tris, int32_t n_tris,
+                  const float *albedo, int32_t albedo_stride, const rc_light *light, float *colors)
+{
+    light_setup ls;
+    prepare_light(light, &ls);
+    /* colors holds the normal sums first; each block is normalised and lit in
+     * place while it is in the L1 cache. */
+    accumulate_normals(verts, n_verts, tris, n_tris, colors);
+    for (int32_t i = 0; i < n_verts; i += SHADE_BLOCK) {
+        const int32_t m = n_verts - i < SHADE_BLOCK ? n_verts - i : SHADE_BLOCK;
+        float *c = colors + 3 * (int64_t)i;
+        normalize_block(c, m);
+        shade_block(c, m, albedo + (int64_t)albedo_stride * i, albedo_stride, &ls, c);
+    }
+    return RC_OK;
 }
 
 /* Vertex indices of the triangle that won a pixel, or NULL when the id is not

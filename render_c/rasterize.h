@@ -105,6 +105,12 @@ int rc_vertex_normals(const float *verts, int32_t n_verts, const int32_t *tris, 
 void rc_shade_vertices(const float *normals, int32_t n_verts, const float *albedo,
                        int32_t albedo_stride, const rc_light *light, float *colors);
 
+/* rc_vertex_normals followed by rc_shade_vertices (bit-identical colours) in one
+ * pass that needs no normals array: colors (n_verts * 3 floats) holds the normal
+ * sums until each block of vertices is normalised and lit in place. */
+int rc_shade_mesh(const float *verts, int32_t n_verts, const int32_t *tris, int32_t n_tris,
+                  const float *albedo, int32_t albedo_stride, const rc_light *light, float *colors);
+
 /* Blends the interpolated per-vertex colours of the winning triangles over a frame:
  * out = (1 - alpha) * frame + alpha * 255 * colour, rounded, for every pixel of gb
  * with a triangle; other pixels are untouched. frame is frame_height x
