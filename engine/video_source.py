@@ -255,6 +255,9 @@ class VideoFileSource(VideoSource):
         Its own capture, ``grab()`` only (no colour conversion), one decoder thread, nice 19.
         Also records each frame's timestamp, which ``seek`` checks its landings against.
         """
+        self._start_counter(on_done)
+
+    def _start_counter(self, on_done: Any = None) -> None:
         if self._counter is not None or self._closed:
             return
         self._counter = threading.Thread(target=self._count, args=(on_done,), daemon=True,
@@ -297,7 +300,7 @@ class VideoFileSource(VideoSource):
             n = self.frame_count
             if len(self._known_times()) > index or (n is not None and index >= n):
                 return
-        self.start_counting()
+        self._start_counter()
         with self._lock:
             self._lock.wait_for(lambda: len(self._known_times()) > index or self._counter_done
                                 or self._counter_stop)
