@@ -76,6 +76,8 @@ class CaptureWorker(QObject):
     source_opened = pyqtSignal(object)  # SourceInfo
     source_closed = pyqtSignal()
     end_of_stream = pyqtSignal(int)  # frames read (a file's true length)
+    frame_count_known = pyqtSignal(int)  # a file's true length, found before its end was reached
+    _counted = pyqtSignal(object, int)  # (source, frames) from the source's counting thread
     playing_changed = pyqtSignal(bool)
     failed = pyqtSignal(str, str)  # title, one-line message: the GUI shows a dialog
     notice = pyqtSignal(str)  # remark for the status bar
@@ -108,6 +110,7 @@ class CaptureWorker(QObject):
         self._no_face_run = 0
         self._any_face = False
         self._warned_no_face = False
+        self._counted.connect(self._on_counted)  # queued: emitted in the counting thread
 
     # -- life cycle (worker thread) --------------------------------------------------
 
@@ -181,7 +184,21 @@ class CaptureWorker(QObject):
                           is_live=bool(source.is_live),
                           frame_count=getattr(source, "header_frame_count", None))
         self.source_opened.emit(info)
+        if hasattr(source, "start_counting"):  # files: the true length, cheaply, in the background
+            source.start_counting(lambda n, s=source: self._report_count(s, n))
         self._set_playing(True)
+
+    def _report_count(self, source: object, frames: int) -> None:
+        """Called in the counting thread: hand over to this thread (queued signal)."""
+        try:
+            self._counted.emit(source, int(frames))
+        except RuntimeError:  # the worker is gone (window closed meanwhile)
+            pass
+
+    @pyqtSlot(object, int)
+    def _on_counted(self, source: object, frames: int) -> None:
+        if source is self._source and frames > 0:
+            self.frame_count_known.emit(frames)
 
     @pyqtSlot()
     def close_source(self) -> None:
@@ -359,9 +376,29 @@ class CaptureWorker(QObject):
         self._pulled.clear()
 
     def _rewind(self, index: int) -> bool:
-        """Files: position the source so the next packet is frame ``index``."""
-        from engine.video_source import open_source
+        """Files: position the source so the next packet is frame ``index`` (clamped to the last).
 
+        A jump is a cut: the tracker and the smoother start over."""
+        from engine.video_source import SeekError, SourceError, open_source
+
+        if hasattr(self._source, "seek"):  # VideoFileSource: exact random access
+            try:
+                try:
+                    self._source.seek(index)
+                except SeekError as e:  # past the end (the header promised more)
+                    self.frame_count_known.emit(e.frame_count)
+                    index = e.frame_count - 1
+                    self._source.seek(index)
+            except (SourceError, ValueError) as e:
+                self.failed.emit("Cannot seek", str(e))
+                return False
+            self._frames = iter(self._source)
+            self._read = index
+            self._at_end = False
+            self._pipeline.reset()
+            self._pulled.clear()
+            return True
+        # Other sources (image folders, factories): reopen and decode up to the target.
         if index < self._read or self._at_end:
             self._source.close()
             try:
@@ -373,7 +410,7 @@ class CaptureWorker(QObject):
             self._frames = iter(self._source)
             self._read = 0
             self._at_end = False
-        # VideoFileSource has no random access: decode and drop up to the target.
+        # No random access: decode and drop up to the target.
         while self._read < index and not self.stop_requested.is_set():
             try:
                 next(self._frames)

@@ -28,7 +28,7 @@ from tracker_app.gl_view import GLView
 from tracker_app.plots import PosePlots
 from tracker_app.settings import AppSettings, GuiConfig, SettingsStore
 from tracker_app.settings_dialog import SettingsDialog
-from tracker_app.viewer_model import SourceInfo, ViewerModel, engine_ms
+from tracker_app.viewer_model import SourceInfo, ViewerModel, engine_ms, frame_counter_text
 
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv);;All files (*)"
 APP_TITLE = "3D Face Tracker"
@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
         w.source_opened.connect(self._on_source_opened)
         w.source_closed.connect(self._on_source_closed)
         w.end_of_stream.connect(self._on_end_of_stream)
+        w.frame_count_known.connect(self._on_frame_count_known)
         w.playing_changed.connect(self.model.set_playing)
         w.failed.connect(self.show_error)
         w.notice.connect(lambda text: self.statusBar().showMessage(text, 10_000))
@@ -138,6 +139,8 @@ class MainWindow(QMainWindow):
         self.act_play = self._action("&Play", self.toggle_play, Qt.Key.Key_Space, icon=SP.SP_MediaPlay)
         self.act_step = self._action("&Step Forward", self.step, Qt.Key.Key_Right,
                                      icon=SP.SP_MediaSkipForward, tip="Pause and show the next frame")
+        self.act_step_back = self._action("Step &Back", self.step_back, Qt.Key.Key_Left,
+                                          icon=SP.SP_MediaSeekBackward, tip="Pause and show the previous frame")
         self.act_restart = self._action("&Restart", lambda: self.controller.seek(0), Qt.Key.Key_Home,
                                         icon=SP.SP_MediaSkipBackward)
         self.act_view_3d = self._action("&3D View", self.model.set_view_3d, "Ctrl+3", checkable=True,
@@ -172,6 +175,7 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.source_box)
         bar.addSeparator()
         bar.addAction(self.act_restart)
+        bar.addAction(self.act_step_back)
         bar.addAction(self.act_play)
         bar.addAction(self.act_step)
         self.seek_slider = QSlider(Qt.Orientation.Horizontal)
@@ -209,7 +213,7 @@ class MainWindow(QMainWindow):
         file.addAction(self.act_close)
         file.addAction(self.act_quit)
         playback = menu.addMenu("&Playback")
-        for a in (self.act_play, self.act_step, self.act_restart):
+        for a in (self.act_play, self.act_step_back, self.act_step, self.act_restart):
             playback.addAction(a)
         view = menu.addMenu("&View")
         view.addAction(self.act_view_3d)
@@ -292,6 +296,14 @@ class MainWindow(QMainWindow):
 
     def step(self) -> None:
         self.controller.step()
+
+    def step_back(self) -> None:
+        """Files: pause and show the frame before the one shown (a seek: tracking restarts there)."""
+        frame, source = self.model.frame, self.model.source
+        if frame is None or source is None or source.is_live or frame.result.index == 0:
+            return
+        self.controller.pause()
+        self.controller.seek(frame.result.index - 1)
 
     def save_frame(self, path: Path) -> Path:
         """The view as shown (overlays included) to an image file."""
@@ -467,8 +479,12 @@ class MainWindow(QMainWindow):
     @pyqtSlot(int)
     def _on_end_of_stream(self, frames: int) -> None:
         if self.model.source is not None and not self.model.source.is_live:
-            self.model.update_frame_count(frames)
+            self.model.update_frame_count(frames, exact=True)
             self.statusBar().showMessage(f"End of video ({frames} frames): Play starts it again", 10_000)
+
+    @pyqtSlot(int)
+    def _on_frame_count_known(self, frames: int) -> None:
+        self.model.update_frame_count(frames, exact=True)
 
     @pyqtSlot(object)
     def _on_recording_changed(self, folder: Path | None) -> None:
@@ -489,11 +505,19 @@ class MainWindow(QMainWindow):
                   self.act_record):
             a.setEnabled(has)
         self.act_restart.setEnabled(is_file)
+        self.act_step_back.setEnabled(is_file)
         self.seek_slider.setEnabled(is_file)
         count = source.frame_count if is_file and source.frame_count else 0
+        # While the count is the header's claim, a seek past the real end lands on the last
+        # frame (the worker clamps it); the range shrinks as soon as the true count is known.
         self.seek_slider.blockSignals(True)
         self.seek_slider.setRange(0, max(0, count - 1))
         self.seek_slider.blockSignals(False)
+        exact = is_file and source.frame_count_exact
+        self.frame_label.setToolTip("" if not is_file else "Frame / frames in the file" if exact else
+                                    "~: the file header's frame count, not checked yet (counting…)")
+        if is_file and self.model.frame is not None:
+            self._show_frame_status(self.model.frame)
         self.setWindowTitle(f"{source.description} — {APP_TITLE}" if has else APP_TITLE)
         if not has:
             for label in (self.fps_label, self.timing_label, self.faces_label, self.frame_label):
@@ -532,11 +556,11 @@ class MainWindow(QMainWindow):
         n = frame.n_faces
         self.faces_label.setText("no face" if n == 0 else f"{n} face" + ("s" if n > 1 else ""))
         if source is not None and not source.is_live:
-            total = source.frame_count
-            if total and result.index >= total:  # header shorter than the file
-                self.model.update_frame_count(result.index + 1)
-                total = result.index + 1
-            self.frame_label.setText(f"{result.index + 1} / {total}" if total else f"{result.index + 1}")
+            if source.frame_count and result.index >= source.frame_count:  # header shorter than the file
+                self.model.update_frame_count(result.index + 1, exact=False)
+                source = self.model.source
+            self.frame_label.setText(frame_counter_text(result.index, source.frame_count,
+                                                        source.frame_count_exact))
             if not self.seek_slider.isSliderDown():
                 self.seek_slider.blockSignals(True)
                 self.seek_slider.setValue(result.index)

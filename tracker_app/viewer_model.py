@@ -45,7 +45,8 @@ class SourceInfo:
     fps: float
     frame_size: tuple[int, int]  # (width, height)
     is_live: bool
-    frame_count: int | None  # files: header count (can be wrong) until the end is reached
+    frame_count: int | None  # files: the header's count (can be wrong) until the true one is known
+    frame_count_exact: bool = False  # frame_count is the true count (counted, or the end was reached)
 
     @property
     def path(self) -> Path | None:
@@ -150,10 +151,14 @@ class ViewerModel:
         self.source_changed.emit(source)
         self.frame_changed.emit(None)
 
-    def update_frame_count(self, count: int) -> None:
-        """A file's true length once its end was reached (headers can be wrong)."""
-        if self.source is not None and self.source.frame_count != count:
-            self.source = replace(self.source, frame_count=count)
+    def update_frame_count(self, count: int, exact: bool = True) -> None:
+        """A file's length: the true one (counted, or the end was reached; headers can be wrong),
+        or with ``exact=False`` a better estimate (a frame past the header's count was shown)."""
+        source = self.source
+        if source is None or source.is_live or (source.frame_count_exact and not exact):
+            return
+        if (source.frame_count, source.frame_count_exact) != (count, exact):
+            self.source = replace(source, frame_count=count, frame_count_exact=exact)
             self.source_changed.emit(self.source)
 
     def set_overlay(self, overlay: OverlayOptions) -> None:
@@ -177,3 +182,10 @@ class ViewerModel:
     def set_recording(self, folder: Path | None) -> None:
         self.recording = folder
         self.recording_changed.emit(folder)
+
+
+def frame_counter_text(index: int, total: int | None, exact: bool) -> str:
+    """``"31 / 55"``, or ``"31 / ~158"`` while the total is only the header's claim."""
+    if not total:
+        return f"{index + 1}"
+    return f"{index + 1} / {total}" if exact else f"{index + 1} / ~{total}"

@@ -287,3 +287,20 @@ def _wheel(widget, delta: int) -> None:
     event = QWheelEvent(p, widget.mapToGlobal(p), QPoint(), QPoint(0, delta), Qt.MouseButton.NoButton,
                         Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(widget, event)
+
+
+def test_frame_count_is_learned_in_the_background(played) -> None:
+    """obama.mp4's header claims 158 frames; the window soon knows the 55 it holds."""
+    wait_until(lambda: played.model.source.frame_count_exact, "the background frame count")
+    assert played.model.source.frame_count == 55
+    assert played.seek_slider.maximum() == 54
+    assert played.frame_label.text().endswith(" / 55") and "~" not in played.frame_label.text()
+
+
+def test_step_back(played) -> None:
+    played.controller.seek(30)
+    wait_until(lambda: played.model.frame.result.index == 30, "seek to frame 30")
+    played.step_back()
+    wait_until(lambda: played.model.frame.result.index == 29, "step back to frame 29")
+    assert not played.model.playing and played.seek_slider.value() == 29
+    assert played.frame_label.text().startswith("30 / ")
