@@ -572,6 +572,38 @@ static uint8_t to_u8(float v)
     return (uint8_t)(v + 0.5f);
 }
 
+/* px[k] = to_u8(px[k] + alpha * (col[k] - px[k])) for k < n. The compiler does
+ * not vectorise to_u8's NaN-safe clamps, so SSE2 does it by hand: maxps(v, 0)
+ * and minps(v, 255) return their second operand for NaN exactly like to_u8's
+ * ternaries, so the bytes are the same as the scalar loop's. */
+static void blend_bytes(uint8_t *px, const float *col, int32_t n, float alpha)
+{
+    int32_t k = 0;
+#if defined(__SSE2__)
+    const __m128 va = _mm_set1_ps(alpha), lo = _mm_setzero_ps(), hi = _mm_set1_ps(255.0f);
+    const __m128 half = _mm_set1_ps(0.5f);
+    const __m128i zero = _mm_setzero_si128();
+    for (; k + 16 <= n; k += 16) {
+        const __m128i bytes = _mm_loadu_si128((const __m128i *)(px + k));
+        const __m128i w_lo = _mm_unpacklo_epi8(bytes, zero), w_hi = _mm_unpackhi_epi8(bytes, zero);
+        const __m128i d[4] = {_mm_unpacklo_epi16(w_lo, zero), _mm_unpackhi_epi16(w_lo, zero),
+                              _mm_unpacklo_epi16(w_hi, zero), _mm_unpackhi_epi16(w_hi, zero)};
+        __m128i q[4];
+        for (int g = 0; g < 4; g++) {
+            const __m128 p = _mm_cvtepi32_ps(d[g]);
+            __m128 v = _mm_add_ps(p, _mm_mul_ps(va, _mm_sub_ps(_mm_loadu_ps(col + k + 4 * g), p)));
+            v = _mm_min_ps(_mm_max_ps(v, lo), hi);
+            q[g] = _mm_cvttps_epi32(_mm_add_ps(v, half));
+        }
+        /* Values are in [0, 255]: the saturating packs are plain narrowings. */
+        _mm_storeu_si128((__m128i *)(px + k),
+                         _mm_packus_epi16(_mm_packs_epi32(q[0], q[1]), _mm_packs_epi32(q[2], q[3])));
+    }
+#endif
+    for (; k < n; k++)
+        px[k] = to_u8((float)px[k] + alpha * (col[k] - (float)px[k]));
+}
+
 int rc_blend_colors(const rc_gbuffer *gb, const int32_t *tris, int32_t n_tris, int32_t n_verts,
                     int32_t n_faces, const float *colors, int64_t color_face_stride, float alpha,
                     uint8_t *frame, int32_t frame_width, int32_t frame_height)
@@ -581,25 +613,42 @@ int rc_blend_colors(const rc_gbuffer *gb, const int32_t *tris, int32_t n_tris, i
         return RC_ERR_ARG;
     if (n_tris <= 0)
         return RC_OK;
+    /* Two steps per chunk of a row: gather the interpolated colours (scalar:
+     * every pixel reads its own triangle), then blend the whole chunk in a loop
+     * the compiler vectorises. Uncovered pixels get their own frame value as
+     * colour, which the blend returns unchanged (p + alpha * 0 = p). */
+    enum { CHUNK = 128 };
+    float col[3 * CHUNK];
     for (int32_t r = 0; r < gb->height; r++) {
         const int64_t gb_row = (int64_t)r * gb->width;
         uint8_t *out_row = frame + (((int64_t)gb->y0 + r) * frame_width + gb->x0) * 3;
-        for (int32_t c = 0; c < gb->width; c++) {
-            const int64_t i = gb_row + c;
-            int32_t f;
-            const int32_t *tri = winner(gb->tri_id[i], tris, n_tris, n_verts, n_faces, &f);
-            if (!tri)
-                continue;
-            const float b1 = gb->bary[2 * i], b2 = gb->bary[2 * i + 1], b0 = 1.0f - b1 - b2;
-            const float *fc = colors + color_face_stride * f;
-            const float *c0 = fc + 3 * (int64_t)tri[0];
-            const float *c1 = fc + 3 * (int64_t)tri[1];
-            const float *c2 = fc + 3 * (int64_t)tri[2];
-            uint8_t *px = out_row + 3 * (int64_t)c;
-            for (int k = 0; k < 3; k++) {
-                const float col = 255.0f * (b0 * c0[k] + b1 * c1[k] + b2 * c2[k]);
-                px[k] = to_u8((float)px[k] + alpha * (col - (float)px[k]));
+        for (int32_t c0 = 0; c0 < gb->width; c0 += CHUNK) {
+            const int32_t n = gb->width - c0 < CHUNK ? gb->width - c0 : CHUNK;
+            uint8_t *px = out_row + 3 * (int64_t)c0;
+            int any = 0;
+            for (int32_t j = 0; j < n; j++) {
+                const int64_t i = gb_row + c0 + j;
+                float *cj = col + 3 * j;
+                int32_t f;
+                const int32_t *tri = winner(gb->tri_id[i], tris, n_tris, n_verts, n_faces, &f);
+                if (!tri) {
+                    cj[0] = (float)px[3 * j];
+                    cj[1] = (float)px[3 * j + 1];
+                    cj[2] = (float)px[3 * j + 2];
+                    continue;
+                }
+                any = 1;
+                const float b1 = gb->bary[2 * i], b2 = gb->bary[2 * i + 1], b0 = 1.0f - b1 - b2;
+                const float *fc = colors + color_face_stride * f;
+                const float *v0 = fc + 3 * (int64_t)tri[0];
+                const float *v1 = fc + 3 * (int64_t)tri[1];
+                const float *v2 = fc + 3 * (int64_t)tri[2];
+                for (int k = 0; k < 3; k++)
+                    cj[k] = 255.0f * (b0 * v0[k] + b1 * v1[k] + b2 * v2[k]);
             }
+            if (!any)
+                continue;
+            blend_bytes(px, col, 3 * n, alpha);
         }
     }
     return RC_OK;
