@@ -114,6 +114,28 @@ def test_face_mesh_matches_reference(renderer: MeshRenderer, face_model: dict) -
     assert (face == 0).sum() > 3000 and (face == 1).sum() > 3000
 
 
+@pytest.mark.parametrize("yaw", [0, 45, 70, 85])
+def test_turned_face_matches_reference(renderer: MeshRenderer, face_model: dict, yaw: int) -> None:
+    """One real face turned about the vertical axis: the further it turns, the more
+    pixels go to triangles facing away from the viewer (the mesh is open, so they
+    are not always hidden). Any culling or reordering of back-facing triangles
+    must leave every pixel as the reference draws it, ties included."""
+    shape = (200, 200)
+    verts = place_face(face_model["u"], 100, 100, 150, yaw_deg=yaw)
+    depth, tri_id, bary = c_buffers(renderer, shape, verts)
+    want_depth, want_id, want_bary = ref.rasterize(verts, face_model["tri"], shape)
+    np.testing.assert_array_equal(tri_id, want_id)
+    np.testing.assert_array_equal(depth, want_depth)
+    np.testing.assert_array_equal(bary, want_bary)
+    # Winding of each winner in image space: the sign of its 2-D cross product.
+    t = face_model["tri"][want_id[want_id >= 0]]
+    a, b, c = (verts[t[:, k], :2].astype(np.float64) for k in range(3))
+    cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    minority = min((cross > 0).sum(), (cross < 0).sum())
+    if yaw >= 45:
+        assert minority > 0  # back-facing triangles win pixels: the case under test
+
+
 def test_shaded_depth_pncc_match_reference(renderer: MeshRenderer, face_model: dict) -> None:
     rng = np.random.default_rng(3)
     frame = rng.integers(0, 256, (150, 200, 3), dtype=np.uint8)
