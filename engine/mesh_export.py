@@ -18,14 +18,12 @@ complete).
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import numpy as np
+
+from engine.atomic_files import atomic_open
 
 
 def sample_vertex_colors(frame: np.ndarray, vertices: np.ndarray) -> np.ndarray:
@@ -121,14 +119,14 @@ def write_obj(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarr
         ok, png = cv2.imencode(".png", texture_bgr)
         if not ok:
             raise OSError("PNG encoding of the texture failed")
-        with _atomic_open(path.with_name(png_name), "wb") as f:
+        with atomic_open(path.with_name(png_name), "wb") as f:
             f.write(png.tobytes())
-        with _atomic_open(path.with_name(mtl_name), "w") as f:
+        with atomic_open(path.with_name(mtl_name), "w") as f:
             f.write("# written by engine.mesh_export\nnewmtl face\n"
                     "Ka 1 1 1\nKd 1 1 1\nKs 0 0 0\nd 1\nillum 1\n"
                     f"map_Kd {png_name}\n")
 
-    with _atomic_open(path, "w") as f:
+    with atomic_open(path, "w") as f:
         f.write("# written by engine.mesh_export: image-space mesh stored as (x, -y, z), y up\n")
         f.write(f"# {n} vertices, {len(t)} triangles\n")
         if mtl_name:
@@ -174,7 +172,7 @@ def write_ply(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarr
     if vertex_colors is not None:
         header += ["property uchar red", "property uchar green", "property uchar blue"]
     header += [f"element face {len(t)}", "property list uchar int vertex_indices", "end_header"]
-    with _atomic_open(path, "wb") as f:
+    with atomic_open(path, "wb") as f:
         f.write(("\n".join(header) + "\n").encode("ascii"))
         f.write(vert.tobytes())
         f.write(face.tobytes())
@@ -190,19 +188,3 @@ def _colors_rgb01(colors: np.ndarray, n: int) -> np.ndarray:
     return np.clip(c[:, ::-1], 0.0, 1.0)
 
 
-@contextlib.contextmanager
-def _atomic_open(path: Path, mode: str) -> Iterator[IO]:
-    """Opens a temporary file next to path; on success it replaces path, on an
-    exception it is deleted and path is left as it was."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; mesh files are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

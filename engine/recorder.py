@@ -50,6 +50,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from engine.atomic_files import write_atomic, write_image
 from engine.face_model import N_LANDMARKS, N_PARAMS
 from engine.frames import FrameResult
 
@@ -82,20 +83,6 @@ def face_row(frame: int, timestamp: float, track_id: int, face) -> str:
         _fmt(np.asarray(face.landmarks, np.float64).reshape(-1), ".3f"),
         _fmt(np.asarray(face.params, np.float64).reshape(-1), ".7g"),
     ]) + "\n"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise OSError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 class SessionRecorder:
@@ -253,15 +240,10 @@ class SessionRecorder:
         writer.write(image)
 
     def _write_png(self, result: FrameResult, image: np.ndarray, suffix: str = "") -> None:
-        import cv2
-
         folder = self.out_dir / "frames"
         folder.mkdir(exist_ok=True)
         path = folder / f"frame_{result.index:06d}{suffix}.png"
-        ok, data = cv2.imencode(".png", image)
-        if not ok:
-            raise OSError(f"cannot encode {path}")
-        _write_atomic(path, data.tobytes())
+        write_image(path, image)
         self.paths.append(path)
 
     def _write_meshes(self, result: FrameResult) -> None:
@@ -319,7 +301,7 @@ class SessionRecorder:
             doc["frames_written"] = self.frames_written
             doc["rows_written"] = self.rows_written
             doc["track_ids"] = sorted(self.track_ids)
-        _write_atomic(self.out_dir / RUN_NAME, json.dumps(doc, indent=1, default=_json_default).encode())
+        write_atomic(self.out_dir / RUN_NAME, json.dumps(doc, indent=1, default=_json_default).encode())
         if self.out_dir / RUN_NAME not in self.paths:
             self.paths.append(self.out_dir / RUN_NAME)
 

@@ -134,8 +134,7 @@ def _load_analyzer(args: argparse.Namespace):
 def run_detect(args: argparse.Namespace) -> int:
     import json
 
-    import cv2
-
+    from engine.atomic_files import write_atomic, write_image
     from engine.frame_render import FrameRenderer, parse_render_modes
     from engine.image_input import ImageError, read_image
     from engine.overlay import draw_faces
@@ -161,17 +160,17 @@ def run_detect(args: argparse.Namespace) -> int:
                   f"yaw={face.pose.yaw:+.1f} pitch={face.pose.pitch:+.1f} roll={face.pose.roll:+.1f}")
         base = renderer.render(image, faces, "mesh") if "mesh" in modes else image
         overlay = draw_faces(base, faces, labels=[str(i) for i in range(len(faces))])
-        _write_image(args.out / f"{path.stem}_overlay.jpg", overlay, cv2)
+        write_image(args.out / f"{path.stem}_overlay.jpg", overlay)
         for mode in modes:
             if mode != "mesh":
-                _write_image(args.out / f"{path.stem}_{mode}.png", renderer.render(image, faces, mode), cv2)
+                write_image(args.out / f"{path.stem}_{mode}.png", renderer.render(image, faces, mode))
         if args.mesh_texture:
             for i, face in enumerate(faces):
                 renderer.write_textured_obj(args.out / f"{path.stem}_face{i}.obj", image, face)
         if args.json:
             doc = {"image": str(path), "width": image.shape[1], "height": image.shape[0],
                    "faces": [f.to_dict() for f in faces]}
-            _write_text(args.out / f"{path.stem}.json", json.dumps(doc))
+            write_atomic(args.out / f"{path.stem}.json", json.dumps(doc).encode("utf-8"))
     return 1 if failures else 0
 
 
@@ -327,31 +326,6 @@ def _print_summary(args: argparse.Namespace, summary: dict, recorder) -> None:
     if recorder is not None:
         print(f"  wrote {len(recorder.paths)} file(s) to {recorder.out_dir}: "
               + ", ".join(p.name for p in recorder.paths[:6]) + (" ..." if len(recorder.paths) > 6 else ""))
-
-
-def _write_image(path: Path, image, cv2) -> None:
-    ok, data = cv2.imencode(path.suffix, image)
-    if not ok:
-        raise OSError(f"cannot encode {path}")
-    _write_bytes(path, data.tobytes())
-
-
-def _write_text(path: Path, text: str) -> None:
-    _write_bytes(path, text.encode("utf-8"))
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary name, then rename: a full disk never leaves a half file."""
-    import os
-
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OSError(f"cannot write {path}: {e.strerror}") from None
 
 
 if __name__ == "__main__":
