@@ -23,11 +23,18 @@ TEXTURE_SIZE = 512  # px, square UV texture of a textured OBJ
 
 def save_frame_image(image, path: Path) -> Path:
     """Write a QImage (from GLView.grab_frame) to ``path``; the format follows the suffix."""
+    from PyQt6.QtCore import QBuffer, QIODevice
+
+    from engine.atomic_files import write_atomic
+
     path = Path(path)
     if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
         path = path.with_suffix(".png")
-    if image.isNull() or not image.save(str(path)):
-        raise OSError(f"cannot write {path}")
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if image.isNull() or not image.save(buffer, path.suffix[1:].upper()):
+        raise OSError(f"cannot encode the frame as {path.suffix}")
+    write_atomic(path, bytes(buffer.data()))  # a full disk never leaves half an image
     return path
 
 
@@ -57,22 +64,16 @@ def write_meshes(frame: DisplayFrame, path: Path, weights_dir: Path) -> list[Pat
                                      vertex_colors=sample_vertex_colors(frame.image, vertices)))
             continue
         renderer = _renderer(str(Path(weights_dir) / FACE_MODEL_NPZ))
-        if renderer is not None:
-            texture = renderer.uv_texture(frame.image, vertices, size=TEXTURE_SIZE)
-            written.append(write_obj(target, vertices, triangles, uv=renderer.uv, texture_bgr=texture))
-        else:  # renderer not built: the colours still travel, per vertex
-            written.append(write_obj(target, vertices, triangles,
-                                     vertex_colors=sample_vertex_colors(frame.image, vertices)))
+        texture = renderer.uv_texture(frame.image, vertices, size=TEXTURE_SIZE)
+        written.append(write_obj(target, vertices, triangles, uv=renderer.uv, texture_bgr=texture))
     return written
 
 
 @functools.lru_cache(maxsize=2)
 def _renderer(face_model_path: str):
-    """The C renderer for UV textures, or None when render_c is not compiled."""
-    try:
-        from engine.render import MeshRenderer
-    except ImportError:
-        return None
+    """The C renderer for UV textures (topology, UV and NCC of the face model)."""
+    from engine.render import MeshRenderer
+
     return MeshRenderer.from_face_model(face_model_path)
 
 
