@@ -202,6 +202,21 @@ def vertex_normals(Topology topo, const float[:, :, ::1] verts):
     return out
 
 
+cdef rc_light _make_light(light_dir, float ambient, float diffuse, float specular, float shininess) except *:
+    """The C light of the shading kernels; light_dir must be 3 finite numbers."""
+    cdef rc_light light
+    ld = np.asarray(light_dir, dtype=np.float64).reshape(-1)
+    if ld.shape[0] != 3 or not np.all(np.isfinite(ld)):
+        raise ValueError("light_dir must be 3 finite numbers")
+    for i in range(3):
+        light.dir[i] = ld[i]
+    light.ambient = ambient
+    light.diffuse = diffuse
+    light.specular = specular
+    light.shininess = shininess if shininess > 0 else 0
+    return light
+
+
 def shade_vertices(const float[:, :, ::1] normals, const float[:, ::1] albedo, light_dir,
                    float ambient, float diffuse, float specular, float shininess):
     """Per-vertex Phong colours (k, n, 3) float32 in [0, 1] from unit normals (k, n, 3).
@@ -210,21 +225,13 @@ def shade_vertices(const float[:, :, ::1] normals, const float[:, ::1] albedo, l
     unit vector towards the light in image space.
     """
     cdef rc_light light
-    ld = np.asarray(light_dir, dtype=np.float64).reshape(-1)
-    if ld.shape[0] != 3 or not np.all(np.isfinite(ld)):
-        raise ValueError("light_dir must be 3 finite numbers")
     if normals.shape[2] != 3 or albedo.shape[1] != 3:
         raise ValueError("normals must be (k, n, 3) and albedo (n, 3) or (1, 3)")
     if albedo.shape[0] != 1 and albedo.shape[0] != normals.shape[1]:
         raise ValueError(f"albedo has {albedo.shape[0]} rows for {normals.shape[1]} vertices")
     if normals.shape[1] > INT32_MAX:
         raise ValueError("too many vertices")
-    for i in range(3):
-        light.dir[i] = ld[i]
-    light.ambient = ambient
-    light.diffuse = diffuse
-    light.specular = specular
-    light.shininess = shininess if shininess > 0 else 0
+    light = _make_light(light_dir, ambient, diffuse, specular, shininess)
     out = np.empty((normals.shape[0], normals.shape[1], 3), np.float32)
     cdef float[:, :, ::1] colors = out
     cdef int32_t stride = 0 if albedo.shape[0] == 1 else 3
@@ -244,17 +251,9 @@ def shade_mesh(Topology topo, const float[:, :, ::1] verts, const float[:, ::1] 
     (identical colours, no normals array): (k, n, 3) float32 in [0, 1]."""
     cdef rc_light light
     _check_faces(verts, topo)
-    ld = np.asarray(light_dir, dtype=np.float64).reshape(-1)
-    if ld.shape[0] != 3 or not np.all(np.isfinite(ld)):
-        raise ValueError("light_dir must be 3 finite numbers")
     if albedo.shape[1] != 3 or (albedo.shape[0] != 1 and albedo.shape[0] != verts.shape[1]):
         raise ValueError("albedo must be (n, 3) or (1, 3)")
-    for i in range(3):
-        light.dir[i] = ld[i]
-    light.ambient = ambient
-    light.diffuse = diffuse
-    light.specular = specular
-    light.shininess = shininess if shininess > 0 else 0
+    light = _make_light(light_dir, ambient, diffuse, specular, shininess)
     out = np.empty((verts.shape[0], verts.shape[1], 3), np.float32)
     cdef float[:, :, ::1] colors = out
     cdef int32_t stride = 0 if albedo.shape[0] == 1 else 3
@@ -402,9 +401,7 @@ def shaded(Topology topo, const float[:, :, ::1] verts, const float[:, ::1] albe
     cdef Py_ssize_t f, n_faces = verts.shape[0], n_verts = verts.shape[1]
     cdef int32_t stride = 0 if albedo.shape[0] == 1 else 3
     _check_faces(verts, topo)
-    ld = np.asarray(light_dir, dtype=np.float64).reshape(-1)
-    if ld.shape[0] != 3 or not np.all(np.isfinite(ld)):
-        raise ValueError("light_dir must be 3 finite numbers")
+    light = _make_light(light_dir, ambient, diffuse, specular, shininess)
     if albedo.shape[1] != 3 or (albedo.shape[0] != 1 and albedo.shape[0] != n_verts):
         raise ValueError("albedo must be (n, 3) or (1, 3)")
     if frame.shape[2] != 3:
@@ -415,12 +412,6 @@ def shaded(Topology topo, const float[:, :, ::1] verts, const float[:, ::1] albe
         raise ValueError(f"frame size must be in [0, {RC_MAX_COORD}]")
     if n_faces == 0 or n_verts == 0 or frame.shape[0] == 0 or frame.shape[1] == 0:
         return 0
-    for i in range(3):
-        light.dir[i] = ld[i]
-    light.ambient = ambient
-    light.diffuse = diffuse
-    light.specular = specular
-    light.shininess = shininess if shininess > 0 else 0
     with nogil:
         rc_mesh_window(&verts[0, 0, 0], <int32_t>n_faces, <int32_t>n_verts,
                        <int32_t>frame.shape[1], <int32_t>frame.shape[0], win)
