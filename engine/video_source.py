@@ -43,6 +43,11 @@ import numpy as np
 from engine.frames import FramePacket
 from engine.image_input import ImageError, read_image, to_bgr_uint8
 
+# FFmpeg (inside OpenCV) prints its own complaints about damaged files ("moov atom not
+# found", "overread 8") to stderr; the sources report those in one line themselves.
+# Read when OpenCV's FFmpeg backend opens its first file; a user's own setting wins.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 # Used when a container or camera reports no usable frame rate.
 FALLBACK_FPS = 25.0

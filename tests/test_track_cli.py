@@ -75,6 +75,17 @@ def test_unreadable_source_is_one_line(tmp_path, weights_dir) -> None:
     assert stderr.strip().count("\n") == 0 and "missing.mp4" in stderr
 
 
+def test_truncated_mp4_is_one_line_without_ffmpeg_noise(tmp_path, media_dir, weights_dir) -> None:
+    cut = tmp_path / "cut.mp4"
+    data = (media_dir / "obama_pingpong.mp4").read_bytes()
+    cut.write_bytes(data[: len(data) * 2 // 3])  # the index (moov atom) sits at the end: lost
+    p = cli("track", str(cut), "--out", str(tmp_path / "o"), "--no-progress")
+    _, stderr = p.communicate(timeout=120)
+    assert p.returncode == 1
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cut.mp4" in lines[0] and "truncated" in lines[0], stderr
+
+
 def _start_and_wait_for_rows(tmp_path, media_dir, rows: int) -> tuple[subprocess.Popen, Path]:
     out = tmp_path / "out"
     p = cli("track", str(media_dir / "obama_pingpong.mp4"), "--out", str(out), "--video", "--no-progress",
