@@ -1,8 +1,9 @@
 """The 3D morphable face model: 62 parameters -> 68 landmarks, dense mesh, head pose.
 
-Arrays come from ``weights/face_model.npz`` written by build_ext.py. Vertices are
-built in the regressor's 120x120 crop space and then mapped into the image with
-upstream 3DDFA_V2's conventions (see ``_crop_to_image``).
+Arrays come from ``weights/face_model.npz`` written by build_ext.py. The parameters'
+camera works in the regressor's 120x120 crop space; ``image_camera`` folds upstream
+3DDFA_V2's crop -> image map into it, so sparse and dense reconstructions are one
+3x4 product each, straight into image pixels.
 """
 from __future__ import annotations
 
@@ -57,38 +58,29 @@ class FaceModel:
 
     def landmarks(self, params: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """(68, 3) image-space landmarks from the exact sparse model."""
-        return self._reconstruct(params, roi, self.sparse_mean, self.sparse_basis)
+        params = _checked_params(params)
+        return self.landmarks_from_camera(self.image_camera(params, roi), params[N_POSE:])
 
     def dense_vertices(self, params: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """(n, 3) image-space vertices of the dense mesh."""
-        params = np.asarray(params, dtype=np.float32).reshape(-1)
-        if params.size != N_PARAMS:
-            raise ValueError(f"expected {N_PARAMS} parameters, got {params.size}")
+        params = _checked_params(params)
         return self.dense_from_camera(self.image_camera(params, roi), params[N_POSE:])
 
     def dense_landmarks(self, vertices: np.ndarray) -> np.ndarray:
         """The 68 landmarks picked from a dense mesh (x, y agree with ``landmarks``)."""
         return vertices[self.keypoints]
 
-    def _reconstruct(self, params: np.ndarray, roi: np.ndarray, mean: np.ndarray,
-                     basis: np.ndarray) -> np.ndarray:
-        params = np.asarray(params, dtype=np.float32).reshape(-1)
-        if params.size != N_PARAMS:
-            raise ValueError(f"expected {N_PARAMS} parameters, got {params.size}")
-        camera = params[:N_POSE].reshape(3, 4)
-        shape = (mean + basis @ params[N_POSE:]).reshape(-1, 3)
-        crop = shape @ camera[:, :3].T + camera[:, 3]
-        return _crop_to_image(crop, roi)
-
-    # -- image-space camera (used by the temporal smoothers) ------------------------
+    # -- image-space camera: every reconstruction goes through it, and the smoothers --
 
     @staticmethod
     def image_camera(params: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """(3, 4) float64 camera mapping model points straight to image pixels.
 
-        Composes the crop-space camera of ``params`` with the ROI's crop -> image map of
-        ``_crop_to_image``: ``camera[:, :3] @ s + camera[:, 3]`` gives image x, y (and a
-        z whose offset is arbitrary: reconstructions shift z so its minimum is 0).
+        Composes the crop-space camera of ``params`` with upstream's crop -> image map
+        (``similar_transform``: x - 1 and 120 - y scaled by the ROI side / 120 and shifted
+        by the ROI origin, z - 1 scaled by the mean of both): ``camera[:, :3] @ s +
+        camera[:, 3]`` gives image x, y (and a z whose offset is arbitrary:
+        reconstructions shift z so its minimum is 0).
         Unlike the crop-space camera it does not jump when the ROI moves, so it can
         be averaged over frames.
         """
@@ -117,27 +109,17 @@ class FaceModel:
 
     def landmarks_from_camera(self, camera: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
         """(68, 3) image-space landmarks from an image-space camera and 50 coefficients."""
-        return self._reconstruct_image(camera, coefficients, self.sparse_mean, self.sparse_basis)
-
-    def dense_from_camera(self, camera: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
-        """(n, 3) image-space dense vertices from an image-space camera and 50 coefficients."""
-        coefficients = np.asarray(coefficients, np.float32).reshape(-1)
-        if coefficients.size != N_SHAPE + N_EXPRESSION:
-            raise ValueError(f"expected {N_SHAPE + N_EXPRESSION} coefficients, got {coefficients.size}")
-        return self._dense.reconstruct(np.asarray(camera, np.float32).reshape(3, 4), coefficients)
-
-    @staticmethod
-    def _reconstruct_image(camera: np.ndarray, coefficients: np.ndarray, mean: np.ndarray,
-                           basis: np.ndarray) -> np.ndarray:
-        coefficients = np.asarray(coefficients, np.float32).reshape(-1)
-        if coefficients.size != N_SHAPE + N_EXPRESSION:
-            raise ValueError(f"expected {N_SHAPE + N_EXPRESSION} coefficients, got {coefficients.size}")
         cam = np.asarray(camera, np.float32).reshape(3, 4)
-        shape = (mean + basis @ coefficients).reshape(-1, 3)
+        shape = (self.sparse_mean + self.sparse_basis @ _checked_coefficients(coefficients)).reshape(-1, 3)
         out = shape @ cam[:, :3].T
         out += cam[:, 3]
         out[:, 2] -= out[:, 2].min()
         return out
+
+    def dense_from_camera(self, camera: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+        """(n, 3) image-space dense vertices from an image-space camera and 50 coefficients."""
+        return self._dense.reconstruct(np.asarray(camera, np.float32).reshape(3, 4),
+                                       _checked_coefficients(coefficients))
 
     # -- pose -----------------------------------------------------------------------
 
@@ -166,17 +148,18 @@ class FaceModel:
         return np.asarray(origin[:2], np.float32) + length * directions.astype(np.float32)
 
 
-def _crop_to_image(crop: np.ndarray, roi: np.ndarray) -> np.ndarray:
-    """Map (n, 3) crop-space points into the image (upstream ``similar_transform``)."""
-    x1, y1, x2, y2 = (float(v) for v in roi)
-    sx = (x2 - x1) / CROP_SIZE
-    sy = (y2 - y1) / CROP_SIZE
-    out = np.empty_like(crop, dtype=np.float32)
-    out[:, 0] = (crop[:, 0] - 1) * sx + x1
-    out[:, 1] = (CROP_SIZE - crop[:, 1]) * sy + y1
-    z = (crop[:, 2] - 1) * ((sx + sy) / 2)
-    out[:, 2] = z - z.min()
-    return out
+def _checked_params(params: np.ndarray) -> np.ndarray:
+    params = np.asarray(params, dtype=np.float32).reshape(-1)
+    if params.size != N_PARAMS:
+        raise ValueError(f"expected {N_PARAMS} parameters, got {params.size}")
+    return params
+
+
+def _checked_coefficients(coefficients: np.ndarray) -> np.ndarray:
+    coefficients = np.asarray(coefficients, np.float32).reshape(-1)
+    if coefficients.size != N_SHAPE + N_EXPRESSION:
+        raise ValueError(f"expected {N_SHAPE + N_EXPRESSION} coefficients, got {coefficients.size}")
+    return coefficients
 
 
 def _matrix_to_angles(r: np.ndarray) -> tuple[float, float, float]:

@@ -123,10 +123,7 @@ class TrackingPipeline:
             model = self.analyzer.face_model
             faces = []
             for tf in result.faces:
-                # Same vertices as model.dense_vertices(params, roi), with the crop -> image map
-                # folded into the 3x4 camera: one GEMV and one 3x3 product, no per-column passes.
-                vertices = model.dense_from_camera(model.image_camera(tf.face.params, tf.face.roi),
-                                                   tf.face.params[12:])
+                vertices = model.dense_vertices(tf.face.params, tf.face.roi)
                 faces.append(TrackedFace(tf.track_id, dataclasses.replace(tf.face, vertices=vertices)))
             result = dataclasses.replace(result, faces=faces)
         result.timings_ms["reconstruct"] = (time.perf_counter() - t) * 1000
