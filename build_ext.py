@@ -207,9 +207,9 @@ def _read_manifest(path: Path) -> dict[str, str]:
 
 
 def _write_manifest(path: Path, manifest: dict[str, str]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    tmp.replace(path)
+    from engine.atomic_files import write_atomic
+
+    write_atomic(path, json.dumps(manifest, indent=2, sort_keys=True).encode())
 
 
 if __name__ == "__main__":

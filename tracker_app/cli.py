@@ -307,11 +307,9 @@ def run_track(args: argparse.Namespace) -> int:
 
 
 def _median(values: list[float]) -> float:
-    if not values:
-        return 0.0
-    s = sorted(values)
-    n = len(s)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+    import statistics
+
+    return float(statistics.median(values)) if values else 0.0
 
 
 def _print_summary(args: argparse.Namespace, summary: dict, recorder) -> None:
