@@ -51,13 +51,20 @@ class FaceAnalyzer:
     def faces_from_detections(self, image: np.ndarray, detections: list[Detection],
                               dense: bool = False) -> list[Face]:
         """Regress every detection, re-cropping from the landmarks as configured."""
+        params, rois = self.regress_detections(image, detections)
+        return [self.make_face(p, r, d.box, d.score, dense) for p, r, d in zip(params, rois, detections)]
+
+    def regress_detections(self, image: np.ndarray,
+                           detections: list[Detection]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(K, 62) parameters and the K ROIs they belong to: crop from each detector box,
+        then re-crop from the landmarks ``landmark_refinements`` times (used by the tracker too)."""
         cfg = self.config.regressor
         rois = [roi_from_box(d.box, cfg.roi_shift, cfg.roi_scale) for d in detections]
         params = self.regressor.regress(image, rois)
         for _ in range(cfg.landmark_refinements):
             rois = [roi_from_landmarks(self.face_model.landmarks(p, r)) for p, r in zip(params, rois)]
             params = self.regressor.regress(image, rois)
-        return [self.make_face(p, r, d.box, d.score, dense) for p, r, d in zip(params, rois, detections)]
+        return params, rois
 
     def make_face(self, params: np.ndarray, roi: np.ndarray, box: np.ndarray, score: float,
                   dense: bool) -> Face:

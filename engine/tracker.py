@@ -48,7 +48,7 @@ from engine.config import TrackerConfig
 from engine.detector import Detection
 from engine.face_model import N_POSE
 from engine.frames import TrackedFace
-from engine.roi import box_from_landmarks, roi_from_box, roi_from_landmarks
+from engine.roi import box_from_landmarks, roi_from_landmarks
 
 # Side of the ROI resampling the face-likeness check runs FaceBoxes on (a face fills
 # about 90 px of it, matching the detector's 64 and 128 px anchors).
@@ -185,7 +185,8 @@ class FaceTracker:
             survivors: list[Track] = []
             for track, roi, crop, p in zip(self.tracks, rois, crops, params):
                 landmarks = model.landmarks(p, roi)
-                stats = failure_statistics(p, crop, roi_from_landmarks(landmarks), roi, landmarks, (w, h),
+                next_roi = roi_from_landmarks(landmarks)
+                stats = failure_statistics(p, crop, next_roi, roi, landmarks, (w, h),
                                            model.param_mean, model.param_std)
                 result.stats[track.track_id] = stats
                 reason = failure_reason(stats, cfg)
@@ -193,7 +194,7 @@ class FaceTracker:
                 if reason is None and cfg.verify_every > 0 and (
                         track.since_verify >= cfg.verify_every or suspicious(stats, cfg)):
                     tv = time.perf_counter()
-                    score = self.face_score(image, roi_from_landmarks(landmarks))
+                    score = self.face_score(image, next_roi)
                     verify_ms += (time.perf_counter() - tv) * 1000
                     stats["face_score"] = score
                     track.since_verify = 0
@@ -272,15 +273,10 @@ class FaceTracker:
             fresh = fresh[: max(0, cfg.max_faces - len(self.tracks))]
         if not fresh:
             return
-        rcfg = self.analyzer.config.regressor
         model = self.analyzer.face_model
         regressor = self.analyzer.regressor
         h, w = image.shape[:2]
-        rois = [roi_from_box(d.box, rcfg.roi_shift, rcfg.roi_scale) for d in fresh]
-        params = regressor.regress(image, rois)
-        for _ in range(rcfg.landmark_refinements):
-            rois = [roi_from_landmarks(model.landmarks(p, r)) for p, r in zip(params, rois)]
-            params = regressor.regress(image, rois)
+        params, rois = self.analyzer.regress_detections(image, fresh)
         for det, roi, p in zip(fresh, rois, params):
             landmarks = model.landmarks(p, roi)
             # The same test as for tracked faces, bar the frame-to-frame scale change:
