@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
+from engine.animation_export import ANIMATION_FORMATS
 from engine.config import EngineConfig
 from engine.frame_selection import FrameSelection
 from engine.frames import FramePacket, FrameResult
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from engine.video_source import VideoSource
 
 EXPORT_STAGE = "export"
-ANIMATION_FORMATS = ("glb", "pc2")  # engine.animation_export writes them
 
 
 class ResultSink(Protocol):
@@ -376,6 +376,7 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
 def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceModel",
                     source: SourceDescription) -> list[FileExporter]:
     """The sinks that write ``exports`` into ``out_dir``; closes what it opened if one fails."""
+    from engine.animation_export import AnimationExporter
     from engine.mesh_export import MeshExporter, MeshWriter
     from engine.recorder import OverlayExporter
     from engine.table import TableWriter
@@ -391,26 +392,10 @@ def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceMode
             writer = MeshWriter(face_model, exports.mesh_formats, exports.mesh_space, exports.mesh_texture)
             made.append(MeshExporter(out_dir, writer, exports.meshes))
         if exports.animation:
-            made.append(_animation_exporter(out_dir, exports, face_model, source))
+            made.append(AnimationExporter(out_dir, face_model, exports.animation, source.fps,
+                                          texture=exports.mesh_texture))
     except BaseException:
         for sink in made:
             Session._close_quietly(sink)
         raise
     return made
-
-
-def _animation_exporter(out_dir: Path, exports: ExportOptions, face_model: "FaceModel",
-                        source: SourceDescription) -> FileExporter:
-    try:
-        from engine.animation_export import AnimationExporter
-    except ImportError:
-        raise ValueError("animation export needs engine/animation_export.py (the animation branch "
-                         "is not merged into this build)") from None
-    exporter: FileExporter = AnimationExporter(out_dir, face_model, exports.animation, source.fps,
-                                             texture=exports.mesh_texture)
-    return exporter
-
-
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
