@@ -176,7 +176,7 @@ class Session:
         self.summary = SessionSummary()
         self.error: str | None = None  # first failed write; the run should end
         self._track_ids: set[int] = set()
-        self._stage_ms: dict[str, array] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
+        self._stage_ms: dict[str, array[float]] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
         self._t0, self._cpu0 = time.perf_counter(), time.process_time()
         self._finished = False
         self._flushed = False
@@ -399,3 +399,8 @@ def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceMode
             Session._close_quietly(sink)
         raise
     return made
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
