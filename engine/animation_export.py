@@ -56,6 +56,8 @@ from engine.head_space import (head_space_vertices, head_transform, identity_coe
 ANIMATION_FORMATS = ("glb", "pc2")
 ANIMATION_FOLDER = "animation"
 PC2_MAGIC = b"POINTCACHE2\0"
+# Head-space (x, y, z), Y up, is stored as (x, -z, y), Z up (see the module docstring).
+PC2_AXES = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 PC2_HEADER = struct.Struct("<12siiffi")  # magic, version 1, points, start frame, sample rate, samples
 # Per-frame key record: 10 expression coefficients, quaternion (x, y, z, w), translation, scale.
 _KEY_FIELDS = N_EXPRESSION + 4 + 3 + 1
@@ -176,7 +178,7 @@ class _TrackAnimation:
             quaternion = -quaternion  # q and -q are one rotation; keep neighbours close so slerp takes the short way
         key = np.concatenate([expression_coefficients(face.params), quaternion, pose.translation,
                               [pose.scale]]).astype(np.float32)
-        vertices = _z_up(head_space_vertices(model, face.params[N_POSE:])).tobytes() if self.cache else None
+        vertices = head_space_vertices(model, face.params[N_POSE:], PC2_AXES).tobytes() if self.cache else None
         if self.last_key is not None:
             for _ in range(index - self.last_index - 1):  # frames the track missed hold its last frame
                 self._append(self.last_key, self.last_vertices)
@@ -303,11 +305,6 @@ def read_pc2(path: Path) -> tuple[float, float, np.ndarray]:
         raise ValueError(f"{path} is not a PC2 point cache")
     data = np.memmap(path, np.float32, "r", offset=PC2_HEADER.size, shape=(samples, points, 3))
     return start, rate, data
-
-
-def _z_up(head: np.ndarray) -> np.ndarray:
-    """Head-space (x, y, z), Y up, as (x, -z, y), Z up: the axes of the PC2 file."""
-    return np.ascontiguousarray(np.stack([head[:, 0], -head[:, 2], head[:, 1]], axis=1), dtype=np.float32)
 
 
 def _write(path: Path, data: bytes) -> None:
