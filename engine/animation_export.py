@@ -163,11 +163,12 @@ class _TrackAnimation:
         except OSError as e:
             raise AnimationExportError(f"cannot write into {folder}: {e.strerror or e}") from None
         if owner.texture:
-            from engine.frame_render import TEXTURE_SIZE, FrameRenderer
+            from engine.mesh_export import TEXTURE_SIZE
+            from engine.render import MeshRenderer
 
-            vertices = model.dense_vertices(face.params, face.roi)
-            self.texture_bgr = FrameRenderer(model).renderer.uv_texture(first_result.image, vertices,
-                                                                        size=TEXTURE_SIZE)
+            renderer = MeshRenderer(model.triangles, uv=model.uv, ncc=model.ncc)
+            self.texture_bgr = renderer.uv_texture(first_result.image, model.dense_vertices(face.params, face.roi),
+                                                   size=TEXTURE_SIZE)
 
     def add(self, index: int, tracked: TrackedFace, image_size: tuple[int, int]) -> None:
         face, model = tracked.face, self.owner.face_model
@@ -215,7 +216,7 @@ class _TrackAnimation:
             _write(path, glb)
             written.append(path)
         if "pc2" in owner.formats:  # the mesh the point cache animates
-            written.append(self._write_base_obj(folder / f"track_{self.track_id}_base.obj", base))
+            written.extend(self._write_base_obj(folder / f"track_{self.track_id}_base.obj", base))
         return written
 
     def discard(self) -> None:
@@ -234,16 +235,17 @@ class _TrackAnimation:
         self.keys = None
         return np.frombuffer(data, np.float32).reshape(-1, _KEY_FIELDS)
 
-    def _write_base_obj(self, path: Path, base: np.ndarray) -> Path:
+    def _write_base_obj(self, path: Path, base: np.ndarray) -> list[Path]:
+        """The base OBJ, stored y up as it is; with a texture also its .mtl and .png."""
         from engine.mesh_export import write_obj
 
-        # write_obj takes image-space meshes (y down) and stores (x, -y, z): handing it the
-        # head-space mesh with y negated stores head space as it is, wound counter-clockwise.
         try:
-            return write_obj(path, base * np.array([1.0, -1.0, 1.0], np.float32), self.owner.face_model.triangles,
-                             uv=self.owner.face_model.uv, texture_bgr=self.texture_bgr, center=False)
+            write_obj(path, base, self.owner.face_model.triangles, uv=self.owner.face_model.uv,
+                      texture_bgr=self.texture_bgr, center=False, y_down=False)
         except OSError as e:
             raise AnimationExportError(f"cannot write {path}: {e.strerror or e}") from None
+        extras = [path.with_suffix(".mtl"), path.with_suffix(".png")] if self.texture_bgr is not None else []
+        return [path, *extras]
 
 
 class PointCacheWriter:
