@@ -70,15 +70,6 @@ class AnimationExportError(OSError):
     """An animation file could not be written (one-line message)."""
 
 
-def parse_animation_formats(text: str) -> tuple[str, ...]:
-    """'glb,pc2' -> ('glb', 'pc2'); ValueError naming an unknown format."""
-    formats = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
-    unknown = [f for f in formats if f not in ANIMATION_FORMATS]
-    if unknown:
-        raise ValueError(f"unknown animation format '{unknown[0]}' (choose from {', '.join(ANIMATION_FORMATS)})")
-    return formats
-
-
 class AnimationExporter:
     """ResultSink writing per-track glb / pc2 / base OBJ into ``out_dir/animation``."""
 
@@ -116,7 +107,10 @@ class AnimationExporter:
         for tracked in result.faces:
             track = self._tracks.get(tracked.track_id)
             if track is None:
-                self.folder.mkdir(parents=True, exist_ok=True)
+                try:
+                    self.folder.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise AnimationExportError(f"cannot create {self.folder}: {e.strerror or e}") from None
                 track = _TrackAnimation(self, tracked, result)
                 self._tracks[tracked.track_id] = track
             track.add(result.index, tracked, (width, height))
