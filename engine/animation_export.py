@@ -50,10 +50,17 @@ import numpy as np
 from engine.atomic_files import write_atomic
 from engine.face_model import N_EXPRESSION, N_POSE, N_SHAPE, FaceModel
 from engine.frames import FrameResult, TrackedFace
-from engine.head_space import (head_space_vertices, head_transform, identity_coefficients,
-                               expression_coefficients, metres_per_pixel)
+from engine.head_space import (
+    expression_coefficients,
+    head_space_vertices,
+    head_transform,
+    identity_coefficients,
+    metres_per_pixel,
+)
+from engine.session import (
+    ANIMATION_FORMATS,  # the session's options name the formats; one list
+)
 
-ANIMATION_FORMATS = ("glb", "pc2")
 ANIMATION_FOLDER = "animation"
 PC2_MAGIC = b"POINTCACHE2\0"
 # Head-space (x, y, z), Y up, is stored as (x, -z, y), Z up (see the module docstring).
@@ -124,7 +131,7 @@ class AnimationExporter:
         for track in self._tracks.values():
             try:
                 self._paths.extend(track.close())
-            except BaseException as e:  # finish the other tracks before reporting
+            except BaseException as e:  # noqa: BLE001 - finish the other tracks, then re-raise
                 track.discard()
                 first_error = first_error or e
         if first_error is not None:
@@ -149,7 +156,7 @@ class _TrackAnimation:
         self.texture_bgr: np.ndarray | None = None
         folder = owner.folder
         try:
-            self.keys: IO[bytes] | None = tempfile.TemporaryFile(
+            self.keys: IO[bytes] | None = tempfile.TemporaryFile(  # noqa: SIM115 - open for the whole track
                 prefix=f".track_{self.track_id}.", suffix=".keys", dir=folder)
             if "pc2" in owner.formats:
                 self.cache = PointCacheWriter(folder / f"track_{self.track_id}.pc2", model.n_vertices,

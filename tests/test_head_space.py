@@ -5,8 +5,15 @@ import numpy as np
 import pytest
 
 from engine.analyzer import FaceAnalyzer
-from engine.head_space import (METRES_PER_MODEL_UNIT, head_space_vertices, head_transform, image_to_scene,
-                               matrix_to_quaternion, metres_per_pixel, quaternion_to_matrix)
+from engine.head_space import (
+    METRES_PER_MODEL_UNIT,
+    head_space_vertices,
+    head_transform,
+    image_to_scene,
+    matrix_to_quaternion,
+    metres_per_pixel,
+    quaternion_to_matrix,
+)
 from engine.image_input import read_image
 
 NOSE_TIP, CHIN, RIGHT_EYE_OUTER, LEFT_EYE_OUTER, JAW_RIGHT, JAW_LEFT = 30, 8, 36, 45, 0, 16
@@ -34,7 +41,7 @@ def test_head_mesh_is_the_model_in_metres(faces) -> None:
 
 
 def test_axes_and_size(faces) -> None:
-    model, _, found, _ = faces
+    model = faces[0]
     mean = head_space_vertices(model, np.zeros(50, np.float32))
     lm = mean[model.keypoints]
     assert 0.14 < np.ptp(mean[:, 0]) < 0.17  # a face is about 15 cm from ear to ear
