@@ -249,3 +249,24 @@ def accessor_array(gltf, blob: bytes, index: int) -> np.ndarray:
     return np.frombuffer(blob, np.float32, accessor.count * width, view.byteOffset + (accessor.byteOffset or 0))
 
 
+
+
+def test_a_run_cut_short_keeps_valid_files(run: Run, tmp_path) -> None:
+    """Closing after 10 frames (Ctrl-C, a source error) leaves complete files of those frames."""
+    import pygltflib
+
+    export(tmp_path, run.results[:10], run.analyzer, run.fps)
+    start, _, samples = read_pc2(tmp_path / "animation" / "track_1.pc2")
+    assert (start, len(samples)) == (0.0, 10)
+    gltf = pygltflib.GLTF2().load(str(tmp_path / "animation" / "track_1.glb"))
+    assert gltf.accessors[gltf.animations[0].samplers[0].input].count == 10
+    assert not list((tmp_path / "animation").glob(".*"))  # no temporary files left behind
+
+
+def test_unwritable_folder_is_one_line(run: Run, tmp_path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    exporter = AnimationExporter(blocked, run.analyzer.face_model, ("glb", "pc2"), run.fps)
+    with pytest.raises(OSError, match=r"^cannot create .*animation: .*$"):
+        exporter.write(run.results[0])
+    exporter.close()
