@@ -21,9 +21,11 @@ For each track it writes into ``out_dir/animation/``:
   in the Z-up axes of PC2's home applications (3ds Max, Blender): head-space
   (x, y, z) is stored as (x, -z, y), which is where Blender's OBJ importer (default
   axes) puts the base OBJ, so the Mesh Cache modifier's default axes fit it.
-  Header: start frame = the track's first frame, sample rate 1 (one sample a frame).
-* ``track_<id>_base.obj``: the glb's base mesh (mean identity, neutral expression) with
-  UVs, the mesh to put the Mesh Cache modifier on (same vertex order).
+  Header: start frame = the track's first frame, sample rate 1 (one sample a frame);
+  Blender's modifier ignores the header's start in its default Frame mode, so its
+  Frame Start must be set to the track's first frame.
+* ``track_<id>_base.obj`` (with pc2): the glb's base mesh (mean identity, neutral
+  expression) with UVs, the mesh to put the Mesh Cache modifier on (same vertex order).
 
 Frames where a track is absent (lost and found again under the same ID, or frame
 numbers the source skipped) hold the last tracked frame: the glb gets a keyframe and
