@@ -21,9 +21,11 @@ For each track it writes into ``out_dir/animation/``:
   in the Z-up axes of PC2's home applications (3ds Max, Blender): head-space
   (x, y, z) is stored as (x, -z, y), which is where Blender's OBJ importer (default
   axes) puts the base OBJ, so the Mesh Cache modifier's default axes fit it.
-  Header: start frame = the track's first frame, sample rate 1 (one sample a frame).
-* ``track_<id>_base.obj``: the glb's base mesh (mean identity, neutral expression) with
-  UVs, the mesh to put the Mesh Cache modifier on (same vertex order).
+  Header: start frame = the track's first frame, sample rate 1 (one sample a frame);
+  Blender's modifier ignores the header's start in its default Frame mode, so its
+  Frame Start must be set to the track's first frame.
+* ``track_<id>_base.obj`` (with pc2): the glb's base mesh (mean identity, neutral
+  expression) with UVs, the mesh to put the Mesh Cache modifier on (same vertex order).
 
 Frames where a track is absent (lost and found again under the same ID, or frame
 numbers the source skipped) hold the last tracked frame: the glb gets a keyframe and
@@ -50,12 +52,21 @@ import numpy as np
 from engine.atomic_files import write_atomic
 from engine.face_model import N_EXPRESSION, N_POSE, N_SHAPE, FaceModel
 from engine.frames import FrameResult, TrackedFace
-from engine.head_space import (head_space_vertices, head_transform, identity_coefficients,
-                               expression_coefficients, metres_per_pixel)
+from engine.head_space import (
+    expression_coefficients,
+    head_space_vertices,
+    head_transform,
+    identity_coefficients,
+    metres_per_pixel,
+)
+from engine.session import (
+    ANIMATION_FORMATS,  # the session's options name the formats; one list
+)
 
-ANIMATION_FORMATS = ("glb", "pc2")
 ANIMATION_FOLDER = "animation"
 PC2_MAGIC = b"POINTCACHE2\0"
+# Head-space (x, y, z), Y up, is stored as (x, -z, y), Z up (see the module docstring).
+PC2_AXES = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 PC2_HEADER = struct.Struct("<12siiffi")  # magic, version 1, points, start frame, sample rate, samples
 # Per-frame key record: 10 expression coefficients, quaternion (x, y, z, w), translation, scale.
 _KEY_FIELDS = N_EXPRESSION + 4 + 3 + 1
@@ -66,15 +77,6 @@ _SKIN_RGBA = [0.80, 0.62, 0.52, 1.0]
 
 class AnimationExportError(OSError):
     """An animation file could not be written (one-line message)."""
-
-
-def parse_animation_formats(text: str) -> tuple[str, ...]:
-    """'glb,pc2' -> ('glb', 'pc2'); ValueError naming an unknown format."""
-    formats = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
-    unknown = [f for f in formats if f not in ANIMATION_FORMATS]
-    if unknown:
-        raise ValueError(f"unknown animation format '{unknown[0]}' (choose from {', '.join(ANIMATION_FORMATS)})")
-    return formats
 
 
 class AnimationExporter:
@@ -114,7 +116,10 @@ class AnimationExporter:
         for tracked in result.faces:
             track = self._tracks.get(tracked.track_id)
             if track is None:
-                self.folder.mkdir(parents=True, exist_ok=True)
+                try:
+                    self.folder.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise AnimationExportError(f"cannot create {self.folder}: {e.strerror or e}") from None
                 track = _TrackAnimation(self, tracked, result)
                 self._tracks[tracked.track_id] = track
             track.add(result.index, tracked, (width, height))
@@ -128,7 +133,7 @@ class AnimationExporter:
         for track in self._tracks.values():
             try:
                 self._paths.extend(track.close())
-            except BaseException as e:  # finish the other tracks before reporting
+            except BaseException as e:  # noqa: BLE001 - finish the other tracks, then re-raise
                 track.discard()
                 first_error = first_error or e
         if first_error is not None:
@@ -153,7 +158,7 @@ class _TrackAnimation:
         self.texture_bgr: np.ndarray | None = None
         folder = owner.folder
         try:
-            self.keys: IO[bytes] | None = tempfile.TemporaryFile(
+            self.keys: IO[bytes] | None = tempfile.TemporaryFile(  # noqa: SIM115 - open for the whole track
                 prefix=f".track_{self.track_id}.", suffix=".keys", dir=folder)
             if "pc2" in owner.formats:
                 self.cache = PointCacheWriter(folder / f"track_{self.track_id}.pc2", model.n_vertices,
@@ -161,11 +166,12 @@ class _TrackAnimation:
         except OSError as e:
             raise AnimationExportError(f"cannot write into {folder}: {e.strerror or e}") from None
         if owner.texture:
-            from engine.frame_render import TEXTURE_SIZE, FrameRenderer
+            from engine.mesh_export import TEXTURE_SIZE
+            from engine.render import MeshRenderer
 
-            vertices = model.dense_vertices(face.params, face.roi)
-            self.texture_bgr = FrameRenderer(model).renderer.uv_texture(first_result.image, vertices,
-                                                                        size=TEXTURE_SIZE)
+            renderer = MeshRenderer(model.triangles, uv=model.uv, ncc=model.ncc)
+            self.texture_bgr = renderer.uv_texture(first_result.image, model.dense_vertices(face.params, face.roi),
+                                                   size=TEXTURE_SIZE)
 
     def add(self, index: int, tracked: TrackedFace, image_size: tuple[int, int]) -> None:
         face, model = tracked.face, self.owner.face_model
@@ -176,7 +182,7 @@ class _TrackAnimation:
             quaternion = -quaternion  # q and -q are one rotation; keep neighbours close so slerp takes the short way
         key = np.concatenate([expression_coefficients(face.params), quaternion, pose.translation,
                               [pose.scale]]).astype(np.float32)
-        vertices = _z_up(head_space_vertices(model, face.params[N_POSE:])).tobytes() if self.cache else None
+        vertices = head_space_vertices(model, face.params[N_POSE:], PC2_AXES).tobytes() if self.cache else None
         if self.last_key is not None:
             for _ in range(index - self.last_index - 1):  # frames the track missed hold its last frame
                 self._append(self.last_key, self.last_vertices)
@@ -213,7 +219,7 @@ class _TrackAnimation:
             _write(path, glb)
             written.append(path)
         if "pc2" in owner.formats:  # the mesh the point cache animates
-            written.append(self._write_base_obj(folder / f"track_{self.track_id}_base.obj", base))
+            written.extend(self._write_base_obj(folder / f"track_{self.track_id}_base.obj", base))
         return written
 
     def discard(self) -> None:
@@ -232,16 +238,17 @@ class _TrackAnimation:
         self.keys = None
         return np.frombuffer(data, np.float32).reshape(-1, _KEY_FIELDS)
 
-    def _write_base_obj(self, path: Path, base: np.ndarray) -> Path:
+    def _write_base_obj(self, path: Path, base: np.ndarray) -> list[Path]:
+        """The base OBJ, stored y up as it is; with a texture also its .mtl and .png."""
         from engine.mesh_export import write_obj
 
-        # write_obj takes image-space meshes (y down) and stores (x, -y, z): handing it the
-        # head-space mesh with y negated stores head space as it is, wound counter-clockwise.
         try:
-            return write_obj(path, base * np.array([1.0, -1.0, 1.0], np.float32), self.owner.face_model.triangles,
-                             uv=self.owner.face_model.uv, texture_bgr=self.texture_bgr, center=False)
+            write_obj(path, base, self.owner.face_model.triangles, uv=self.owner.face_model.uv,
+                      texture_bgr=self.texture_bgr, center=False, y_down=False)
         except OSError as e:
             raise AnimationExportError(f"cannot write {path}: {e.strerror or e}") from None
+        extras = [path.with_suffix(".mtl"), path.with_suffix(".png")] if self.texture_bgr is not None else []
+        return [path, *extras]
 
 
 class PointCacheWriter:
@@ -303,11 +310,6 @@ def read_pc2(path: Path) -> tuple[float, float, np.ndarray]:
         raise ValueError(f"{path} is not a PC2 point cache")
     data = np.memmap(path, np.float32, "r", offset=PC2_HEADER.size, shape=(samples, points, 3))
     return start, rate, data
-
-
-def _z_up(head: np.ndarray) -> np.ndarray:
-    """Head-space (x, y, z), Y up, as (x, -z, y), Z up: the axes of the PC2 file."""
-    return np.ascontiguousarray(np.stack([head[:, 0], -head[:, 2], head[:, 1]], axis=1), dtype=np.float32)
 
 
 def _write(path: Path, data: bytes) -> None:

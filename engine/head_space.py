@@ -36,8 +36,9 @@ towards the camera grows (scale > 1) instead of moving in Z.
 
 Because the regressed camera is an affine map slightly off a similarity, ``T + s R h``
 differs from the image-space mesh mapped to scene space (``image_to_scene``) by a
-small shear: up to 0.4 % of the face width in x, y on obama.mp4 (0.7 mm on a 155 mm
-face); the head-space mesh itself is exact.
+small shear: up to 0.4 % of the face width in x, y on obama.mp4 (smoothed, 0.7 mm on a
+155 mm face), 1.2 % on the faces of emma.jpg (single stills); the head-space mesh itself
+is exact.
 """
 from __future__ import annotations
 
@@ -68,19 +69,25 @@ class HeadTransform:
         return m
 
 
-def head_space_vertices(face_model: FaceModel, coefficients: np.ndarray) -> np.ndarray:
+def head_space_vertices(face_model: FaceModel, coefficients: np.ndarray,
+                        axes: np.ndarray | None = None) -> np.ndarray:
     """(n, 3) float32 head-space vertices in metres for 50 coefficients (40 identity, 10 expression).
 
-    The dense kernel shifts its third output row to a minimum of 0 (image depth has no
-    origin), so x, y come from one pass and z from a second pass that puts z in the first row.
+    ``axes``: optional (3, 3) matrix applied to the head-space coordinates (the PC2 export
+    asks for its Z-up axes this way, at no extra cost).
+
+    One pass of the dense kernel. The kernel shifts its third output row to a minimum of 0
+    (image depth has no origin); the shift is one number per mesh, recovered from the
+    exact sparse model at the 68 keypoints, where the dense model agrees with it.
     """
     coefficients = np.asarray(coefficients, np.float32).reshape(-1)
-    xy_pass = np.zeros((3, 4), np.float32)
-    xy_pass[0, 0] = xy_pass[1, 1] = METRES_PER_MODEL_UNIT
-    z_pass = np.zeros((3, 4), np.float32)
-    z_pass[0, 2] = METRES_PER_MODEL_UNIT
-    out = face_model.dense_from_camera(xy_pass, coefficients)
-    out[:, 2] = face_model.dense_from_camera(z_pass, coefficients)[:, 0]
+    rows = (np.eye(3) if axes is None else np.asarray(axes, np.float64).reshape(3, 3)) * METRES_PER_MODEL_UNIT
+    camera = np.zeros((3, 4), np.float32)
+    camera[:, :3] = rows
+    out = face_model.dense_from_camera(camera, coefficients)
+    sparse = (face_model.sparse_mean + face_model.sparse_basis @ coefficients).reshape(-1, 3)
+    true_third = sparse.astype(np.float64) @ rows[2]
+    out[:, 2] += np.float32(np.mean(true_third - out[face_model.keypoints, 2]))
     return out
 
 

@@ -6,7 +6,7 @@ judges nothing itself. Blender coordinates (Z up) are written as they are.
 
     -- glb FILE.glb --fps 25 --frames 0,27,54 --out RESULT.npz
     -- pc2 BASE.obj FILE.pc2 --fps 25 --frames 0,27,54 --first 0 --out RESULT.npz
-    -- render FILE.glb --fps 25 --frame 27 --out IMAGE.png
+    -- render FILE.glb --fps 25 --frames 0,27,54 --out IMAGE.png   (IMAGE_0.png, ...)
 """
 from __future__ import annotations
 
@@ -86,9 +86,8 @@ def probe_pc2(args: argparse.Namespace) -> None:
 
 
 def render(args: argparse.Namespace) -> None:
-    """A still of the imported animation: the head from the front, Workbench studio light."""
-    import math
-
+    """Stills of the imported animation, one PNG per frame (OUT with _<frame> before .png):
+    Workbench studio light, one fixed camera in front of the head that frames every one of them."""
     from mathutils import Vector
 
     scene = empty_scene(args.fps)
@@ -96,33 +95,32 @@ def render(args: argparse.Namespace) -> None:
     (ob,) = mesh_objects()
     for polygon in ob.data.polygons:
         polygon.use_smooth = True
-    scene.frame_set(int(args.frame))
-    depsgraph = bpy.context.evaluated_depsgraph_get()
-    ob_eval = ob.evaluated_get(depsgraph)
-    corners = [ob_eval.matrix_world @ Vector(c) for c in ob_eval.bound_box]
-    centre = sum(corners, Vector()) / 8
+    frames = [int(f) for f in args.frames.split(",")]
+    corners = []
+    for frame in frames:
+        scene.frame_set(frame)
+        ob_eval = ob.evaluated_get(bpy.context.evaluated_depsgraph_get())
+        corners += [ob_eval.matrix_world @ Vector(c) for c in ob_eval.bound_box]
+    centre = sum(corners, Vector()) / len(corners)
     size = max((c - centre).length for c in corners)
-    camera_data = bpy.data.cameras.new("camera")
-    camera_data.lens = 85
-    camera = bpy.data.objects.new("camera", camera_data)
+    camera = bpy.data.objects.new("camera", bpy.data.cameras.new("camera"))
+    camera.data.lens = 85
     scene.collection.objects.link(camera)
-    distance = size * 4.2
+    distance = size * 4.0
     camera.location = centre + Vector((0.35 * distance, -distance, 0.12 * distance))  # front, a little right
     camera.rotation_euler = (centre - camera.location).to_track_quat("-Z", "Y").to_euler()
     scene.camera = camera
+    scene.world = bpy.data.worlds.new("world")  # Workbench's grey backdrop
     scene.render.engine = "BLENDER_WORKBENCH"
-    shading = scene.display.shading
-    shading.light, shading.color_type = "STUDIO", "MATERIAL"
-    shading.show_cavity = True
-    scene.render.resolution_x, scene.render.resolution_y = 360, 400
-    scene.render.film_transparent = False
-    scene.world = scene.world or bpy.data.worlds.new("world")
-    scene.render.image_settings.file_format = "PNG"
-    scene.render.image_settings.color_mode = "RGB"
-    scene.render.image_settings.compression = 100
-    scene.render.filepath = args.out
-    bpy.ops.render.render(write_still=True)
-    del math
+    scene.display.shading.light = "STUDIO"
+    scene.display.shading.show_cavity = True
+    scene.render.resolution_x, scene.render.resolution_y = 300, 340
+    settings = scene.render.image_settings
+    settings.file_format, settings.color_mode, settings.compression = "PNG", "BW", 100
+    for frame in frames:
+        scene.frame_set(frame)
+        scene.render.filepath = args.out.replace(".png", f"_{frame}.png")
+        bpy.ops.render.render(write_still=True)
 
 
 def main(argv: list[str]) -> None:
@@ -131,7 +129,6 @@ def main(argv: list[str]) -> None:
     parser.add_argument("files", nargs="+")
     parser.add_argument("--fps", type=int, required=True)
     parser.add_argument("--frames", default="")
-    parser.add_argument("--frame", default="0")
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
