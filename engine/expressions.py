@@ -1,0 +1,330 @@
+"""Named expression weights (ARKit and VRM 0 blendshapes) and head motion relative to a neutral face.
+
+    from engine.expressions import Calibration, ExpressionModel
+    model = ExpressionModel(analyzer.face_model, config.expressions)
+    calibration = Calibration()                       # until the user sets a neutral face
+    calibration = model.neutral_from(face)            # "Set neutral": this face is the rest pose
+    weights = model.weights(face, calibration)        # {"jawOpen": 0.8, ..., "A": 0.7, "Blink_L": 0.0}
+    motion = model.head_motion(face, frame_size, calibration)   # rotation and position vs neutral
+
+How a weight is made (the mapping is the table ``BLENDSHAPES`` below, and the README):
+
+1. ``measure``: the face's 68 landmarks rebuilt *pose-free* from its 40 identity and 10
+   expression coefficients (the model's own frame: x to the subject's left, y up, z
+   forward), and ten geometric measures of that shape in units of the outer
+   eye-corner distance (mouth opening, chin drop, mouth width, corner heights, brow
+   heights, eye openness, ...). Pose-free, so turning the head changes no weight;
+   relative to the eye distance, so the face's size in the picture does not either.
+2. Each measure minus the same measure of the neutral face, divided by that measure's
+   range (the change that means "fully"), clipped to 0..1, gives a unit excursion.
+   The neutral face is the user's, once set; before that it is the same person with the
+   10 expression coefficients at zero (the face model's own neutral expression).
+3. Blendshapes are those excursions, or small products of them (a funnel is a narrow
+   *and* open mouth, a pucker a narrow and closed one).
+
+Left and Right are the subject's, as in ARKit (``eyeBlinkLeft`` is the user's left eye);
+``mirrored(weights)`` swaps them for a mirrored avatar.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping
+
+import numpy as np
+
+from engine.config import ExpressionConfig
+from engine.face_model import N_POSE, N_SHAPE, FaceModel, rotation_angles
+from engine.results import Face
+
+# iBUG 300-W indices (the subject's left and right).
+RIGHT_EYE = (36, 37, 38, 39, 40, 41)
+LEFT_EYE = (42, 43, 44, 45, 46, 47)
+RIGHT_BROW = (17, 18, 19, 20, 21)
+LEFT_BROW = (22, 23, 24, 25, 26)
+EYE_CORNERS = (36, 45)  # outer corners: the unit of length
+INNER_LIPS = ((61, 67), (62, 66), (63, 65))
+MOUTH_RIGHT, MOUTH_LEFT = 48, 54
+UPPER_LIP, LOWER_LIP = (51, 62), (57, 66)  # outer and inner midpoints
+CORNER_LINE = 0.3  # of the way from the upper to the lower lip midpoints
+NOSE_TIP, CHIN = 30, 8
+
+# The measures, in eye-corner distances (eye openness: eye aspect ratio).
+MEASURES = ("mouth_open", "jaw_drop", "mouth_width", "corner_left", "corner_right", "brow_inner",
+            "brow_left", "brow_right", "eye_left", "eye_right")
+_INDEX = {name: i for i, name in enumerate(MEASURES)}
+
+
+def measure_shape(shape: np.ndarray) -> np.ndarray:
+    """(10,) measures (order ``MEASURES``) of a pose-free (68, 3) shape (x subject's left, y up)."""
+    s = np.asarray(shape, np.float64).reshape(68, 3)
+    unit = float(np.linalg.norm(s[EYE_CORNERS[0]] - s[EYE_CORNERS[1]]))
+    if not (unit > 0 and math.isfinite(unit)):
+        raise ValueError("degenerate face shape (eye corners coincide)")
+
+    def eye(indices: tuple[int, ...]) -> float:  # eye aspect ratio: lid distance / eye width
+        p = s[list(indices)]
+        lids = np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])
+        return float(lids / (2 * np.linalg.norm(p[0] - p[3])))
+
+    eye_line = (s[list(RIGHT_EYE), 1].mean() + s[list(LEFT_EYE), 1].mean()) / 2
+    # Corner heights against a line between the lips that the corners follow as the jaw
+    # opens (measured on the media: uncorrelated with the opening at this fraction), so
+    # talking reads neither as a smile nor as a frown.
+    upper, lower = s[list(UPPER_LIP), 1].mean(), s[list(LOWER_LIP), 1].mean()
+    mouth_centre = upper + CORNER_LINE * (lower - upper)
+    values = (
+        np.mean([np.linalg.norm(s[a] - s[b]) for a, b in INNER_LIPS]) / unit,
+        (s[NOSE_TIP, 1] - s[CHIN, 1]) / unit,
+        np.linalg.norm(s[MOUTH_LEFT] - s[MOUTH_RIGHT]) / unit,
+        (s[MOUTH_LEFT, 1] - mouth_centre) / unit,
+        (s[MOUTH_RIGHT, 1] - mouth_centre) / unit,
+        ((s[21, 1] + s[22, 1]) / 2 - eye_line) / unit,
+        (s[list(LEFT_BROW), 1].mean() - s[list(LEFT_EYE), 1].mean()) / unit,
+        (s[list(RIGHT_BROW), 1].mean() - s[list(RIGHT_EYE), 1].mean()) / unit,
+        eye(LEFT_EYE),
+        eye(RIGHT_EYE),
+    )
+    return np.asarray(values, np.float64)
+
+
+# -- the mapping ---------------------------------------------------------------------------
+
+# Unit excursions: (name, measure, direction). +1: the measure grows past neutral.
+EXCURSIONS: tuple[tuple[str, str, int], ...] = (
+    ("open", "mouth_open", +1), ("jaw", "jaw_drop", +1),
+    ("wide", "mouth_width", +1), ("narrow", "mouth_width", -1),
+    ("corner_up_left", "corner_left", +1), ("corner_up_right", "corner_right", +1),
+    ("corner_down_left", "corner_left", -1), ("corner_down_right", "corner_right", -1),
+    ("brow_inner_up", "brow_inner", +1),
+    ("brow_down_left", "brow_left", -1), ("brow_down_right", "brow_right", -1),
+    ("eye_closed_left", "eye_left", -1), ("eye_closed_right", "eye_right", -1),
+)
+
+Excursions = Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Blendshape:
+    """One named weight: how it is made from the unit excursions, and that in words (README)."""
+
+    name: str
+    formula: Callable[[Excursions], float]
+    driven_by: str
+
+
+def _one(key: str) -> Callable[[Excursions], float]:
+    return lambda e: e[key]
+
+
+def _vowel_a(e: Excursions) -> float:
+    return e["open"] * (1 - max(e["wide"], e["narrow"]))
+
+
+BLENDSHAPES: tuple[Blendshape, ...] = (
+    Blendshape("jawOpen", _one("jaw"), "chin drop below the nose tip"),
+    Blendshape("mouthClose", lambda e: max(0.0, e["jaw"] - e["open"]),
+               "jaw dropped while the lips stay together (chin drop minus lip opening)"),
+    Blendshape("mouthFunnel", lambda e: math.sqrt(e["narrow"] * e["open"]), "mouth narrower and open"),
+    Blendshape("mouthPucker", lambda e: e["narrow"] * (1 - e["open"]), "mouth narrower with the lips closed"),
+    Blendshape("mouthSmileLeft", _one("corner_up_left"), "left mouth corner raised above the mouth's centre line"),
+    Blendshape("mouthSmileRight", _one("corner_up_right"), "right mouth corner raised above the mouth's centre line"),
+    Blendshape("mouthFrownLeft", _one("corner_down_left"), "left mouth corner lowered"),
+    Blendshape("mouthFrownRight", _one("corner_down_right"), "right mouth corner lowered"),
+    Blendshape("mouthStretchLeft", lambda e: e["wide"] * (1 - e["corner_up_left"]),
+               "mouth wider without the left corner rising"),
+    Blendshape("mouthStretchRight", lambda e: e["wide"] * (1 - e["corner_up_right"]),
+               "mouth wider without the right corner rising"),
+    Blendshape("browInnerUp", _one("brow_inner_up"), "inner brow ends raised above the eye line"),
+    Blendshape("browDownLeft", _one("brow_down_left"), "left brow lowered towards the left eye"),
+    Blendshape("browDownRight", _one("brow_down_right"), "right brow lowered towards the right eye"),
+    Blendshape("eyeBlinkLeft", _one("eye_closed_left"), "left eye aspect ratio below neutral"),
+    Blendshape("eyeBlinkRight", _one("eye_closed_right"), "right eye aspect ratio below neutral"),
+    # VRM 0 presets (VRM 1: aa ih ou ee oh blinkLeft blinkRight).
+    Blendshape("A", _vowel_a, "mouth open, width unchanged"),
+    Blendshape("I", lambda e: e["wide"] * (1 - e["open"]), "mouth wider, lips nearly together"),
+    Blendshape("U", lambda e: e["narrow"] * (1 - e["open"]), "mouth narrower, lips nearly together"),
+    Blendshape("E", lambda e: math.sqrt(e["wide"] * e["open"]), "mouth wider and open"),
+    Blendshape("O", lambda e: math.sqrt(e["narrow"] * e["open"]), "mouth narrower and open"),
+    Blendshape("Blink_L", _one("eye_closed_left"), "as eyeBlinkLeft"),
+    Blendshape("Blink_R", _one("eye_closed_right"), "as eyeBlinkRight"),
+)
+BLENDSHAPE_NAMES = tuple(b.name for b in BLENDSHAPES)
+ARKIT_NAMES = BLENDSHAPE_NAMES[:BLENDSHAPE_NAMES.index("A")]
+VRM_NAMES = BLENDSHAPE_NAMES[BLENDSHAPE_NAMES.index("A"):]
+
+
+def _mirror_name(name: str) -> str:
+    for a, b in (("Left", "Right"), ("_L", "_R")):
+        if name.endswith(a):
+            return name[: -len(a)] + b
+        if name.endswith(b):
+            return name[: -len(b)] + a
+    return name
+
+
+MIRRORED_NAME = {name: _mirror_name(name) for name in BLENDSHAPE_NAMES}
+
+
+def mirrored(weights: Mapping[str, float]) -> dict[str, float]:
+    """The same weights for a mirrored avatar: every Left/Right (and _L/_R) pair swapped."""
+    return {MIRRORED_NAME.get(name, name): value for name, value in weights.items()}
+
+
+# -- calibration and head motion ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Calibration:
+    """A user's neutral face and ranges. ``neutral_*`` None: not set yet (see the module notes).
+
+    ``range_scale`` multiplies the configured ranges per measure (a user whose smile is
+    small gets a smaller range, so it still reaches 1); ``fitted`` learns it from samples.
+    """
+
+    neutral_measures: tuple[float, ...] | None = None
+    neutral_rotation: tuple[float, ...] | None = None  # 9 values, row-major (camera frame)
+    neutral_center: tuple[float, float] | None = None  # face centre, image pixels
+    neutral_eye_distance: float | None = None  # outer eye corners, image pixels
+    range_scale: tuple[float, ...] = field(default=(1.0,) * len(MEASURES))
+
+    @property
+    def is_set(self) -> bool:
+        return self.neutral_measures is not None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"neutral_measures": self.neutral_measures, "neutral_rotation": self.neutral_rotation,
+                "neutral_center": self.neutral_center, "neutral_eye_distance": self.neutral_eye_distance,
+                "range_scale": self.range_scale}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> "Calibration":
+        """Inverse of ``to_dict`` (stored settings); wrong lengths raise ValueError."""
+        def floats(key: str, n: int) -> tuple[float, ...] | None:
+            value = data.get(key)
+            if value is None:
+                return None
+            out = tuple(float(v) for v in value)  # type: ignore[attr-defined]
+            if len(out) != n:
+                raise ValueError(f"calibration '{key}' needs {n} numbers, got {len(out)}")
+            return out
+
+        center = floats("neutral_center", 2)
+        eye = data.get("neutral_eye_distance")
+        return cls(neutral_measures=floats("neutral_measures", len(MEASURES)),
+                   neutral_rotation=floats("neutral_rotation", 9),
+                   neutral_center=None if center is None else (center[0], center[1]),
+                   neutral_eye_distance=None if eye is None else float(eye),  # type: ignore[arg-type]
+                   range_scale=floats("range_scale", len(MEASURES)) or (1.0,) * len(MEASURES))
+
+
+@dataclass(frozen=True)
+class HeadMotion:
+    """Head rotation and position relative to the neutral pose, in the camera frame.
+
+    ``rotation``: (3, 3) rotation taking the neutral head orientation to the current one,
+    in camera axes (x right in the picture, y up, z towards the camera; right-handed).
+    ``position``: metres, same axes, from the neutral face centre (x, y from the picture,
+    z from the change in face size at ``camera_distance_m``).
+    ``yaw``, ``pitch``, ``roll``: degrees, the upstream decomposition of ``rotation``
+    (``HeadPose``'s convention); all 0 right after Set neutral.
+    """
+
+    rotation: np.ndarray
+    position: np.ndarray
+    yaw: float
+    pitch: float
+    roll: float
+
+
+class ExpressionModel:
+    """Measures faces and turns them into named weights and head motion (one per face model)."""
+
+    def __init__(self, face_model: FaceModel, config: ExpressionConfig) -> None:
+        self._mean = face_model.sparse_mean.astype(np.float64)
+        self._basis = face_model.sparse_basis.astype(np.float64)
+        self.config = config
+        ranges = np.array([config.ranges[name] for name in MEASURES], np.float64)
+        if np.any(ranges <= 0):
+            raise ValueError("expression ranges must be positive")
+        self._ranges = ranges
+
+    def shape(self, params: np.ndarray, neutral_expression: bool = False) -> np.ndarray:
+        """(68, 3) pose-free landmarks of a face's 50 coefficients (expression zeroed on request)."""
+        coefficients = np.asarray(params, np.float64).reshape(-1)[N_POSE:].copy()
+        if neutral_expression:
+            coefficients[N_SHAPE:] = 0.0
+        return (self._mean + self._basis @ coefficients).reshape(68, 3)
+
+    def measure(self, face: Face) -> np.ndarray:
+        """The face's (10,) measures, order ``MEASURES``."""
+        return measure_shape(self.shape(face.params))
+
+    def excursions(self, face: Face, calibration: Calibration) -> dict[str, float]:
+        """Unit excursions (0..1) from the neutral face, per ``EXCURSIONS`` name."""
+        current = self.measure(face)
+        if calibration.neutral_measures is not None:
+            neutral = np.asarray(calibration.neutral_measures, np.float64)
+        else:
+            neutral = measure_shape(self.shape(face.params, neutral_expression=True))
+        delta = (current - neutral) / (self._ranges * np.asarray(calibration.range_scale, np.float64))
+        return {name: float(min(1.0, max(0.0, sign * delta[_INDEX[m]]))) for name, m, sign in EXCURSIONS}
+
+    def weights(self, face: Face, calibration: Calibration) -> dict[str, float]:
+        """Every blendshape of ``BLENDSHAPES``, 0..1, in that order."""
+        e = self.excursions(face, calibration)
+        return {b.name: float(min(1.0, max(0.0, b.formula(e)))) for b in BLENDSHAPES}
+
+    def neutral_from(self, face: Face, calibration: Calibration | None = None) -> Calibration:
+        """``calibration`` (default: a new one) with ``face`` as the neutral expression and pose."""
+        base = calibration or Calibration()
+        return replace(base, neutral_measures=tuple(float(v) for v in self.measure(face)),
+                       neutral_rotation=tuple(float(v) for v in np.asarray(face.pose.rotation).reshape(-1)),
+                       neutral_center=_face_center(face), neutral_eye_distance=_eye_distance(face))
+
+    def fitted(self, calibration: Calibration, samples: list[Face], percentile: float = 95.0) -> Calibration:
+        """Ranges scaled to a user's own extremes: for each measure, the ``percentile`` of its
+        excursion from neutral over ``samples`` (faces pulled on purpose), never below a tenth
+        of the configured range (a measure that did not move keeps a sane range)."""
+        if calibration.neutral_measures is None:
+            raise ValueError("set a neutral face before fitting ranges")
+        if not samples:
+            raise ValueError("no samples to fit expression ranges to")
+        deltas = np.abs(np.stack([self.measure(f) for f in samples]) - np.asarray(calibration.neutral_measures))
+        scale = np.maximum(np.percentile(deltas, percentile, axis=0) / self._ranges, 0.1)
+        return replace(calibration, range_scale=tuple(float(v) for v in scale))
+
+    def head_motion(self, face: Face, frame_size: tuple[int, int], calibration: Calibration) -> HeadMotion:
+        """Rotation and position of ``face`` relative to the neutral pose (see ``HeadMotion``).
+
+        Before a neutral is set: the rotation is the absolute head pose (looking into the
+        camera is neutral) and the position is measured from the picture centre, with no depth.
+        """
+        rotation = np.asarray(face.pose.rotation, np.float64)
+        if calibration.neutral_rotation is not None:
+            rotation = rotation @ np.asarray(calibration.neutral_rotation, np.float64).reshape(3, 3).T
+        cx, cy = _face_center(face)
+        eye_px = _eye_distance(face)
+        if calibration.neutral_center is not None:
+            x0, y0 = calibration.neutral_center
+        else:
+            x0, y0 = frame_size[0] / 2, frame_size[1] / 2
+        metres_per_px = self.config.eye_corner_distance_m / eye_px
+        z = 0.0
+        if calibration.neutral_eye_distance is not None:
+            # Pinhole camera: the face's size in pixels grows as 1 / distance.
+            z = self.config.camera_distance_m * (1.0 - calibration.neutral_eye_distance / eye_px)
+        position = np.array([(cx - x0) * metres_per_px, -(cy - y0) * metres_per_px, z], np.float64)
+        yaw, pitch, roll = rotation_angles(rotation)
+        return HeadMotion(rotation=rotation, position=position, yaw=yaw, pitch=pitch, roll=roll)
+
+
+def _face_center(face: Face) -> tuple[float, float]:
+    """Midpoint of the outer eye corners and the nose tip: steadier than the box centre."""
+    p = np.asarray(face.landmarks, np.float64)[[EYE_CORNERS[0], EYE_CORNERS[1], NOSE_TIP], :2].mean(axis=0)
+    return float(p[0]), float(p[1])
+
+
+def _eye_distance(face: Face) -> float:
+    lm = np.asarray(face.landmarks, np.float64)
+    d = float(np.linalg.norm(lm[EYE_CORNERS[0], :2] - lm[EYE_CORNERS[1], :2]))
+    return max(d, 1e-6)
