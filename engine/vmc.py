@@ -1,0 +1,268 @@
+"""VMC protocol sender: head pose and named expressions of one tracked face, over OSC/UDP.
+
+    from engine.vmc import VmcSender, VmcTarget
+    sender = VmcSender(ExpressionModel(model, config.expressions), VmcTarget.parse("127.0.0.1:39539"))
+    for result in results:            # a ResultSink: run_session(..., sinks=[sender]) does this
+        sender.write(result)
+    sender.close()
+
+Per frame that holds the followed face, one OSC bundle (protocol.vmc.info, Marionette
+spec), in this order:
+
+* ``/VMC/Ext/Bone/Pos "Head" p.x p.y p.z q.x q.y q.z q.w``: the head relative to the
+  neutral pose, in Unity's left-handed avatar frame (x the avatar's right, y up, z the
+  avatar's forward); position in metres;
+* ``/VMC/Ext/Blend/Val name value`` for every weight of ``engine.expressions.BLENDSHAPES``,
+  then ``/VMC/Ext/Blend/Apply``;
+* ``/VMC/Ext/OK 1`` (a model's data is being sent) and ``/VMC/Ext/T time`` (the frame's
+  own timestamp, seconds).
+
+Axes. The engine's camera frame is right-handed: x right in the picture, y up, z towards
+the camera. Facing the camera, the user's right is the picture's left, so the user's
+body frame in Unity's axes is ``S = diag(-1, 1, 1)`` applied to camera coordinates: the
+reflection that also turns right- into left-handed. Hence, with ``R`` the head rotation
+relative to neutral in camera axes and ``p`` its position:
+
+* normal (the avatar moves the same side as the user): ``R_unity = S R S``, ``p_unity = S p``;
+* mirrored (the avatar moves like the user's mirror image): ``R_unity = R``,
+  ``p_unity = p``, and every Left/Right blendshape swapped.
+
+The quaternion is the usual one of ``R_unity`` (Unity's ``Quaternion`` has the same algebra).
+To read the table's yaw back: ``R = S R_unity S`` (normal), then
+``yaw = degrees(asin(R[2, 0]))`` as in ``engine.results.HeadPose``; equivalently the
+Unity rotation about +y of a pure turn equals the table's yaw (normal mode) or its
+negative (mirrored).
+
+Sending never blocks the frame loop: ``write`` only puts the result in a small queue
+(the oldest entry is dropped when full); a thread computes the weights, encodes the
+bundle and sends it. UDP needs no receiver: with none listening the datagrams are
+simply lost; a send error is reported once (``error``), never per frame.
+"""
+from __future__ import annotations
+
+import math
+import socket
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from engine.expressions import Calibration, ExpressionModel, HeadMotion, mirrored
+from engine.frames import FrameResult, TrackedFace
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 39539
+DEFAULT_QUEUE_FRAMES = 4
+HEAD_BONE = "Head"
+MIRROR_AXES = np.diag([-1.0, 1.0, 1.0])  # camera frame <-> Unity avatar frame (see the module notes)
+
+
+class VmcTargetError(ValueError):
+    """A VMC target that is not HOST:PORT, or a host that does not resolve (one-line message)."""
+
+
+@dataclass(frozen=True)
+class VmcTarget:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+
+    @classmethod
+    def parse(cls, text: str | None, default: "VmcTarget | None" = None) -> "VmcTarget":
+        """``HOST:PORT``, ``HOST``, ``:PORT`` or empty (the default target)."""
+        base = default or cls()
+        text = (text or "").strip()
+        if not text:
+            return base
+        host, sep, port_text = text.rpartition(":")
+        if not sep:
+            host, port_text = text, ""
+        host = host.strip("[]") or base.host
+        try:
+            port = int(port_text) if port_text else base.port
+        except ValueError:
+            raise VmcTargetError(f"VMC target '{text}': the port must be a number (HOST:PORT)") from None
+        if not 0 < port < 65536:
+            raise VmcTargetError(f"VMC target '{text}': port {port} is out of range 1-65535")
+        return cls(host, port)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    """What one bundle carries, before encoding (also what the app shows)."""
+
+    index: int
+    time: float
+    track_id: int
+    motion: HeadMotion
+    weights: dict[str, float]  # the subject's left/right (not mirrored)
+
+
+def choose_face(result: FrameResult, follow: int | None) -> TrackedFace | None:
+    """The face to stream: track ``follow``, or the oldest track (lowest id) when None."""
+    if follow is not None:
+        return next((tf for tf in result.faces if tf.track_id == follow), None)
+    return min(result.faces, key=lambda tf: tf.track_id, default=None)
+
+
+def live_frame(model: ExpressionModel, result: FrameResult, calibration: Calibration,
+               follow: int | None = None) -> LiveFrame | None:
+    """Head motion and weights of the followed face in ``result`` (None: not in this frame)."""
+    tracked = choose_face(result, follow)
+    if tracked is None:
+        return None
+    h, w = result.image.shape[:2]
+    face = tracked.face
+    return LiveFrame(index=result.index, time=float(result.timestamp), track_id=tracked.track_id,
+                     motion=model.head_motion(face, (w, h), calibration),
+                     weights=model.weights(face, calibration))
+
+
+def unity_head(motion: HeadMotion, mirror: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(position (3,), quaternion (x, y, z, w)) of the head in Unity's avatar frame."""
+    rotation = np.asarray(motion.rotation, np.float64)
+    position = np.asarray(motion.position, np.float64)
+    if not mirror:
+        rotation = MIRROR_AXES @ rotation @ MIRROR_AXES
+        position = MIRROR_AXES @ position
+    return position, matrix_to_quaternion(rotation)
+
+
+def matrix_to_quaternion(r: np.ndarray) -> np.ndarray:
+    """Unit quaternion (x, y, z, w), w >= 0, of a rotation matrix (Shepperd's method)."""
+    m = np.asarray(r, np.float64)
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    if trace > 0:
+        s = 2.0 * math.sqrt(trace + 1.0)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
+    else:
+        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s]
+    quat = np.asarray(q, np.float64)
+    quat /= np.linalg.norm(quat)
+    return -quat if quat[3] < 0 else quat
+
+
+def encode_bundle(frame: LiveFrame, mirror: bool) -> bytes:
+    """The OSC bundle of one frame (see the module notes for its messages)."""
+    position, quat = unity_head(frame.motion, mirror)
+    weights = mirrored(frame.weights) if mirror else frame.weights
+    bundle = OscBundleBuilder(IMMEDIATELY)
+    bundle.add_content(_message("/VMC/Ext/Bone/Pos", HEAD_BONE, *(float(v) for v in position),
+                                *(float(v) for v in quat)))
+    for name, value in weights.items():
+        bundle.add_content(_message("/VMC/Ext/Blend/Val", name, float(value)))
+    bundle.add_content(_message("/VMC/Ext/Blend/Apply"))
+    bundle.add_content(_message("/VMC/Ext/OK", 1))
+    bundle.add_content(_message("/VMC/Ext/T", float(frame.time)))
+    return bundle.build().dgram
+
+
+def _message(address: str, *args: str | float | int) -> object:
+    builder = OscMessageBuilder(address=address)
+    for arg in args:
+        kind = (OscMessageBuilder.ARG_TYPE_STRING if isinstance(arg, str) else
+                OscMessageBuilder.ARG_TYPE_INT if isinstance(arg, int) else OscMessageBuilder.ARG_TYPE_FLOAT)
+        builder.add_arg(arg, kind)
+    return builder.build()
+
+
+class VmcSender:
+    """A ResultSink streaming the followed face to a VMC receiver from its own thread.
+
+    ``write(result)`` (frame results) or ``send(live)`` (already computed, the app's way)
+    only queue; ``calibration``, ``mirror`` and ``follow`` may be changed at any time
+    (they apply from the next frame). ``bundles_sent`` counts datagrams handed to the OS.
+    """
+
+    def __init__(self, model: ExpressionModel, target: VmcTarget, *, mirror: bool = False,
+                 follow: int | None = None, calibration: Calibration | None = None,
+                 queue_frames: int = DEFAULT_QUEUE_FRAMES) -> None:
+        try:
+            info = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_DGRAM)
+        except (socket.gaierror, UnicodeError) as e:
+            raise VmcTargetError(f"VMC target {target}: cannot resolve host ({e})") from None
+        family, _, _, _, address = info[0]
+        self.target = target
+        self.model = model
+        self.mirror = bool(mirror)
+        self.follow = follow
+        self.calibration = calibration or Calibration()
+        self.bundles_sent = 0
+        self.frames_dropped = 0  # queued frames replaced by newer ones before they were sent
+        self.error: str | None = None  # the first send error, reported once
+        self.latest: LiveFrame | None = None  # the last frame sent (the app shows it)
+        self._address = address
+        self._socket = socket.socket(family, socket.SOCK_DGRAM)
+        self._queue: deque[FrameResult | LiveFrame] = deque()
+        self._limit = max(1, int(queue_frames))
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=f"VmcSender({target})", daemon=True)
+        self._thread.start()
+
+    def write(self, result: FrameResult) -> None:
+        self._put(result)
+
+    def send(self, frame: LiveFrame) -> None:
+        self._put(frame)
+
+    def set_calibration(self, calibration: Calibration) -> None:
+        self.calibration = calibration
+
+    def _put(self, item: FrameResult | LiveFrame) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            if len(self._queue) >= self._limit:
+                self._queue.popleft()
+                self.frames_dropped += 1
+            self._queue.append(item)
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Send what is queued, then stop the thread and close the socket."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+        self._socket.close()
+
+    def __enter__(self) -> "VmcSender":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._closed)
+                if not self._queue:
+                    return
+                item = self._queue.popleft()
+            frame = (live_frame(self.model, item, self.calibration, self.follow)
+                     if isinstance(item, FrameResult) else item)
+            if frame is None:
+                continue
+            data = encode_bundle(frame, self.mirror)
+            try:
+                self._socket.sendto(data, self._address)
+                self.bundles_sent += 1
+            except OSError as e:  # e.g. no route; nobody listening costs nothing with UDP
+                if self.error is None:
+                    self.error = f"VMC sending to {self.target} failed: {e.strerror or e}"
+            self.latest = frame
