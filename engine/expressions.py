@@ -55,35 +55,40 @@ MEASURES = ("mouth_open", "jaw_drop", "mouth_width", "corner_left", "corner_righ
 _INDEX = {name: i for i, name in enumerate(MEASURES)}
 
 
+# Point pairs whose distances the measures use, in one vectorised norm: the unit, the three
+# inner-lip gaps, the mouth width, then per eye (left, right) two lid gaps and the width.
+_PAIRS = np.array([EYE_CORNERS, *INNER_LIPS, (MOUTH_LEFT, MOUTH_RIGHT),
+                   (43, 47), (44, 46), (42, 45), (37, 41), (38, 40), (36, 39)])
+# Mean heights (y) of these point groups.
+_GROUPS = (RIGHT_EYE, LEFT_EYE, UPPER_LIP, LOWER_LIP, LEFT_BROW, RIGHT_BROW, (21, 22))
+
+
 def measure_shape(shape: np.ndarray) -> np.ndarray:
     """(10,) measures (order ``MEASURES``) of a pose-free (68, 3) shape (x subject's left, y up)."""
     s = np.asarray(shape, np.float64).reshape(68, 3)
-    unit = float(np.linalg.norm(s[EYE_CORNERS[0]] - s[EYE_CORNERS[1]]))
+    d = np.linalg.norm(s[_PAIRS[:, 0]] - s[_PAIRS[:, 1]], axis=1)
+    unit = float(d[0])
     if not (unit > 0 and math.isfinite(unit)):
         raise ValueError("degenerate face shape (eye corners coincide)")
-
-    def eye(indices: tuple[int, ...]) -> float:  # eye aspect ratio: lid distance / eye width
-        p = s[list(indices)]
-        lids = np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])
-        return float(lids / (2 * np.linalg.norm(p[0] - p[3])))
-
-    eye_line = (s[list(RIGHT_EYE), 1].mean() + s[list(LEFT_EYE), 1].mean()) / 2
+    y = s[:, 1]
+    right_eye, left_eye, upper, lower, left_brow, right_brow, inner_brow = (
+        float(y[list(g)].mean()) for g in _GROUPS)
+    eye_line = (right_eye + left_eye) / 2
     # Corner heights against a line between the lips that the corners follow as the jaw
     # opens (measured on the media: uncorrelated with the opening at this fraction), so
     # talking reads neither as a smile nor as a frown.
-    upper, lower = s[list(UPPER_LIP), 1].mean(), s[list(LOWER_LIP), 1].mean()
     mouth_centre = upper + CORNER_LINE * (lower - upper)
     values = (
-        np.mean([np.linalg.norm(s[a] - s[b]) for a, b in INNER_LIPS]) / unit,
-        (s[NOSE_TIP, 1] - s[CHIN, 1]) / unit,
-        np.linalg.norm(s[MOUTH_LEFT] - s[MOUTH_RIGHT]) / unit,
-        (s[MOUTH_LEFT, 1] - mouth_centre) / unit,
-        (s[MOUTH_RIGHT, 1] - mouth_centre) / unit,
-        ((s[21, 1] + s[22, 1]) / 2 - eye_line) / unit,
-        (s[list(LEFT_BROW), 1].mean() - s[list(LEFT_EYE), 1].mean()) / unit,
-        (s[list(RIGHT_BROW), 1].mean() - s[list(RIGHT_EYE), 1].mean()) / unit,
-        eye(LEFT_EYE),
-        eye(RIGHT_EYE),
+        d[1:4].mean() / unit,
+        (y[NOSE_TIP] - y[CHIN]) / unit,
+        d[4] / unit,
+        (y[MOUTH_LEFT] - mouth_centre) / unit,
+        (y[MOUTH_RIGHT] - mouth_centre) / unit,
+        (inner_brow - eye_line) / unit,
+        (left_brow - left_eye) / unit,
+        (right_brow - right_eye) / unit,
+        (d[5] + d[6]) / (2 * d[7]),  # eye aspect ratio: lid distance / eye width
+        (d[8] + d[9]) / (2 * d[10]),
     )
     return np.asarray(values, np.float64)
 
