@@ -83,6 +83,9 @@ class CaptureWorker(QObject):
     notice = pyqtSignal(str)  # remark for the status bar
     no_faces = pyqtSignal(str)  # message, at most once per source
     recording_changed = pyqtSignal(object)  # Path of the session folder, or None
+    live_frame = pyqtSignal(object)  # engine.vmc.LiveFrame of the followed face, or None (no face)
+    calibration_changed = pyqtSignal(object)  # engine.expressions.Calibration after Set neutral
+    streaming_changed = pyqtSignal(object)  # engine.vmc.VmcTarget streamed to, or None
 
     def __init__(self, engine_config: EngineConfig, settings: AppSettings, gui: GuiConfig,
                  credits: FrameCredits) -> None:
@@ -110,6 +113,10 @@ class CaptureWorker(QObject):
         self._no_face_run = 0
         self._any_face = False
         self._warned_no_face = False
+        self._expressions = None  # engine.expressions.ExpressionModel, with the analyzer
+        self._calibration = _stored_calibration(settings)
+        self._sender = None  # engine.vmc.VmcSender while streaming
+        self._last_result: FrameResult | None = None  # what Set neutral applies to
         self._counted.connect(self._on_counted)  # queued: emitted in the counting thread
 
     # -- life cycle (worker thread) --------------------------------------------------
@@ -134,6 +141,9 @@ class CaptureWorker(QObject):
         # Index buffers shared by every DisplayFrame, so the view uploads them once per model.
         model = self._analyzer.face_model
         self._lods = mesh_lods(model.ncc, model.triangles)
+        from engine.expressions import ExpressionModel
+
+        self._expressions = ExpressionModel(model, self._base_config.expressions)
         self.engine_ready.emit()
         return True
 
@@ -143,6 +153,7 @@ class CaptureWorker(QObject):
         if self._timer is not None:
             self._timer.stop()
         self._stop_recording(emit=False)
+        self._stop_streaming(emit=False)
         self._close_source(emit=False)
         self._analyzer = None
         QThread.currentThread().quit()
@@ -243,6 +254,7 @@ class CaptureWorker(QObject):
     @pyqtSlot(object)
     def apply_settings(self, settings: AppSettings) -> None:
         old, self._settings = self._settings, settings
+        self._update_sender()
         if old.engine_part() == settings.engine_part():
             return
         # Threads and detector options are fixed when the sessions are made: reload
@@ -281,6 +293,45 @@ class CaptureWorker(QObject):
     @pyqtSlot()
     def stop_recording(self) -> None:
         self._stop_recording()
+
+    @pyqtSlot(object)
+    def start_streaming(self, target: object) -> None:
+        """Stream the followed face to ``target`` (an engine.vmc.VmcTarget) over VMC."""
+        from engine.vmc import VmcSender, VmcTargetError
+
+        self._stop_streaming(emit=False)
+        if self._expressions is None:
+            self.failed.emit("Cannot stream", "The face tracker is not loaded.")
+            self.streaming_changed.emit(None)
+            return
+        try:
+            self._sender = VmcSender(self._expressions, target, calibration=self._calibration,
+                                     queue_frames=self._base_config.vmc.queue_frames)
+        except (OSError, VmcTargetError) as e:
+            self.failed.emit("Cannot stream", str(e))
+            self.streaming_changed.emit(None)
+            return
+        self._update_sender()
+        self.streaming_changed.emit(target)
+
+    @pyqtSlot()
+    def stop_streaming(self) -> None:
+        self._stop_streaming()
+
+    @pyqtSlot()
+    def set_neutral(self) -> None:
+        """The followed face of the last frame becomes the neutral pose and expression."""
+        from engine.vmc import choose_face
+
+        tracked = None if self._last_result is None else choose_face(self._last_result, self._follow())
+        if tracked is None or self._expressions is None:
+            self.notice.emit("Set neutral: no face in view")
+            return
+        self._calibration = self._expressions.neutral_from(tracked.face, self._calibration)
+        if self._sender is not None:
+            self._sender.set_calibration(self._calibration)
+        self.calibration_changed.emit(self._calibration)
+        self._emit_live(self._last_result)  # the readout shows the recentred pose at once
 
     # -- frame loop (worker thread) ----------------------------------------------------
 
@@ -323,6 +374,10 @@ class CaptureWorker(QObject):
 
     def _send(self, result: FrameResult) -> None:
         self._note_faces(result)
+        self._last_result = result
+        live = self._emit_live(result)
+        if self._sender is not None and live is not None:
+            self._sender.send(live)
         if self._recorder is not None:
             try:
                 self._recorder.write(result)
@@ -355,6 +410,33 @@ class CaptureWorker(QObject):
         if source.is_live:  # a camera that stopped is gone; the user picks another source
             self._close_source()
 
+    def _emit_live(self, result: FrameResult) -> object:
+        from engine.vmc import live_frame
+
+        live = None
+        if self._expressions is not None:
+            live = live_frame(self._expressions, result, self._calibration, self._follow())
+        self.live_frame.emit(live)
+        return live
+
+    def _follow(self) -> int | None:
+        return self._settings.live.stream_follow or None
+
+    def _update_sender(self) -> None:
+        if self._sender is not None:
+            self._sender.follow = self._follow()
+            self._sender.mirror = self._settings.live.mirror_for(self._source is not None and self._source.is_live)
+
+    def _stop_streaming(self, emit: bool = True) -> None:
+        if self._sender is None:
+            return
+        sender, self._sender = self._sender, None
+        sender.close()
+        if emit:
+            self.streaming_changed.emit(None)
+            if sender.error:
+                self.notice.emit(sender.error)
+
     def _note_faces(self, result: FrameResult) -> None:
         if result.faces:
             self._any_face, self._no_face_run = True, 0
@@ -372,8 +454,11 @@ class CaptureWorker(QObject):
         from engine.pipeline import TrackingPipeline
 
         self._pipeline = TrackingPipeline(self._analyzer, self._engine_config(), dense=True,
-                                          smoother=self._settings.smoother, fps=float(self._source.fps))
+                                          smoother=self._settings.smoother_for(bool(self._source.is_live)),
+                                          fps=float(self._source.fps))
         self._pulled.clear()
+        self._last_result = None
+        self._update_sender()
 
     def _rewind(self, index: int) -> bool:
         """Files: position the source so the next packet is frame ``index`` (clamped to the last).
@@ -466,6 +551,20 @@ class CaptureWorker(QObject):
             self.recording_changed.emit(None)
 
 
+def _stored_calibration(settings: AppSettings) -> object:
+    """The Calibration kept in the settings (JSON); a damaged one is dropped (no neutral)."""
+    import json
+
+    from engine.expressions import Calibration
+
+    if not settings.live.calibration:
+        return Calibration()
+    try:
+        return Calibration.from_dict(json.loads(settings.live.calibration))
+    except (ValueError, TypeError, AttributeError):
+        return Calibration()
+
+
 def _is_camera(spec: SourceSpec) -> bool:
     return isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit())
 
@@ -482,6 +581,9 @@ class CaptureController(QObject):
     _settings = pyqtSignal(object)
     _record = pyqtSignal(object, bool)
     _stop_record = pyqtSignal()
+    _stream = pyqtSignal(object)
+    _stop_stream = pyqtSignal()
+    _neutral = pyqtSignal()
     _shutdown = pyqtSignal()
 
     def __init__(self, engine_config: EngineConfig, settings: AppSettings, gui: GuiConfig,
@@ -502,6 +604,9 @@ class CaptureController(QObject):
         self._settings.connect(self.worker.apply_settings)
         self._record.connect(self.worker.start_recording)
         self._stop_record.connect(self.worker.stop_recording)
+        self._stream.connect(self.worker.start_streaming)
+        self._stop_stream.connect(self.worker.stop_streaming)
+        self._neutral.connect(self.worker.set_neutral)
         self._shutdown.connect(self.worker.shutdown)
         self._stopped = False
 
@@ -535,6 +640,15 @@ class CaptureController(QObject):
 
     def stop_recording(self) -> None:
         self._stop_record.emit()
+
+    def start_streaming(self, target: object) -> None:
+        self._stream.emit(target)
+
+    def stop_streaming(self) -> None:
+        self._stop_stream.emit()
+
+    def set_neutral(self) -> None:
+        self._neutral.emit()
 
     def frame_handled(self) -> None:
         """The GUI took a frame off the queue: the worker may send another."""
