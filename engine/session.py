@@ -1,0 +1,416 @@
+"""The one session runner: source -> tracking pipeline -> exports and other sinks.
+
+    from engine.session import ExportOptions, SessionOptions, run_session
+    from engine.frame_selection import FrameSelection
+
+    options = SessionOptions(dense=True, exports=ExportOptions(video=True, meshes=FrameSelection.parse("0-10")))
+    with open_source("clip.mp4") as source:
+        summary = run_session(source, analyzer, options, Path("out"))
+    print(summary.frames, summary.complete, summary.error)
+
+``run_session`` is the loop of ``tracker-app track``, the benchmarks and batch runs;
+the app drives a ``Session`` frame by frame (``feed`` / ``finish``). Both write the
+same files and the same ``run.json`` (engine.run_record).
+
+Failure rules: a source error or a failed write (full disk, removed folder) ends
+the run with ``summary.error`` set and ``complete`` false; every frame processed
+until then, including the frames the smoother still held, goes to the sinks that
+still work. Programming errors propagate, after every file has been closed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+
+from engine.config import EngineConfig
+from engine.frame_selection import FrameSelection
+from engine.frames import FramePacket, FrameResult
+from engine.mesh_export import MESH_FORMATS, MESH_SPACES
+from engine.pipeline import SMOOTHERS, STAGES, TrackingPipeline
+from engine.run_record import RunRecord, prepare_out_dir
+
+if TYPE_CHECKING:
+    from engine.analyzer import FaceAnalyzer
+    from engine.face_model import FaceModel
+    from engine.video_source import VideoSource
+
+EXPORT_STAGE = "export"
+ANIMATION_FORMATS = ("glb", "pc2")  # engine.animation_export writes them
+
+
+class ResultSink(Protocol):
+    """Consumes results in frame order: exporters, the VMC sender, ..."""
+
+    def write(self, result: FrameResult) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FileExporter(ResultSink, Protocol):
+    """A sink that writes files into the session's folder."""
+
+    @property
+    def paths(self) -> list[Path]: ...
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What a session writes into its output folder."""
+
+    table: bool = True  # faces.csv + faces.npz (table v2)
+    video: bool = False  # overlay.avi
+    render: tuple[str, ...] = ()  # "mesh" (shaded under the overlay), "depth", "pncc"
+    frames: FrameSelection = FrameSelection.none()  # PNG frames
+    meshes: FrameSelection = FrameSelection.none()  # per-frame mesh files
+    mesh_formats: tuple[str, ...] = ("obj", "ply")
+    mesh_space: str = "image"  # "image" | "head"
+    mesh_texture: bool = False
+    animation: tuple[str, ...] = ()  # "glb", "pc2" -> out/animation/track_<id>.{glb,pc2}, track_<id>_base.obj
+    overwrite: bool = False  # else refuse a folder holding an earlier run
+
+    def __post_init__(self) -> None:
+        if self.mesh_space not in MESH_SPACES:
+            raise ValueError(f"unknown mesh space '{self.mesh_space}' (choose {', '.join(MESH_SPACES)})")
+        from engine.frame_render import RENDER_MODES
+
+        if not self.mesh_formats or any(f not in MESH_FORMATS for f in self.mesh_formats):
+            raise ValueError(f"mesh formats must be obj and/or ply, got '{','.join(self.mesh_formats)}'")
+        for mode in self.render:
+            if mode not in RENDER_MODES:
+                raise ValueError(f"unknown render mode '{mode}' (choose from {', '.join(RENDER_MODES)})")
+        for fmt in self.animation:
+            if fmt not in ANIMATION_FORMATS:
+                raise ValueError(f"unknown animation format '{fmt}' (choose from {', '.join(ANIMATION_FORMATS)})")
+
+    def to_dict(self) -> dict[str, object]:
+        """run.json form (frame selections as frame lists)."""
+        d = dataclasses.asdict(self)
+        d["frames"], d["meshes"] = self.frames.text(), self.meshes.text()
+        return d
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    dense: bool = False
+    smoother: str = "lookahead"  # "lookahead" | "realtime" | "off"
+    max_frames: int | None = None
+    exports: ExportOptions = ExportOptions()
+    # Tracker and smoother settings; None: the analyzer's own config. (The app changes
+    # tracker options without reloading the models.)
+    config: EngineConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.smoother not in SMOOTHERS:
+            raise ValueError(f"unknown smoother '{self.smoother}' (choose {', '.join(SMOOTHERS)})")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError("max_frames must be at least 1")
+
+
+@dataclass(frozen=True)
+class SourceDescription:
+    """What run.json says about the source; taken from a VideoSource or given by hand."""
+
+    description: str
+    fps: float
+    frame_size: tuple[int, int]  # (width, height)
+    is_live: bool = False
+    frame_count: int | None = None  # the container's claim, when there is one
+
+    @classmethod
+    def of(cls, source: object) -> "SourceDescription":
+        """From an engine.video_source.VideoSource."""
+        count = getattr(source, "header_frame_count", None)
+        w, h = getattr(source, "frame_size")
+        return cls(description=str(getattr(source, "description")), fps=float(getattr(source, "fps")),
+                   frame_size=(int(w), int(h)), is_live=bool(getattr(source, "is_live")),
+                   frame_count=int(count) if count else None)
+
+
+@dataclass
+class SessionSummary:
+    """run.json "summary", identical for every front end."""
+
+    frames_read: int = 0  # packets fed
+    frames: int = 0  # results released (= frames_read once finished)
+    frames_with_faces: int = 0
+    rows: int = 0  # faces over all frames
+    tracks: int = 0
+    max_faces_in_a_frame: int = 0
+    detector_calls: int = 0
+    face_checks: int = 0
+    tracks_lost: int = 0
+    lost_reasons: dict[str, int] = field(default_factory=dict)
+    started_at_frame: int | None = None  # frame number of the first packet fed (= the table's first row)
+    last_frame: int | None = None  # frame number of the last result exported
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    interrupted: bool = False
+    error: str | None = None
+    warning: str | None = None
+    complete: bool = False  # read to the end, no error
+    ms_per_frame_median: dict[str, float] = field(default_factory=dict)
+    ms_per_frame_mean: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+class Session:
+    """Frame-by-frame core: ``feed`` packets, then ``finish`` once.
+
+    ``out_dir=None`` writes no files (the sinks still get every result)."""
+
+    def __init__(self, analyzer: "FaceAnalyzer", options: SessionOptions, out_dir: Path | None,
+                 source: SourceDescription, sinks: Sequence[ResultSink] = ()) -> None:
+        self.options = options
+        self.source = source
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        config = options.config or analyzer.config
+        self.pipeline = TrackingPipeline(analyzer, config, dense=options.dense, smoother=options.smoother,
+                                         fps=source.fps)
+        self.summary = SessionSummary()
+        self.error: str | None = None  # first failed write; the run should end
+        self._track_ids: set[int] = set()
+        self._stage_ms: dict[str, array] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
+        self._t0, self._cpu0 = time.perf_counter(), time.process_time()
+        self._finished = False
+        self._flushed = False
+        self._record: RunRecord | None = None
+        self._exporters: list[FileExporter] = []
+        if self.out_dir is not None:
+            prepare_out_dir(self.out_dir, options.exports.overwrite)
+            self._record = RunRecord(self.out_dir, self._description(config))
+            self._record.start()
+            self._exporters = _make_exporters(self.out_dir, options.exports, analyzer.face_model, source)
+        self._sinks: list[ResultSink] = [*self._exporters, *sinks]
+
+    def _description(self, config: EngineConfig) -> dict[str, object]:
+        s, o = self.source, self.options
+        from engine.table import table_schema
+
+        return {"source": {"description": s.description, "fps": s.fps, "frame_size": list(s.frame_size),
+                           "live": s.is_live, "frame_count": s.frame_count},
+                "options": {"dense": o.dense, "smoother": o.smoother, "smoother_delay_frames": self.delay_frames,
+                            "max_frames": o.max_frames, "exports": o.exports.to_dict()},
+                "config": {"tracker": dataclasses.asdict(config.tracker),
+                           "smoother": dataclasses.asdict(config.smoother)},
+                "table": table_schema() if o.exports.table else None}
+
+    @property
+    def delay_frames(self) -> int:
+        return self.pipeline.delay_frames
+
+    @property
+    def paths(self) -> list[Path]:
+        """Files written so far by the exporters (run.json aside)."""
+        return [p for e in self._exporters for p in e.paths]
+
+    def feed(self, packet: FramePacket) -> list[FrameResult]:
+        """Track one frame; the results released (oldest first), already exported and sent.
+
+        A failed write does not raise: ``error`` is set, that sink is dropped, and the
+        caller should end the run (``finish``)."""
+        if self._finished:
+            raise ValueError("session is finished")
+        s = self.summary
+        if s.started_at_frame is None:
+            s.started_at_frame = packet.index
+        s.frames_read += 1
+        results = self.pipeline.process(packet)
+        self._emit(results)
+        return results
+
+    def _emit(self, results: list[FrameResult]) -> None:
+        s = self.summary
+        for r in results:
+            t = time.perf_counter()
+            for sink in list(self._sinks):
+                try:
+                    sink.write(r)
+                except OSError as e:
+                    self._fail(str(e))
+                    self._sinks.remove(sink)
+                    self._close_quietly(sink)
+            r.timings_ms[EXPORT_STAGE] = (time.perf_counter() - t) * 1000
+            for k, values in self._stage_ms.items():
+                values.append(r.timings_ms.get(k, 0.0))
+            s.frames += 1
+            s.last_frame = r.index
+            s.rows += len(r.faces)
+            s.frames_with_faces += bool(r.faces)
+            self._track_ids.update(tf.track_id for tf in r.faces)
+
+    def _fail(self, message: str) -> None:
+        if self.error is None:  # the first failure is the one to report
+            self.error = message
+
+    @staticmethod
+    def _close_quietly(sink: ResultSink) -> None:
+        try:
+            sink.close()
+        except OSError:
+            pass
+
+    def flush(self) -> list[FrameResult]:
+        """End of stream: the frames the smoother still holds, exported and sent (once)."""
+        if self._flushed or self._finished:
+            return []
+        self._flushed = True
+        results = self.pipeline.flush()
+        self._emit(results)
+        return results
+
+    def finish(self, *, interrupted: bool = False, error: str | None = None,
+               warning: str | None = None) -> SessionSummary:
+        """Flush the smoother, export the rest, close every sink, write the final run.json."""
+        if self._finished:
+            return self.summary
+        if error is not None:
+            self._fail(error)
+        try:
+            self.flush()
+        finally:
+            self._finished = True
+            for sink in self._sinks:
+                try:
+                    sink.close()
+                except OSError as e:
+                    self._fail(str(e))
+            self._sinks = []
+            self.summary.warning = warning
+            self._complete_summary(interrupted)
+            if self._record is not None:
+                try:
+                    self._record.finish(self.summary.to_dict(), self._files())
+                except OSError as e:
+                    self._fail(str(e))
+                    self.summary.error = self.error
+                    self.summary.complete = False
+        return self.summary
+
+    def _files(self) -> list[str]:
+        """Written files, relative to the output folder."""
+        assert self.out_dir is not None
+        out: list[str] = []
+        for p in self.paths:
+            try:
+                out.append(str(p.relative_to(self.out_dir)))
+            except ValueError:
+                out.append(str(p))
+        return out
+
+    def _complete_summary(self, interrupted: bool) -> None:
+        s = self.summary
+        stats = self.pipeline.stats
+        s.tracks = len(self._track_ids)
+        s.max_faces_in_a_frame = stats.max_faces
+        s.detector_calls = stats.detector_calls
+        s.face_checks = stats.verify_calls
+        s.tracks_lost = stats.tracks_lost
+        s.lost_reasons = dict(stats.lost_reasons)
+        s.seconds = round(time.perf_counter() - self._t0, 3)
+        s.cpu_seconds = round(time.process_time() - self._cpu0, 3)
+        s.interrupted = bool(interrupted)
+        s.error = self.error
+        s.complete = not interrupted and self.error is None
+        s.ms_per_frame_median = {k: round(statistics.median(v), 3) if v else 0.0 for k, v in self._stage_ms.items()}
+        s.ms_per_frame_mean = {k: round(sum(v) / len(v), 3) if v else 0.0 for k, v in self._stage_ms.items()}
+
+
+def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: SessionOptions,
+                out_dir: Path | None, *, sinks: Sequence[ResultSink] = (),
+                stop: Callable[[], bool] = lambda: False,
+                on_result: Callable[[FrameResult], None] | None = None) -> SessionSummary:
+    """Run ``source`` to its end (or ``max_frames``, or until ``stop()`` is true) through one Session.
+
+    Ctrl-C (KeyboardInterrupt) ends the run as interrupted, with everything kept."""
+    session = Session(analyzer, options, out_dir, SourceDescription.of(source), sinks)
+    interrupted = False
+    error: str | None = None
+    packets = iter(source)
+    try:
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (KeyboardInterrupt, MemoryError):
+                raise
+            except Exception as e:  # the source failed (decoder error, unreadable file): an input error
+                error = (f"{session.source.description}: reading stopped after {session.summary.frames_read} "
+                         f"frames ({_one_line(e)})")
+                break
+            for result in session.feed(packet):
+                if on_result is not None:
+                    on_result(result)
+            if session.error is not None:
+                break
+            if options.max_frames is not None and session.summary.frames_read >= options.max_frames:
+                break
+            if stop():
+                interrupted = True
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    except BaseException as e:
+        session.finish(error=f"{type(e).__name__}: {e}")
+        raise
+    error = error or getattr(source, "error", None)
+    try:
+        for result in session.flush():  # the frames the smoother still holds
+            if on_result is not None:
+                on_result(result)
+    except KeyboardInterrupt:
+        interrupted = True
+    except BaseException as e:
+        session.finish(error=f"{type(e).__name__}: {e}")
+        raise
+    return session.finish(interrupted=interrupted, error=error, warning=getattr(source, "warning", None))
+
+
+def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceModel",
+                    source: SourceDescription) -> list[FileExporter]:
+    """The sinks that write ``exports`` into ``out_dir``; closes what it opened if one fails."""
+    from engine.mesh_export import MeshExporter, MeshWriter
+    from engine.recorder import OverlayExporter
+    from engine.table import TableWriter
+
+    made: list[FileExporter] = []
+    try:
+        if exports.table:
+            made.append(TableWriter(out_dir, face_model))
+        if exports.video or exports.frames:
+            made.append(OverlayExporter(out_dir, face_model, source.fps, source.frame_size, video=exports.video,
+                                        frames=exports.frames, render=exports.render))
+        if exports.meshes:
+            writer = MeshWriter(face_model, exports.mesh_formats, exports.mesh_space, exports.mesh_texture)
+            made.append(MeshExporter(out_dir, writer, exports.meshes))
+        if exports.animation:
+            made.append(_animation_exporter(out_dir, exports, face_model, source))
+    except BaseException:
+        for sink in made:
+            Session._close_quietly(sink)
+        raise
+    return made
+
+
+def _animation_exporter(out_dir: Path, exports: ExportOptions, face_model: "FaceModel",
+                        source: SourceDescription) -> FileExporter:
+    try:
+        from engine.animation_export import AnimationExporter
+    except ImportError:
+        raise ValueError("animation export needs engine/animation_export.py (the animation branch "
+                         "is not merged into this build)") from None
+    exporter: FileExporter = AnimationExporter(out_dir, face_model, exports.animation, source.fps,
+                                             texture=exports.mesh_texture)
+    return exporter
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
