@@ -152,3 +152,47 @@ def test_follows_the_chosen_track(obama_results, expressions, receiver) -> None:
     time.sleep(0.2)
     assert len(receiver.bundles) == 3
     assert Calibration() == Calibration.from_dict(Calibration().to_dict())
+
+
+def test_track_cli_streams_one_bundle_per_frame(media_dir, tmp_path, receiver) -> None:
+    """`tracker-app track obama.mp4 --vmc 127.0.0.1:PORT`: one bundle per frame, the table's yaw."""
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    from engine.config import REPO_ROOT
+
+    out = tmp_path / "out"
+    p = subprocess.run([sys.executable, "-m", "tracker_app.cli", "--threads", "2", "track",
+                        str(media_dir / "obama.mp4"), "--out", str(out), "--no-progress",
+                        "--vmc", f"127.0.0.1:{receiver.port}"],
+                       cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    assert p.returncode == 0, p.stderr
+    assert f"streamed 55 VMC bundles to 127.0.0.1:{receiver.port}" in p.stdout
+    with open(out / "faces.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 55
+    receiver.wait_for(55)
+    time.sleep(0.2)
+    assert len(receiver.bundles) == 55 and not receiver.other
+    for bundle, row in zip(receiver.bundles, rows):
+        check_bundle_format(bundle)
+        assert abs(bundle.table_yaw() - float(row["yaw"])) < 0.5
+        assert bundle.first("/VMC/Ext/T")[1][0] == pytest.approx(float(row["time"]), abs=1e-3)
+
+
+def test_track_cli_rejects_a_bad_target(media_dir, tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from engine.config import REPO_ROOT
+
+    p = subprocess.run([sys.executable, "-m", "tracker_app.cli", "track", str(media_dir / "obama.mp4"),
+                        "--out", str(tmp_path / "out"), "--vmc", "localhost:notaport"],
+                       cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    assert p.returncode != 0 and p.stderr.strip().splitlines()[-1].startswith("tracker-app: error: VMC target")
+    assert "Traceback" not in p.stderr
