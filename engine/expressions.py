@@ -59,38 +59,36 @@ _INDEX = {name: i for i, name in enumerate(MEASURES)}
 # inner-lip gaps, the mouth width, then per eye (left, right) two lid gaps and the width.
 _PAIRS = np.array([EYE_CORNERS, *INNER_LIPS, (MOUTH_LEFT, MOUTH_RIGHT),
                    (43, 47), (44, 46), (42, 45), (37, 41), (38, 40), (36, 39)])
-# Mean heights (y) of these point groups.
-_GROUPS = (RIGHT_EYE, LEFT_EYE, UPPER_LIP, LOWER_LIP, LEFT_BROW, RIGHT_BROW, (21, 22))
+# Mean heights (y) of point groups, as one (groups, 68) averaging matrix; then single points.
+_GROUPS = (RIGHT_EYE, LEFT_EYE, UPPER_LIP, LOWER_LIP, LEFT_BROW, RIGHT_BROW, (21, 22),
+           (NOSE_TIP,), (CHIN,), (MOUTH_LEFT,), (MOUTH_RIGHT,))
+_MEAN_Y = np.zeros((len(_GROUPS), 68))
+for _row, _group in enumerate(_GROUPS):
+    _MEAN_Y[_row, list(_group)] = 1.0 / len(_group)
 
 
 def measure_shape(shape: np.ndarray) -> np.ndarray:
-    """(10,) measures (order ``MEASURES``) of a pose-free (68, 3) shape (x subject's left, y up)."""
-    s = np.asarray(shape, np.float64).reshape(68, 3)
-    d = np.linalg.norm(s[_PAIRS[:, 0]] - s[_PAIRS[:, 1]], axis=1)
-    unit = float(d[0])
-    if not (unit > 0 and math.isfinite(unit)):
+    """(10,) measures (order ``MEASURES``) of a pose-free (68, 3) shape (x subject's left, y up);
+    (k, 10) for a (k, 68, 3) stack."""
+    s = np.asarray(shape, np.float64)
+    d = np.linalg.norm(s[..., _PAIRS[:, 0], :] - s[..., _PAIRS[:, 1], :], axis=-1)
+    unit = d[..., 0]
+    if not np.all((unit > 0) & np.isfinite(unit)):
         raise ValueError("degenerate face shape (eye corners coincide)")
-    y = s[:, 1]
-    right_eye, left_eye, upper, lower, left_brow, right_brow, inner_brow = (
-        float(y[list(g)].mean()) for g in _GROUPS)
-    eye_line = (right_eye + left_eye) / 2
+    y = s[..., 1] @ _MEAN_Y.T
+    right_eye, left_eye, upper, lower, left_brow, right_brow, inner_brow, nose, chin, m_left, m_right = (
+        y[..., k] for k in range(len(_GROUPS)))
     # Corner heights against a line between the lips that the corners follow as the jaw
     # opens (measured on the media: uncorrelated with the opening at this fraction), so
     # talking reads neither as a smile nor as a frown.
     mouth_centre = upper + CORNER_LINE * (lower - upper)
-    values = (
-        d[1:4].mean() / unit,
-        (y[NOSE_TIP] - y[CHIN]) / unit,
-        d[4] / unit,
-        (y[MOUTH_LEFT] - mouth_centre) / unit,
-        (y[MOUTH_RIGHT] - mouth_centre) / unit,
-        (inner_brow - eye_line) / unit,
-        (left_brow - left_eye) / unit,
-        (right_brow - right_eye) / unit,
-        (d[5] + d[6]) / (2 * d[7]),  # eye aspect ratio: lid distance / eye width
-        (d[8] + d[9]) / (2 * d[10]),
-    )
-    return np.asarray(values, np.float64)
+    lengths = np.stack([d[..., 1:4].mean(axis=-1), nose - chin, d[..., 4], m_left - mouth_centre,
+                        m_right - mouth_centre, inner_brow - (right_eye + left_eye) / 2,
+                        left_brow - left_eye, right_brow - right_eye], axis=-1) / unit[..., None]
+    # Eye aspect ratio: lid distance / eye width.
+    eyes = np.stack([(d[..., 5] + d[..., 6]) / (2 * d[..., 7]), (d[..., 8] + d[..., 9]) / (2 * d[..., 10])],
+                    axis=-1)
+    return np.concatenate([lengths, eyes], axis=-1)
 
 
 # -- the mapping ---------------------------------------------------------------------------
@@ -105,6 +103,10 @@ EXCURSIONS: tuple[tuple[str, str, int], ...] = (
     ("brow_down_left", "brow_left", -1), ("brow_down_right", "brow_right", -1),
     ("eye_closed_left", "eye_left", -1), ("eye_closed_right", "eye_right", -1),
 )
+
+_EXCURSION_NAMES = tuple(name for name, _, _ in EXCURSIONS)
+_EXCURSION_MEASURE = np.array([_INDEX[m] for _, m, _ in EXCURSIONS])
+_SIGNS = np.array([sign for _, _, sign in EXCURSIONS], np.float64)
 
 Excursions = Mapping[str, float]
 
@@ -132,8 +134,10 @@ BLENDSHAPES: tuple[Blendshape, ...] = (
                "jaw dropped while the lips stay together (chin drop minus lip opening)"),
     Blendshape("mouthFunnel", lambda e: math.sqrt(e["narrow"] * e["open"]), "mouth narrower and open"),
     Blendshape("mouthPucker", lambda e: e["narrow"] * (1 - e["open"]), "mouth narrower with the lips closed"),
-    Blendshape("mouthSmileLeft", _one("corner_up_left"), "left mouth corner raised above the mouth's centre line"),
-    Blendshape("mouthSmileRight", _one("corner_up_right"), "right mouth corner raised above the mouth's centre line"),
+    Blendshape("mouthSmileLeft", _one("corner_up_left"),
+               "left mouth corner raised above the lips' parting line"),
+    Blendshape("mouthSmileRight", _one("corner_up_right"),
+               "right mouth corner raised above the lips' parting line"),
     Blendshape("mouthFrownLeft", _one("corner_down_left"), "left mouth corner lowered"),
     Blendshape("mouthFrownRight", _one("corner_down_right"), "right mouth corner lowered"),
     Blendshape("mouthStretchLeft", lambda e: e["wide"] * (1 - e["corner_up_left"]),
@@ -260,19 +264,27 @@ class ExpressionModel:
             coefficients[N_SHAPE:] = 0.0
         return (self._mean + self._basis @ coefficients).reshape(68, 3)
 
+    def _shape_and_own_neutral(self, params: np.ndarray) -> np.ndarray:
+        """(2, 68, 3): the face, and the same face with its expression at zero, in one product."""
+        coefficients = np.asarray(params, np.float64).reshape(-1)[N_POSE:]
+        both = np.stack([coefficients, coefficients])
+        both[1, N_SHAPE:] = 0.0
+        return (self._mean + both @ self._basis.T).reshape(2, 68, 3)
+
     def measure(self, face: Face) -> np.ndarray:
         """The face's (10,) measures, order ``MEASURES``."""
         return measure_shape(self.shape(face.params))
 
     def excursions(self, face: Face, calibration: Calibration) -> dict[str, float]:
         """Unit excursions (0..1) from the neutral face, per ``EXCURSIONS`` name."""
-        current = self.measure(face)
         if calibration.neutral_measures is not None:
+            current = self.measure(face)
             neutral = np.asarray(calibration.neutral_measures, np.float64)
         else:
-            neutral = measure_shape(self.shape(face.params, neutral_expression=True))
+            current, neutral = measure_shape(self._shape_and_own_neutral(face.params))
         delta = (current - neutral) / (self._ranges * np.asarray(calibration.range_scale, np.float64))
-        return {name: float(min(1.0, max(0.0, sign * delta[_INDEX[m]]))) for name, m, sign in EXCURSIONS}
+        unit = np.clip(_SIGNS * delta[_EXCURSION_MEASURE], 0.0, 1.0).tolist()
+        return dict(zip(_EXCURSION_NAMES, unit))
 
     def weights(self, face: Face, calibration: Calibration) -> dict[str, float]:
         """Every blendshape of ``BLENDSHAPES``, 0..1, in that order."""

@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from dlib_annotations import box_iou, load_annotations
-from engine.analyzer import FaceAnalyzer
 from engine.expressions import (ARKIT_NAMES, BLENDSHAPE_NAMES, LEFT_EYE, MEASURES, RIGHT_EYE, VRM_NAMES,
-                                Calibration, ExpressionModel, mirrored)
+                                Calibration, mirrored)
 from engine.image_input import read_image
 from engine.video_source import open_source
 
@@ -18,26 +17,17 @@ CLOSED_FRAME, OPEN_FRAME = 14, 49
 
 
 @pytest.fixture(scope="module")
-def analyzer(weights_dir) -> FaceAnalyzer:
-    return FaceAnalyzer.from_config(threads=1)
-
-
-@pytest.fixture(scope="module")
-def expressions(analyzer) -> ExpressionModel:
-    return ExpressionModel(analyzer.face_model, analyzer.config.expressions)
-
-
-@pytest.fixture(scope="module")
-def obama_faces(analyzer, media_dir: Path) -> list:
+def obama_faces(live_analyzer, media_dir: Path) -> list:
     with open_source(media_dir / "obama.mp4") as source:
-        return [analyzer.analyze(packet.image)[0] for packet in source]
+        return [live_analyzer.analyze(packet.image)[0] for packet in source]
 
 
-def test_every_weight_is_named_and_in_range(expressions, analyzer, media_dir) -> None:
+def test_every_weight_is_named_and_in_range(expressions, live_analyzer, media_dir) -> None:
     assert {"jawOpen", "mouthSmileLeft", "mouthSmileRight", "mouthFunnel", "mouthPucker", "browInnerUp",
             "browDownLeft", "browDownRight", "eyeBlinkLeft", "eyeBlinkRight", "mouthClose"} <= set(ARKIT_NAMES)
     assert VRM_NAMES == ("A", "I", "U", "E", "O", "Blink_L", "Blink_R")
-    faces = [f for p in sorted((media_dir / "identity").glob("*.jpg"))[:12] for f in analyzer.analyze(read_image(p))]
+    photos = sorted((media_dir / "identity").glob("*.jpg"))[:12]
+    faces = [f for p in photos for f in live_analyzer.analyze(read_image(p))]
     assert len(faces) >= 12
     for face in faces:
         weights = expressions.weights(face, Calibration())
@@ -104,13 +94,13 @@ def _aspect_ratio(points: np.ndarray, eye: tuple[int, ...]) -> float:
     return float((np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2 * np.linalg.norm(p[0] - p[3])))
 
 
-def test_eye_openness_measured_against_the_dlib_annotations(analyzer, expressions, media_dir,
+def test_eye_openness_measured_against_the_dlib_annotations(live_analyzer, expressions, media_dir,
                                                             report_figure) -> None:
     """The known weakness, measured: eye openness of our landmarks against dlib's annotations."""
     ours, reference, blinks_on_closed = [], [], []
     cache: dict[Path, list] = {}
     for annotated in load_annotations(media_dir / "dlib_faces"):
-        faces = cache.setdefault(annotated.image, analyzer.analyze(read_image(annotated.image)))
+        faces = cache.setdefault(annotated.image, live_analyzer.analyze(read_image(annotated.image)))
         face = max(faces, key=lambda f: box_iou(f.box, annotated.box))
         weights = expressions.weights(face, Calibration())
         for eye, blink in ((RIGHT_EYE, "eyeBlinkRight"), (LEFT_EYE, "eyeBlinkLeft")):

@@ -6,8 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from engine.analyzer import FaceAnalyzer
-from engine.expressions import BLENDSHAPE_NAMES, Calibration, ExpressionModel
+from engine.expressions import BLENDSHAPE_NAMES, Calibration
 from engine.pipeline import TrackingPipeline
 from engine.video_source import open_source
 from engine.vmc import VmcSender, VmcTarget, VmcTargetError
@@ -17,18 +16,8 @@ BLEND_VAL = "/VMC/Ext/Blend/Val"
 
 
 @pytest.fixture(scope="module")
-def analyzer(weights_dir) -> FaceAnalyzer:
-    return FaceAnalyzer.from_config(threads=1)
-
-
-@pytest.fixture(scope="module")
-def expressions(analyzer) -> ExpressionModel:
-    return ExpressionModel(analyzer.face_model, analyzer.config.expressions)
-
-
-@pytest.fixture(scope="module")
-def obama_results(analyzer, media_dir) -> list:
-    pipeline = TrackingPipeline(analyzer, smoother="lookahead")
+def obama_results(live_analyzer, media_dir) -> list:
+    pipeline = TrackingPipeline(live_analyzer, smoother="lookahead")
     out = []
     with open_source(media_dir / "obama.mp4") as source:
         for packet in source:

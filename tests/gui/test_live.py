@@ -1,12 +1,10 @@
 """Live features of the window: VMC streaming on and off, mirror (pixels), Set neutral (values), memory."""
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from PyQt6.QtCore import Qt
