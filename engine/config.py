@@ -125,8 +125,6 @@ class VmcConfig:
 
     host: str = "127.0.0.1"
     port: int = 39539
-    # Bundles waiting for the sending thread; when full the oldest is dropped.
-    queue_frames: int = 4
 
 
 @dataclass(frozen=True)

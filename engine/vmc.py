@@ -33,19 +33,22 @@ To read the table's yaw back: ``R = S R_unity S`` (normal), then
 Unity rotation about +y of a pure turn equals the table's yaw (normal mode) or its
 negative (mirrored).
 
-Sending never blocks the frame loop: ``write`` only puts the result in a small queue
-(the oldest entry is dropped when full); a thread computes the weights, encodes the
-bundle and sends it. UDP needs no receiver: with none listening the datagrams are
-simply lost; a send error is reported once (``error``), never per frame.
+Sending never blocks the frame loop: ``write`` only puts the followed face into a
+non-blocking pipe (a frame is dropped when the pipe is full); a separate process
+computes the weights, encodes the bundle and sends it (see ``VmcSender``). UDP needs no
+receiver: with none listening the datagrams are simply lost; a send error is reported
+once (``error``), never per frame.
 """
 from __future__ import annotations
 
 import math
+import os
+import pickle
 import socket
 import struct
-import threading
-from collections import deque
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
 
 import numpy as np
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
@@ -56,7 +59,7 @@ from engine.frames import FrameResult, TrackedFace
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 39539
-DEFAULT_QUEUE_FRAMES = 4
+CLOSE_TIMEOUT_S = 10.0  # for the sending process to drain its pipe and report
 HEAD_BONE = "Head"
 MIRROR_AXES = np.diag([-1.0, 1.0, 1.0])  # camera frame <-> Unity avatar frame (see the module notes)
 
@@ -215,68 +218,113 @@ def _prefix(message: bytes, trailing_floats: int) -> bytes:
 _ENCODER = _BundleEncoder()
 
 
+@dataclass(frozen=True)
+class _SenderState:
+    """What the sending process needs beside the frame; sent with every frame (small)."""
+
+    mirror: bool
+    follow: int | None
+    calibration: Calibration
+
+
+@dataclass(frozen=True)
+class _Report:
+    """What the sending process tells at the end."""
+
+    bundles_sent: int
+    error: str | None
+    cpu_seconds: float  # of the sending loop, start-up excluded
+
+
 class VmcSender:
-    """A ResultSink streaming the followed face to a VMC receiver from its own thread.
+    """A ResultSink streaming the followed face to a VMC receiver from a separate process.
 
     ``write(result)`` (frame results) or ``send(live)`` (already computed, the app's way)
-    only queue; ``calibration``, ``mirror`` and ``follow`` may be changed at any time
-    (they apply from the next frame). ``bundles_sent`` counts datagrams handed to the OS.
+    pickle the followed face (about 2 KB) into a non-blocking pipe and return; the
+    process computes the weights and head motion, encodes the bundle and sends it. A
+    process rather than a thread because that work is a few hundred small NumPy and
+    Python steps per frame, which in a thread would hold the GIL the frame loop needs
+    (measured: the loop's wall time grew several-fold on a busy 2-core machine). The
+    pipe holds about 30 frames; when the process falls that far behind, new frames are
+    dropped (``frames_dropped``) instead of waiting. ``mirror``, ``follow`` and
+    ``calibration`` may be changed at any time (they travel with the next frame).
+    ``close()`` sends what is queued and fills ``bundles_sent``, ``error`` (the first
+    send error, reported once, never per frame) and ``sender_cpu_seconds``.
     """
 
     def __init__(self, model: ExpressionModel, target: VmcTarget, *, mirror: bool = False,
-                 follow: int | None = None, calibration: Calibration | None = None,
-                 queue_frames: int = DEFAULT_QUEUE_FRAMES) -> None:
+                 follow: int | None = None, calibration: Calibration | None = None) -> None:
+        import multiprocessing
+
         try:
             info = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_DGRAM)
         except (socket.gaierror, UnicodeError) as e:
             raise VmcTargetError(f"VMC target {target}: cannot resolve host ({e})") from None
         family, _, _, _, address = info[0]
         self.target = target
-        self.model = model
         self.mirror = bool(mirror)
         self.follow = follow
         self.calibration = calibration or Calibration()
         self.bundles_sent = 0
-        self.frames_dropped = 0  # queued frames replaced by newer ones before they were sent
-        self.error: str | None = None  # the first send error, reported once
-        self.latest: LiveFrame | None = None  # the last frame sent (the app shows it)
-        self._address = address
-        self._socket = socket.socket(family, socket.SOCK_DGRAM)
-        self._queue: deque[FrameResult | LiveFrame] = deque()
-        self._limit = max(1, int(queue_frames))
-        self._cond = threading.Condition()
+        self.frames_dropped = 0  # frames not queued because the process was too far behind
+        self.error: str | None = None
+        self.sender_cpu_seconds = 0.0
+        # spawn, not fork: the parent has threads (onnxruntime, Qt) that fork would not copy.
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe(duplex=True)
+        self._process = context.Process(target=_serve, args=(child, model, family, address, str(target)),
+                                        name=f"VmcSender({target})", daemon=True)
+        self._process.start()
+        child.close()
+        os.set_blocking(self._conn.fileno(), False)
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name=f"VmcSender({target})", daemon=True)
-        self._thread.start()
 
     def write(self, result: FrameResult) -> None:
-        self._put(result)
+        tracked = choose_face(result, self.follow)
+        if tracked is None:
+            return
+        h, w = result.image.shape[:2]
+        face = replace(tracked.face, vertices=None)  # the dense mesh is not needed (and big)
+        self._put(("face", result.index, float(result.timestamp), tracked.track_id, face, (w, h)))
 
     def send(self, frame: LiveFrame) -> None:
-        self._put(frame)
+        self._put(("live", frame))
 
     def set_calibration(self, calibration: Calibration) -> None:
         self.calibration = calibration
 
-    def _put(self, item: FrameResult | LiveFrame) -> None:
-        with self._cond:
-            if self._closed:
-                return
-            if len(self._queue) >= self._limit:
-                self._queue.popleft()
-                self.frames_dropped += 1
-            self._queue.append(item)
-            self._cond.notify()
+    def _put(self, item: tuple[object, ...]) -> None:
+        if self._closed:
+            return
+        data = pickle.dumps((item, _SenderState(self.mirror, self.follow, self.calibration)),
+                            protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            # Under PIPE_BUF (4 KB) a pipe write is atomic: all of it, or EAGAIN when full.
+            self._conn.send_bytes(data)
+        except BlockingIOError:
+            self.frames_dropped += 1
+        except (BrokenPipeError, ConnectionResetError):
+            self._closed = True
+            self.error = self.error or f"VMC sender for {self.target} stopped"
 
     def close(self) -> None:
-        """Send what is queued, then stop the thread and close the socket."""
-        with self._cond:
-            if self._closed:
-                return
-            self._closed = True
-            self._cond.notify()
-        self._thread.join()
-        self._socket.close()
+        """Send what is queued, stop the process and take its report."""
+        if self._closed and not self._process.is_alive():
+            return
+        self._closed = True
+        os.set_blocking(self._conn.fileno(), True)
+        try:
+            self._conn.send_bytes(pickle.dumps(None))
+            if self._conn.poll(CLOSE_TIMEOUT_S):
+                report = pickle.loads(self._conn.recv_bytes())
+                self.bundles_sent, self.sender_cpu_seconds = report.bundles_sent, report.cpu_seconds
+                self.error = self.error or report.error
+        except (OSError, EOFError):
+            self.error = self.error or f"VMC sender for {self.target} stopped"
+        self._process.join(CLOSE_TIMEOUT_S)
+        if self._process.is_alive():
+            self._process.kill()
+        self._conn.close()
 
     def __enter__(self) -> "VmcSender":
         return self
@@ -284,22 +332,33 @@ class VmcSender:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._queue or self._closed)
-                if not self._queue:
-                    return
-                item = self._queue.popleft()
-            frame = (live_frame(self.model, item, self.calibration, self.follow)
-                     if isinstance(item, FrameResult) else item)
-            if frame is None:
-                continue
-            data = encode_bundle(frame, self.mirror)
-            try:
-                self._socket.sendto(data, self._address)
-                self.bundles_sent += 1
-            except OSError as e:  # e.g. no route; nobody listening costs nothing with UDP
-                if self.error is None:
-                    self.error = f"VMC sending to {self.target} failed: {e.strerror or e}"
-            self.latest = frame
+
+def _serve(conn: Connection, model: ExpressionModel, family: int, address: tuple[object, ...],
+           target: str) -> None:
+    """The sending process: frames from the pipe -> bundles to the UDP target, until None."""
+    cpu0 = time.process_time()  # start-up (imports) left out of the report
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sent, error = 0, None
+    while True:
+        try:
+            message = pickle.loads(conn.recv_bytes())
+        except EOFError:  # the parent is gone
+            return
+        if message is None:
+            break
+        item, state = message
+        if item[0] == "face":
+            _, index, stamp, track_id, face, size = item
+            frame = LiveFrame(index=index, time=stamp, track_id=track_id,
+                              motion=model.head_motion(face, size, state.calibration),
+                              weights=model.weights(face, state.calibration))
+        else:
+            frame = item[1]
+        try:
+            sock.sendto(encode_bundle(frame, state.mirror), address)
+            sent += 1
+        except OSError as e:  # e.g. no route; nobody listening costs nothing with UDP
+            error = error or f"VMC sending to {target} failed: {e.strerror or e}"
+    sock.close()
+    conn.send_bytes(pickle.dumps(_Report(sent, error, time.process_time() - cpu0)))
+    conn.close()

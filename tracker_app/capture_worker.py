@@ -313,8 +313,7 @@ class CaptureWorker(QObject):
             self.streaming_changed.emit(None)
             return
         try:
-            self._sender = VmcSender(self._expressions, target, calibration=self._calibration,
-                                     queue_frames=self._base_config.vmc.queue_frames)
+            self._sender = VmcSender(self._expressions, target, calibration=self._calibration)
         except (OSError, VmcTargetError) as e:
             self.failed.emit("Cannot stream", str(e))
             self.streaming_changed.emit(None)

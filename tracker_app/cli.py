@@ -281,8 +281,7 @@ def _vmc_sender(args: argparse.Namespace, config, analyzer):
     from engine.vmc import VmcSender, VmcTarget
 
     target = VmcTarget.parse(args.vmc, VmcTarget(config.vmc.host, config.vmc.port))
-    return VmcSender(ExpressionModel(analyzer.face_model, config.expressions), target, mirror=args.vmc_mirror,
-                     queue_frames=config.vmc.queue_frames)
+    return VmcSender(ExpressionModel(analyzer.face_model, config.expressions), target, mirror=args.vmc_mirror)
 
 
 def _print_summary(args: argparse.Namespace, summary) -> None:

@@ -1,6 +1,7 @@
 """Live features of the window: VMC streaming on and off, mirror (pixels), Set neutral (values), memory."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -130,3 +131,28 @@ def test_set_neutral_recentres_the_readout_and_is_remembered(qapp, weights_dir, 
         assert again.settings.live.calibration == stored
     finally:
         close_window(again)
+
+
+def test_camera_picker_lists_modes_and_asks_for_the_chosen_one(qtbot) -> None:
+    from engine.config import EngineConfig
+    from engine.expressions import BLENDSHAPE_NAMES
+    from tracker_app.cameras import CameraMode
+    from tracker_app.live_panel import LivePanel
+    from tracker_app.settings import AppSettings, GuiConfig
+
+    modes = [CameraMode(1280, 720, 30.0), CameraMode(640, 480, 60.0)]  # what a camera would report
+    live = dataclasses.replace(AppSettings.defaults(EngineConfig.load(), GuiConfig.load()).live,
+                               camera_width=640, camera_height=480, camera_fps=60.0)
+    panel = LivePanel(live, [(2, "USB camera")], lambda index: modes if index == 2 else [], BLENDSHAPE_NAMES)
+    qtbot.addWidget(panel)
+    assert [panel.mode_box.itemText(i) for i in range(panel.mode_box.count())] == [
+        "Camera default", "1280×720 @ 30 fps", "640×480 @ 60 fps"]
+    assert panel.mode_box.currentData() == modes[1]  # the remembered mode is preselected
+    with qtbot.waitSignal(panel.camera_requested) as asked:
+        panel.open_camera.click()
+    assert asked.args == [2, modes[1]]
+    empty = LivePanel(live, [], lambda index: [], BLENDSHAPE_NAMES)
+    qtbot.addWidget(empty)
+    assert not empty.open_camera.isEnabled() and empty.camera_box.currentText() == "No camera found"
+    panel.bars.set_weights({"jawOpen": 0.5})
+    assert panel.bars.values == {"jawOpen": 0.5}
