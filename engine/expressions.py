@@ -277,18 +277,26 @@ class ExpressionModel:
 
     def excursions(self, face: Face, calibration: Calibration) -> dict[str, float]:
         """Unit excursions (0..1) from the neutral face, per ``EXCURSIONS`` name."""
+        return self.excursions_of(face.params, calibration)
+
+    def excursions_of(self, params: np.ndarray, calibration: Calibration) -> dict[str, float]:
+        """``excursions`` from a face's 62 parameters alone."""
         if calibration.neutral_measures is not None:
-            current = self.measure(face)
+            current = measure_shape(self.shape(params))
             neutral = np.asarray(calibration.neutral_measures, np.float64)
         else:
-            current, neutral = measure_shape(self._shape_and_own_neutral(face.params))
+            current, neutral = measure_shape(self._shape_and_own_neutral(params))
         delta = (current - neutral) / (self._ranges * np.asarray(calibration.range_scale, np.float64))
         unit = np.clip(_SIGNS * delta[_EXCURSION_MEASURE], 0.0, 1.0).tolist()
         return dict(zip(_EXCURSION_NAMES, unit))
 
     def weights(self, face: Face, calibration: Calibration) -> dict[str, float]:
         """Every blendshape of ``BLENDSHAPES``, 0..1, in that order."""
-        e = self.excursions(face, calibration)
+        return self.weights_of(face.params, calibration)
+
+    def weights_of(self, params: np.ndarray, calibration: Calibration) -> dict[str, float]:
+        """``weights`` from a face's 62 parameters alone."""
+        e = self.excursions_of(params, calibration)
         return {b.name: float(min(1.0, max(0.0, b.formula(e)))) for b in BLENDSHAPES}
 
     def neutral_from(self, face: Face, calibration: Calibration | None = None) -> Calibration:
@@ -296,7 +304,8 @@ class ExpressionModel:
         base = calibration or Calibration()
         return replace(base, neutral_measures=tuple(float(v) for v in self.measure(face)),
                        neutral_rotation=tuple(float(v) for v in np.asarray(face.pose.rotation).reshape(-1)),
-                       neutral_center=_face_center(face), neutral_eye_distance=_eye_distance(face))
+                       neutral_center=_face_center(face.landmarks),
+                       neutral_eye_distance=_eye_distance(face.landmarks))
 
     def fitted(self, calibration: Calibration, samples: list[Face], percentile: float = 95.0) -> Calibration:
         """Ranges scaled to a user's own extremes: for each measure, the ``percentile`` of its
@@ -316,11 +325,16 @@ class ExpressionModel:
         Before a neutral is set: the rotation is the absolute head pose (looking into the
         camera is neutral) and the position is measured from the picture centre, with no depth.
         """
-        rotation = np.asarray(face.pose.rotation, np.float64)
+        return self.head_motion_of(face.pose.rotation, face.landmarks, frame_size, calibration)
+
+    def head_motion_of(self, rotation: np.ndarray, landmarks: np.ndarray, frame_size: tuple[int, int],
+                       calibration: Calibration) -> HeadMotion:
+        """``head_motion`` from a face's pose rotation and (68, 3) image landmarks alone."""
+        rotation = np.asarray(rotation, np.float64)
         if calibration.neutral_rotation is not None:
             rotation = rotation @ np.asarray(calibration.neutral_rotation, np.float64).reshape(3, 3).T
-        cx, cy = _face_center(face)
-        eye_px = _eye_distance(face)
+        cx, cy = _face_center(landmarks)
+        eye_px = _eye_distance(landmarks)
         if calibration.neutral_center is not None:
             x0, y0 = calibration.neutral_center
         else:
@@ -335,13 +349,13 @@ class ExpressionModel:
         return HeadMotion(rotation=rotation, position=position, yaw=yaw, pitch=pitch, roll=roll)
 
 
-def _face_center(face: Face) -> tuple[float, float]:
+def _face_center(landmarks: np.ndarray) -> tuple[float, float]:
     """Midpoint of the outer eye corners and the nose tip: steadier than the box centre."""
-    p = np.asarray(face.landmarks, np.float64)[[EYE_CORNERS[0], EYE_CORNERS[1], NOSE_TIP], :2].mean(axis=0)
+    p = np.asarray(landmarks, np.float64)[[EYE_CORNERS[0], EYE_CORNERS[1], NOSE_TIP], :2].mean(axis=0)
     return float(p[0]), float(p[1])
 
 
-def _eye_distance(face: Face) -> float:
-    lm = np.asarray(face.landmarks, np.float64)
+def _eye_distance(landmarks: np.ndarray) -> float:
+    lm = np.asarray(landmarks, np.float64)
     d = float(np.linalg.norm(lm[EYE_CORNERS[0], :2] - lm[EYE_CORNERS[1], :2]))
     return max(d, 1e-6)
