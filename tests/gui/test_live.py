@@ -12,7 +12,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtTest import QTest
 
 from engine.video_source import CameraSource
-from gui_helpers import close_window, make_window, qimage_rgb, wait_until
+from gui_helpers import StampedCapture, close_window, make_window, qimage_rgb, wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: the VMC receiver
 from vmc_receiver import VmcReceiver  # noqa: E402
@@ -89,7 +89,8 @@ def test_mirror_flips_the_picture_and_is_per_source_kind(qapp, weights_dir, obam
         assert window.settings.live.file_mirror and window.settings.live.camera_mirror
         # A camera (a clip behind the camera interface) opens mirrored by default.
         window.set_mirror(False)
-        window.open_source(lambda: CameraSource(str(obama)))
+        feed = StampedCapture(obama.parent / "obama_pingpong.mp4", fps=25)  # 17 s of "camera"
+        window.open_source(lambda: CameraSource(feed))
         wait_until(lambda: window.model.source is not None and window.model.source.is_live, "the camera")
         assert window.view.mirror and window.act_mirror.isChecked()
     finally:
