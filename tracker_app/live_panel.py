@@ -64,7 +64,8 @@ class LivePanel(QWidget):
     mirror_toggled = pyqtSignal(bool)
 
     def __init__(self, options: LiveOptions, cameras: list[tuple[int, str]],
-                 modes: Callable[[int], list[CameraMode]], blendshapes: tuple[str, ...], parent: QWidget | None = None) -> None:
+                 modes: Callable[[int], list[CameraMode]], blendshapes: tuple[str, ...],
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.options = options
         self._modes = modes
