@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable, Union
 
@@ -116,6 +117,10 @@ class CaptureWorker(QObject):
         self._calibration = _stored_calibration(settings)
         self._sender = None  # engine.vmc.VmcSender while streaming
         self._last_result: FrameResult | None = None  # what Set neutral applies to
+        # Files, look-ahead smoother: a seek near the end shows its frame; the ones after
+        # it, released by the final flush, are shown by Step / Play from here.
+        self._show_upto: int | None = None
+        self._held: deque[FrameResult] = deque()
         self._counted.connect(self._on_counted)  # queued: emitted in the counting thread
 
     # -- life cycle (worker thread) --------------------------------------------------
@@ -219,6 +224,10 @@ class CaptureWorker(QObject):
     def play(self) -> None:
         if self._source is None:
             return
+        if self._held:  # a seek near the end read these ahead: play shows them, then ends
+            while self._held:
+                self._send(self._held.popleft())
+            return
         if self._at_end:  # play after the end starts the file again
             if self._source.is_live or not self._rewind(0):
                 return
@@ -232,6 +241,9 @@ class CaptureWorker(QObject):
     def step(self) -> None:
         """Pause and show the next frame (a look-ahead smoother may need several packets)."""
         self._set_playing(False)
+        if self._held:  # past the end of the file: the frames a seek read ahead
+            self._send(self._held.popleft())
+            return
         if self._frames is None or self._at_end:
             return
         while not self.stop_requested.is_set() and self._advance() == 0:
@@ -244,9 +256,14 @@ class CaptureWorker(QObject):
             return
         self._stop_recording()
         if self._rewind(max(0, int(index))):
-            # Show the frame we landed on even when paused.
-            while not self.stop_requested.is_set() and self._advance() == 0:
-                pass
+            # Show the frame we landed on even when paused. Near the end of a file the
+            # look-ahead smoother releases the frames after it too: those wait in _held.
+            self._show_upto = self._read
+            try:
+                while not self.stop_requested.is_set() and self._advance() == 0:
+                    pass
+            finally:
+                self._show_upto = None
             self._restart_clock()
             if self._playing and not self._at_end:
                 self._schedule(0)
@@ -400,7 +417,10 @@ class CaptureWorker(QObject):
         if self._session is not None:
             self._stop_recording(at_end=True)  # exports and shows the frames the smoother held
         for result in self._pipeline.flush():
-            self._send(result)
+            if self._show_upto is not None and result.index > self._show_upto:
+                self._held.append(result)
+            else:
+                self._send(result)
         self._at_end = True
         self._set_playing(False)
         if source.error:
@@ -469,6 +489,7 @@ class CaptureWorker(QObject):
         """Files: position the source so the next packet is frame ``index`` (clamped to the last).
 
         A jump is a cut: the tracker and the smoother start over."""
+        self._held.clear()
         from engine.video_source import SeekError, SourceError, open_source
 
         if hasattr(self._source, "seek"):  # VideoFileSource: exact random access
@@ -529,6 +550,7 @@ class CaptureWorker(QObject):
             self._timer.start(max(0, int(delay_ms)))
 
     def _close_source(self, emit: bool = True) -> None:
+        self._held.clear()
         if self._timer is not None:
             self._timer.stop()
         if self._playing:

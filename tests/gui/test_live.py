@@ -157,3 +157,22 @@ def test_camera_picker_lists_modes_and_asks_for_the_chosen_one(qtbot) -> None:
     assert not empty.open_camera.isEnabled() and empty.camera_box.currentText() == "No camera found"
     panel.bars.set_weights({"jawOpen": 0.5})
     assert panel.bars.values == {"jawOpen": 0.5}
+
+
+def test_files_look_ahead_and_seeks_near_the_end_still_land(qapp, weights_dir, obama, tmp_path) -> None:
+    """Files default to the look-ahead smoother (3 frames of delay): a seek to the last but one
+    frame shows that frame, and Step then shows the last (held back by the final flush)."""
+    window = make_window(tmp_path)
+    try:
+        assert window.settings.smoother_for(False) == "lookahead"
+        _paused_on_a_face(window, obama, frames=3)
+        window.controller.seek(53)
+        wait_until(lambda: window.model.frame.result.index == 53, "the seek")
+        time.sleep(0.3)
+        QTest.qWait(50)
+        assert window.model.frame.result.index == 53  # not overtaken by frame 54
+        window.controller.step()
+        wait_until(lambda: window.model.frame.result.index == 54, "the step to the last frame")
+        assert not window.errors
+    finally:
+        close_window(window)
