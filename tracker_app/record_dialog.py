@@ -7,8 +7,9 @@ from pathlib import Path
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
                              QHBoxLayout, QLineEdit, QPushButton, QWidget)
 
+from engine.animation_export import ANIMATION_FORMATS
 from engine.frame_selection import FrameSelection, FrameSelectionError
-from engine.session import ANIMATION_FORMATS, ExportOptions
+from engine.session import ExportOptions
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def _video_frames(path: Path) -> list[np.ndarray]:
 
 def test_record_session_equals_track(qapp, weights_dir, obama, tmp_path) -> None:
     exports = ExportOptions(video=True, render=("mesh",), meshes=FrameSelection.parse("0,30"),
-                            mesh_formats=("ply",))
+                            mesh_formats=("ply",), animation=("glb", "pc2"))
     window = make_window(tmp_path / "settings", threads=2)
     try:
         window.open_source(str(obama))
@@ -65,7 +65,7 @@ def test_record_session_equals_track(qapp, weights_dir, obama, tmp_path) -> None
     tracked = tmp_path / "tracked"
     p = subprocess.run([sys.executable, "-m", "tracker_app.cli", "--threads", "2", "track", str(obama),
                         "--out", str(tracked), "--video", "--render", "mesh", "--meshes", "0,30", "--mesh-format",
-                        "ply", "--smoother", smoother, "--dense", "--no-progress"],
+                        "ply", "--animation", "glb,pc2", "--smoother", smoother, "--dense", "--no-progress"],
                        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
                        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
     assert p.returncode == 0, p.stderr
@@ -90,3 +90,26 @@ def test_record_session_equals_track(qapp, weights_dir, obama, tmp_path) -> None
     assert np.abs(app_video[30].astype(int) - cli_video[30]).mean() < 3
     assert sorted(p.name for p in (recorded / "meshes").iterdir()) == \
         sorted(p.name for p in (tracked / "meshes").iterdir()) == ["frame_000000_id1.ply", "frame_000030_id1.ply"]
+    assert sorted(p.name for p in (recorded / "animation").iterdir()) == \
+        sorted(p.name for p in (tracked / "animation").iterdir()) == ["track_1.glb", "track_1.pc2", "track_1_base.obj"]
+
+
+def test_record_dialog_gives_the_cli_options(qapp, tmp_path) -> None:
+    from tracker_app.record_dialog import RecordDialog
+
+    dialog = RecordDialog(tmp_path, show_mesh=True, is_file=True)
+    dialog.meshes.setText("all")
+    dialog.mesh_format.setCurrentText("ply")
+    dialog.mesh_space.setCurrentText("head")
+    dialog.animation["glb"].setChecked(True)
+    request = dialog.request()
+    assert request.parent == tmp_path and request.from_start
+    assert request.exports == ExportOptions(video=True, render=("mesh",), meshes=FrameSelection.all(),
+                                            mesh_formats=("ply",), mesh_space="head", animation=("glb",))
+    dialog.meshes.setText("5-2")
+    with pytest.raises(ValueError, match="meshes"):
+        dialog.request()
+    live = RecordDialog(tmp_path, show_mesh=False, is_file=False)
+    assert not live.from_start.isEnabled() and live.request().exports == ExportOptions(video=True)
+    dialog.deleteLater()
+    live.deleteLater()
