@@ -94,6 +94,16 @@ class SmootherConfig:
 
 
 @dataclass(frozen=True)
+class BatchConfig:
+    """`tracker-app batch`: worker processes and task retries (see configs/default.yaml)."""
+
+    workers: int = 0
+    threads_per_worker: int = 1
+    task_retries: int = 2
+    progress_every_frames: int = 10
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     weights_dir: Path = REPO_ROOT / "weights"
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -101,6 +111,7 @@ class EngineConfig:
     regressor: RegressorConfig = field(default_factory=RegressorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     smoother: SmootherConfig = field(default_factory=SmootherConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> "EngineConfig":
@@ -127,7 +138,7 @@ class EngineConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EngineConfig":
         sections = {"runtime": RuntimeConfig, "detector": DetectorConfig, "regressor": RegressorConfig,
-                    "tracker": TrackerConfig, "smoother": SmootherConfig}
+                    "tracker": TrackerConfig, "smoother": SmootherConfig, "batch": BatchConfig}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key == "weights_dir":
