@@ -55,7 +55,10 @@ def ray_task(item: BatchInput, settings: BatchSettings, board: Any) -> InputOutc
     stopping = [False]
 
     def on_frames(count: int) -> None:
-        stopping[0] = ray.get(board.add.remote(count))
+        try:
+            stopping[0] = ray.get(board.add.remote(count))
+        except ray.exceptions.RayError:  # the driver (which owns the board) is gone: stop
+            stopping[0] = True
 
     return run_input(item, settings, stop=lambda: stopping[0], on_frames=on_frames)
 
