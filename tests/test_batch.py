@@ -4,6 +4,7 @@ exist; then the same set killed half-way, interrupted, and run again."""
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import shutil
 import signal
@@ -203,6 +204,55 @@ def test_a_worker_killed_mid_input_is_replaced_and_its_input_run_again(dataset, 
     stdout, _ = finish(p)
     assert p.returncode == 0 and "1 done, 0 failed" in stdout
     assert (folder / "faces.csv").read_bytes() == track_tables["obama_pingpong"]
+
+
+# -- the same on Ray ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    """A local Ray instance (2 CPUs) that the CLI joins with --ray ADDRESS, like a cluster."""
+    try:
+        import ray
+    except ImportError:
+        pytest.fail("Ray is not installed: pip install '.[ray]' (the test extra includes it)")
+    context = ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
+                       log_to_driver=False)
+    yield context.address_info["gcs_address"]
+    ray.shutdown()
+
+
+def test_ray_every_good_input_done_like_track_then_skipped(ray_address, dataset, track_tables, tmp_path) -> None:
+    out = tmp_path / "out"
+    p = batch(*batch_args(dataset, out, "--ray", ray_address))
+    stdout, _ = finish(p)
+    assert p.returncode == 1 and "on ray" in stdout and "3 done, 3 failed, 0 skipped" in stdout
+    check_complete(out, dataset, track_tables)
+    stdout, _ = finish(batch(*batch_args(dataset, out, "--ray", ray_address)))
+    assert "6 finished before, skipped; 0 to run" in stdout
+
+
+def test_ray_driver_killed_midway_then_rerun_ends_complete(ray_address, dataset, track_tables, tmp_path) -> None:
+    out = tmp_path / "out"
+    p = batch(*batch_args(dataset, out, "--ray", ray_address))
+    wait_for_marker(p, folders(out, dataset)["obama"])
+    os.killpg(p.pid, signal.SIGKILL)  # the driver; its tasks die with it on the cluster
+    p.communicate()
+    check_killed_state(out, dataset, track_tables)
+    stdout, _ = finish(batch(*batch_args(dataset, out, "--ray", ray_address)))
+    assert "skipped" in stdout
+    check_complete(out, dataset, track_tables)
+
+
+def test_ray_without_address_starts_its_own_instance(dataset, track_tables, tmp_path) -> None:
+    out = tmp_path / "out"
+    p = batch(str(dataset["obama"]), str(dataset["vanished"]), "--out", str(out), "--max-frames", MAX_FRAMES,
+              "--no-progress", "--ray", "--workers", "2")
+    stdout, _ = finish(p)
+    assert p.returncode == 1 and "1 done, 1 failed" in stdout and "on ray (2 at once)" in stdout
+    rows = {Path(o.input).name: o for o in read_index(out / "index.csv")}
+    assert rows["obama.mp4"].status is InputStatus.DONE and "no such file" in rows["vanished.mp4"].error
+    assert (folders(out, dataset)["obama"] / "faces.csv").read_bytes() == track_tables["obama"]
 
 
 # -- inputs and index, without the models ------------------------------------------------

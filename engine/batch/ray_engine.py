@@ -86,8 +86,8 @@ class RayEngine:
         try:
             if self.address:
                 ray.init(address=self.address, **kwargs)
-            else:
-                ray.init(num_cpus=self.workers * self.threads, include_dashboard=False, **kwargs)
+            else:  # "local": a new instance, even when another cluster runs on this machine
+                ray.init(address="local", num_cpus=self.workers * self.threads, include_dashboard=False, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as e:
             where = self.address or "a local instance"
             raise RayUnavailableError(f"cannot start Ray ({where}): {str(e).splitlines()[0]}") from None
