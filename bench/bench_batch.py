@@ -100,6 +100,11 @@ def tree_rss_bytes(root_pid: int) -> int:
     return sum(rss.get(pid, 0) for pid in tree)
 
 
+def _sample_rss(pid: int, done: threading.Event, peaks: list[int]) -> None:
+    while not done.wait(SAMPLE_SECONDS):
+        peaks.append(tree_rss_bytes(pid))
+
+
 def run_processes(commands: list[list[str]]) -> tuple[float, float, float]:
     """Run the commands one after the other: wall s, CPU s of them all, peak tree RSS MB."""
     cpu0 = os.times()
@@ -108,17 +113,13 @@ def run_processes(commands: list[list[str]]) -> tuple[float, float, float]:
     for command in commands:
         p = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         done = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not done.wait(SAMPLE_SECONDS):
-                peak = max(peak, tree_rss_bytes(p.pid))
-
-        sampler = threading.Thread(target=sample, daemon=True)
+        peaks: list[int] = []
+        sampler = threading.Thread(target=_sample_rss, args=(p.pid, done, peaks), daemon=True)
         sampler.start()
         p.wait()
         done.set()
         sampler.join()
+        peak = max([peak, *peaks])
     wall = time.perf_counter() - t0
     cpu1 = os.times()
     cpu = (cpu1.children_user - cpu0.children_user) + (cpu1.children_system - cpu0.children_system)

@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.batch.index import MARKER_NAME, InputOutcome, InputStatus, read_index, read_marker, write_marker
+from engine.batch.index import (
+    MARKER_NAME,
+    InputOutcome,
+    InputStatus,
+    read_index,
+    read_marker,
+    write_marker,
+)
 from engine.batch.inputs import BatchInputError, expand_inputs
 from engine.config import REPO_ROOT
 
@@ -73,7 +80,7 @@ def track_tables(dataset, tmp_path_factory, weights_dir) -> dict[str, bytes]:
     for name in GOOD:
         r = subprocess.run([sys.executable, "-m", "tracker_app.cli", "--threads", "1", "track", str(dataset[name]),
                             "--out", str(out / name), "--max-frames", MAX_FRAMES, "--no-progress"],
-                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False)
         assert r.returncode == 0, r.stderr
         tables[name] = (out / name / "faces.csv").read_bytes()
     return tables
@@ -180,11 +187,12 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(dataset, track_tables, t
     os.killpg(p.pid, signal.SIGINT)  # what a terminal sends: to the coordinator and its workers
     stdout, stderr = finish(p, timeout=120)
     assert p.returncode == 130
+    assert "done" in stdout and f"index: {out / 'index.csv'}" in stdout  # the summary still comes
     assert "not finished" in stderr and "run the same command again" in stderr
     assert stderr.count("tracker-app:") == 1
     check_killed_state(out, dataset, track_tables)
 
-    stdout, _ = finish(batch(*batch_args(dataset, out, "--workers", "2")))
+    finish(batch(*batch_args(dataset, out, "--workers", "2")))
     check_complete(out, dataset, track_tables)
 
 
@@ -226,7 +234,7 @@ def test_ray_every_good_input_done_like_track_then_skipped(ray_address, dataset,
     out = tmp_path / "out"
     p = batch(*batch_args(dataset, out, "--ray", ray_address))
     stdout, _ = finish(p)
-    assert p.returncode == 1 and "on ray" in stdout and "3 done, 3 failed, 0 skipped" in stdout
+    assert p.returncode == 1 and f"on Ray at {ray_address}" in stdout and "3 done, 3 failed, 0 skipped" in stdout
     check_complete(out, dataset, track_tables)
     stdout, _ = finish(batch(*batch_args(dataset, out, "--ray", ray_address)))
     assert "6 finished before, skipped; 0 to run" in stdout
@@ -249,7 +257,7 @@ def test_ray_without_address_starts_its_own_instance(dataset, track_tables, tmp_
     p = batch(str(dataset["obama"]), str(dataset["vanished"]), "--out", str(out), "--max-frames", MAX_FRAMES,
               "--no-progress", "--ray", "--workers", "2")
     stdout, _ = finish(p)
-    assert p.returncode == 1 and "1 done, 1 failed" in stdout and "on ray (2 at once)" in stdout
+    assert p.returncode == 1 and "1 done, 1 failed" in stdout and "on a local Ray instance (2 CPUs)" in stdout
     rows = {Path(o.input).name: o for o in read_index(out / "index.csv")}
     assert rows["obama.mp4"].status is InputStatus.DONE and "no such file" in rows["vanished.mp4"].error
     assert (folders(out, dataset)["obama"] / "faces.csv").read_bytes() == track_tables["obama"]

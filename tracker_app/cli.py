@@ -353,7 +353,7 @@ class _BatchProgress:
 
     def planned(self, plan, engine) -> None:
         print(f"batch: {len(plan.inputs)} input(s); {plan.skipped} finished before, skipped; "
-              f"{len(plan.to_run)} to run on {engine.name} ({engine.workers} at once)", flush=True)
+              f"{len(plan.to_run)} to run on {engine.description}", flush=True)
         if self.enabled and plan.to_run:
             from tqdm import tqdm
 

@@ -7,7 +7,8 @@ and the summary, the same code for both.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator, Protocol, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
 from engine.batch.index import InputOutcome
 from engine.batch.inputs import BatchInput
@@ -15,8 +16,10 @@ from engine.batch.task import BatchSettings
 
 
 class BatchEngine(Protocol):
-    name: str
-    workers: int  # tasks run at once
+    @property
+    def description(self) -> str:
+        """Where the tasks run, for the user: "2 local worker processes", "Ray at HOST:PORT"."""
+        ...
 
     def run(self, items: Sequence[BatchInput], settings: BatchSettings, *,
             on_frames: Callable[[int], None], stop: Callable[[], bool]) -> Iterator[InputOutcome]:

@@ -13,10 +13,11 @@ import csv
 import io
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 from engine.atomic_files import atomic_open, write_atomic
 
@@ -55,11 +56,11 @@ class InputOutcome:
         return row
 
     @classmethod
-    def from_row(cls, row: dict[str, object]) -> "InputOutcome":
+    def from_row(cls, row: Mapping[str, Any]) -> InputOutcome:
+        """From an index.csv row (text) or a marker (JSON values); KeyError/ValueError when malformed."""
         return cls(input=str(row["input"]), output=str(row["output"]), status=InputStatus(row["status"]),
-                   frames=int(row["frames"]), faces=int(row["faces"]),  # type: ignore[call-overload]
-                   tracks=int(row["tracks"]), seconds=float(row["seconds"]),  # type: ignore[arg-type]
-                   error=str(row.get("error") or ""))
+                   frames=int(row["frames"]), faces=int(row["faces"]), tracks=int(row["tracks"]),
+                   seconds=float(row["seconds"]), error=str(row.get("error") or ""))
 
 
 INDEX_COLUMNS = tuple(f.name for f in fields(InputOutcome))

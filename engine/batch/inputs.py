@@ -12,9 +12,9 @@ import glob
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 LIST_SUFFIXES = (".txt", ".list", ".lst")
 GLOB_CHARACTERS = frozenset("*?[")
@@ -35,7 +35,7 @@ class BatchInput:
     name: str  # folder name, the same for the same path in every run
 
     @classmethod
-    def for_path(cls, path: str) -> "BatchInput":
+    def for_path(cls, path: str) -> BatchInput:
         source = os.path.abspath(path)
         return cls(source=source, name=output_name(source))
 

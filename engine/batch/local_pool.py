@@ -14,8 +14,8 @@ import multiprocessing
 import os
 import queue
 import signal
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 from engine.batch.index import InputOutcome, InputStatus
 from engine.batch.inputs import BatchInput
@@ -23,6 +23,10 @@ from engine.batch.task import BatchSettings, record_failure, run_input
 
 # How often an idle worker and the coordinator look at the stop event and at each other.
 POLL_SECONDS = 0.2
+
+
+class WorkerStartError(OSError):
+    """The worker processes cannot even start (a broken install): the batch cannot go on."""
 
 
 @dataclass(frozen=True)
@@ -62,13 +66,15 @@ def default_workers(threads_per_worker: int) -> int:
 
 
 class LocalPoolEngine:
-    name = "local"
-
     def __init__(self, workers: int, task_retries: int) -> None:
         if workers < 1:
             raise ValueError("--workers must be at least 1")
         self.workers = workers
         self.task_retries = task_retries
+
+    @property
+    def description(self) -> str:
+        return f"{self.workers} local worker process{'es' if self.workers > 1 else ''}"
 
     def run(self, items: Sequence[BatchInput], settings: BatchSettings, *,
             on_frames: Callable[[int], None], stop: Callable[[], bool]) -> Iterator[InputOutcome]:
@@ -101,6 +107,8 @@ class _Pool:
         self.attempts: dict[str, int] = {}
         self.remaining: dict[str, BatchInput] = {}
         self.next_worker = 0
+        self.started_any: set[int] = set()  # workers that got as far as an input
+        self.deaths_before_work = 0
 
     def run(self, items: Sequence[BatchInput], stop: Callable[[], bool]) -> Iterator[InputOutcome]:
         self.remaining = {item.name: item for item in items}
@@ -134,6 +142,7 @@ class _Pool:
             self.on_frames(message.count)
         elif isinstance(message, _Started):
             self.running[message.worker] = message.item
+            self.started_any.add(message.worker)
         elif isinstance(message, _Finished):
             self.running.pop(message.worker, None)
             yield from self.ended(message.outcome)
@@ -169,6 +178,11 @@ class _Pool:
             yield from self.handle(message)
         for worker in dead:
             process = self.processes.pop(worker)
+            if worker not in self.started_any and not self.stop_event.is_set():
+                self.deaths_before_work += 1
+                if self.deaths_before_work > self.size * (self.task_retries + 1):
+                    raise WorkerStartError(f"batch worker processes keep ending before their first input "
+                                           f"({_exit_text(process.exitcode)}); try `tracker-app track` on one input")
             lost = self.running.pop(worker, None)
             if lost is not None:
                 yield from self.failed_attempt(lost, f"the worker process died ({_exit_text(process.exitcode)})")
@@ -193,7 +207,7 @@ def _exit_text(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
-def _drain_and_join(messages: "multiprocessing.Queue[_Message]",
+def _drain_and_join(messages: multiprocessing.Queue[_Message],
                     processes: list[multiprocessing.process.BaseProcess]) -> None:
     """Wait for the workers to end; read what they still send so none blocks on a full pipe."""
     for process in processes:
@@ -206,8 +220,8 @@ def _drain_and_join(messages: "multiprocessing.Queue[_Message]",
         process.join()
 
 
-def _worker_main(worker: int, tasks: "multiprocessing.Queue[BatchInput | None]",
-                 messages: "multiprocessing.Queue[_Message]", stop_event: object,
+def _worker_main(worker: int, tasks: multiprocessing.Queue[BatchInput | None],
+                 messages: multiprocessing.Queue[_Message], stop_event: object,
                  settings: BatchSettings, parent_pid: int) -> None:
     """One worker process: inputs from ``tasks`` until a None, a stop, or the coordinator is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides how to stop

@@ -13,14 +13,12 @@ with as many CPUs as the workers asked for need.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from engine.batch.index import InputOutcome, InputStatus
 from engine.batch.inputs import BatchInput
 from engine.batch.task import BatchSettings, record_failure, run_input
-
-if TYPE_CHECKING:
-    import ray
 
 POLL_SECONDS = 0.2
 
@@ -64,8 +62,6 @@ def ray_task(item: BatchInput, settings: BatchSettings, board: Any) -> InputOutc
 
 
 class RayEngine:
-    name = "ray"
-
     def __init__(self, address: str | None, workers: int, threads: int, task_retries: int) -> None:
         try:
             import ray
@@ -76,6 +72,12 @@ class RayEngine:
         self.workers = workers  # local instance: CPUs for this many tasks at once
         self.threads = threads
         self.task_retries = task_retries
+
+    @property
+    def description(self) -> str:
+        if self.address:
+            return f"Ray at {self.address}"
+        return f"a local Ray instance ({self.workers * self.threads} CPUs)"
 
     def _connect(self) -> bool:
         """Join the cluster (or start a local instance); True when this call started Ray."""
@@ -105,7 +107,7 @@ class RayEngine:
             if started:
                 ray.shutdown()
 
-    def _run(self, ray: "Any", items: Sequence[BatchInput], settings: BatchSettings,
+    def _run(self, ray: Any, items: Sequence[BatchInput], settings: BatchSettings,
              on_frames: Callable[[int], None], stop: Callable[[], bool]) -> Iterator[InputOutcome]:
         board = ray.remote(num_cpus=0)(ProgressBoard).remote()
         task = ray.remote(ray_task).options(num_cpus=self.threads, max_retries=self.task_retries,
@@ -134,7 +136,7 @@ class RayEngine:
         for item in waiting:  # never submitted: no marker, run next time
             yield InputOutcome(input=item.source, output=item.name, status=InputStatus.INTERRUPTED)
 
-    def _outcome(self, ray: "Any", ref: Any, item: BatchInput, settings: BatchSettings) -> InputOutcome:
+    def _outcome(self, ray: Any, ref: Any, item: BatchInput, settings: BatchSettings) -> InputOutcome:
         try:
             outcome: InputOutcome = ray.get(ref)
             return outcome

@@ -8,12 +8,19 @@ keep the index current, and sum up. The same code for the local pool and for Ray
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 from engine.batch.engine import BatchEngine
-from engine.batch.index import INDEX_CSV, InputOutcome, InputStatus, read_marker, write_index
+from engine.batch.index import (
+    INDEX_CSV,
+    InputOutcome,
+    InputStatus,
+    read_marker,
+    write_index,
+)
 from engine.batch.inputs import BatchInput
 from engine.batch.task import BatchSettings
 

@@ -13,9 +13,9 @@ import dataclasses
 import functools
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from engine.analyzer import FaceAnalyzer
 from engine.batch.index import InputOutcome, InputStatus, write_marker
