@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Batch throughput on one set, every engine in one run, printed as one table.
 
-    python bench/bench_batch.py [--data DIR] [--copies N] [--no-ray] [--grid]
+    python bench/bench_batch.py [--data DIR] [--copies N] [--repeats R] [--no-ray] [--grid]
 
 The set is the tests' one (tests/test_batch.py) built from the shared media: both
 obama clips, an image folder, a zero-byte file, a truncated file and a missing path;
-``--copies N`` links every good input N times under other names, like a dataset of
-many clips. Each configuration is one `tracker-app` process from start to end, so
+``--copies N`` (default 2) links every good input N times under other names, like a
+dataset of many clips. Each configuration is one `tracker-app` process from start to end, so
 start-up and model loading count, as they do for a user:
 
 * baseline: one `tracker-app track` process per input, run input after input
@@ -18,7 +18,9 @@ start-up and model loading count, as they do for a user:
 
 frames/s is the frames tracked over the wall time; CPU s adds every process of the
 run; peak RSS is the largest sum over the run's process tree, sampled every 0.1 s.
-The machine may be shared: compare the ratios within one run. No assertion: a report.
+With ``--repeats R`` the configurations take turns R times and each keeps its fastest
+run (the machine may be shared: compare the ratios within one run; the load average
+is printed). No assertion: a report.
 """
 from __future__ import annotations
 
@@ -127,6 +129,7 @@ def run_processes(commands: list[list[str]]) -> tuple[float, float, float]:
 
 
 def measure_track(inputs: list[Path], out: Path) -> Measurement:
+    shutil.rmtree(out, ignore_errors=True)  # every repeat from nothing
     commands = [[sys.executable, "-m", "tracker_app", "track", str(p), "--out", str(out / f"{k}_{p.name}"),
                  "--no-progress"] for k, p in enumerate(inputs)]
     wall, cpu, rss = run_processes(commands)
@@ -139,6 +142,7 @@ def measure_track(inputs: list[Path], out: Path) -> Measurement:
 
 
 def measure_batch(label: str, inputs: list[Path], out: Path, *options: str, threads: int | None = None) -> Measurement:
+    shutil.rmtree(out, ignore_errors=True)  # every repeat from nothing, nothing skipped
     command = [sys.executable, "-m", "tracker_app"] + (["--threads", str(threads)] if threads else [])
     command += ["batch", *map(str, inputs), "--out", str(out), "--no-progress", *options]
     wall, cpu, rss = run_processes([command])
@@ -153,7 +157,8 @@ def measure_batch(label: str, inputs: list[Path], out: Path, *options: str, thre
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("TRACKER_DATA_DIR", DEFAULT_DATA_DIR)))
-    parser.add_argument("--copies", type=int, default=1, help="link every good input this many times")
+    parser.add_argument("--copies", type=int, default=2, help="link every good input this many times")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per configuration, the fastest kept")
     parser.add_argument("--grid", action="store_true", help="also 1, 2, 4 workers x 1, 2 threads")
     parser.add_argument("--no-ray", action="store_true", help="leave out the Ray backend")
     args = parser.parse_args()
@@ -179,10 +184,13 @@ def main() -> int:
             runs.append(("ray", lambda: measure_batch(
                 f"batch --ray, local instance ({workers} x {threads})", inputs, root / "ray", "--ray")))
         results: dict[str, Measurement] = {}
-        for key, run in runs:
-            results[key] = run()
-            m = results[key]
-            print(f"  {m.label}: {m.wall:.1f} s, {m.fps:.1f} frames/s", flush=True)
+        for _ in range(args.repeats):
+            for key, run in runs:
+                m = run()
+                print(f"  {m.label}: {m.wall:.1f} s, {m.fps:.1f} frames/s "
+                      f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+                if key not in results or m.wall < results[key].wall:
+                    results[key] = m
 
     base = results["track"]
     print()
