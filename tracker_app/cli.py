@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("source", metavar="VIDEO", help="video file, folder of images, or camera index (0, 1, ...)")
     track.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: %(default)s)")
     _add_session_flags(track)
+    track.add_argument("--overwrite", action="store_true",
+                       help="replace an earlier run's files in --out (otherwise such a folder is refused)")
     track.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     track.set_defaults(func=run_track)
     _add_batch_parser(sub)
@@ -63,7 +65,11 @@ def _add_session_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=_frame_selection, default=None, metavar="LIST",
                         help="frames to save as PNG, e.g. 0,10,100-200:25 or all")
     parser.add_argument("--meshes", type=_frame_selection, default=None, metavar="LIST",
-                        help="frames whose face meshes are saved (OBJ and PLY, colours from the frame)")
+                        help="frames whose face meshes are saved (OBJ and PLY, colours from the frame), "
+                             "e.g. 0-100:10 or all")
+    parser.add_argument("--mesh-space", choices=("image", "head"), default="image",
+                        help="image: pixels over the frame (y up, not recentred); head: the canonical head "
+                             "without the pose, metres, +Y up, looking down +Z (default: %(default)s)")
     parser.add_argument("--mesh-format", default="obj,ply", metavar="FMT",
                         help="mesh formats, comma-separated: obj, ply (default: %(default)s)")
     parser.add_argument("--render", default=None, metavar="MODES",
@@ -71,6 +77,9 @@ def _add_session_flags(parser: argparse.ArgumentParser) -> None:
                              "pncc.avi (with --video) and _depth/_pncc PNGs for --frames (comma-separated)")
     parser.add_argument("--mesh-texture", action="store_true",
                         help="--meshes OBJ files carry a UV texture sampled from the frame (.mtl + .png)")
+    parser.add_argument("--animation", default=None, metavar="FMTS",
+                        help="glb, pc2 (comma-separated): per track, animation/track_<id>.glb (morph targets + "
+                             "head motion), .pc2 point cache and track_<id>_base.obj")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
     parser.add_argument("--detect-every", type=int, default=None, metavar="N",
                         help="also run the detector every N frames to pick up new faces (0 = only when needed)")
@@ -132,11 +141,13 @@ def run_detect(args: argparse.Namespace) -> int:
     from engine.atomic_files import write_atomic, write_image
     from engine.frame_render import FrameRenderer, parse_render_modes
     from engine.image_input import ImageError, read_image
+    from engine.mesh_export import MeshWriter
     from engine.overlay import draw_faces
 
     modes = parse_render_modes(args.render)
     analyzer = _load_analyzer(args)
-    renderer = FrameRenderer(analyzer.face_model) if modes or args.mesh_texture else None
+    renderer = FrameRenderer(analyzer.face_model) if modes else None
+    mesh_writer = MeshWriter(analyzer.face_model, ("obj",), texture=True) if args.mesh_texture else None
     args.out.mkdir(parents=True, exist_ok=True)
     failures = 0
     for path in args.images:
@@ -159,9 +170,9 @@ def run_detect(args: argparse.Namespace) -> int:
         for mode in modes:
             if mode != "mesh":
                 write_image(args.out / f"{path.stem}_{mode}.png", renderer.render(image, faces, mode))
-        if args.mesh_texture:
+        if mesh_writer is not None:
             for i, face in enumerate(faces):
-                renderer.write_textured_obj(args.out / f"{path.stem}_face{i}.obj", image, face)
+                mesh_writer.write(args.out / f"{path.stem}_face{i}", image, face)
         if args.json:
             doc = {"image": str(path), "width": image.shape[1], "height": image.shape[0],
                    "faces": [f.to_dict() for f in faces]}
@@ -169,10 +180,11 @@ def run_detect(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _session_options(args: argparse.Namespace):
+def _session_options(args: argparse.Namespace, *, overwrite: bool):
     """(EngineConfig, SessionOptions) from the flags of _add_session_flags and --config."""
     import dataclasses
 
+    from engine.animation_export import parse_animation_formats
     from engine.config import EngineConfig
     from engine.frame_render import parse_render_modes
     from engine.frame_selection import FrameSelection
@@ -186,7 +198,8 @@ def _session_options(args: argparse.Namespace):
     exports = ExportOptions(table=args.table, video=args.video, render=parse_render_modes(args.render),
                             frames=args.frames or FrameSelection.none(),
                             meshes=args.meshes or FrameSelection.none(), mesh_formats=formats,
-                            mesh_texture=args.mesh_texture)
+                            mesh_space=args.mesh_space, mesh_texture=args.mesh_texture,
+                            animation=parse_animation_formats(args.animation or ""), overwrite=overwrite)
     config = EngineConfig.load(args.config)
     overrides = {}
     if args.detect_every is not None:
@@ -224,7 +237,7 @@ def run_track(args: argparse.Namespace) -> int:
     from engine.session import SourceDescription, run_session
     from engine.video_source import open_source
 
-    config, options = _session_options(args)
+    config, options = _session_options(args, overwrite=args.overwrite)
     analyzer = FaceAnalyzer.from_config(config, threads=args.threads)
 
     # Ctrl-C / SIGTERM only set a flag, checked between frames, so a frame is never half
@@ -306,7 +319,8 @@ def run_batch_command(args: argparse.Namespace) -> int:
     from engine.batch.runner import run_batch
     from engine.batch.task import BatchSettings
 
-    config, options = _session_options(args)
+    # Folders without a completion marker are partial runs of this batch: replaced.
+    config, options = _session_options(args, overwrite=True)
     threads = args.threads or config.batch.threads_per_worker
     workers = args.workers or config.batch.workers or default_workers(threads)
     if workers < 1:
