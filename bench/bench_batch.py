@@ -113,7 +113,8 @@ def run_processes(commands: list[list[str]]) -> tuple[float, float, float]:
     peak = 0
     t0 = time.perf_counter()
     for command in commands:
-        p = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        errors = tempfile.TemporaryFile()
+        p = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=errors)
         done = threading.Event()
         peaks: list[int] = []
         sampler = threading.Thread(target=_sample_rss, args=(p.pid, done, peaks), daemon=True)
@@ -122,6 +123,11 @@ def run_processes(commands: list[list[str]]) -> tuple[float, float, float]:
         done.set()
         sampler.join()
         peak = max([peak, *peaks])
+        if p.returncode not in (0, 1):  # 1: some inputs of the set are bad on purpose
+            errors.seek(0)
+            text = errors.read().decode(errors="replace").strip().splitlines()
+            raise SystemExit(f"{' '.join(command[:6])} ... ended with {p.returncode}: {text[-1] if text else ''}")
+        errors.close()
     wall = time.perf_counter() - t0
     cpu1 = os.times()
     cpu = (cpu1.children_user - cpu0.children_user) + (cpu1.children_system - cpu0.children_system)
