@@ -196,8 +196,8 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(dataset, track_tables, t
     check_complete(out, dataset, track_tables)
 
 
-def test_a_worker_killed_mid_input_is_replaced_and_its_input_run_again(dataset, track_tables, tmp_path) -> None:
-    out = tmp_path / "out"
+def start_long_clip(dataset: dict[str, Path], out: Path) -> tuple[subprocess.Popen, Path, list[int]]:
+    """A one-worker batch on the long clip, once its table has rows; with the worker's pid."""
     p = batch(str(dataset["obama_pingpong"]), "--out", str(out), "--max-frames", MAX_FRAMES, "--no-progress",
               "--workers", "1")
     folder = folders(out, dataset)["obama_pingpong"]
@@ -207,6 +207,23 @@ def test_a_worker_killed_mid_input_is_replaced_and_its_input_run_again(dataset, 
         time.sleep(0.05)
     children = Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()
     workers = [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return p, folder, workers
+
+
+def test_workers_stop_by_themselves_when_the_coordinator_is_killed(dataset, tmp_path) -> None:
+    p, folder, workers = start_long_clip(dataset, tmp_path / "out")
+    assert len(workers) == 1
+    p.kill()  # the coordinator alone (an OOM kill, say): nobody is left to tell the worker
+    p.communicate()
+    t = time.monotonic()
+    while Path(f"/proc/{workers[0]}").exists() and b"spawn_main" in Path(f"/proc/{workers[0]}/cmdline").read_bytes():
+        assert time.monotonic() - t < 60, "the orphaned worker kept running"
+        time.sleep(0.1)
+    assert read_marker(folder, str(dataset["obama_pingpong"])) is None  # it stopped mid-clip: not done
+
+
+def test_a_worker_killed_mid_input_is_replaced_and_its_input_run_again(dataset, track_tables, tmp_path) -> None:
+    p, folder, workers = start_long_clip(dataset, tmp_path / "out")
     assert len(workers) == 1
     os.kill(workers[0], signal.SIGKILL)
     stdout, _ = finish(p)
