@@ -122,13 +122,14 @@ class SourceDescription:
     frame_count: int | None = None  # the container's claim, when there is one
 
     @classmethod
-    def of(cls, source: object) -> "SourceDescription":
-        """From an engine.video_source.VideoSource."""
-        count = getattr(source, "header_frame_count", None)
-        w, h = getattr(source, "frame_size")
-        return cls(description=str(getattr(source, "description")), fps=float(getattr(source, "fps")),
-                   frame_size=(int(w), int(h)), is_live=bool(getattr(source, "is_live")),
-                   frame_count=int(count) if count else None)
+    def of(cls, source: "VideoSource") -> "SourceDescription":
+        """From an engine.video_source.VideoSource (files add the container's frame count)."""
+        from engine.video_source import VideoFileSource
+
+        count = source.header_frame_count if isinstance(source, VideoFileSource) else None
+        w, h = source.frame_size
+        return cls(description=str(source.description), fps=float(source.fps), frame_size=(int(w), int(h)),
+                   is_live=bool(source.is_live), frame_count=count)
 
 
 @dataclass
@@ -176,7 +177,7 @@ class Session:
         self.summary = SessionSummary()
         self.error: str | None = None  # first failed write; the run should end
         self._track_ids: set[int] = set()
-        self._stage_ms: dict[str, array] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
+        self._stage_ms: dict[str, array[float]] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
         self._t0, self._cpu0 = time.perf_counter(), time.process_time()
         self._finished = False
         self._flushed = False
@@ -360,7 +361,7 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     except BaseException as e:
         session.finish(error=f"{type(e).__name__}: {e}")
         raise
-    error = error or getattr(source, "error", None)
+    error = error or source.error
     try:
         for result in session.flush():  # the frames the smoother still holds
             if on_result is not None:
@@ -370,7 +371,7 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     except BaseException as e:
         session.finish(error=f"{type(e).__name__}: {e}")
         raise
-    return session.finish(interrupted=interrupted, error=error, warning=getattr(source, "warning", None))
+    return session.finish(interrupted=interrupted, error=error, warning=source.warning)
 
 
 def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceModel",
@@ -399,3 +400,8 @@ def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceMode
             Session._close_quietly(sink)
         raise
     return made
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 200 else text[:197] + "..."

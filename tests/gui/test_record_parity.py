@@ -92,3 +92,24 @@ def test_record_session_equals_track(qapp, weights_dir, obama, tmp_path) -> None
         sorted(p.name for p in (tracked / "meshes").iterdir()) == ["frame_000000_id1.ply", "frame_000030_id1.ply"]
     assert sorted(p.name for p in (recorded / "animation").iterdir()) == \
         sorted(p.name for p in (tracked / "animation").iterdir()) == ["track_1.glb", "track_1.pc2", "track_1_base.obj"]
+
+
+def test_record_dialog_gives_the_cli_options(qapp, tmp_path) -> None:
+    from tracker_app.record_dialog import RecordDialog
+
+    dialog = RecordDialog(tmp_path, show_mesh=True, is_file=True)
+    dialog.meshes.setText("all")
+    dialog.mesh_format.setCurrentText("ply")
+    dialog.mesh_space.setCurrentText("head")
+    dialog.animation["glb"].setChecked(True)
+    request = dialog.request()
+    assert request.parent == tmp_path and request.from_start
+    assert request.exports == ExportOptions(video=True, render=("mesh",), meshes=FrameSelection.all(),
+                                            mesh_formats=("ply",), mesh_space="head", animation=("glb",))
+    dialog.meshes.setText("5-2")
+    with pytest.raises(ValueError, match="meshes"):
+        dialog.request()
+    live = RecordDialog(tmp_path, show_mesh=False, is_file=False)
+    assert not live.from_start.isEnabled() and live.request().exports == ExportOptions(video=True)
+    dialog.deleteLater()
+    live.deleteLater()
