@@ -128,6 +128,16 @@ class VmcConfig:
 
 
 @dataclass(frozen=True)
+class BatchConfig:
+    """`tracker-app batch`: worker processes and task retries (see configs/default.yaml)."""
+
+    workers: int = 0
+    threads_per_worker: int = 1
+    task_retries: int = 2
+    progress_every_frames: int = 10
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     weights_dir: Path = REPO_ROOT / "weights"
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -137,6 +147,7 @@ class EngineConfig:
     smoother: SmootherConfig = field(default_factory=SmootherConfig)
     expressions: ExpressionConfig = field(default_factory=ExpressionConfig)
     vmc: VmcConfig = field(default_factory=VmcConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> "EngineConfig":
@@ -164,7 +175,7 @@ class EngineConfig:
     def from_dict(cls, data: dict[str, Any]) -> "EngineConfig":
         sections = {"runtime": RuntimeConfig, "detector": DetectorConfig, "regressor": RegressorConfig,
                     "tracker": TrackerConfig, "smoother": SmootherConfig,
-                    "expressions": ExpressionConfig, "vmc": VmcConfig}
+                    "expressions": ExpressionConfig, "vmc": VmcConfig, "batch": BatchConfig}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key == "weights_dir":

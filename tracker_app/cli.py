@@ -44,37 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "processed is kept.")
     track.add_argument("source", metavar="VIDEO", help="video file, folder of images, or camera index (0, 1, ...)")
     track.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: %(default)s)")
-    track.add_argument("--dense", action="store_true", help="reconstruct the dense 38,365-vertex mesh per face")
-    track.add_argument("--smoother", choices=("lookahead", "realtime", "off"), default="lookahead",
-                       help="lookahead: window over past and future frames (output delayed by n_next "
-                            "frames); realtime: One Euro filter, no delay; off (default: %(default)s)")
-    track.add_argument("--no-table", dest="table", action="store_false",
-                       help="do not write faces.csv (one row per face per frame)")
-    track.add_argument("--video", action="store_true", help="write overlay.avi (landmarks, pose axes, track IDs)")
-    track.add_argument("--frames", type=_frame_selection, default=None, metavar="LIST",
-                       help="frames to save as PNG, e.g. 0,10,100-200:25 or all")
-    track.add_argument("--meshes", type=_frame_selection, default=None, metavar="LIST",
-                       help="frames whose face meshes are saved (OBJ and PLY, colours from the frame), "
-                            "e.g. 0-100:10 or all")
-    track.add_argument("--mesh-space", choices=("image", "head"), default="image",
-                       help="image: pixels over the frame (y up, not recentred); head: the canonical head "
-                            "without the pose, metres, +Y up, looking down +Z (default: %(default)s)")
-    track.add_argument("--mesh-format", default="obj,ply", metavar="FMT",
-                       help="mesh formats, comma-separated: obj, ply (default: %(default)s)")
-    track.add_argument("--render", default=None, metavar="MODES",
-                       help="mesh: shaded dense mesh in the overlay video and PNGs; depth, pncc: depth.avi / "
-                            "pncc.avi (with --video) and _depth/_pncc PNGs for --frames (comma-separated)")
-    track.add_argument("--mesh-texture", action="store_true",
-                       help="--meshes OBJ files carry a UV texture sampled from the frame (.mtl + .png)")
-    track.add_argument("--animation", default=None, metavar="FMTS",
-                       help="glb, pc2 (comma-separated): per track, animation/track_<id>.glb (morph targets + "
-                            "head motion), .pc2 point cache and track_<id>_base.obj")
+    _add_session_flags(track)
     track.add_argument("--overwrite", action="store_true",
                        help="replace an earlier run's files in --out (otherwise such a folder is refused)")
-    track.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
-    track.add_argument("--detect-every", type=int, default=None, metavar="N",
-                       help="also run the detector every N frames to pick up new faces (0 = only when needed)")
-    track.add_argument("--max-faces", type=int, default=None, metavar="N", help="track at most N faces (0 = any)")
     track.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     track.add_argument("--vmc", nargs="?", const="", default=None, metavar="HOST:PORT",
                        help="stream head pose and expressions of the oldest track over the VMC protocol "
@@ -82,7 +54,41 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--vmc-mirror", action="store_true",
                        help="stream the motion mirrored (the avatar moves like the user's mirror image)")
     track.set_defaults(func=run_track)
+    _add_batch_parser(sub)
     return parser
+
+
+def _add_session_flags(parser: argparse.ArgumentParser) -> None:
+    """The tracking and export flags of `track`, shared with `batch` (read by _session_options)."""
+    parser.add_argument("--dense", action="store_true", help="reconstruct the dense 38,365-vertex mesh per face")
+    parser.add_argument("--smoother", choices=("lookahead", "realtime", "off"), default="lookahead",
+                        help="lookahead: window over past and future frames (output delayed by n_next "
+                             "frames); realtime: One Euro filter, no delay; off (default: %(default)s)")
+    parser.add_argument("--no-table", dest="table", action="store_false",
+                        help="do not write faces.csv (one row per face per frame)")
+    parser.add_argument("--video", action="store_true", help="write overlay.avi (landmarks, pose axes, track IDs)")
+    parser.add_argument("--frames", type=_frame_selection, default=None, metavar="LIST",
+                        help="frames to save as PNG, e.g. 0,10,100-200:25 or all")
+    parser.add_argument("--meshes", type=_frame_selection, default=None, metavar="LIST",
+                        help="frames whose face meshes are saved (OBJ and PLY, colours from the frame), "
+                             "e.g. 0-100:10 or all")
+    parser.add_argument("--mesh-space", choices=("image", "head"), default="image",
+                        help="image: pixels over the frame (y up, not recentred); head: the canonical head "
+                             "without the pose, metres, +Y up, looking down +Z (default: %(default)s)")
+    parser.add_argument("--mesh-format", default="obj,ply", metavar="FMT",
+                        help="mesh formats, comma-separated: obj, ply (default: %(default)s)")
+    parser.add_argument("--render", default=None, metavar="MODES",
+                        help="mesh: shaded dense mesh in the overlay video and PNGs; depth, pncc: depth.avi / "
+                             "pncc.avi (with --video) and _depth/_pncc PNGs for --frames (comma-separated)")
+    parser.add_argument("--mesh-texture", action="store_true",
+                        help="--meshes OBJ files carry a UV texture sampled from the frame (.mtl + .png)")
+    parser.add_argument("--animation", default=None, metavar="FMTS",
+                        help="glb, pc2 (comma-separated): per track, animation/track_<id>.glb (morph targets + "
+                             "head motion), .pc2 point cache and track_<id>_base.obj")
+    parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
+    parser.add_argument("--detect-every", type=int, default=None, metavar="N",
+                        help="also run the detector every N frames to pick up new faces (0 = only when needed)")
+    parser.add_argument("--max-faces", type=int, default=None, metavar="N", help="track at most N faces (0 = any)")
 
 
 def _frame_selection(text: str):
@@ -179,21 +185,15 @@ def run_detect(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C so the exports are closed cleanly."""
-
-
-def run_track(args: argparse.Namespace) -> int:
+def _session_options(args: argparse.Namespace, *, overwrite: bool):
+    """(EngineConfig, SessionOptions) from the flags of _add_session_flags and --config."""
     import dataclasses
-    import signal
 
-    from engine.analyzer import FaceAnalyzer
     from engine.animation_export import parse_animation_formats
     from engine.config import EngineConfig
     from engine.frame_render import parse_render_modes
     from engine.frame_selection import FrameSelection
-    from engine.session import ExportOptions, SessionOptions, SourceDescription, run_session
-    from engine.video_source import open_source
+    from engine.session import ExportOptions, SessionOptions
 
     if args.max_frames is not None and args.max_frames < 1:
         raise ValueError("--max-frames must be at least 1")
@@ -204,7 +204,7 @@ def run_track(args: argparse.Namespace) -> int:
                             frames=args.frames or FrameSelection.none(),
                             meshes=args.meshes or FrameSelection.none(), mesh_formats=formats,
                             mesh_space=args.mesh_space, mesh_texture=args.mesh_texture,
-                            animation=parse_animation_formats(args.animation or ""), overwrite=args.overwrite)
+                            animation=parse_animation_formats(args.animation or ""), overwrite=overwrite)
     config = EngineConfig.load(args.config)
     overrides = {}
     if args.detect_every is not None:
@@ -215,19 +215,41 @@ def run_track(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, tracker=dataclasses.replace(config.tracker, **overrides))
     options = SessionOptions(dense=args.dense, smoother=args.smoother, max_frames=args.max_frames,
                              exports=exports)
-    analyzer = FaceAnalyzer.from_config(config, threads=args.threads)
-    sender = _vmc_sender(args, config, analyzer)
+    return config, options
 
-    # Ctrl-C / SIGTERM only set a flag, checked between frames, so a frame is never half
-    # exported (in the table but not in the video); a second signal aborts at once.
-    stop: list[int] = []
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C so the exports are closed cleanly."""
+
+
+def _catch_stop_signals(stop: list[int]) -> dict:
+    """Ctrl-C / SIGTERM append to ``stop`` (checked between frames); a second one aborts at
+    once. Returns the previous handlers, to put back."""
+    import signal
 
     def on_signal(signum, frame):
         if stop:
             raise _Terminated()
         stop.append(signum)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def run_track(args: argparse.Namespace) -> int:
+    import signal
+
+    from engine.analyzer import FaceAnalyzer
+    from engine.session import SourceDescription, run_session
+    from engine.video_source import open_source
+
+    config, options = _session_options(args, overwrite=args.overwrite)
+    analyzer = FaceAnalyzer.from_config(config, threads=args.threads)
+    sender = _vmc_sender(args, config, analyzer)
+
+    # Ctrl-C / SIGTERM only set a flag, checked between frames, so a frame is never half
+    # exported (in the table but not in the video); a second signal aborts at once.
+    stop: list[int] = []
+    previous = _catch_stop_signals(stop)
     bar = None
     try:
         with open_source(args.source) as source:
@@ -290,6 +312,107 @@ def _print_summary(args: argparse.Namespace, summary) -> None:
     parts = [f"{k} {med[k]:.2f}/{mean[k]:.2f}" for k in med]
     print(f"  ms per frame (median/mean): {', '.join(parts)}; total {sum(mean.values()):.2f} (mean)")
     print(f"  wrote to {args.out}")
+
+
+def _add_batch_parser(sub) -> None:
+    batch = sub.add_parser(
+        "batch", help="track many videos and image folders into one resumable dataset folder",
+        description="Run `track` on every INPUT, each into its own folder under --out, with a dataset index "
+                    "(index.csv, and index.parquet with pyarrow). Re-running skips the inputs already done "
+                    "and redoes partial ones; Ctrl-C stops cleanly. Runs on a pool of worker processes here, "
+                    "or on a Ray cluster with --ray.")
+    batch.add_argument("inputs", nargs="+", metavar="INPUT",
+                       help="video file, image folder, text file listing inputs (.txt/.list/.lst, one a line), "
+                            "or a glob such as 'clips/*.mp4'")
+    batch.add_argument("--out", type=Path, required=True, help="dataset folder: one folder per input, index.csv")
+    _add_session_flags(batch)
+    batch.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="tasks at once (default: from configs/default.yaml batch:, by default the CPUs "
+                            "divided by the onnxruntime threads per worker; --threads sets those)")
+    batch.add_argument("--retry-failed", action="store_true", help="run the inputs that failed before again")
+    batch.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="run the tasks on Ray (pip install '.[ray]'): the cluster at ADDRESS, or a local "
+                            "Ray instance without one; inputs and --out must be paths every node shares")
+    batch.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    batch.set_defaults(func=run_batch_command)
+
+
+def run_batch_command(args: argparse.Namespace) -> int:
+    from engine.batch.inputs import expand_inputs
+    from engine.batch.local_pool import LocalPoolEngine, default_workers
+    from engine.batch.runner import run_batch
+    from engine.batch.task import BatchSettings
+
+    # Folders without a completion marker are partial runs of this batch: replaced.
+    config, options = _session_options(args, overwrite=True)
+    threads = args.threads or config.batch.threads_per_worker
+    workers = args.workers or config.batch.workers or default_workers(threads)
+    if workers < 1:
+        raise ValueError("--workers must be at least 1")
+    inputs = expand_inputs(args.inputs)
+    settings = BatchSettings(config=config, threads=threads, session=options, out_dir=str(args.out.resolve()))
+    if args.ray is not None:
+        from engine.batch.ray_engine import RayEngine
+
+        engine = RayEngine(args.ray or None, workers, threads, config.batch.task_retries)
+    else:
+        engine = LocalPoolEngine(workers, config.batch.task_retries)
+    progress = _BatchProgress(args.progress)
+    stop: list[int] = []
+    previous = _catch_stop_signals(stop)
+    try:
+        report = run_batch(inputs, settings, engine, retry_failed=args.retry_failed, observer=progress,
+                           stop=lambda: bool(stop))
+    finally:
+        import signal
+
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        progress.close()
+    print(f"batch: {report.done} done, {report.failed} failed, {report.skipped} skipped (finished before); "
+          f"{report.frames} frames in {report.seconds:.1f} s ({report.fps:.1f} fps overall)")
+    for outcome in report.failures:
+        print(f"  failed: {outcome.error}")  # the error names the input
+    print(f"  index: {report.index_path}")
+    if report.not_finished:
+        print(f"tracker-app: interrupted; {report.not_finished} input(s) not finished, "
+              "run the same command again to do them", file=sys.stderr)
+        return 130
+    return 1 if report.failed else 0
+
+
+class _BatchProgress:
+    """The batch's progress bar: inputs over the whole set (with the ETA), frames beside them."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.frames = 0
+
+    def planned(self, plan, engine) -> None:
+        print(f"batch: {len(plan.inputs)} input(s); {plan.skipped} finished before, skipped; "
+              f"{len(plan.to_run)} to run on {engine.description}", flush=True)
+        if self.enabled and plan.to_run:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=len(plan.to_run), file=sys.stderr, unit="input", dynamic_ncols=True,
+                            desc="batch")
+
+    def frames_done(self, count: int) -> None:
+        self.frames += count
+        if self.bar is not None:
+            fps = self.frames / max(self.bar.format_dict["elapsed"], 1e-3)
+            self.bar.set_postfix_str(f"{self.frames} frames, {fps:.1f} fps")
+
+    def input_finished(self, outcome) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if outcome.error:
+                self.bar.write(f"batch: failed: {outcome.error}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 if __name__ == "__main__":
