@@ -59,10 +59,7 @@ from engine.head_space import (
     identity_coefficients,
     metres_per_pixel,
 )
-from engine.session import (
-    ANIMATION_FORMATS,  # the session's options name the formats; one list
-)
-
+ANIMATION_FORMATS = ("glb", "pc2")
 ANIMATION_FOLDER = "animation"
 PC2_MAGIC = b"POINTCACHE2\0"
 # Head-space (x, y, z), Y up, is stored as (x, -z, y), Z up (see the module docstring).
@@ -77,6 +74,15 @@ _SKIN_RGBA = [0.80, 0.62, 0.52, 1.0]
 
 class AnimationExportError(OSError):
     """An animation file could not be written (one-line message)."""
+
+
+def parse_animation_formats(text: str) -> tuple[str, ...]:
+    """'glb,pc2' -> ('glb', 'pc2'); ValueError naming an unknown format."""
+    formats = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    unknown = [f for f in formats if f not in ANIMATION_FORMATS]
+    if unknown:
+        raise ValueError(f"unknown animation format '{unknown[0]}' (choose from {', '.join(ANIMATION_FORMATS)})")
+    return formats
 
 
 class AnimationExporter:
