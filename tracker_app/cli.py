@@ -146,7 +146,7 @@ def run_detect(args: argparse.Namespace) -> int:
     failures = 0
     for path in args.images:
         try:
-            image = read_image(str(path))
+            image = read_image(str(path), analyzer.config.input.max_image_pixels)
         except ImageError as e:
             print(f"{path}: error: {e}", file=sys.stderr)
             failures += 1
@@ -217,7 +217,7 @@ def run_track(args: argparse.Namespace) -> int:
         stop.append(signum)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    source = open_source(args.source)
+    source = open_source(args.source, max_image_pixels=config.input.max_image_pixels)
     t_start = time.perf_counter()
     pipeline = TrackingPipeline(analyzer, dense=args.dense, smoother=args.smoother, fps=source.fps)
     run_info = {"source": source.description, "live": source.is_live, "dense": args.dense,
