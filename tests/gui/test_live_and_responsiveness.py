@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import statistics
 import threading
 import time
 
@@ -15,7 +14,6 @@ from gui_helpers import StampedCapture, wait_until
 
 pytestmark = pytest.mark.gui
 
-MAX_LATENCY_S = 0.75  # grab -> on screen; a queue would reach seconds within this clip
 MAX_GUI_STALL_S = 0.100
 
 
@@ -42,13 +40,17 @@ def test_fast_camera_drops_frames_and_latency_stays_bounded(window, media_dir) -
     feed_rate = grabbed / (feed.grab_times[-1] - feed.grab_times[0])
     shown_rate = (len(shown) - 1) / (shown[-1][1] - shown[0][1])
     assert feed_rate > 2 * shown_rate, "the feed must outrun the engine for this test to mean anything"
-    latency = [t - feed.grab_times[i] for i, t in shown]
-    steady = latency[2:]  # the first frames pay for detection and warm-up
-    assert max(steady) < MAX_LATENCY_S, latency
-    half = len(steady) // 2
-    assert statistics.median(steady[half:]) < statistics.median(steady[:half]) + 0.2, latency  # not growing
-    # The last frame shown was grabbed shortly before the feed ended: no backlog was left.
-    assert feed.grab_times[-1] - feed.grab_times[indices[-1]] < MAX_LATENCY_S
+    # No queue, counted in frames rather than seconds (a loaded machine stretches every
+    # latency, a queue does not care): when a frame reaches the GUI, the frames grabbed before
+    # that moment and shown later are those in flight (the camera's newest-frame slot, the
+    # one being tracked, the results sent but not drawn). A queue would hold hundreds.
+    in_flight_limit = window.gui_config.max_frames_in_flight + 2
+    times = [t for _, t in shown]
+    for k, (_, t) in enumerate(shown):
+        later = sum(1 for j in indices[k + 1:] if feed.grab_times[j] < t)
+        assert later <= in_flight_limit, f"{later} frames grabbed before frame {indices[k]} was shown came later"
+    # And no backlog at the end: after the last grab only the frames in flight arrive.
+    assert sum(1 for t in times if t > feed.grab_times[-1]) <= in_flight_limit
 
 
 def _schedstat_wait_s(tid: int) -> float:
