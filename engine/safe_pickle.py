@@ -44,7 +44,7 @@ _NDARRAY = _NdarrayMarker()
 
 
 def _plain_dtype(obj: Any, align: bool = False, copy: bool = False) -> np.dtype[Any]:
-    dtype = np.dtype(obj, align=bool(align), copy=bool(copy))
+    dtype: np.dtype[Any] = np.dtype(obj, align=bool(align), copy=bool(copy))
     if dtype.hasobject:
         raise UnsafePickleError(f"refused dtype {dtype} (holds Python objects)")
     return dtype

@@ -458,7 +458,7 @@ class ImageFolderSource(VideoSource):
     consecutive indices. Images of another size than the first are delivered as they are.
     """
 
-    def __init__(self, folder: str | os.PathLike, fps: float = FALLBACK_FPS, *,
+    def __init__(self, folder: str | os.PathLike[str], fps: float = FALLBACK_FPS, *,
                  max_image_pixels: int = InputConfig.max_image_pixels) -> None:
         super().__init__()
         self.max_image_pixels = max_image_pixels
