@@ -121,11 +121,9 @@ def _open_file_capture(path: Path, decoder_threads: int | None = None) -> Any:
     params = [cv2.CAP_PROP_READ_TIMEOUT_MSEC, 0]  # 0: no timeout
     if decoder_threads is not None:
         params += [cv2.CAP_PROP_N_THREADS, decoder_threads]
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
-    if not cap.isOpened():  # not FFmpeg's: let OpenCV pick another backend
-        cap.release()
-        cap = cv2.VideoCapture(str(path))
-    return cap
+    # CAP_ANY, not CAP_FFMPEG: naming the backend makes OpenCV print a [ WARN ] line for a
+    # file FFmpeg cannot open; the caller reports that in one line itself.
+    return cv2.VideoCapture(str(path), cv2.CAP_ANY, params)
 
 
 def _fps_or_fallback(value: float) -> float:
