@@ -75,7 +75,7 @@ def main() -> int:
     if not model_path.is_file():
         print(f"bench_render: {model_path} missing: run python build_ext.py first", file=sys.stderr)
         return 1
-    with np.load(model_path) as m:
+    with np.load(model_path, allow_pickle=False) as m:
         u, tri, uv, ncc = m["u"], np.ascontiguousarray(m["tri"], np.int32), m["uv"], m["ncc"]
     renderer = MeshRenderer(tri, uv=uv, ncc=ncc)
     verts = place_face(u, FRAME_W / 2, FRAME_H / 2, args.width, yaw_deg=20)

@@ -1,15 +1,30 @@
-"""Engine settings: loads ``configs/default.yaml`` into typed dataclasses.
+"""Engine settings: loads ``configs/default.yaml`` into typed dataclasses, strictly.
 
 The YAML file is the single source of truth for tunable numbers; the dataclass
-defaults only exist so that a partial user file can override a few keys.
+defaults only exist so that a partial user file can override a few keys (a test
+checks that they equal the shipped file).
+
+One loader (``load_config``) serves every settings file of the project (this one and
+the app's ``configs/gui.yaml``). It checks each key against its dataclass field: the
+type comes from the annotation (so a field added later is type-checked without more
+work), the range from ``setting(default, minimum=..., ...)`` next to the field. Any
+mistake is a ``ConfigError`` naming the file and the dotted key, in one line.
+Type rules: ``bool`` takes only true/false (never "false" or 0), ``int`` only
+integers (2.9 is refused, not truncated), ``float`` any finite number (NaN and
+infinities are refused), ``str`` only strings, ``Path`` a string, relative to the
+repository root unless absolute, ``X | None`` also takes null (``~``).
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "default.yaml"
@@ -20,14 +35,62 @@ DETECTOR_ONNX = "faceboxes.onnx"
 REGRESSOR_ONNX = "mb05_120x120.onnx"
 FACE_MODEL_NPZ = "face_model.npz"
 
+# Pillow refuses, before we can read a header's size, images over twice its own
+# MAX_IMAGE_PIXELS (89,478,485): the pixel budget cannot usefully be set above that.
+PILLOW_HARD_PIXEL_LIMIT = 2 * 89_478_485
+
+_T = TypeVar("_T")
+_BOUNDS_KEY = "bounds"
+
 
 class ConfigError(ValueError):
-    """A configuration file is missing, unreadable or has wrong keys."""
+    """A configuration file is missing, unreadable or has wrong keys or values."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a setting accepts beyond its type (all limits inclusive, except ``above``)."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    above: float | None = None          # exclusive lower limit (sizes and rates: > 0)
+    choices: tuple[str, ...] = ()
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is out of bounds, or None."""
+        if self.choices and value not in self.choices:
+            return f"must be one of {', '.join(self.choices)}"
+        if not isinstance(value, (int, float)):
+            return None
+        if self.above is not None and not value > self.above:
+            return f"must be > {_number(self.above)}"
+        low, high = self.minimum, self.maximum
+        if (low is not None and value < low) or (high is not None and value > high):
+            if low is not None and high is not None:
+                return f"must be in {_number(low)}..{_number(high)}"
+            return f"must be >= {_number(low)}" if low is not None else f"must be <= {_number(high)}"
+        return None
+
+
+def _number(x: float | None) -> str:
+    return str(int(x)) if x is not None and float(x).is_integer() else str(x)
+
+
+def setting(default: _T, *, minimum: float | None = None, maximum: float | None = None,
+            above: float | None = None, choices: tuple[str, ...] = ()) -> _T:
+    """A dataclass field with its default and the range ``load_config`` enforces."""
+    bounds = Bounds(minimum=minimum, maximum=maximum, above=above, choices=choices)
+    return field(default=default, metadata={_BOUNDS_KEY: bounds})
+
+
+def section(factory: type[_T]) -> _T:
+    """A nested settings section (a YAML mapping), defaulting to the section's defaults."""
+    return field(default_factory=factory)
 
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    intra_op_threads: int = 4
+    intra_op_threads: int = setting(4, minimum=1, maximum=256)
     allow_spinning: bool = True
 
     def effective_threads(self) -> int:
@@ -40,57 +103,64 @@ class RuntimeConfig:
 
 
 @dataclass(frozen=True)
+class InputConfig:
+    """Limits on what image files may cost before they are decoded."""
+
+    max_image_pixels: int = setting(100_000_000, minimum=1, maximum=PILLOW_HARD_PIXEL_LIMIT)
+
+
+@dataclass(frozen=True)
 class DetectorConfig:
-    max_height: int = 720
-    max_width: int = 1080
-    candidate_score: float = 0.05
-    candidate_top_k: int = 5000
-    nms_iou: float = 0.3
-    min_score: float = 0.5
+    max_height: int = setting(720, minimum=32, maximum=16384)
+    max_width: int = setting(1080, minimum=32, maximum=16384)
+    candidate_score: float = setting(0.05, minimum=0.0, maximum=1.0)
+    candidate_top_k: int = setting(5000, minimum=1)
+    nms_iou: float = setting(0.3, above=0.0, maximum=1.0)
+    min_score: float = setting(0.5, minimum=0.0, maximum=1.0)
 
 
 @dataclass(frozen=True)
 class RegressorConfig:
-    roi_shift: float = 0.14
-    roi_scale: float = 1.58
-    landmark_refinements: int = 1
+    roi_shift: float = setting(0.14, minimum=-1.0, maximum=1.0)
+    roi_scale: float = setting(1.58, minimum=0.5, maximum=4.0)
+    landmark_refinements: int = setting(1, minimum=0, maximum=10)
 
 
 @dataclass(frozen=True)
 class TrackerConfig:
     """Video tracking: detector scheduling, track identities and the failure test."""
 
-    max_faces: int = 8
-    detect_every: int = 0
-    recover_every: int = 5
-    recover_frames: int = 250
-    reuse_id_frames: int = 25
-    reuse_id_iou: float = 0.3
-    match_iou: float = 0.3
-    duplicate_iou: float = 0.6
-    max_param_rms: float = 1.5
-    min_crop_contrast: float = 8.0
-    max_roi_scale_change: float = 1.35
-    min_roi_side: float = 24.0
-    min_landmarks_inside: float = 0.5
-    suspect_param_rms: float = 0.8
-    suspect_crop_contrast: float = 16.0
-    suspect_roi_scale_change: float = 1.1
-    suspect_landmarks_inside: float = 0.9
-    verify_every: int = 5
-    min_face_score: float = 0.5
+    max_faces: int = setting(8, minimum=0)
+    detect_every: int = setting(0, minimum=0)
+    recover_every: int = setting(5, minimum=0)
+    recover_frames: int = setting(250, minimum=0)
+    reuse_id_frames: int = setting(25, minimum=0)
+    reuse_id_iou: float = setting(0.3, minimum=0.0, maximum=1.0)
+    match_iou: float = setting(0.3, minimum=0.0, maximum=1.0)
+    duplicate_iou: float = setting(0.6, minimum=0.0, maximum=1.0)
+    max_param_rms: float = setting(1.5, above=0.0)
+    min_crop_contrast: float = setting(8.0, minimum=0.0, maximum=255.0)
+    max_roi_scale_change: float = setting(1.35, minimum=1.0)
+    min_roi_side: float = setting(24.0, minimum=1.0, maximum=1000.0)
+    min_landmarks_inside: float = setting(0.5, minimum=0.0, maximum=1.0)
+    suspect_param_rms: float = setting(0.8, above=0.0)
+    suspect_crop_contrast: float = setting(16.0, minimum=0.0, maximum=255.0)
+    suspect_roi_scale_change: float = setting(1.1, minimum=1.0)
+    suspect_landmarks_inside: float = setting(0.9, minimum=0.0, maximum=1.0)
+    verify_every: int = setting(5, minimum=0)
+    min_face_score: float = setting(0.5, minimum=0.0, maximum=1.0)
 
 
 @dataclass(frozen=True)
 class SmootherConfig:
     """Temporal smoothing: look-ahead window (offline) and One Euro filter (live)."""
 
-    n_pre: int = 3
-    n_next: int = 3
-    sigma: float = 2.0
-    min_cutoff: float = 1.5
-    beta: float = 2.0
-    d_cutoff: float = 1.0
+    n_pre: int = setting(3, minimum=0, maximum=100)
+    n_next: int = setting(3, minimum=0, maximum=100)
+    sigma: float = setting(2.0, minimum=0.0)
+    min_cutoff: float = setting(1.5, above=0.0)
+    beta: float = setting(2.0, minimum=0.0)
+    d_cutoff: float = setting(1.0, above=0.0)
 
 
 @dataclass(frozen=True)
@@ -140,70 +210,134 @@ class BatchConfig:
 @dataclass(frozen=True)
 class EngineConfig:
     weights_dir: Path = REPO_ROOT / "weights"
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-    detector: DetectorConfig = field(default_factory=DetectorConfig)
-    regressor: RegressorConfig = field(default_factory=RegressorConfig)
-    tracker: TrackerConfig = field(default_factory=TrackerConfig)
-    smoother: SmootherConfig = field(default_factory=SmootherConfig)
-    expressions: ExpressionConfig = field(default_factory=ExpressionConfig)
-    vmc: VmcConfig = field(default_factory=VmcConfig)
-    batch: BatchConfig = field(default_factory=BatchConfig)
+    runtime: RuntimeConfig = section(RuntimeConfig)
+    input: InputConfig = section(InputConfig)
+    detector: DetectorConfig = section(DetectorConfig)
+    regressor: RegressorConfig = section(RegressorConfig)
+    tracker: TrackerConfig = section(TrackerConfig)
+    smoother: SmootherConfig = section(SmootherConfig)
+    expressions: ExpressionConfig = section(ExpressionConfig)
+    vmc: VmcConfig = section(VmcConfig)
+    batch: BatchConfig = section(BatchConfig)
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> "EngineConfig":
+    def load(cls, path: str | os.PathLike[str] | None = None) -> "EngineConfig":
         """Read the default YAML file, then ``path`` on top of it when given."""
-        import yaml  # deferred: keeps `tracker-app --help` fast
-
-        merged: dict[str, Any] = {}
-        for p in [DEFAULT_CONFIG_PATH] + ([Path(path)] if path else []):
-            try:
-                with open(p, encoding="utf-8") as f:
-                    data = yaml.safe_load(f) or {}
-            except OSError as e:
-                raise ConfigError(f"cannot read config {p}: {e.strerror}") from None
-            except yaml.YAMLError as e:
-                mark = getattr(e, "problem_mark", None)
-                where = f" (line {mark.line + 1})" if mark is not None else ""
-                problem = getattr(e, "problem", None) or "syntax error"
-                raise ConfigError(f"config {p} is not valid YAML{where}: {problem}") from None
-            if not isinstance(data, dict):
-                raise ConfigError(f"config {p} must be a mapping at the top level")
-            _deep_update(merged, data)
-        return cls.from_dict(merged)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "EngineConfig":
-        sections = {"runtime": RuntimeConfig, "detector": DetectorConfig, "regressor": RegressorConfig,
-                    "tracker": TrackerConfig, "smoother": SmootherConfig,
-                    "expressions": ExpressionConfig, "vmc": VmcConfig, "batch": BatchConfig}
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            if key == "weights_dir":
-                p = Path(value)
-                kwargs[key] = p if p.is_absolute() else REPO_ROOT / p
-            elif key in sections:
-                kwargs[key] = _make_section(sections[key], key, value)
-            else:
-                raise ConfigError(f"unknown config key '{key}'")
-        return cls(**kwargs)
+        return load_config(cls, [DEFAULT_CONFIG_PATH] + ([Path(path)] if path else []))
 
     def with_threads(self, threads: int) -> "EngineConfig":
         return dataclasses.replace(self, runtime=dataclasses.replace(self.runtime, intra_op_threads=threads))
 
 
-def _make_section(section_cls: type, name: str, value: Any) -> Any:
-    if not isinstance(value, dict):
-        raise ConfigError(f"config section '{name}' must be a mapping")
-    known = {f.name: f for f in dataclasses.fields(section_cls)}
-    for k in value:
-        if k not in known:
-            raise ConfigError(f"unknown config key '{name}.{k}'")
-    # Coerce to the declared default's type so "4" or 4.0 do not leak through.
-    coerced = {k: type(getattr(section_cls(), k))(v) for k, v in value.items()}
-    return section_cls(**coerced)
+# -- the one loader --------------------------------------------------------------------------
 
 
-def _deep_update(dst: dict, src: dict) -> None:
+def load_config(cls: type[_T], paths: Sequence[Path]) -> _T:
+    """``cls`` (a settings dataclass) from its defaults, then each YAML file in turn on top.
+
+    Every file is checked on its own, so an error names the file that holds the bad key.
+    """
+    merged: dict[str, Any] = {}
+    for path in paths:
+        _deep_update(merged, _checked_values(cls, read_yaml_mapping(path), str(path), ""))
+    return _build(cls, merged)
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML file (empty file: {}); one-line ConfigError otherwise."""
+    import yaml  # deferred: keeps `tracker-app --help` fast
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path} is not UTF-8 text") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(e, "problem", None) or "syntax error"
+        raise ConfigError(f"config {path} is not valid YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a mapping at the top level")
+    return data
+
+
+def _checked_values(cls: type, data: Mapping[Any, Any], source: str, prefix: str) -> dict[str, Any]:
+    """The values of ``data`` converted and checked against ``cls``'s fields (nested dicts for sections)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            raise ConfigError(f"config {source}: unknown config key '{dotted}'")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config {source}: config section '{dotted}' must be a mapping")
+            out[key] = _checked_values(typing.cast(type, hint), value, source, dotted + ".")
+            continue
+        converted, problem = _convert(hint, value)
+        if problem is None:
+            bounds = fields[key].metadata.get(_BOUNDS_KEY)
+            problem = bounds.problem(converted) if bounds is not None and converted is not None else None
+        if problem is not None:
+            raise ConfigError(f"config {source}: '{dotted}' {problem}, got {_shown(value)}")
+        out[key] = converted
+    return out
+
+
+def _convert(hint: Any, value: Any) -> tuple[Any, str | None]:
+    """(value as the annotated type, None) or (None, what is wrong)."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None, None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1:
+            raise TypeError(f"unsupported settings annotation {hint}")
+        return _convert(inner[0], value)
+    if hint is bool:
+        return (value, None) if isinstance(value, bool) else (None, "must be true or false")
+    if hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return (value, None) if ok else (None, "must be an integer")
+    if hint is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return None, "must be a number"
+        return (float(value), None) if math.isfinite(value) else (None, "must be a finite number")
+    if hint is str:
+        return (value, None) if isinstance(value, str) else (None, "must be a string")
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            return None, "must be a path (a non-empty string)"
+        path = Path(value).expanduser()
+        return (path if path.is_absolute() else REPO_ROOT / path), None
+    if typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if not isinstance(value, list):
+            return None, "must be a list"
+        items = [_convert(args[0], v) for v in value]
+        problems = [p for _, p in items if p is not None]
+        return (tuple(v for v, _ in items), None) if not problems else (None, f"items {problems[0]}")
+    raise TypeError(f"unsupported settings annotation {hint}")
+
+
+def _shown(value: Any) -> str:
+    text = "null" if value is None else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _build(cls: type[_T], values: Mapping[str, Any]) -> _T:
+    hints = typing.get_type_hints(cls)
+    kwargs = {k: _build(hints[k], v) if dataclasses.is_dataclass(hints[k]) else v for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _deep_update(dst: dict[str, Any], src: Mapping[str, Any]) -> None:
     for k, v in src.items():
         if isinstance(v, dict) and isinstance(dst.get(k), dict):
             _deep_update(dst[k], v)

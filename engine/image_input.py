@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.config import PILLOW_HARD_PIXEL_LIMIT, InputConfig
+
 # Frames beyond this many pixels per side are refused: the detector shrinks big
 # frames anyway, and a 100k-pixel-wide image is almost surely a corrupt header.
 MAX_SIDE = 16384
@@ -52,8 +54,43 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     raise ImageError(f"unsupported image dtype {image.dtype}")
 
 
-def read_image(path: str) -> np.ndarray:
-    """Read an image file as 8-bit BGR, with a one-line error when it cannot be read."""
+def check_image_header(data: bytes | np.ndarray, path: str, max_pixels: int) -> tuple[int, int]:
+    """(width, height) that an encoded image's header declares, read without decoding its
+    pixels; ImageError when that is more than ``max_pixels`` pixels or the header is unreadable.
+
+    Pillow's ``Image.open`` reads only the header. It refuses by itself headers over twice
+    its ``MAX_IMAGE_PIXELS`` (that is why ``input.max_image_pixels`` cannot go higher).
+    """
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the budget decides
+            with Image.open(io.BytesIO(bytes(data))) as header:
+                width, height = int(header.size[0]), int(header.size[1])
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: its header declares more than {PILLOW_HARD_PIXEL_LIMIT} pixels, over the "
+                         f"budget of {max_pixels} (input.max_image_pixels)") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # Pillow's parse errors
+        raise ImageError(f"{path}: not a readable image (unknown format or damaged header)") from None
+    if width * height > max_pixels:
+        raise ImageError(f"{path}: {width}x{height} pixels is over the budget of {max_pixels} "
+                         f"(input.max_image_pixels)")
+    return width, height
+
+
+def read_image(path: str, max_pixels: int = InputConfig.max_image_pixels) -> np.ndarray:
+    """Read an image file as 8-bit BGR, with a one-line error when it cannot be read.
+
+    The header is read first: an image declaring more than ``max_pixels`` pixels
+    (``input.max_image_pixels`` in configs/default.yaml) is refused before decoding, so a
+    few hundred bytes cannot ask for gigabytes. OpenCV then decodes straight to 8-bit BGR
+    (16-bit and alpha are dropped inside the decoder), so a 16-bit RGBA file never
+    exists in memory at its full depth. EXIF orientation is ignored, as for arrays.
+    """
     import os
 
     import cv2
@@ -61,7 +98,13 @@ def read_image(path: str) -> np.ndarray:
     if not os.path.isfile(path):
         raise ImageError(f"{path}: no such file")
     data = np.fromfile(path, dtype=np.uint8)  # works for non-ASCII paths, unlike cv2.imread
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if not data.size:
+        raise ImageError(f"{path}: not a readable image (empty file)")
+    check_image_header(data, path, max_pixels)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error:  # a header the decoder itself refuses
+        image = None
     if image is None:
         raise ImageError(f"{path}: not a readable image (unknown format or truncated)")
     return to_bgr_uint8(image)

@@ -145,7 +145,7 @@ class MeshRenderer:
             from engine.config import FACE_MODEL_NPZ, REPO_ROOT
 
             path = REPO_ROOT / "weights" / FACE_MODEL_NPZ
-        with np.load(path) as model:
+        with np.load(path, allow_pickle=False) as model:
             return cls(model["tri"], uv=model["uv"], ncc=model["ncc"])
 
     @property

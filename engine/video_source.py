@@ -40,6 +40,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from engine.config import InputConfig
 from engine.frames import FramePacket
 from engine.image_input import ImageError, read_image, to_bgr_uint8
 
@@ -94,8 +95,12 @@ class VideoSource:
         return f"<{type(self).__name__} {self.description}>"
 
 
-def open_source(spec: str | int | os.PathLike) -> VideoSource:
-    """Camera index (int or digit string), image folder, or video file."""
+def open_source(spec: str | int | os.PathLike, *,
+                max_image_pixels: int = InputConfig.max_image_pixels) -> VideoSource:
+    """Camera index (int or digit string), image folder, or video file.
+
+    ``max_image_pixels`` (``input.max_image_pixels``): images of a folder declaring more
+    pixels are skipped before they are decoded."""
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         return CameraSource(int(spec))
     text = os.fspath(spec)
@@ -103,8 +108,22 @@ def open_source(spec: str | int | os.PathLike) -> VideoSource:
         return CameraSource(int(text))
     path = Path(text)
     if path.is_dir():
-        return ImageFolderSource(path)
+        return ImageFolderSource(path, max_image_pixels=max_image_pixels)
     return VideoFileSource(path)
+
+
+def _open_file_capture(path: Path, decoder_threads: int | None = None) -> Any:
+    """An OpenCV capture of a local file, without FFmpeg's 30 s read timeout: that timeout is
+    for network streams, and on a loaded machine a starved reader thread hit it mid-file, so
+    the file seemed to end early (a short frame count, a seek that never landed)."""
+    import cv2
+
+    params = [cv2.CAP_PROP_READ_TIMEOUT_MSEC, 0]  # 0: no timeout
+    if decoder_threads is not None:
+        params += [cv2.CAP_PROP_N_THREADS, decoder_threads]
+    # CAP_ANY, not CAP_FFMPEG: naming the backend makes OpenCV print a [ WARN ] line for a
+    # file FFmpeg cannot open; the caller reports that in one line itself.
+    return cv2.VideoCapture(str(path), cv2.CAP_ANY, params)
 
 
 def _fps_or_fallback(value: float) -> float:
@@ -171,7 +190,7 @@ class VideoFileSource(VideoSource):
             raise SourceError(f"{self.path}: no such video file")
         if self.path.stat().st_size == 0:
             raise SourceError(f"{self.path}: file is empty")
-        self._cap = cv2.VideoCapture(str(self.path))
+        self._cap = _open_file_capture(self.path)
         if not self._cap.isOpened():
             self._cap.release()
             raise SourceError(f"{self.path}: not a readable video (unknown format, or a truncated file "
@@ -190,6 +209,8 @@ class VideoFileSource(VideoSource):
         self._counter: threading.Thread | None = None
         self._counter_done = False
         self._counter_stop = False
+        self._count_generation = 0  # bumped when a seek takes the count over from the background
+        self._on_count_done: Any = None
         # Decode the first frame now: a file that opens but cannot decode fails here, and
         # frame_size is the real decoded size (not a header field).
         first = self._read_one()
@@ -265,25 +286,32 @@ class VideoFileSource(VideoSource):
     def _start_counter(self, on_done: Any = None) -> None:
         if self._counter is not None or self._closed:
             return
-        self._counter = threading.Thread(target=self._count, args=(on_done,), daemon=True,
-                                         name=f"frame count ({self.path.name})")
+        self._on_count_done = on_done
+        self._counter = threading.Thread(target=self._background_count, args=(self._count_generation,),
+                                         daemon=True, name=f"frame count ({self.path.name})")
         self._counter.start()
 
-    def _count(self, on_done: Any) -> None:
-        import cv2
-
+    def _background_count(self, generation: int) -> None:
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: this thread only
         except (AttributeError, OSError):
             pass
+        self._count(generation)
+
+    def _count(self, generation: int) -> None:
+        """Grab every frame with a capture of its own, noting timestamps; ends by setting
+        ``frame_count``, unless a newer count (``generation``) or close() took over."""
+        import cv2
+
         n = 0
         cap = None
         try:
-            cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, 1])
-            if not cap.isOpened():
-                cap = cv2.VideoCapture(str(self.path))
-            while not self._counter_stop and cap.grab():
-                self._note_time(self._times, float(cap.get(cv2.CAP_PROP_POS_MSEC)))
+            cap = _open_file_capture(self.path, decoder_threads=1)
+            while cap.grab():
+                with self._lock:
+                    if self._counter_stop or generation != self._count_generation:
+                        break
+                    self._note_time(self._times, float(cap.get(cv2.CAP_PROP_POS_MSEC)))
                 n += 1
         except Exception:  # a decoder error ends the count where sequential reading would stop
             pass
@@ -291,24 +319,29 @@ class VideoFileSource(VideoSource):
             if cap is not None:
                 cap.release()
             with self._lock:
-                stopped = self._counter_stop
-                if not stopped and self.frame_count is None:
-                    self.frame_count = n
-                self._counter_done = True
+                current = not self._counter_stop and generation == self._count_generation
+                if current:
+                    if self.frame_count is None:
+                        self.frame_count = n
+                    self._counter_done = True
                 self._lock.notify_all()
-        if not stopped and on_done is not None:
-            on_done(self.frame_count)
+        if current and self._on_count_done is not None:
+            self._on_count_done(self.frame_count)
 
     def _wait_for_count(self, index: int) -> None:
-        """Until frame ``index``'s timestamp is known or the count ended (starting the count if needed)."""
+        """Until frame ``index``'s timestamp is known or the count ended.
+
+        The seeking thread counts by itself instead of waiting for the background count:
+        that one runs at the lowest priority, and on a loaded machine it can be starved for
+        minutes (a seek then seemed to hang). The background count is abandoned."""
         with self._lock:
             n = self.frame_count
-            if len(self._known_times()) > index or (n is not None and index >= n):
+            if len(self._known_times()) > index or (n is not None and index >= n) or self._counter_done:
                 return
-        self._start_counter()
-        with self._lock:
-            self._lock.wait_for(lambda: len(self._known_times()) > index or self._counter_done
-                                or self._counter_stop)
+            self._count_generation += 1
+            generation = self._count_generation
+            self._times = []
+        self._count(generation)
 
     # -- seeking ---------------------------------------------------------------------------
 
@@ -385,10 +418,8 @@ class VideoFileSource(VideoSource):
         return False
 
     def _reopen(self) -> None:
-        import cv2
-
         self._release_capture()
-        self._cap = cv2.VideoCapture(str(self.path))
+        self._cap = _open_file_capture(self.path)
         self._pos = 0
         if not self._cap.isOpened():
             self._cap = None
@@ -420,12 +451,15 @@ def _natural_key(name: str) -> list[Any]:
 class ImageFolderSource(VideoSource):
     """The images of a folder in natural order (frame2 before frame10), at ``fps``.
 
-    An unreadable image is skipped and named in ``warning``; frames keep consecutive
-    indices. Images of another size than the first are delivered as they are.
+    An unreadable image, or one whose header declares more than ``max_image_pixels``
+    (refused before decoding), is skipped and named in ``warning``; frames keep
+    consecutive indices. Images of another size than the first are delivered as they are.
     """
 
-    def __init__(self, folder: str | os.PathLike, fps: float = FALLBACK_FPS) -> None:
+    def __init__(self, folder: str | os.PathLike[str], fps: float = FALLBACK_FPS, *,
+                 max_image_pixels: int = InputConfig.max_image_pixels) -> None:
         super().__init__()
+        self.max_image_pixels = max_image_pixels
         self.folder = Path(folder)
         self.description = str(self.folder)
         if not self.folder.is_dir():
@@ -437,17 +471,23 @@ class ImageFolderSource(VideoSource):
             raise SourceError(f"{self.folder}: no images ({', '.join(IMAGE_EXTENSIONS)})")
         self.fps = float(fps)
         self._first: tuple[int, np.ndarray] | None = None
+        self.skipped: list[str] = []
+        self._first_skip_reason = ""
         for i, p in enumerate(self.files):
             try:
-                self._first = (i, read_image(str(p)))
+                self._first = (i, read_image(str(p), self.max_image_pixels))
                 break
-            except ImageError:
-                continue
+            except ImageError as e:
+                self._skip(p, e)
         if self._first is None:
-            raise SourceError(f"{self.folder}: none of its {len(self.files)} images can be read")
+            raise SourceError(f"{self.folder}: none of its {len(self.files)} images can be read "
+                              f"(first: {self._first_skip_reason})")
         h, w = self._first[1].shape[:2]
         self.frame_size = (w, h)
-        self.skipped: list[str] = [p.name for p in self.files[: self._first[0]]]
+
+    def _skip(self, path: Path, error: ImageError) -> None:
+        self.skipped.append(path.name)
+        self._first_skip_reason = self._first_skip_reason or str(error)
 
     def __iter__(self) -> Iterator[FramePacket]:
         if self._closed or self._first is None:
@@ -460,9 +500,9 @@ class ImageFolderSource(VideoSource):
             if i > start:
                 t = time.perf_counter()
                 try:
-                    image = read_image(str(self.files[i]))
-                except ImageError:
-                    self.skipped.append(self.files[i].name)
+                    image = read_image(str(self.files[i]), self.max_image_pixels)
+                except ImageError as e:
+                    self._skip(self.files[i], e)
                     continue
                 decode_ms = (time.perf_counter() - t) * 1000
             self.frames_read = index + 1
@@ -472,7 +512,7 @@ class ImageFolderSource(VideoSource):
                 return
         if self.skipped:
             self.warning = (f"{self.folder}: skipped {len(self.skipped)} unreadable image(s), first "
-                            f"{self.skipped[0]}")
+                            f"{self._first_skip_reason}")
         self.close()
 
 

@@ -22,8 +22,9 @@ def simd_available():
     return bool(morph_simd_available())
 
 
-def reconstruct(const uint16_t[:, :, :, ::1] basis, const float[:, :, ::1] mean, Py_ssize_t n,
-                const float[::1] coef, const float[:, ::1] camera, bint use_simd=True):
+def reconstruct(const uint16_t[:, :, :, ::1] basis not None, const float[:, :, ::1] mean not None,
+                Py_ssize_t n,
+                const float[::1] coef not None, const float[:, ::1] camera not None, bint use_simd=True):
     """(n, 3) float32 image-space vertices; see morph.h for the layouts."""
     cdef Py_ssize_t groups = (n + GROUP - 1) // GROUP
     cdef int32_t k = <int32_t>basis.shape[2]

@@ -9,7 +9,7 @@ cimport numpy as cnp
 cnp.import_array()
 
 
-def nms(cnp.ndarray[cnp.float32_t, ndim=2] boxes, cnp.ndarray[cnp.float32_t, ndim=1] scores,
+def nms(cnp.ndarray[cnp.float32_t, ndim=2] boxes not None, cnp.ndarray[cnp.float32_t, ndim=1] scores not None,
         float iou_threshold):
     """Indices of the kept boxes, best score first.
 

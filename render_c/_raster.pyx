@@ -21,6 +21,8 @@ from libc.stdint cimport int32_t, int64_t, uint8_t
 cdef extern from "rasterize.h" nogil:
     int RC_API_VERSION
     int RC_MAX_COORD
+    int RC_WORK_PER_WINDOW_PIXEL
+    int RC_WORK_PER_TRIANGLE
     int RC_SUBPIXEL
     int RC_OK
     int RC_ERR_NOMEM
@@ -60,6 +62,8 @@ cdef extern from "rasterize.h" nogil:
                               float depth_eps, float min_facing, uint8_t *texture, uint8_t *mask)
 
 MAX_COORD = RC_MAX_COORD
+WORK_PER_WINDOW_PIXEL = RC_WORK_PER_WINDOW_PIXEL
+WORK_PER_TRIANGLE = RC_WORK_PER_TRIANGLE
 SUBPIXEL = RC_SUBPIXEL
 INT32_MAX = 2147483647
 
@@ -139,7 +143,7 @@ cdef rc_gbuffer _gbuffer(float[:, ::1] depth, int32_t[:, ::1] tri_id, float[:, :
     return gb
 
 
-def mesh_window(const float[:, :, ::1] verts, int height, int width):
+def mesh_window(const float[:, :, ::1] verts not None, int height, int width):
     """(x0, y0, x1, y1): the frame window holding every usable vertex, x1/y1 exclusive.
 
     Empty (x1 <= x0) when the meshes are off-screen or have no finite vertex.
@@ -157,8 +161,8 @@ def mesh_window(const float[:, :, ::1] verts, int height, int width):
     return (out[0], out[1], out[2], out[3])
 
 
-def rasterize(Topology topo, const float[:, :, ::1] verts, float[:, ::1] depth, int32_t[:, ::1] tri_id,
-              float[:, :, ::1] bary, int x0=0, int y0=0, bint clear=True):
+def rasterize(Topology topo not None, const float[:, :, ::1] verts not None, float[:, ::1] depth not None,
+              int32_t[:, ::1] tri_id not None, float[:, :, ::1] bary not None, int x0=0, int y0=0, bint clear=True):
     """Rasterises k faces (verts (k, n, 3) float32, image space) into a G-buffer.
 
     The buffers cover the frame window whose top-left pixel is (x0, y0); tri_id
@@ -182,7 +186,7 @@ def rasterize(Topology topo, const float[:, :, ::1] verts, float[:, ::1] depth, 
     return drawn
 
 
-def vertex_normals(Topology topo, const float[:, :, ::1] verts):
+def vertex_normals(Topology topo not None, const float[:, :, ::1] verts not None):
     """Area-weighted unit vertex normals, (k, n, 3) float32, for k faces (k, n, 3)."""
     _check_faces(verts, topo)
     out = np.empty((verts.shape[0], verts.shape[1], 3), np.float32)
@@ -217,7 +221,7 @@ cdef rc_light _make_light(light_dir, float ambient, float diffuse, float specula
     return light
 
 
-def shade_vertices(const float[:, :, ::1] normals, const float[:, ::1] albedo, light_dir,
+def shade_vertices(const float[:, :, ::1] normals not None, const float[:, ::1] albedo not None, light_dir,
                    float ambient, float diffuse, float specular, float shininess):
     """Per-vertex Phong colours (k, n, 3) float32 in [0, 1] from unit normals (k, n, 3).
 
@@ -245,7 +249,8 @@ def shade_vertices(const float[:, :, ::1] normals, const float[:, ::1] albedo, l
     return out
 
 
-def shade_mesh(Topology topo, const float[:, :, ::1] verts, const float[:, ::1] albedo, light_dir,
+def shade_mesh(Topology topo not None, const float[:, :, ::1] verts not None,
+               const float[:, ::1] albedo not None, light_dir,
                float ambient, float diffuse, float specular, float shininess):
     """shade_vertices(vertex_normals(topo, verts), ...) in one C pass per face
     (identical colours, no normals array): (k, n, 3) float32 in [0, 1]."""
@@ -287,9 +292,10 @@ cdef int32_t _faces_addressable(Py_ssize_t rows, int64_t stride, Topology topo):
     return <int32_t>rows
 
 
-def blend_colors(Topology topo, float[:, ::1] depth, int32_t[:, ::1] tri_id, float[:, :, ::1] bary,
-                 int x0, int y0, const float[:, :, ::1] colors, float alpha,
-                 unsigned char[:, :, ::1] frame):
+def blend_colors(Topology topo not None, float[:, ::1] depth not None, int32_t[:, ::1] tri_id not None,
+                 float[:, :, ::1] bary not None,
+                 int x0, int y0, const float[:, :, ::1] colors not None, float alpha,
+                 unsigned char[:, :, ::1] frame not None):
     """Alpha-blends interpolated vertex colours (k or 1, n, 3) in [0, 1] over the
     covered pixels of the G-buffer, into the BGR frame (H, W, 3) uint8, in place."""
     cdef rc_gbuffer gb = _gbuffer(depth, tri_id, bary, x0, y0)
@@ -311,8 +317,9 @@ def blend_colors(Topology topo, float[:, ::1] depth, int32_t[:, ::1] tri_id, flo
         raise ValueError("G-buffer window is not inside the frame")
 
 
-def interpolate(Topology topo, float[:, ::1] depth, int32_t[:, ::1] tri_id, float[:, :, ::1] bary,
-                const float[:, :, ::1] attrs, float[:, :, ::1] out):
+def interpolate(Topology topo not None, float[:, ::1] depth not None, int32_t[:, ::1] tri_id not None,
+                float[:, :, ::1] bary not None,
+                const float[:, :, ::1] attrs not None, float[:, :, ::1] out not None):
     """Writes interpolated per-vertex attributes (k or 1, n, c) into out (h, w, c)
     at the covered pixels of the G-buffer; other pixels are untouched."""
     cdef rc_gbuffer gb = _gbuffer(depth, tri_id, bary, 0, 0)
@@ -329,10 +336,12 @@ def interpolate(Topology topo, float[:, ::1] depth, int32_t[:, ::1] tri_id, floa
                        &out[0, 0, 0])
 
 
-def sample_texture(Topology topo, float[:, ::1] uv_depth, int32_t[:, ::1] uv_tri_id, float[:, :, ::1] uv_bary,
-                   float[:, ::1] depth, int32_t[:, ::1] tri_id, float[:, :, ::1] bary, int x0, int y0,
-                   const float[:, ::1] verts, const unsigned char[:, :, ::1] frame, float depth_eps,
-                   float min_facing, unsigned char[:, :, ::1] texture, unsigned char[:, ::1] mask):
+def sample_texture(Topology topo not None, float[:, ::1] uv_depth not None, int32_t[:, ::1] uv_tri_id not None,
+                   float[:, :, ::1] uv_bary not None, float[:, ::1] depth not None,
+                   int32_t[:, ::1] tri_id not None, float[:, :, ::1] bary not None, int x0, int y0,
+                   const float[:, ::1] verts not None, const unsigned char[:, :, ::1] frame not None,
+                   float depth_eps, float min_facing, unsigned char[:, :, ::1] texture not None,
+                   unsigned char[:, ::1] mask not None):
     """Fills the visible texels of texture (s, s, 3) uint8 and mask (s, s) from the
     frame, given the mesh's G-buffer in texture space (uv_*) and in the frame
     (window at x0, y0). verts: the single face (n, 3) in image space. Texels
@@ -387,9 +396,9 @@ cdef class Scratch:
             self._colors = np.empty(floats, np.float32)
 
 
-def shaded(Topology topo, const float[:, :, ::1] verts, const float[:, ::1] albedo, light_dir,
-           float ambient, float diffuse, float specular, float shininess, float alpha,
-           unsigned char[:, :, ::1] frame, Scratch scratch):
+def shaded(Topology topo not None, const float[:, :, ::1] verts not None, const float[:, ::1] albedo not None,
+           light_dir, float ambient, float diffuse, float specular, float shininess, float alpha,
+           unsigned char[:, :, ::1] frame not None, Scratch scratch not None):
     """The whole shaded overlay in one call (mesh_window, rasterize, vertex_normals,
     shade_vertices and blend_colors, with the same results; the middle two fused
     as rc_shade_mesh), using scratch for

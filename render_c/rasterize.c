@@ -191,9 +191,10 @@ static inline void depth_test(const target *tg, int64_t i, int64_t w0, int64_t w
     }
 }
 
-/* Rasterises one triangle; returns 1 when it was drawn (set up), 0 when skipped. */
+/* Rasterises one triangle; returns 1 when it was drawn (set up), 0 when skipped.
+ * *budget is what is left of the face's work budget in pixel centres (rasterize.h). */
 static int draw_triangle(const target *tg, const snapped_vertex *s0, const snapped_vertex *s1,
-                         const snapped_vertex *s2, int32_t id)
+                         const snapped_vertex *s2, int32_t id, int64_t *budget)
 {
     const int64_t S = RC_SUBPIXEL;
     /* Pixel centres (px * S, py * S) inside the bounding box, clipped to the window. */
@@ -213,6 +214,10 @@ static int draw_triangle(const target *tg, const snapped_vertex *s0, const snapp
                    ((int64_t)s1->y - s0->y) * ((int64_t)s2->x - s0->x);
     if (area == 0)
         return 0; /* degenerate after snapping */
+    const int64_t cost = (px_hi - px_lo + 1) * (py_hi - py_lo + 1); /* pixel centres in the clipped box */
+    if (cost > *budget)
+        return 0; /* a face mesh never gets here: its triangles are a few pixels each */
+    *budget -= cost;
     const int64_t orientation = area > 0 ? 1 : -1; /* accept both windings */
     area *= orientation;
 
@@ -282,6 +287,8 @@ int64_t rc_rasterize(rc_gbuffer *gb, const float *verts, int32_t n_faces, int32_
                        gb->width, gb->depth, gb->tri_id, gb->bary};
     int64_t drawn = 0;
     for (int32_t f = 0; f < n_faces; f++) {
+        int64_t budget = RC_WORK_PER_WINDOW_PIXEL * (int64_t)gb->width * gb->height +
+                         RC_WORK_PER_TRIANGLE * (int64_t)n_tris;
         snap_vertices(verts + (int64_t)f * n_verts * 3, n_verts, snapped);
         const int32_t id_base = f * n_tris; /* fits: checked above */
         for (int32_t t = 0; t < n_tris; t++) {
@@ -293,7 +300,7 @@ int64_t rc_rasterize(rc_gbuffer *gb, const float *verts, int32_t n_faces, int32_
             const snapped_vertex *s0 = &snapped[tri[0]], *s1 = &snapped[tri[1]], *s2 = &snapped[tri[2]];
             if (!(s0->ok & s1->ok & s2->ok))
                 continue;
-            drawn += draw_triangle(&tg, s0, s1, s2, id_base + t);
+            drawn += draw_triangle(&tg, s0, s1, s2, id_base + t, &budget);
         }
     }
     free(snapped);

@@ -23,8 +23,18 @@
  *    id: lower face index, then lower triangle index) keeps the pixel;
  *  - skipped: triangles with a vertex that is not finite or has |x| or |y| above
  *    RC_MAX_COORD (a guard band far outside any frame: it keeps the fixed-point
- *    maths exact), triangles whose snapped area is zero, and triangles with an
- *    index outside [0, n_verts) (the binding rejects those before calling C).
+ *    maths exact), triangles whose snapped area is zero, triangles with an
+ *    index outside [0, n_verts) (the binding rejects those before calling C), and
+ *    triangles over the face's work budget (below).
+ *
+ * Cost bound. Each face (mesh) may visit at most RC_WORK_PER_WINDOW_PIXEL pixel
+ * centres per pixel of the buffer window plus RC_WORK_PER_TRIANGLE per triangle.
+ * Triangles are taken in index order; one whose clipped bounding box holds more
+ * pixel centres than the face has left is skipped (later, smaller ones may still be
+ * drawn). A real face mesh tiles its window about once (its boxes sum to 2-4 window
+ * areas), so it never comes near the budget; a garbage mesh (vertices scattered over
+ * +-2e5 px, every triangle covering most of a 720p frame) took 25-31 s per call
+ * before and is now bounded to about 16 passes over the window.
  * All writes are clipped to the buffer window: no memory outside it is touched.
  *
  * No globals; every function is re-entrant and may run without the Python GIL.
@@ -35,7 +45,7 @@
 #include <stdint.h>
 
 /* Version of the C API, checked by the Python binding. */
-#define RC_API_VERSION 2
+#define RC_API_VERSION 3
 int rc_api_version(void);
 
 /* Sub-pixel precision: 8 bits, like most GPUs. */
@@ -44,6 +54,9 @@ int rc_api_version(void);
 /* Guard band in pixels. With 8 sub-pixel bits, fixed-point coordinates stay below
  * 2^28, differences below 2^29 and edge functions below 2^59: exact in int64. */
 #define RC_MAX_COORD (1 << 20)
+/* Work budget per face, in pixel centres visited (see "Cost bound" above). */
+#define RC_WORK_PER_WINDOW_PIXEL 16
+#define RC_WORK_PER_TRIANGLE 4
 
 /* Return codes. */
 #define RC_OK 0

@@ -12,7 +12,9 @@ not from the C code:
   (face * m + triangle) wins, which is what the C code's sequential strict
   "z > stored" test produces;
 * triangles are skipped when a vertex is not finite or beyond 2**20 px in x or y,
-  or when the snapped area is zero.
+  or when the snapped area is zero, or (cost bound) when, taken in index order,
+  the pixel centres of their clipped box exceed what is left of the face's budget
+  of 16 per window pixel plus 4 per triangle.
 
 Instead of walking triangles one at a time, every (triangle, pixel-in-its-box)
 candidate is enumerated with NumPy, the covered ones kept, and the winner per
@@ -26,6 +28,8 @@ import numpy as np
 SUBPIXEL = 256
 MAX_COORD = 2**20
 CHUNK_CANDIDATES = 2_000_000  # bounds the memory of one vectorised step
+WORK_PER_WINDOW_PIXEL = 16
+WORK_PER_TRIANGLE = 4
 
 
 def usable(verts: np.ndarray) -> np.ndarray:
@@ -66,6 +70,8 @@ def rasterize(verts: np.ndarray, tris: np.ndarray, shape: tuple[int, int]
         py_hi = np.minimum(Y.max(1) // SUBPIXEL, h - 1)
         area = (X[:, 1] - X[:, 0]) * (Y[:, 2] - Y[:, 0]) - (Y[:, 1] - Y[:, 0]) * (X[:, 2] - X[:, 0])
         keep = t_ok & (area != 0) & (px_lo <= px_hi) & (py_lo <= py_hi)
+        keep[keep] = within_budget(((px_hi - px_lo + 1) * (py_hi - py_lo + 1))[keep],
+                                   WORK_PER_WINDOW_PIXEL * h * w + WORK_PER_TRIANGLE * m)
         idx = np.flatnonzero(keep)
         bw = (px_hi - px_lo + 1)[idx]
         count = bw * (py_hi - py_lo + 1)[idx]
@@ -79,6 +85,20 @@ def rasterize(verts: np.ndarray, tris: np.ndarray, shape: tuple[int, int]
             _draw(t, bw[part], count[part], px_lo[t], py_lo[t], X[t], Y[t], Z[t], area[t],
                   f * m + t, w, depth, tri_id, bary)
     return depth.reshape(h, w), tri_id.reshape(h, w), bary.reshape(h, w, 2)
+
+
+def within_budget(costs: np.ndarray, budget: int) -> np.ndarray:
+    """Which triangles (in order, with these box costs) fit in what is left of the budget."""
+    fits = np.zeros(len(costs), bool)
+    if costs.sum() <= budget:  # every real face mesh
+        fits[:] = True
+        return fits
+    left = int(budget)
+    for i, cost in enumerate(costs.tolist()):
+        if cost <= left:
+            fits[i] = True
+            left -= cost
+    return fits
 
 
 def _draw(t, bw, count, px_lo, py_lo, X, Y, Z, area, ids, w, depth, tri_id, bary) -> None:

@@ -10,7 +10,7 @@ from engine.face_model import N_POSE, FaceModel
 
 @pytest.fixture(scope="module")
 def model_and_reference(weights_dir):
-    with np.load(weights_dir / FACE_MODEL_NPZ) as z:
+    with np.load(weights_dir / FACE_MODEL_NPZ, allow_pickle=False) as z:
         mean = z["u"].astype(np.float64)
         basis = np.concatenate([z["w_shp"], z["w_exp"]], axis=1).astype(np.float64)
     return FaceModel.load(weights_dir / FACE_MODEL_NPZ), mean, basis

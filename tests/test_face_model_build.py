@@ -36,7 +36,7 @@ def built(data_dir: Path, tmp_path_factory: pytest.TempPathFactory
     report = fmb.build_face_model(data_dir, out)
     print("\n" + "\n".join(report))
     assert out.is_file(), "the npz must be written at exactly out_path"
-    with np.load(out) as z:
+    with np.load(out, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}, report
 
 
@@ -85,28 +85,28 @@ def test_keys_shapes_dtypes(model: dict[str, np.ndarray]) -> None:
 def test_topology_and_statistics_come_from_the_data(model: dict[str, np.ndarray], data_dir: Path) -> None:
     with open(data_dir / "3ddfa_v2/tri.pkl", "rb") as f:
         np.testing.assert_array_equal(model["tri"], pickle.load(f).T)  # upstream corner order kept
-    np.testing.assert_array_equal(model["ncc"], np.load(data_dir / "3ddfa_v2/ncc_code.npy").T)
+    np.testing.assert_array_equal(model["ncc"], np.load(data_dir / "3ddfa_v2/ncc_code.npy", allow_pickle=False).T)
     with open(data_dir / "3ddfa_v2/param_mean_std_62d_120x120.pkl", "rb") as f:
         stats = pickle.load(f)
     np.testing.assert_array_equal(model["param_std"], stats["std"])
-    indices = np.load(data_dir / "3ddfa_v2/indices.npy")
-    u_v1 = np.load(data_dir / "3ddfa_v1/u_shp.npy") + np.load(data_dir / "3ddfa_v1/u_exp.npy")
+    indices = np.load(data_dir / "3ddfa_v2/indices.npy", allow_pickle=False)
+    u_v1 = np.load(data_dir / "3ddfa_v1/u_shp.npy", allow_pickle=False) + np.load(data_dir / "3ddfa_v1/u_exp.npy")
     np.testing.assert_allclose(model["u"], u_v1.reshape(-1, 3)[indices].ravel(), rtol=1e-6)
 
 
 # --- the sparse 68-point model is reproduced exactly -------------------------------------------
 
 def test_keypoints_map_through_indices(model: dict[str, np.ndarray], data_dir: Path) -> None:
-    flat = np.load(data_dir / "3ddfa_v1/keypoints_sim.npy")
-    indices = np.load(data_dir / "3ddfa_v2/indices.npy")
+    flat = np.load(data_dir / "3ddfa_v1/keypoints_sim.npy", allow_pickle=False)
+    indices = np.load(data_dir / "3ddfa_v2/indices.npy", allow_pickle=False)
     np.testing.assert_array_equal(indices[model["keypoints"]], flat[0::3] // 3)
     assert len(np.unique(model["keypoints"])) == 68
 
 
 def test_keypoint_rows_equal_sparse_bases(model: dict[str, np.ndarray], data_dir: Path) -> None:
     rows = _rows(model["keypoints"].astype(np.int64))
-    np.testing.assert_array_equal(model["w_shp_base"], np.load(data_dir / "keypoint_basis/w_shp_base.npy"))
-    np.testing.assert_array_equal(model["w_exp_base"], np.load(data_dir / "keypoint_basis/w_exp_base.npy"))
+    np.testing.assert_array_equal(model["w_shp_base"], np.load(data_dir / "keypoint_basis/w_shp_base.npy", allow_pickle=False))
+    np.testing.assert_array_equal(model["w_exp_base"], np.load(data_dir / "keypoint_basis/w_exp_base.npy", allow_pickle=False))
     np.testing.assert_array_equal(model["u_base"], model["u"][rows])
     for dense, sparse_ in (("w_shp", "w_shp_base"), ("w_exp", "w_exp_base")):
         err = np.linalg.norm(model[dense][rows] - model[sparse_]) / np.linalg.norm(model[sparse_])
@@ -271,7 +271,7 @@ def test_official_bfm_wins(model: dict[str, np.ndarray], data_dir: Path, tmp_pat
     out = tmp_path / "face_model.partial.npz"
     report = fmb.build_face_model(data_dir, out, bfm_path=tmp_path / "bfm_noneck_v3.pkl")
     assert any("bfm_noneck_v3" in line for line in report)
-    with np.load(out) as z:
+    with np.load(out, allow_pickle=False) as z:
         got = {k: z[k] for k in z.files}
     assert str(got["source"]) == "bfm_noneck_v3"
     np.testing.assert_array_equal(got["u"], bfm["u"].ravel())

@@ -128,7 +128,7 @@ def test_ply_round_trip(tmp_path: Path) -> None:
 
 
 def test_real_face_mesh_exports(tmp_path: Path, weights_dir: Path) -> None:
-    with np.load(weights_dir / "face_model.npz") as m:
+    with np.load(weights_dir / "face_model.npz", allow_pickle=False) as m:
         u, tri, uv = m["u"].reshape(-1, 3), m["tri"], m["uv"]
     verts = (u * [1, -1, 1] / 500 + [300, 300, 0]).astype(np.float32)  # image space: flip y
     obj = read_obj(write_obj(tmp_path / "face.obj", verts, tri, uv=uv))

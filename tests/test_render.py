@@ -28,7 +28,7 @@ def save_debug(name: str, image: np.ndarray) -> None:
 
 @pytest.fixture(scope="module")
 def face_model(weights_dir: Path) -> dict[str, np.ndarray]:
-    with np.load(weights_dir / "face_model.npz") as m:
+    with np.load(weights_dir / "face_model.npz", allow_pickle=False) as m:
         return {k: m[k] for k in ("u", "tri", "uv", "ncc", "keypoints")}
 
 

@@ -122,9 +122,47 @@ def test_foreign_globals_are_refused(tmp_path: Path) -> None:
     body = _global("os", "system") + _tuple([_str(f"touch {marker}")]) + b"R"
     path = tmp_path / "evil.pth"
     path.write_bytes(_header() + b"\x80\x02" + body + b"." + pickle.dumps([], protocol=2))
-    with pytest.raises(ValueError, match=r"evil\.pth .*unsupported global os\.system"):
+    with pytest.raises(ValueError, match=r"evil\.pth .*refused global os\.system") as info:
         load_legacy_state_dict(path)
-    assert not marker.exists()
+    assert not marker.exists() and "\n" not in str(info.value)
+
+
+def test_a_tiny_file_cannot_ask_for_gigabytes(tmp_path: Path) -> None:
+    """A ~200-byte checkpoint declaring a stride-0 tensor of 10 G float32 elements (37 GiB) on a
+    one-element storage is refused before anything is allocated."""
+    import tracemalloc
+
+    path = tmp_path / "bomb.pth"
+    _write_checkpoint(path, {"w": ("s0", "FloatStorage", 0, (100_000, 100_000), (0, 0))},
+                      {"s0": np.zeros(1, np.float32)}, wrapped=False)
+    assert path.stat().st_size < 400
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"bomb\.pth is corrupt \(a tensor of 10000000000 elements") as info:
+            load_legacy_state_dict(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20 and "\n" not in str(info.value)
+
+
+def test_many_views_of_one_storage_cannot_multiply_it_without_bound(tmp_path: Path) -> None:
+    storage = np.zeros(200_000, np.float32)  # 800 kB in the file, 1000 full views = 800 MB of copies
+    path = tmp_path / "views.pth"
+    _write_checkpoint(path, {f"w{i}": ("s0", "FloatStorage", 0, (200_000,), (1,)) for i in range(1000)},
+                      {"s0": storage}, wrapped=False)
+    with pytest.raises(ValueError, match=r"views\.pth is corrupt \(its tensors would take \d+ bytes"):
+        load_legacy_state_dict(path)
+
+
+def test_deep_nesting_is_one_line_not_a_recursion_error(tmp_path: Path) -> None:
+    depth = 200_000
+    body = b"]" * depth + b"a" * (depth - 1)  # EMPTY_LIST x n, APPEND x n-1: lists in lists
+    path = tmp_path / "deep.pth"
+    path.write_bytes(_header() + b"\x80\x02" + body + b"." + pickle.dumps([], protocol=2))
+    with pytest.raises(ValueError, match=r"deep\.pth nests containers more than 100 levels deep") as info:
+        load_legacy_state_dict(path)
+    assert "\n" not in str(info.value)
 
 
 # --------------------------------------------------------------------------- tensor layouts

@@ -157,7 +157,7 @@ def run_detect(args: argparse.Namespace) -> int:
     failures = 0
     for path in args.images:
         try:
-            image = read_image(str(path))
+            image = read_image(str(path), analyzer.config.input.max_image_pixels)
         except ImageError as e:
             print(f"{path}: error: {e}", file=sys.stderr)
             failures += 1
@@ -252,7 +252,7 @@ def run_track(args: argparse.Namespace) -> int:
     previous = _catch_stop_signals(stop)
     bar = None
     try:
-        with open_source(args.source) as source:
+        with open_source(args.source, max_image_pixels=config.input.max_image_pixels) as source:
             total = SourceDescription.of(source).frame_count
             if args.max_frames and total:
                 total = min(total, args.max_frames)

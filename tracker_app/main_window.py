@@ -629,6 +629,10 @@ class MainWindow(QMainWindow):
         if not playing:
             self._show_live(self.last_live)
         self.act_play.setIcon(self.style().standardIcon(SP.SP_MediaPause if playing else SP.SP_MediaPlay))
+        if not playing:
+            # The last frames of a play are shown by the status timer; a pause must not leave
+            # the status bar on an older frame (or empty) until its next tick.
+            self._refresh_status()
 
     def _on_source_changed(self, source: SourceInfo | None) -> None:
         has, is_file = source is not None, source is not None and not source.is_live

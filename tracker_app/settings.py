@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.config import REPO_ROOT, EngineConfig
+from engine.config import REPO_ROOT, EngineConfig, load_config, section, setting
 from engine.pipeline import SMOOTHERS
 
 GUI_CONFIG_PATH = REPO_ROOT / "configs" / "gui.yaml"
@@ -27,7 +27,7 @@ class OverlayOptions:
     """What the video view draws over the frame."""
 
     show_mesh: bool = True
-    mesh_opacity: float = 0.55
+    mesh_opacity: float = setting(0.55, minimum=0.0, maximum=1.0)
     wireframe: bool = False
     show_landmarks: bool = True
     show_axes: bool = True
@@ -55,37 +55,20 @@ class LiveOptions:
 class GuiConfig:
     """configs/gui.yaml: app tunables that are not user settings."""
 
-    smoother: str = "realtime"  # cameras (live sources)
-    file_smoother: str = "lookahead"
-    overlay: OverlayOptions = field(default_factory=OverlayOptions)
-    history_seconds: float = 10.0
-    refresh_hz: float = 15.0
-    max_frames_in_flight: int = 2
-    gui_cpus: int = 1
-    no_face_frames: int = 50
-    recent_files: int = 8
+    smoother: str = setting("realtime", choices=SMOOTHERS)  # cameras (live sources)
+    file_smoother: str = setting("lookahead", choices=SMOOTHERS)
+    overlay: OverlayOptions = section(OverlayOptions)
+    history_seconds: float = setting(10.0, above=0.0, maximum=3600.0)
+    refresh_hz: float = setting(10.0, above=0.0, maximum=240.0)
+    max_frames_in_flight: int = setting(2, minimum=1, maximum=64)
+    gui_cpus: int = setting(1, minimum=0, maximum=64)
+    no_face_frames: int = setting(50, minimum=1)
+    recent_files: int = setting(8, minimum=0, maximum=100)
 
     @classmethod
     def load(cls, path: Path = GUI_CONFIG_PATH) -> "GuiConfig":
-        import yaml
-
-        from engine.config import ConfigError
-
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = yaml.safe_load(f) or {}
-        except OSError as e:
-            raise ConfigError(f"cannot read {path}: {e.strerror}") from None
-        plots = data.pop("plots", {}) or {}
-        overlay = OverlayOptions(**(data.pop("overlay", {}) or {}))
-        try:
-            config = cls(overlay=overlay, history_seconds=float(plots.get("history_seconds", 10.0)),
-                         refresh_hz=float(plots.get("refresh_hz", 15.0)), **data)
-        except TypeError as e:
-            raise ConfigError(f"{path}: {e}") from None
-        if config.smoother not in SMOOTHERS or config.file_smoother not in SMOOTHERS:
-            raise ConfigError(f"{path}: smoother must be one of {', '.join(SMOOTHERS)}")
-        return config
+        """The app's defaults from ``path``, through the engine's strict loader."""
+        return load_config(cls, [path])
 
 
 @dataclass(frozen=True)

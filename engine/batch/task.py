@@ -59,7 +59,7 @@ def run_input(item: BatchInput, settings: BatchSettings, *, stop: Callable[[], b
     if not os.path.exists(item.source):  # also keeps a vanished "3" from meaning camera 3
         return _record(folder, _failed(item, f"{item.source}: no such file or folder"))
     try:
-        source = open_source(item.source)
+        source = open_source(item.source, max_image_pixels=settings.config.input.max_image_pixels)
     except OSError as e:  # SourceError: empty, truncated, not a video, no images
         return _record(folder, _failed(item, str(e)))
     analyzer = worker_analyzer(settings.config, settings.threads)

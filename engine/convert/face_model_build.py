@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +37,8 @@ import numpy as np
 from scipy import sparse
 from scipy.spatial import cKDTree
 from scipy.sparse import linalg as sparse_linalg
+
+from engine.safe_pickle import load_pickle_file
 
 # --- named constants --------------------------------------------------------------
 N_SHP = 40                    # identity coefficients of the 62-d parameters
@@ -114,15 +115,9 @@ def _load_npy(path: Path) -> np.ndarray:
 
 
 def _load_pickle(path: Path) -> Any:
-    """Plain pickle (the upstream files hold dicts/arrays); latin1 also opens Python-2 pickles."""
+    """Upstream's pickles (dicts of arrays) through the restricted unpickler: data only, no code."""
     _require_file(path)
-    try:
-        with open(path, "rb") as f:
-            return pickle.load(f, encoding="latin1")
-    except OSError:
-        raise
-    except Exception as e:  # unpickling raises many unrelated types on a damaged file
-        raise ValueError(f"cannot unpickle {path}: {type(e).__name__}: {e}") from None
+    return load_pickle_file(path)
 
 
 def _load_mat(path: Path, key: str) -> np.ndarray:
@@ -467,7 +462,7 @@ def rebuild_dense_model(inputs: SparseInputs, tri: np.ndarray, anchor_weight: fl
 # --- the official model -------------------------------------------------------------
 
 def load_bfm(bfm_path: Path, n: int) -> DenseModel:
-    """Read upstream's bfm_noneck_v3.pkl (a pickle: only open files you trust).
+    """Read upstream's bfm_noneck_v3.pkl (arrays only: the restricted unpickler runs no code).
 
     Its own ``tri``, if any, is ignored: upstream also pairs this file with tri.pkl.
     """

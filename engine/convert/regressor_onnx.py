@@ -9,7 +9,6 @@ into the final fully connected layer, so the output is directly the 62 params.
 """
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from engine.convert.onnx_layers import (
     require,
     run_onnxruntime_and_reference,
 )
+from engine.safe_pickle import load_pickle_file
 
 # Model facts (DATA.md, upstream mobilenet_v1.py).
 WIDEN_FACTOR = 0.5
@@ -86,8 +86,7 @@ def build_regressor_onnx(state_dict: dict[str, np.ndarray], mean_std_pkl: Path, 
 
 def load_param_mean_std(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """The (62,) whitening statistics of the network output."""
-    with open(path, "rb") as f:
-        stats = pickle.load(f)
+    stats = load_pickle_file(path)  # data only: the restricted unpickler runs no code
     try:
         mean = np.asarray(stats["mean"], np.float32).reshape(-1)
         std = np.asarray(stats["std"], np.float32).reshape(-1)

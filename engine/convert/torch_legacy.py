@@ -14,19 +14,27 @@ just enough of ``torch.serialization._legacy_load`` to get the tensors out:
 
 Tensors are only views into storages that are read *after* the object pickle,
 so unpickling builds placeholders that are materialised once all storages are in.
-The unpickler only resolves a short allow-list of globals, which also means a
-hostile file cannot run code at set-up time.
+The unpickler only resolves a short allow-list of globals (the shared mechanism of
+``engine.safe_pickle``), which also means a hostile file cannot run code at set-up
+time. What a file may cost is bounded too: storages must be as long as the file
+says (their bytes are in it), a tensor may not hold more elements than its storage
+(a stride-0 tensor cannot expand 200 bytes into 37 GiB), all tensors together at
+most ``MAX_TENSOR_BYTES_PER_FILE_BYTE`` times the file size, and nesting deeper than
+``engine.safe_pickle.MAX_DEPTH`` is refused in one line instead of a RecursionError.
 """
 from __future__ import annotations
 
 import collections
 import io
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
+
+from engine.safe_pickle import DataOnlyUnpickler, RestrictedUnpickler, check_depth
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -46,6 +54,12 @@ STORAGE_DTYPES: dict[str, np.dtype] = {
     "ByteStorage": np.dtype(np.uint8),
     "BoolStorage": np.dtype(np.bool_),
 }
+
+# Tensors share storages (views), so their copies may exceed the file a little; 2x the
+# file plus 1 MiB covers any real checkpoint and keeps a hostile one near its own size.
+MAX_TENSOR_BYTES_PER_FILE_BYTE = 2
+MAX_TENSOR_BYTES_SLACK = 1 << 20
+MAX_TENSOR_DIMS = 32  # NumPy's own limit is 64; checkpoints use <= 4
 
 DROPPED_KEY_SUFFIXES = ("num_batches_tracked",)
 DATA_PARALLEL_PREFIX = "module."
@@ -96,29 +110,19 @@ def _rebuild_parameter(data: _TensorRef, requires_grad: bool = False, backward_h
     return data
 
 
-class _PlainUnpickler(pickle.Unpickler):
-    """For the header and key-list pickles: plain data only, no globals at all."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"unexpected global {module}.{name}")
+_PlainUnpickler = DataOnlyUnpickler  # the header and key-list pickles: no globals at all
 
 
-class _LegacyUnpickler(pickle.Unpickler):
+class _LegacyUnpickler(RestrictedUnpickler):
     """Resolves only the globals a state-dict checkpoint needs; everything else is refused."""
 
-    _GLOBALS = {
+    allowed: ClassVar[Mapping[tuple[str, str], Any]] = {
         ("collections", "OrderedDict"): collections.OrderedDict,
         ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
         ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
         ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+        **{("torch", name): _StorageType(name, dtype) for name, dtype in STORAGE_DTYPES.items()},
     }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._GLOBALS:
-            return self._GLOBALS[(module, name)]
-        if module == "torch" and name in STORAGE_DTYPES:
-            return _StorageType(name, STORAGE_DTYPES[name])
-        raise pickle.UnpicklingError(f"unsupported global {module}.{name}")
 
     def persistent_load(self, pid: Any) -> _StorageRef:
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
@@ -152,10 +156,12 @@ def load_legacy_state_dict(path: Path) -> dict[str, np.ndarray]:
     stream = io.BytesIO(data)
     little_endian = _read_header(stream, path)
     obj = _unpickle(stream, path, "the pickled object", _LegacyUnpickler)
+    check_depth(obj, str(path))  # the walks below recurse
     keys = _unpickle(stream, path, "the storage key list", _PlainUnpickler)
     if not isinstance(keys, list):
         raise ValueError(f"{path} is not a legacy PyTorch checkpoint (no storage key list)")
     storages = _read_storages(data, stream.tell(), keys, _collect_storage_refs(obj), little_endian, path)
+    _check_tensor_bytes(obj, len(data), path)
     return _to_state_dict(_materialise(obj, storages, path), path)
 
 
@@ -187,6 +193,26 @@ def _unpickle(stream: io.BytesIO, path: Path, what: str, unpickler: type[pickle.
             raise ValueError(f"{path} is truncated (ends inside {what})") from None
         raise ValueError(f"{path} is corrupt or not a legacy PyTorch checkpoint "
                          f"({what} is unreadable: {type(e).__name__}: {e})") from None
+
+
+def _check_tensor_bytes(obj: Any, file_bytes: int, path: Path) -> None:
+    """Refuse tensors whose copies would cost far more memory than the file holds."""
+    budget = MAX_TENSOR_BYTES_PER_FILE_BYTE * file_bytes + MAX_TENSOR_BYTES_SLACK
+    total = 0
+    for t in _iter_tensor_refs(obj):
+        if len(t.size) > MAX_TENSOR_DIMS:
+            raise ValueError(f"{path} is corrupt (tensor with {len(t.size)} dimensions)")
+        numel = 1
+        for n in t.size:
+            numel *= max(n, 0)
+        ref = t.storage
+        view_numel = ref.numel - ref.view_offset if ref.view_numel is None else ref.view_numel
+        if numel > max(view_numel, 0):
+            raise ValueError(f"{path} is corrupt (a tensor of {numel} elements on a storage of {view_numel})")
+        total += numel * ref.dtype.itemsize
+        if total > budget:
+            raise ValueError(f"{path} is corrupt (its tensors would take {total} bytes, "
+                             f"more than {MAX_TENSOR_BYTES_PER_FILE_BYTE}x the file)")
 
 
 def _collect_storage_refs(obj: Any) -> dict[str, _StorageRef]:

@@ -1,7 +1,7 @@
 """A camera faster than the engine drops frames instead of queueing them; the GUI thread never stalls."""
 from __future__ import annotations
 
-import statistics
+import os
 import threading
 import time
 
@@ -14,7 +14,6 @@ from gui_helpers import StampedCapture, wait_until
 
 pytestmark = pytest.mark.gui
 
-MAX_LATENCY_S = 0.75  # grab -> on screen; a queue would reach seconds within this clip
 MAX_GUI_STALL_S = 0.100
 
 
@@ -41,39 +40,88 @@ def test_fast_camera_drops_frames_and_latency_stays_bounded(window, media_dir) -
     feed_rate = grabbed / (feed.grab_times[-1] - feed.grab_times[0])
     shown_rate = (len(shown) - 1) / (shown[-1][1] - shown[0][1])
     assert feed_rate > 2 * shown_rate, "the feed must outrun the engine for this test to mean anything"
-    latency = [t - feed.grab_times[i] for i, t in shown]
-    steady = latency[2:]  # the first frames pay for detection and warm-up
-    assert max(steady) < MAX_LATENCY_S, latency
-    half = len(steady) // 2
-    assert statistics.median(steady[half:]) < statistics.median(steady[:half]) + 0.2, latency  # not growing
-    # The last frame shown was grabbed shortly before the feed ended: no backlog was left.
-    assert feed.grab_times[-1] - feed.grab_times[indices[-1]] < MAX_LATENCY_S
+    # No queue, counted in frames rather than seconds (a loaded machine stretches every
+    # latency, a queue does not care): when a frame reaches the GUI, the frames grabbed before
+    # that moment and shown later are those in flight (the camera's newest-frame slot, the
+    # one being tracked, the results sent but not drawn). A queue would hold hundreds.
+    in_flight_limit = window.gui_config.max_frames_in_flight + 2
+    times = [t for _, t in shown]
+    for k, (_, t) in enumerate(shown):
+        later = sum(1 for j in indices[k + 1:] if feed.grab_times[j] < t)
+        assert later <= in_flight_limit, f"{later} frames grabbed before frame {indices[k]} was shown came later"
+    # And no backlog at the end: after the last grab only the frames in flight arrive.
+    assert sum(1 for t in times if t > feed.grab_times[-1]) <= in_flight_limit
 
 
-def _cpu_wait_s() -> float:
-    """Seconds the calling thread spent runnable but waiting for a CPU (Linux schedstat; else 0).
-
-    On a machine shared with other jobs the scheduler can keep any thread off the CPU
-    for a while; that is not the app blocking its GUI thread, so the probe subtracts it.
-    """
+def _schedstat_wait_s(path: str) -> float:
+    """Seconds the thread ``/proc/.../task/TID`` spent runnable but waiting for a CPU (0 if unknown)."""
     try:
-        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
+        with open(f"{path}/schedstat") as f:
             return int(f.read().split()[1]) / 1e9
     except (OSError, IndexError, ValueError):
         return 0.0
 
 
+def _x_server_pid() -> int | None:
+    """The X server of $DISPLAY (Xvfb under pytest-xvfb), from its lock file."""
+    display = os.environ.get("DISPLAY", "").split(":")[-1].split(".")[0]
+    try:
+        with open(f"/tmp/.X{display}-lock") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+class _CpuWaits:
+    """Per probe interval, how long the machine (not the app) held the GUI thread up (Linux schedstat).
+
+    On a machine shared with other jobs the scheduler can keep any thread off the CPU for a
+    while; that is not the app blocking its GUI thread. Counted: the GUI thread's own wait for
+    a CPU, plus the longest such wait of a thread it may be waiting for: the other threads of
+    this process (llvmpipe renders a paint in worker threads; a thread preempted while it
+    holds the GIL) and the X server's (every paint is an X round trip). A real stall (long work
+    on the GUI thread, or waiting for a thread that is running) is left in.
+    """
+
+    def __init__(self) -> None:
+        self.gui = f"/proc/self/task/{threading.get_native_id()}"
+        x_server = _x_server_pid()
+        self.roots = ["/proc/self/task"] + ([f"/proc/{x_server}/task"] if x_server else [])
+        self.last = self._now()
+
+    def _now(self) -> dict[str, float]:
+        waits = {}
+        for root in self.roots:
+            try:
+                tasks = os.listdir(root)
+            except OSError:
+                continue
+            for task in tasks:
+                waits[f"{root}/{task}"] = _schedstat_wait_s(f"{root}/{task}")
+        return waits
+
+    def interval(self) -> float:
+        now = self._now()
+        deltas = {t: now[t] - self.last[t] for t in now if t in self.last}
+        self.last = now
+        own = deltas.pop(self.gui, 0.0)
+        return own + max(deltas.values(), default=0.0)
+
+
 def test_gui_thread_is_never_blocked_during_playback(window, obama) -> None:
-    blocked: list[float] = []  # per probe interval: wall time minus time spent waiting for a CPU
+    blocked: list[float] = []  # per probe interval: wall time minus time the machine held us up
     wall: list[float] = []
-    last = [0.0, 0.0]
+    last = [0.0]
+    waits: list[_CpuWaits] = []
 
     def probe() -> None:
-        now, waited = time.monotonic(), _cpu_wait_s()
-        if last[0]:
+        now = time.monotonic()
+        if not waits:
+            waits.append(_CpuWaits())
+        elif last[0]:
             wall.append(now - last[0])
-            blocked.append(wall[-1] - (waited - last[1]))
-        last[:] = [now, waited]
+            blocked.append(wall[-1] - waits[0].interval())
+        last[0] = now
 
     timer = QTimer()
     timer.setInterval(10)
@@ -84,7 +132,9 @@ def test_gui_thread_is_never_blocked_during_playback(window, obama) -> None:
     wait_until(lambda: window.model.frames_shown >= 1, "the first frame")  # model loading excluded
     paints, redraws = window.view.paint_count, window.plots.redraws
     timer.start()
-    wait_until(lambda: window.model.frames_shown >= 40, "40 frames of playback")
+    # On a loaded machine the 10 ms timer fires far less often (the GUI thread waits for a CPU),
+    # so the probe also waits for enough intervals, not only for 40 frames.
+    wait_until(lambda: window.model.frames_shown >= 40 and len(blocked) >= 10, "40 frames of playback")
     timer.stop()
     assert window.view.paint_count - paints >= 10 and window.plots.redraws - redraws >= 3  # real GUI work
     assert len(blocked) >= 10  # the probe really ran during playback
