@@ -8,20 +8,22 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from engine.assets import DETECTOR_ONNX, FACE_MODEL_NPZ, REGRESSOR_ONNX, default_weights_dir  # noqa: F401
+from engine.errors import TrackerError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "default.yaml"
+# configs/*.yaml ship inside the package (engine/configs links to the repository's configs/).
+CONFIGS: Traversable = resources.files("engine") / "configs"
+DEFAULT_CONFIG_PATH: Traversable = CONFIGS / "default.yaml"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 
-# File names inside the weights folder (written by build_ext.py).
-DETECTOR_ONNX = "faceboxes.onnx"
-REGRESSOR_ONNX = "mb05_120x120.onnx"
-FACE_MODEL_NPZ = "face_model.npz"
 
-
-class ConfigError(ValueError):
+class ConfigError(TrackerError, ValueError):
     """A configuration file is missing, unreadable or has wrong keys."""
 
 
@@ -95,7 +97,7 @@ class SmootherConfig:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    weights_dir: Path = REPO_ROOT / "weights"
+    weights_dir: Path = field(default_factory=default_weights_dir)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     regressor: RegressorConfig = field(default_factory=RegressorConfig)
@@ -108,9 +110,10 @@ class EngineConfig:
         import yaml  # deferred: keeps `tracker-app --help` fast
 
         merged: dict[str, Any] = {}
-        for p in [DEFAULT_CONFIG_PATH] + ([Path(path)] if path else []):
+        files: list[Traversable | Path] = [DEFAULT_CONFIG_PATH] + ([Path(path)] if path else [])
+        for p in files:
             try:
-                with open(p, encoding="utf-8") as f:
+                with p.open(encoding="utf-8") as f:
                     data = yaml.safe_load(f) or {}
             except OSError as e:
                 raise ConfigError(f"cannot read config {p}: {e.strerror}") from None
@@ -131,8 +134,8 @@ class EngineConfig:
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key == "weights_dir":
-                p = Path(value)
-                kwargs[key] = p if p.is_absolute() else REPO_ROOT / p
+                if value is not None:  # null: the default folder (engine/assets.py)
+                    kwargs[key] = Path(value).expanduser().absolute()
             elif key in sections:
                 kwargs[key] = _make_section(sections[key], key, value)
             else:

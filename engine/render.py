@@ -142,9 +142,9 @@ class MeshRenderer:
     def from_face_model(cls, path: str | Path | None = None) -> "MeshRenderer":
         """Renderer for weights/face_model.npz (keys tri, uv, ncc)."""
         if path is None:
-            from engine.config import FACE_MODEL_NPZ, REPO_ROOT
+            from engine.assets import FACE_MODEL_NPZ, default_weights_dir
 
-            path = REPO_ROOT / "weights" / FACE_MODEL_NPZ
+            path = default_weights_dir() / FACE_MODEL_NPZ
         with np.load(path) as model:
             return cls(model["tri"], uv=model["uv"], ncc=model["ncc"])
 

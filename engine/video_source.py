@@ -40,6 +40,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from engine.errors import TrackerError
 from engine.frames import FramePacket
 from engine.image_input import ImageError, read_image, to_bgr_uint8
 
@@ -56,7 +57,7 @@ FALLBACK_FPS = 25.0
 CAMERA_TIMEOUT_S = 5.0
 
 
-class SourceError(OSError):
+class SourceError(TrackerError, OSError):
     """A video source cannot be opened or stopped delivering frames (one-line message)."""
 
 

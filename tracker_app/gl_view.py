@@ -93,12 +93,7 @@ class GLView(QOpenGLWidget):
     # -- GL life cycle ------------------------------------------------------------------
 
     def initializeGL(self) -> None:
-        self._programs = {
-            "frame": _program(gl_shaders.FRAME_VERTEX, gl_shaders.FRAME_FRAGMENT),
-            "mesh": _program(gl_shaders.MESH_VERTEX, gl_shaders.MESH_FRAGMENT),
-            "points": _program(gl_shaders.POINTS_VERTEX, gl_shaders.POINTS_FRAGMENT),
-            "colored": _program(gl_shaders.COLORED_VERTEX, gl_shaders.COLORED_FRAGMENT),
-        }
+        self._programs = {name: _program(*gl_shaders.program_sources(name)) for name in gl_shaders.PROGRAMS}
         self._uniforms = {name: _UniformCache(p) for name, p in self._programs.items()}
         self._empty_vao = GL.glGenVertexArrays(1)  # core profile: drawing needs a bound VAO
 

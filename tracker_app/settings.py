@@ -12,12 +12,13 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import Any
 
-from engine.config import REPO_ROOT, EngineConfig
+from engine.config import CONFIGS, EngineConfig
 from engine.pipeline import SMOOTHERS
 
-GUI_CONFIG_PATH = REPO_ROOT / "configs" / "gui.yaml"
+GUI_CONFIG_PATH = CONFIGS / "gui.yaml"
 SMOOTHER_LABELS = {"off": "Off", "lookahead": "Look-ahead (smoothest, delayed)",
                    "realtime": "Zero-latency (One Euro)"}
 
@@ -47,13 +48,13 @@ class GuiConfig:
     recent_files: int = 8
 
     @classmethod
-    def load(cls, path: Path = GUI_CONFIG_PATH) -> "GuiConfig":
+    def load(cls, path: Path | Traversable = GUI_CONFIG_PATH) -> "GuiConfig":
         import yaml
 
         from engine.config import ConfigError
 
         try:
-            with open(path, encoding="utf-8") as f:
+            with path.open(encoding="utf-8") as f:
                 data = yaml.safe_load(f) or {}
         except OSError as e:
             raise ConfigError(f"cannot read {path}: {e.strerror}") from None
