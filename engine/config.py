@@ -8,13 +8,23 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+import sys
 from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.assets import DETECTOR_ONNX, FACE_MODEL_NPZ, REGRESSOR_ONNX, default_weights_dir  # noqa: F401
+# The asset file names are defined in engine/assets.py and re-exported here for callers.
+from engine.assets import DETECTOR_ONNX as DETECTOR_ONNX
+from engine.assets import FACE_MODEL_NPZ as FACE_MODEL_NPZ
+from engine.assets import REGRESSOR_ONNX as REGRESSOR_ONNX
+from engine.assets import default_weights_dir
 from engine.errors import TrackerError
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # configs/*.yaml ship inside the package (engine/configs links to the repository's configs/).
@@ -105,7 +115,7 @@ class EngineConfig:
     smoother: SmootherConfig = field(default_factory=SmootherConfig)
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None) -> "EngineConfig":
+    def load(cls, path: str | os.PathLike[str] | None = None) -> "EngineConfig":
         """Read the default YAML file, then ``path`` on top of it when given."""
         import yaml  # deferred: keeps `tracker-app --help` fast
 
@@ -158,7 +168,7 @@ def _make_section(section_cls: type, name: str, value: Any) -> Any:
     return section_cls(**coerced)
 
 
-def _deep_update(dst: dict, src: dict) -> None:
+def _deep_update(dst: dict[str, Any], src: dict[str, Any]) -> None:
     for k, v in src.items():
         if isinstance(v, dict) and isinstance(dst.get(k), dict):
             _deep_update(dst[k], v)

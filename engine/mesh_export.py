@@ -83,7 +83,7 @@ def to_viewer_space(vertices: np.ndarray, triangles: np.ndarray, center: bool = 
     return out.astype(np.float32), t
 
 
-def write_obj(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray,
+def write_obj(path: str | os.PathLike[str], vertices: np.ndarray, triangles: np.ndarray,
               uv: np.ndarray | None = None, texture_bgr: np.ndarray | None = None,
               vertex_colors: np.ndarray | None = None, center: bool = True) -> Path:
     """Writes a Wavefront OBJ of an image-space mesh (see the module docstring for axes).
@@ -148,7 +148,7 @@ def write_obj(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarr
     return path
 
 
-def write_ply(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray,
+def write_ply(path: str | os.PathLike[str], vertices: np.ndarray, triangles: np.ndarray,
               vertex_colors: np.ndarray | None = None, center: bool = True) -> Path:
     """Writes a binary little-endian PLY: float xyz (axes as for OBJ), optional
     uchar red/green/blue from BGR vertex_colors (uint8 or float [0, 1]), and

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import sys
 from functools import cache
+from typing import Any
 from pathlib import Path
 
 from engine.errors import TrackerError
@@ -34,7 +35,7 @@ def keep_freed_heap_mapped() -> bool:
         return False
 
 
-def create_session(model_path: Path, threads: int, allow_spinning: bool = True):
+def create_session(model_path: Path, threads: int, allow_spinning: bool = True) -> Any:
     """CPU inference session with ``threads`` intra-op threads and no inter-op pool."""
     import onnxruntime as ort
 
@@ -53,4 +54,5 @@ def create_session(model_path: Path, threads: int, allow_spinning: bool = True):
         return ort.InferenceSession(str(model_path), sess_options=options,
                                     providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise ModelFileError(f"{model_path} cannot be loaded ({e}); re-run `tracker-app setup --force --data DIR`") from None
+        raise ModelFileError(f"{model_path} cannot be loaded ({e}); "
+                             "re-run `tracker-app setup --force --data DIR`") from None

@@ -46,13 +46,17 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, TextIO
 
 import numpy as np
 
 from engine.atomic_files import write_atomic, write_image
 from engine.face_model import N_LANDMARKS, N_PARAMS
 from engine.frames import FrameResult
+
+if TYPE_CHECKING:
+    from engine.frame_render import FrameRenderer
+    from engine.results import Face
 
 TABLE_NAME = "faces.csv"
 RUN_NAME = "run.json"
@@ -73,7 +77,7 @@ def _fmt(values: Iterable[float], spec: str) -> str:
     return ",".join(format(float(v), spec) for v in values)
 
 
-def face_row(frame: int, timestamp: float, track_id: int, face) -> str:
+def face_row(frame: int, timestamp: float, track_id: int, face: Face) -> str:
     """One CSV line (with newline) for one face in one frame."""
     pose = face.pose
     return ",".join([
@@ -88,10 +92,10 @@ def face_row(frame: int, timestamp: float, track_id: int, face) -> str:
 class SessionRecorder:
     """Writes the exports of one run as results arrive. Not thread-safe: one writer thread."""
 
-    def __init__(self, out_dir: str | os.PathLike, fps: float, frame_size: tuple[int, int], *,
+    def __init__(self, out_dir: str | os.PathLike[str], fps: float, frame_size: tuple[int, int], *,
                  table: bool = True, video: bool = False, frames: set[int] | None = None,
                  meshes: set[int] | None = None, mesh_formats: Iterable[str] = ("obj", "ply"),
-                 face_model=None, run_info: dict[str, Any] | None = None,
+                 face_model: Any = None, run_info: dict[str, Any] | None = None,
                  png_overlay: bool = True, render: Iterable[str] = (), mesh_texture: bool = False) -> None:
         self.out_dir = Path(out_dir)
         self.fps = float(fps) if fps and fps > 0 else 25.0
@@ -106,7 +110,7 @@ class SessionRecorder:
             raise ValueError("meshes need the face model (face_model=...)")
         self.render_modes = tuple(render)
         self.mesh_texture = bool(mesh_texture)
-        self._renderer = None
+        self._renderer: FrameRenderer | None = None
         if self.render_modes or self.mesh_texture:
             from engine.frame_render import RENDER_MODES, FrameRenderer
 
@@ -126,8 +130,8 @@ class SessionRecorder:
         self.rows_written = 0
         self.track_ids: set[int] = set()
         self._closed = False
-        self._table = None
-        self._video = None
+        self._table: TextIO | None = None
+        self._video: Any = None
         self._data_videos: dict[str, Any] = {}  # render mode -> writer of depth.avi / pncc.avi
         self._started = time.time()
         try:
@@ -138,13 +142,13 @@ class SessionRecorder:
         if table:
             path = self.out_dir / TABLE_NAME
             try:
-                self._table = open(path, "w", encoding="utf-8", newline="")
-                self._table.write(",".join(table_columns()) + "\n")
-                self._table.flush()
+                self._table = table_file = open(path, "w", encoding="utf-8", newline="")
+                table_file.write(",".join(table_columns()) + "\n")
+                table_file.flush()
             except OSError as e:
                 self._table = None
                 raise OSError(f"cannot write {path}: {e.strerror or e}") from None
-            self._table_good = self._table.tell()
+            self._table_good = table_file.tell()
             self.paths.append(path)
         if video:
             self._video = self._open_video(self.out_dir / VIDEO_NAME)
@@ -156,10 +160,10 @@ class SessionRecorder:
         """Render modes that make images of their own (not drawn under the overlay)."""
         return tuple(m for m in self.render_modes if m != "mesh")
 
-    def _open_video(self, path: Path):
+    def _open_video(self, path: Path) -> Any:
         import cv2
 
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_FOURCC), self.fps, self.frame_size)
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*VIDEO_FOURCC), self.fps, self.frame_size)
         if not writer.isOpened():
             self._release_videos()
             self._close_table()
@@ -181,11 +185,12 @@ class SessionRecorder:
         need_png = result.index in self.frames
         if self._video is not None or (need_png and self.png_overlay):
             overlay = self.draw(result)
-        if self._video is not None:
+        if self._video is not None and overlay is not None:
             self._write_video(self._video, overlay)
         if need_png:
-            self._write_png(result, overlay if self.png_overlay else result.image)
+            self._write_png(result, overlay if self.png_overlay and overlay is not None else result.image)
         for mode in self.data_modes if (self._data_videos or need_png) else ():
+            assert self._renderer is not None  # made whenever render modes are asked for
             image = self._renderer.render(result.image, [tf.face for tf in result.faces], mode)
             if mode in self._data_videos:
                 self._write_video(self._data_videos[mode], image)
@@ -201,7 +206,7 @@ class SessionRecorder:
 
         faces = [tf.face for tf in result.faces]
         base = result.image
-        if "mesh" in self.render_modes:
+        if "mesh" in self.render_modes and self._renderer is not None:
             base = self._renderer.render(result.image, faces, "mesh")
         return draw_faces(base, faces, labels=[f"#{tf.track_id}" for tf in result.faces])
 
@@ -209,12 +214,14 @@ class SessionRecorder:
         text = "".join(face_row(result.index, result.timestamp, tf.track_id, tf.face) for tf in result.faces)
         if not text:
             return
+        table = self._table
+        assert table is not None  # only called while the table is open
         try:
-            self._table.write(text)
-            self._table.flush()
+            table.write(text)
+            table.flush()
         except OSError as e:
             self._fail_table(e)
-        self._table_good = self._table.tell()
+        self._table_good = table.tell()
         self.rows_written += len(result.faces)
 
     def _fail_table(self, error: OSError) -> None:
@@ -222,7 +229,8 @@ class SessionRecorder:
         path = self.out_dir / TABLE_NAME
         table, self._table = self._table, None
         try:
-            table.close()
+            if table is not None:
+                table.close()
         except OSError:
             pass
         try:
@@ -231,7 +239,7 @@ class SessionRecorder:
             pass
         raise OSError(f"cannot write {path}: {error.strerror or error}") from None
 
-    def _write_video(self, writer, image: np.ndarray) -> None:
+    def _write_video(self, writer: Any, image: np.ndarray) -> None:
         import cv2
 
         w, h = self.frame_size
@@ -261,7 +269,7 @@ class SessionRecorder:
             colours = sample_vertex_colors(result.image, vertices)
             stem = folder / f"frame_{result.index:06d}_id{tf.track_id}"
             try:
-                if "obj" in self.mesh_formats and self.mesh_texture:
+                if "obj" in self.mesh_formats and self.mesh_texture and self._renderer is not None:
                     self.paths.append(self._renderer.write_textured_obj(stem.with_suffix(".obj"), result.image,
                                                                         tf.face))
                 elif "obj" in self.mesh_formats:

@@ -36,7 +36,8 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Callable
+from typing import Any, Iterator, cast
 
 import numpy as np
 
@@ -68,6 +69,8 @@ class VideoSource:
     frame_size: tuple[int, int] = (0, 0)  # (width, height) of the first frame
     is_live: bool = False
     description: str = ""
+    seekable: bool = False  # seek() is possible and lands on the exact frame (files)
+    frames_dropped: int = 0  # live sources: frames replaced before anyone took them
 
     def __init__(self) -> None:
         self.error: str | None = None
@@ -80,6 +83,24 @@ class VideoSource:
 
     def close(self) -> None:
         self._closed = True
+
+    @property
+    def frame_count(self) -> int | None:
+        """Frames in the source: exact when ``frame_count_exact``, else an estimate (what a
+        container claims) or None (live sources, or nothing known)."""
+        return None
+
+    @property
+    def frame_count_exact(self) -> bool:
+        return False
+
+    def seek(self, index: int) -> None:
+        """Make frame ``index`` the next packet (only where ``seekable``)."""
+        raise SourceError(f"{self.description}: cannot seek in this source")
+
+    def start_counting(self, on_done: Callable[[int], None] | None = None) -> None:
+        """Find the exact frame count in the background, then call ``on_done(count)`` from
+        that thread. Sources that know it already, or never will (live), do nothing."""
 
     @property
     def closed(self) -> bool:
@@ -95,11 +116,11 @@ class VideoSource:
         return f"<{type(self).__name__} {self.description}>"
 
 
-def open_source(spec: str | int | os.PathLike) -> VideoSource:
+def open_source(spec: str | int | os.PathLike[str]) -> VideoSource:
     """Camera index (int or digit string), image folder, or video file."""
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         return CameraSource(int(spec))
-    text = os.fspath(spec)
+    text = os.fspath(cast("str | os.PathLike[str]", spec))  # a bool is neither: fspath raises
     if text.strip().isdigit() and not Path(text).exists():
         return CameraSource(int(text))
     path = Path(text)
@@ -140,7 +161,8 @@ class VideoFileSource(VideoSource):
     header may simply be wrong (as in obama.mp4) or the file cut short.
 
     Frame count: ``header_frame_count`` is what the container says (may be wrong);
-    ``frame_count`` is the true count, ``None`` until it is known: when iteration
+    ``frame_count`` is that claim until the true count is known (then
+    ``frame_count_exact``): when iteration
     reached the end, when ``start_counting`` (a background pass with its own
     capture, ``grab()`` only, one decoder thread, lowest CPU priority) finished, or
     when a seek ran past the end.
@@ -162,7 +184,19 @@ class VideoFileSource(VideoSource):
     ``iter(source)`` again to read on.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    seekable = True
+
+    @property
+    def frame_count(self) -> int | None:
+        with self._lock:
+            return self._true_count if self._true_count is not None else self.header_frame_count
+
+    @property
+    def frame_count_exact(self) -> bool:
+        with self._lock:
+            return self._true_count is not None
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__()
         import cv2
 
@@ -172,7 +206,7 @@ class VideoFileSource(VideoSource):
             raise SourceError(f"{self.path}: no such video file")
         if self.path.stat().st_size == 0:
             raise SourceError(f"{self.path}: file is empty")
-        self._cap = cv2.VideoCapture(str(self.path))
+        self._cap: Any = cv2.VideoCapture(str(self.path))  # None once released
         if not self._cap.isOpened():
             self._cap.release()
             raise SourceError(f"{self.path}: not a readable video (unknown format, or a truncated file "
@@ -180,7 +214,7 @@ class VideoFileSource(VideoSource):
         self.fps = _fps_or_fallback(self._cap.get(cv2.CAP_PROP_FPS))
         count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.header_frame_count = int(count) if count and count > 0 and np.isfinite(count) else None
-        self.frame_count: int | None = None
+        self._true_count: int | None = None  # known once counted or read to the end
         self._pos = 0  # index of the frame the capture decodes next
         self._lock = threading.Condition()
         # Frame timestamps (ms) in decoding order, the truth seek checks against: from the
@@ -239,7 +273,7 @@ class VideoFileSource(VideoSource):
                     break
                 if frame is None:
                     with self._lock:
-                        self.frame_count = index
+                        self._true_count = index
                     break
                 packet = FramePacket(index=index, timestamp=index / self.fps, image=frame,
                                      decode_ms=(time.perf_counter() - t) * 1000)
@@ -247,7 +281,7 @@ class VideoFileSource(VideoSource):
             yield packet
         if self._closed:
             return
-        n = self.frame_count
+        n = self._true_count
         if self.header_frame_count and n is not None and n < self.header_frame_count:
             self.warning = (f"{self.path}: {n} frames read, the header announces "
                             f"{self.header_frame_count} (wrong header, or a file cut short)")
@@ -293,17 +327,17 @@ class VideoFileSource(VideoSource):
                 cap.release()
             with self._lock:
                 stopped = self._counter_stop
-                if not stopped and self.frame_count is None:
-                    self.frame_count = n
+                if not stopped and self._true_count is None:
+                    self._true_count = n
                 self._counter_done = True
                 self._lock.notify_all()
         if not stopped and on_done is not None:
-            on_done(self.frame_count)
+            on_done(self._true_count)
 
     def _wait_for_count(self, index: int) -> None:
         """Until frame ``index``'s timestamp is known or the count ended (starting the count if needed)."""
         with self._lock:
-            n = self.frame_count
+            n = self._true_count
             if len(self._known_times()) > index or (n is not None and index >= n):
                 return
         self._start_counter()
@@ -325,7 +359,7 @@ class VideoFileSource(VideoSource):
             return
         self._wait_for_count(k)
         with self._lock:
-            n = self.frame_count
+            n = self._true_count
             usable = self._times_usable and len(self._known_times()) > k
         if n is not None and k >= n:
             raise self._past_end(k, n)
@@ -338,7 +372,7 @@ class VideoFileSource(VideoSource):
                 self._reopen()  # no usable timestamps: decode forward from the start
                 if not self._grab_through(k):
                     with self._lock:
-                        self.frame_count = n = self._pos
+                        self._true_count = n = self._pos
                     raise self._past_end(k, n)
         ok, frame = self._cap.retrieve()
         if not ok or frame is None:
@@ -425,7 +459,7 @@ class ImageFolderSource(VideoSource):
     indices. Images of another size than the first are delivered as they are.
     """
 
-    def __init__(self, folder: str | os.PathLike, fps: float = FALLBACK_FPS) -> None:
+    def __init__(self, folder: str | os.PathLike[str], fps: float = FALLBACK_FPS) -> None:
         super().__init__()
         self.folder = Path(folder)
         self.description = str(self.folder)
@@ -501,13 +535,14 @@ class CameraSource(VideoSource):
 
     is_live = True
 
-    def __init__(self, device: int | str | os.PathLike | Any, *, fps: float | None = None,
+    def __init__(self, device: int | str | os.PathLike[str] | Any, *, fps: float | None = None,
                  timeout: float = CAMERA_TIMEOUT_S, end_is_error: bool | None = None,
                  width: int | None = None, height: int | None = None) -> None:
         super().__init__()
         import cv2
 
         self.timeout = float(timeout)
+        cap: Any  # cv2.VideoCapture, or any object with read() and get()
         if isinstance(device, (int, np.integer)) and not isinstance(device, bool):
             self.description = f"camera {int(device)}"
             cap = cv2.VideoCapture(int(device))
@@ -603,6 +638,7 @@ class CameraSource(VideoSource):
                     if not got and not self._ended:
                         self.error = f"{self.description}: no frame for {self.timeout:g} s (camera gone?)"
                     break
+                assert latest is not None  # fresh implies a frame
                 self._taken_upto = latest[0] + 1
             index, stamp, frame = latest
             self.frames_read += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import errno
 import json
+import os
 
 import cv2
 import numpy as np
@@ -116,6 +117,9 @@ def test_unwritable_places_raise_oserror(tmp_path) -> None:
     (tmp_path / "d" / TABLE_NAME).symlink_to("/dev/full")
     rec = SessionRecorder(tmp_path / "d", 25.0, (64, 48), table=False)  # no table: /dev/full untouched
     rec.close()
+    assert (tmp_path / "d" / TABLE_NAME).is_symlink() and os.readlink(tmp_path / "d" / TABLE_NAME) == "/dev/full"
+    assert [p.name for p in rec.paths] == [RUN_NAME] and rec.rows_written == 0
+    assert json.loads((tmp_path / "d" / RUN_NAME).read_text())["exports"]["table"] is None
     with pytest.raises(OSError) as info:
         SessionRecorder(tmp_path / "d", 25.0, (64, 48), table=True)
     assert "\n" not in str(info.value)

@@ -182,10 +182,10 @@ class CaptureWorker(QObject):
         info = SourceInfo(spec="<custom>" if callable(spec) else str(spec), description=source.description,
                           fps=float(source.fps), frame_size=tuple(source.frame_size),
                           is_live=bool(source.is_live),
-                          frame_count=getattr(source, "header_frame_count", None))
+                          frame_count=source.frame_count, frame_count_exact=source.frame_count_exact)
         self.source_opened.emit(info)
-        if hasattr(source, "start_counting"):  # files: the true length, cheaply, in the background
-            source.start_counting(lambda n, s=source: self._report_count(s, n))
+        # Files: the true length, cheaply, in the background (other sources: nothing to count).
+        source.start_counting(lambda n, s=source: self._report_count(s, n))
         self._set_playing(True)
 
     def _report_count(self, source: object, frames: int) -> None:
@@ -332,7 +332,7 @@ class CaptureWorker(QObject):
         frame = build_display_frame(
             result, self._lods, source_index=self._read,
             pulled_at=self._pulled.pop(result.index, time.monotonic()), sent_at=time.monotonic(),
-            frames_dropped=int(getattr(self._source, "frames_dropped", 0)))
+            frames_dropped=self._source.frames_dropped)
         self._credits.take()
         self.frame_ready.emit(frame)
 
@@ -381,7 +381,7 @@ class CaptureWorker(QObject):
         A jump is a cut: the tracker and the smoother start over."""
         from engine.video_source import SeekError, SourceError, open_source
 
-        if hasattr(self._source, "seek"):  # VideoFileSource: exact random access
+        if self._source.seekable:  # files: exact random access
             try:
                 try:
                     self._source.seek(index)

@@ -289,7 +289,7 @@ def run_track(args: argparse.Namespace) -> int:
                                    frames=args.frames, meshes=args.meshes, mesh_formats=formats,
                                    face_model=analyzer.face_model, run_info=run_info,
                                    render=render_modes, mesh_texture=args.mesh_texture)
-        total = getattr(source, "header_frame_count", None)
+        total = source.frame_count
         if args.max_frames and total:
             total = min(total, args.max_frames)
         if args.progress:

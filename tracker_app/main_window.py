@@ -19,6 +19,8 @@ from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog, 
 
 from engine.config import EngineConfig
 from engine.pipeline import STAGES
+from tracker_app import __version__
+from tracker_app.app_assets import app_icon
 from tracker_app.cameras import list_cameras
 from tracker_app.capture_worker import CaptureController, SourceSpec
 from tracker_app.display_frame import DisplayFrame
@@ -34,6 +36,7 @@ VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv)
 APP_TITLE = "3D Face Tracker"
 EXPORT_WAIT_MS = 10_000
 PLOTS_WIDTH = 380  # px, initial width of the plots dock
+ABOUT_ICON_PX = 64
 
 
 class MainWindow(QMainWindow):
@@ -60,6 +63,7 @@ class MainWindow(QMainWindow):
         self._export_jobs: list[MeshExportJob] = []
 
         self.setWindowTitle(APP_TITLE)
+        self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.view = GLView(self.model)
         self.setCentralWidget(self.view)
@@ -418,10 +422,19 @@ class MainWindow(QMainWindow):
         self.view.update()
 
     def _about(self) -> None:
-        QMessageBox.about(self, APP_TITLE,
-                          "Realtime 3D dense face tracking (3DDFA_V2 family).\n\n"
-                          "The 3D face model is derived from the Basel Face Model 2009 "
-                          "and is for academic use only.")
+        self.about_box().open()
+
+    def about_box(self) -> QMessageBox:
+        """The Help ▸ About dialog (not shown yet): icon, version, licence note."""
+        box = QMessageBox(self)
+        box.setWindowTitle(f"About {APP_TITLE}")
+        box.setIconPixmap(self.windowIcon().pixmap(ABOUT_ICON_PX, ABOUT_ICON_PX))
+        box.setText(f"<b>{APP_TITLE}</b> {__version__}")
+        box.setInformativeText("Realtime 3D dense face tracking (3DDFA_V2 family).\n\n"
+                               "The 3D face model is derived from the Basel Face Model 2009 "
+                               "and is for academic use only.")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        return box
 
     # -- dialogs --------------------------------------------------------------------------------------
 

@@ -12,11 +12,13 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from importlib.resources.abc import Traversable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.config import CONFIGS, EngineConfig
 from engine.pipeline import SMOOTHERS
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 GUI_CONFIG_PATH = CONFIGS / "gui.yaml"
 SMOOTHER_LABELS = {"off": "Off", "lookahead": "Look-ahead (smoothest, delayed)",

@@ -492,7 +492,10 @@ def max_edge_ratio(model: DenseModel, tri: np.ndarray, alpha: np.ndarray, beta: 
     mean = model.u.reshape(-1, 3)
     face = (model.u + model.w_shp @ alpha + model.w_exp @ beta).reshape(-1, 3)
     edges = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]])
-    length = lambda v: np.linalg.norm(v[edges[:, 0]] - v[edges[:, 1]], axis=1)  # noqa: E731
+
+    def length(v: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(v[edges[:, 0]] - v[edges[:, 1]], axis=1)
+
     return float(np.max(length(face) / length(mean)))
 
 
@@ -507,8 +510,11 @@ def extreme_coefficients(param_std: np.ndarray, seed: int = EDGE_CHECK_SEED,
 def _save(out_path: Path, model: DenseModel, topo: Topology, w_shp_base: np.ndarray,
           w_exp_base: np.ndarray, source: str, figures: dict[str, Any]) -> None:
     kp_rows = _rows(model.keypoints)
-    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
-    arrays = {
+
+    def f32(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a, dtype=np.float32)
+
+    arrays: dict[str, Any] = {
         "u": f32(model.u), "w_shp": f32(model.w_shp), "w_exp": f32(model.w_exp),
         "tri": topo.tri.astype(np.int32), "keypoints": model.keypoints.astype(np.int32),
         "u_base": f32(model.u[kp_rows]), "w_shp_base": f32(w_shp_base), "w_exp_base": f32(w_exp_base),
