@@ -18,6 +18,7 @@ from engine.assets import DETECTOR_ONNX as DETECTOR_ONNX
 from engine.assets import FACE_MODEL_NPZ as FACE_MODEL_NPZ
 from engine.assets import REGRESSOR_ONNX as REGRESSOR_ONNX
 from engine.assets import default_weights_dir
+from engine.cpus import usable_cpu_count
 from engine.errors import TrackerError
 
 if TYPE_CHECKING:
@@ -44,11 +45,7 @@ class RuntimeConfig:
 
     def effective_threads(self) -> int:
         """Requested threads, never more than the CPUs this process may use."""
-        try:
-            cpus = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            cpus = os.cpu_count() or 1
-        return max(1, min(int(self.intra_op_threads), cpus))
+        return max(1, min(int(self.intra_op_threads), usable_cpu_count()))
 
 
 @dataclass(frozen=True)

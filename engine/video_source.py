@@ -234,7 +234,6 @@ class VideoFileSource(VideoSource):
         self._pending: FramePacket | None = FramePacket(index=0, timestamp=0.0, image=first, decode_ms=0.0)
         h, w = first.shape[:2]
         self.frame_size = (w, h)
-        self.last_decode_ms = 0.0
 
     def _read_one(self) -> np.ndarray | None:
         import cv2

@@ -18,6 +18,7 @@ source and the latency stays at about one processing time.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from pathlib import Path
@@ -26,11 +27,14 @@ from typing import Callable, Union
 from PyQt6.QtCore import QObject, QThread, QTimer, pyqtSignal, pyqtSlot
 
 from engine.config import EngineConfig
+from engine.errors import TrackerError
 from engine.frames import FrameResult
 from tracker_app.display_frame import build_display_frame
 from tracker_app.mesh_lod import mesh_lods
 from tracker_app.settings import AppSettings, GuiConfig
 from tracker_app.viewer_model import SourceInfo
+
+log = logging.getLogger(__name__)
 
 # What can be opened: a path or camera index for engine.video_source.open_source, or a
 # factory returning a ready VideoSource (called in the worker thread).
@@ -128,6 +132,8 @@ class CaptureWorker(QObject):
         try:
             self._analyzer = FaceAnalyzer.from_config(self._engine_config(), threads=self._settings.threads)
         except (OSError, ValueError, RuntimeError) as e:
+            # The user sees one line; the log keeps the traceback of anything unexpected.
+            log.warning("models not loaded: %s", e, exc_info=not isinstance(e, (TrackerError, OSError)))
             self._analyzer = None
             self.failed.emit("Face tracker not available", f"The models could not be loaded: {e}")
             return False
@@ -314,6 +320,7 @@ class CaptureWorker(QObject):
         try:
             results = self._pipeline.process(packet)
         except Exception as e:  # an engine bug must not kill the thread; tell the user once
+            log.exception("tracking failed on frame %d", packet.index)
             self._set_playing(False)
             self.failed.emit("Tracking failed", f"Frame {packet.index}: {type(e).__name__}: {e}")
             return -1
@@ -330,8 +337,7 @@ class CaptureWorker(QObject):
                 self._stop_recording()
                 self.failed.emit("Recording stopped", str(e))
         frame = build_display_frame(
-            result, self._lods, source_index=self._read,
-            pulled_at=self._pulled.pop(result.index, time.monotonic()), sent_at=time.monotonic(),
+            result, self._lods, pulled_at=self._pulled.pop(result.index, time.monotonic()),
             frames_dropped=self._source.frames_dropped)
         self._credits.take()
         self.frame_ready.emit(frame)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import time
 
 import numpy as np
 import OpenGL
@@ -70,7 +69,6 @@ class GLView(QOpenGLWidget):
         self._texture_size = (0, 0)  # (w, h) of the frame texture, once uploaded
         self._drag_from: QPointF | None = None
         self.paint_count = 0
-        self.last_paint_ms = 0.0
         light = Light()
         d = IMAGE_TO_EYE @ light.unit_direction().astype(np.float32)
         self._light_eye = d / np.linalg.norm(d)
@@ -119,7 +117,6 @@ class GLView(QOpenGLWidget):
         self._mesh_capacity = 0
         self._lods: tuple | None = None  # the triangle lists in the index buffer
         self._lod_ranges: list[tuple[int, int]] = []  # (byte offset, index count) per level
-        self.lod_drawn = -1  # level of the last mesh drawn (0 = full resolution)
 
         self._points_vao, self._points_vbo = self._small_vao([(0, 2)], 2)
         self._axes_vao, self._axes_vbo = self._small_vao([(0, 2), (1, 3)], AXIS_FLOATS)
@@ -164,7 +161,6 @@ class GLView(QOpenGLWidget):
     # -- drawing ----------------------------------------------------------------------------
 
     def paintGL(self) -> None:
-        t = time.perf_counter()
         frame = self._frame
         if self._dirty and frame is not None:
             self._upload(frame)
@@ -183,7 +179,6 @@ class GLView(QOpenGLWidget):
         GL.glBindVertexArray(0)
         GL.glUseProgram(0)
         self.paint_count += 1
-        self.last_paint_ms = (time.perf_counter() - t) * 1000
 
     def _upload(self, frame: DisplayFrame) -> None:
         image = np.ascontiguousarray(frame.image)
@@ -327,7 +322,6 @@ class GLView(QOpenGLWidget):
         n = frame.n_vertices
         for i in range(frame.n_faces):
             GL.glDrawElementsBaseVertex(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(offset), i * n)
-        self.lod_drawn = lod
 
     # -- grabbing -------------------------------------------------------------------------
 

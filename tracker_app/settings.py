@@ -9,12 +9,12 @@ truth. ``SettingsStore`` is the only part that knows Qt: it reads and writes an
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.config import CONFIGS, EngineConfig
+from engine.cpus import usable_cpu_count
 from engine.pipeline import SMOOTHERS
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class AppSettings:
 
     @classmethod
     def defaults(cls, engine: EngineConfig, gui: GuiConfig) -> "AppSettings":
-        threads = max(1, min(engine.runtime.effective_threads(), _cpu_count() - gui.gui_cpus))
+        threads = max(1, min(engine.runtime.effective_threads(), usable_cpu_count() - gui.gui_cpus))
         return cls(smoother=gui.smoother, n_pre=engine.smoother.n_pre, n_next=engine.smoother.n_next,
                    threads=threads, min_score=engine.detector.min_score,
                    max_faces=engine.tracker.max_faces, detect_every=engine.tracker.detect_every,
@@ -109,11 +109,6 @@ class AppSettings:
         return dataclasses.astuple(dataclasses.replace(self, overlay=OverlayOptions()))
 
 
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class SettingsStore:

@@ -26,7 +26,6 @@ BFM-derived and for academic use only, and it must never be committed.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +37,8 @@ import numpy as np
 from scipy import sparse
 from scipy.spatial import cKDTree
 from scipy.sparse import linalg as sparse_linalg
+
+from engine.cpus import usable_cpu_count
 
 # --- named constants --------------------------------------------------------------
 N_SHP = 40                    # identity coefficients of the 62-d parameters
@@ -343,17 +344,11 @@ def solve_dirichlet(system: sparse.csr_matrix, rhs: np.ndarray, fixed: np.ndarra
     reduced = np.asarray(rhs[free] - a_fk @ fixed_values)
     out = np.empty((n, rhs.shape[1]))
     out[fixed] = fixed_values
-    with ThreadPoolExecutor(max_workers=_cpu_count()) as pool:
+    with ThreadPoolExecutor(max_workers=usable_cpu_count()) as pool:
         columns = list(pool.map(lu.solve, (np.ascontiguousarray(col) for col in reduced.T)))
     out[free] = np.stack(columns, axis=1) if columns else reduced
     return out
 
-
-def _cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _as_fields(w: np.ndarray) -> np.ndarray:
