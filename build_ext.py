@@ -51,10 +51,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_extensions(sanitize: bool, force: bool) -> None:
     """Compile the Cython/C extensions of render_c/ in place."""
-    try:
-        from render_c.extensions import build_in_place
-    except ImportError as e:
-        raise OSError(f"{e.name} is needed to build the extensions: pip install -e '.[setup]'") from None
+    from render_c.extensions import build_in_place
+
     t = time.perf_counter()
     try:
         build_in_place(REPO_ROOT, sanitize=sanitize, force=force)
