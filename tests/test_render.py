@@ -15,7 +15,7 @@ from tests.support import raster_reference as ref
 from engine.mesh_export import write_obj
 from engine.render import Light, MeshRenderer
 from render_c import _raster
-from test_mesh_export import read_obj
+from tests.test_mesh_export import read_obj
 
 # Set to a folder to keep the images the tests render (e.g. RENDER_TEST_OUTPUT=/tmp).
 OUTPUT_DIR = os.environ.get("RENDER_TEST_OUTPUT")
