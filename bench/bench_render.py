@@ -27,13 +27,12 @@ from typing import Callable  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # engine/ and tests/support/ from the checkout
 
 from engine.config import FACE_MODEL_NPZ  # noqa: E402
 from engine.render import Light, MeshRenderer  # noqa: E402
 from render_c import _raster  # noqa: E402
-import raster_reference as ref  # noqa: E402
+from tests.support import raster_reference as ref  # noqa: E402
 
 FRAME_H, FRAME_W = 720, 1280
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.assets import require_assets
 from engine.config import DETECTOR_ONNX, FACE_MODEL_NPZ, REGRESSOR_ONNX, EngineConfig
 from engine.detector import Detection, FaceDetector
 from engine.face_model import FaceModel
@@ -38,6 +39,7 @@ class FaceAnalyzer:
             config = config.with_threads(threads)
         n, spin = config.runtime.effective_threads(), config.runtime.allow_spinning
         weights = Path(config.weights_dir)
+        require_assets(weights)
         return cls(FaceDetector(weights / DETECTOR_ONNX, n, config.detector, allow_spinning=spin),
                    ParamRegressor(weights / REGRESSOR_ONNX, n, allow_spinning=spin),
                    FaceModel.load(weights / FACE_MODEL_NPZ), config)

@@ -49,6 +49,7 @@ from typing import IO, BinaryIO
 
 import numpy as np
 
+from engine.errors import UsageError
 from engine.atomic_files import write_atomic
 from engine.face_model import N_EXPRESSION, N_POSE, N_SHAPE, FaceModel
 from engine.frames import FrameResult, TrackedFace
@@ -81,7 +82,7 @@ def parse_animation_formats(text: str) -> tuple[str, ...]:
     formats = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
     unknown = [f for f in formats if f not in ANIMATION_FORMATS]
     if unknown:
-        raise ValueError(f"unknown animation format '{unknown[0]}' (choose from {', '.join(ANIMATION_FORMATS)})")
+        raise UsageError(f"unknown animation format '{unknown[0]}' (choose from {', '.join(ANIMATION_FORMATS)})")
     return formats
 
 
@@ -92,9 +93,9 @@ class AnimationExporter:
                  *, texture: bool = False) -> None:
         unknown = [f for f in formats if f not in ANIMATION_FORMATS]
         if unknown:
-            raise ValueError(f"unknown animation format '{unknown[0]}' (choose from {', '.join(ANIMATION_FORMATS)})")
+            raise UsageError(f"unknown animation format '{unknown[0]}' (choose from {', '.join(ANIMATION_FORMATS)})")
         if not (math.isfinite(fps) and fps > 0):
-            raise ValueError(f"fps must be a positive number, got {fps}")
+            raise UsageError(f"fps must be a positive number, got {fps}")
         self.folder = Path(out_dir) / ANIMATION_FOLDER
         self.face_model = face_model
         self.formats = tuple(formats)

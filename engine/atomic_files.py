@@ -9,13 +9,13 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 import numpy as np
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+def atomic_open(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file next to ``path``; on success it replaces ``path``, on an
     exception it is deleted and ``path`` is left as it was."""
     path = Path(path)
@@ -33,7 +33,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         raise
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` whole; OSError with a one-line message on failure."""
     try:
         with atomic_open(path, "wb") as f:
@@ -42,7 +42,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
         raise OSError(f"cannot write {path}: {e.strerror or e}") from None
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+def write_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     """Encode ``image`` in the format its suffix names (.png, .jpg) and write it whole."""
     import cv2
 

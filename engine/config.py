@@ -19,21 +19,35 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+# The asset file names are defined in engine/assets.py and re-exported here for callers.
+from engine.assets import DETECTOR_ONNX as DETECTOR_ONNX
+from engine.assets import FACE_MODEL_NPZ as FACE_MODEL_NPZ
+from engine.assets import REGRESSOR_ONNX as REGRESSOR_ONNX
+from engine.assets import default_weights_dir
+from engine.cpus import usable_cpu_count
+from engine.errors import TrackerError
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG_PATH = REPO_ROOT / "configs" / "default.yaml"
+# configs/*.yaml ship inside the package (engine/configs links to the repository's configs/).
+CONFIGS: Traversable = resources.files("engine") / "configs"
+DEFAULT_CONFIG_PATH: Traversable = CONFIGS / "default.yaml"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 
-# File names inside the weights folder (written by build_ext.py).
-DETECTOR_ONNX = "faceboxes.onnx"
-REGRESSOR_ONNX = "mb05_120x120.onnx"
-FACE_MODEL_NPZ = "face_model.npz"
 
 # Pillow refuses, before we can read a header's size, images over twice its own
 # MAX_IMAGE_PIXELS (89,478,485): the pixel budget cannot usefully be set above that.
@@ -43,7 +57,7 @@ _T = TypeVar("_T")
 _BOUNDS_KEY = "bounds"
 
 
-class ConfigError(ValueError):
+class ConfigError(TrackerError, ValueError):
     """A configuration file is missing, unreadable or has wrong keys or values."""
 
 
@@ -95,11 +109,7 @@ class RuntimeConfig:
 
     def effective_threads(self) -> int:
         """Requested threads, never more than the CPUs this process may use."""
-        try:
-            cpus = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            cpus = os.cpu_count() or 1
-        return max(1, min(int(self.intra_op_threads), cpus))
+        return max(1, min(int(self.intra_op_threads), usable_cpu_count()))
 
 
 @dataclass(frozen=True)
@@ -209,7 +219,7 @@ class BatchConfig:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    weights_dir: Path = REPO_ROOT / "weights"
+    weights_dir: Path = field(default_factory=default_weights_dir)  # null in YAML: engine/assets.py's rule
     runtime: RuntimeConfig = section(RuntimeConfig)
     input: InputConfig = section(InputConfig)
     detector: DetectorConfig = section(DetectorConfig)
@@ -232,7 +242,7 @@ class EngineConfig:
 # -- the one loader --------------------------------------------------------------------------
 
 
-def load_config(cls: type[_T], paths: Sequence[Path]) -> _T:
+def load_config(cls: type[_T], paths: Sequence[Path | Traversable]) -> _T:
     """``cls`` (a settings dataclass) from its defaults, then each YAML file in turn on top.
 
     Every file is checked on its own, so an error names the file that holds the bad key.
@@ -243,12 +253,12 @@ def load_config(cls: type[_T], paths: Sequence[Path]) -> _T:
     return _build(cls, merged)
 
 
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path | Traversable) -> dict[str, Any]:
     """The top-level mapping of a YAML file (empty file: {}); one-line ConfigError otherwise."""
     import yaml  # deferred: keeps `tracker-app --help` fast
 
     try:
-        with open(path, encoding="utf-8") as f:
+        with path.open(encoding="utf-8") as f:
             data = yaml.safe_load(f)
     except OSError as e:
         raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
@@ -275,6 +285,8 @@ def _checked_values(cls: type, data: Mapping[Any, Any], source: str, prefix: str
         dotted = f"{prefix}{key}"
         if key not in fields:
             raise ConfigError(f"config {source}: unknown config key '{dotted}'")
+        if value is None and fields[key].default_factory is not dataclasses.MISSING:
+            continue  # null selects a computed default (weights_dir: the folder rule of engine/assets.py)
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
@@ -315,8 +327,7 @@ def _convert(hint: Any, value: Any) -> tuple[Any, str | None]:
     if hint is Path:
         if not isinstance(value, str) or not value:
             return None, "must be a path (a non-empty string)"
-        path = Path(value).expanduser()
-        return (path if path.is_absolute() else REPO_ROOT / path), None
+        return Path(value).expanduser().absolute(), None  # relative: to the working directory
     if typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis:
         if not isinstance(value, list):
             return None, "must be a list"

@@ -50,7 +50,7 @@ class FaceModel:
         from engine.onnx_session import ModelFileError
 
         if not Path(path).is_file():
-            raise ModelFileError(f"{path} not found: run `python build_ext.py` first")
+            raise ModelFileError(f"{path} not found: run `tracker-app setup --data DIR`")
         with np.load(path, allow_pickle=False) as npz:
             return cls({k: npz[k] for k in npz.files})
 

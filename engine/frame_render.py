@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from engine.errors import UsageError
 from engine.face_model import FaceModel
 from engine.results import Face
 
@@ -23,7 +24,7 @@ def parse_render_modes(text: str | None) -> tuple[str, ...]:
     modes = tuple(dict.fromkeys(m.strip().lower() for m in text.split(",") if m.strip()))
     unknown = [m for m in modes if m not in RENDER_MODES]
     if unknown:
-        raise ValueError(f"unknown render mode '{unknown[0]}' (choose from {', '.join(RENDER_MODES)})")
+        raise UsageError(f"unknown render mode '{unknown[0]}' (choose from {', '.join(RENDER_MODES)})")
     return modes
 
 

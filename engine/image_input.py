@@ -4,13 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 from engine.config import PILLOW_HARD_PIXEL_LIMIT, InputConfig
+from engine.errors import TrackerError
 
 # Frames beyond this many pixels per side are refused: the detector shrinks big
 # frames anyway, and a 100k-pixel-wide image is almost surely a corrupt header.
 MAX_SIDE = 16384
 
 
-class ImageError(ValueError):
+class ImageError(TrackerError, ValueError):
     """An image cannot be used as a frame (empty, wrong shape or type)."""
 
 

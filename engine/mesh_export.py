@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.errors import UsageError
 from engine.atomic_files import atomic_open
 
 if TYPE_CHECKING:
@@ -229,9 +230,9 @@ class MeshWriter:
     def __init__(self, face_model: "FaceModel", formats: tuple[str, ...] = MESH_FORMATS, space: str = "image",
                  texture: bool = False) -> None:
         if not formats or any(f not in MESH_FORMATS for f in formats):
-            raise ValueError(f"mesh formats must be among {', '.join(MESH_FORMATS)}, got {', '.join(formats)}")
+            raise UsageError(f"mesh formats must be among {', '.join(MESH_FORMATS)}, got {', '.join(formats)}")
         if space not in MESH_SPACES:
-            raise ValueError(f"unknown mesh space '{space}' (choose {', '.join(MESH_SPACES)})")
+            raise UsageError(f"unknown mesh space '{space}' (choose {', '.join(MESH_SPACES)})")
         self.face_model = face_model
         self.formats = tuple(formats)
         self.space = space

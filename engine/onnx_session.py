@@ -4,7 +4,10 @@ from __future__ import annotations
 import ctypes
 import sys
 from functools import cache
+from typing import Any
 from pathlib import Path
+
+from engine.errors import TrackerError
 
 # glibc gives the top of the heap back to the OS once more than M_TRIM_THRESHOLD is
 # free there, and after a large block (a detector run) raises that threshold only
@@ -16,8 +19,8 @@ HEAP_TRIM_THRESHOLD = 256 << 20
 M_TRIM_THRESHOLD = -1  # mallopt parameter number in glibc's malloc.h
 
 
-class ModelFileError(FileNotFoundError):
-    """A model file written by build_ext.py is missing or unreadable."""
+class ModelFileError(TrackerError, FileNotFoundError):
+    """A model file written by `tracker-app setup` is missing or unreadable."""
 
 
 @cache
@@ -32,14 +35,14 @@ def keep_freed_heap_mapped() -> bool:
         return False
 
 
-def create_session(model_path: Path, threads: int, allow_spinning: bool = True):
+def create_session(model_path: Path, threads: int, allow_spinning: bool = True) -> Any:
     """CPU inference session with ``threads`` intra-op threads and no inter-op pool."""
     import onnxruntime as ort
 
     keep_freed_heap_mapped()
 
     if not Path(model_path).is_file():
-        raise ModelFileError(f"{model_path} not found: run `python build_ext.py` first")
+        raise ModelFileError(f"{model_path} not found: run `tracker-app setup --data DIR`")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -51,4 +54,5 @@ def create_session(model_path: Path, threads: int, allow_spinning: bool = True):
         return ort.InferenceSession(str(model_path), sess_options=options,
                                     providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise ModelFileError(f"{model_path} cannot be loaded ({e}); re-run `python build_ext.py --force`") from None
+        raise ModelFileError(f"{model_path} cannot be loaded ({e}); "
+                             "re-run `tracker-app setup --force --data DIR`") from None

@@ -35,11 +35,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import TYPE_CHECKING
 
 from engine.config import EngineConfig
 from engine.frames import FramePacket, FrameResult, TrackedFace
 from engine.smoothing import make_smoother
 from engine.tracker import FaceTracker
+
+if TYPE_CHECKING:
+    from engine.analyzer import FaceAnalyzer
 
 SMOOTHERS = ("lookahead", "realtime", "off")
 STAGES = ("decode", "detect", "regress", "verify", "smooth", "reconstruct")
@@ -61,7 +65,7 @@ class PipelineStats:
 class TrackingPipeline:
     """Tracker + smoother + optional dense mesh, fed one FramePacket at a time."""
 
-    def __init__(self, analyzer, config: EngineConfig | None = None, dense: bool = False,
+    def __init__(self, analyzer: FaceAnalyzer, config: EngineConfig | None = None, dense: bool = False,
                  smoother: str = "lookahead", fps: float = 25.0) -> None:
         if smoother not in SMOOTHERS:
             raise ValueError(f"unknown smoother '{smoother}' (choose {', '.join(SMOOTHERS)})")

@@ -33,7 +33,7 @@ class OverlayExporter:
     """ResultSink for overlay.avi, depth/pncc videos and PNG frames. One writer thread."""
 
     def __init__(self, out_dir: Path, face_model: FaceModel, fps: float, frame_size: tuple[int, int], *,
-                 video: bool = False, frames: FrameSelection = FrameSelection.none(),
+                 video: bool = False, frames: FrameSelection | None = None,
                  render: tuple[str, ...] = ()) -> None:
         from engine.frame_render import RENDER_MODES, FrameRenderer
 
@@ -41,7 +41,7 @@ class OverlayExporter:
             if mode not in RENDER_MODES:
                 raise ValueError(f"unknown render mode '{mode}' ({', '.join(RENDER_MODES)})")
         self.out_dir = Path(out_dir)
-        self.frames = frames
+        self.frames = frames if frames is not None else FrameSelection.none()
         self.render_modes = tuple(render)
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self._renderer = FrameRenderer(face_model) if render else None

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import cv2
 import numpy as np
@@ -127,7 +127,7 @@ class MeshRenderer:
     ncc: np.ndarray | None = None
     _topo: _raster.Topology = field(init=False, repr=False)
     _uv_cache: dict[int, GBuffer] = field(init=False, repr=False, default_factory=dict)
-    _scratch: list = field(init=False, repr=False, default_factory=list)
+    _scratch: list[Any] = field(init=False, repr=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self._topo = _raster.Topology(self.triangles)
@@ -142,9 +142,9 @@ class MeshRenderer:
     def from_face_model(cls, path: str | Path | None = None) -> "MeshRenderer":
         """Renderer for weights/face_model.npz (keys tri, uv, ncc)."""
         if path is None:
-            from engine.config import FACE_MODEL_NPZ, REPO_ROOT
+            from engine.assets import FACE_MODEL_NPZ, default_weights_dir
 
-            path = REPO_ROOT / "weights" / FACE_MODEL_NPZ
+            path = default_weights_dir() / FACE_MODEL_NPZ
         with np.load(path, allow_pickle=False) as model:
             return cls(model["tri"], uv=model["uv"], ncc=model["ncc"])
 

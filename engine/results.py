@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class Face:
     pose: HeadPose
     vertices: np.ndarray | None = field(default=None, repr=False)  # (38365, 3) float32 when dense
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (lists of floats)."""
         d = {
             "box": [round(float(v), 2) for v in self.box],

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
+from engine.errors import UsageError
 from engine.animation_export import ANIMATION_FORMATS
 from engine.config import EngineConfig
 from engine.frame_selection import FrameSelection
@@ -75,17 +76,17 @@ class ExportOptions:
 
     def __post_init__(self) -> None:
         if self.mesh_space not in MESH_SPACES:
-            raise ValueError(f"unknown mesh space '{self.mesh_space}' (choose {', '.join(MESH_SPACES)})")
+            raise UsageError(f"unknown mesh space '{self.mesh_space}' (choose {', '.join(MESH_SPACES)})")
         from engine.frame_render import RENDER_MODES
 
         if not self.mesh_formats or any(f not in MESH_FORMATS for f in self.mesh_formats):
-            raise ValueError(f"mesh formats must be obj and/or ply, got '{','.join(self.mesh_formats)}'")
+            raise UsageError(f"mesh formats must be obj and/or ply, got '{','.join(self.mesh_formats)}'")
         for mode in self.render:
             if mode not in RENDER_MODES:
-                raise ValueError(f"unknown render mode '{mode}' (choose from {', '.join(RENDER_MODES)})")
+                raise UsageError(f"unknown render mode '{mode}' (choose from {', '.join(RENDER_MODES)})")
         for fmt in self.animation:
             if fmt not in ANIMATION_FORMATS:
-                raise ValueError(f"unknown animation format '{fmt}' (choose from {', '.join(ANIMATION_FORMATS)})")
+                raise UsageError(f"unknown animation format '{fmt}' (choose from {', '.join(ANIMATION_FORMATS)})")
 
     def to_dict(self) -> dict[str, object]:
         """run.json form (frame selections as frame lists)."""
@@ -106,9 +107,9 @@ class SessionOptions:
 
     def __post_init__(self) -> None:
         if self.smoother not in SMOOTHERS:
-            raise ValueError(f"unknown smoother '{self.smoother}' (choose {', '.join(SMOOTHERS)})")
+            raise UsageError(f"unknown smoother '{self.smoother}' (choose {', '.join(SMOOTHERS)})")
         if self.max_frames is not None and self.max_frames < 1:
-            raise ValueError("max_frames must be at least 1")
+            raise UsageError("max_frames must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,8 @@ class SourceDescription:
 
     @classmethod
     def of(cls, source: "VideoSource") -> "SourceDescription":
-        """From an engine.video_source.VideoSource (files add the container's frame count)."""
-        from engine.video_source import VideoFileSource
-
-        count = source.header_frame_count if isinstance(source, VideoFileSource) else None
+        """From an engine.video_source.VideoSource (its declared frame count: an estimate until counted)."""
+        count = source.frame_count
         w, h = source.frame_size
         return cls(description=str(source.description), fps=float(source.fps), frame_size=(int(w), int(h)),
                    is_live=bool(source.is_live), frame_count=count)

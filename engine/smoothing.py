@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,6 +43,9 @@ from engine.face_model import N_POSE, FaceModel
 from engine.frames import FrameResult, TrackedFace
 from engine.results import Face
 from engine.roi import box_from_landmarks
+
+if TYPE_CHECKING:
+    from engine.config import SmootherConfig
 
 N_STATE = 62  # 12 image-space camera numbers + 50 coefficients
 
@@ -234,7 +238,8 @@ class OneEuroSmoother:
         return []
 
 
-def make_smoother(kind: str, model: FaceModel, config=None, fps: float = 25.0):
+def make_smoother(kind: str, model: FaceModel, config: SmootherConfig | None = None,
+                  fps: float = 25.0) -> LookAheadSmoother | OneEuroSmoother | PassThroughSmoother:
     """``"lookahead"``, ``"realtime"`` (One Euro) or ``"off"``, configured from a SmootherConfig."""
     from engine.config import SmootherConfig
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -49,6 +50,11 @@ from engine.detector import Detection
 from engine.face_model import N_POSE
 from engine.frames import TrackedFace
 from engine.roi import box_from_landmarks, roi_from_landmarks
+
+if TYPE_CHECKING:
+    from engine.analyzer import FaceAnalyzer
+    from engine.face_model import FaceModel
+    from engine.results import Face
 
 # Side of the ROI resampling the face-likeness check runs FaceBoxes on (a face fills
 # about 90 px of it, matching the detector's 64 and 128 px anchors).
@@ -147,7 +153,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 class FaceTracker:
     """Tracks several faces with stable IDs. One instance per video; not thread-safe."""
 
-    def __init__(self, analyzer, config: TrackerConfig | None = None) -> None:
+    def __init__(self, analyzer: FaceAnalyzer, config: TrackerConfig | None = None) -> None:
         self.analyzer = analyzer
         self.config = config or analyzer.config.tracker
         self.reset()
@@ -259,7 +265,7 @@ class FaceTracker:
             return True
         return False
 
-    def _make_face(self, track: Track):
+    def _make_face(self, track: Track) -> Face:
         return _face(self.analyzer.face_model, track)
 
     # -- detections -> tracks -----------------------------------------------------------
@@ -334,7 +340,7 @@ class FaceTracker:
         return [t for t in tracks if t.track_id in keep_ids]
 
 
-def _face(model, track: Track):
+def _face(model: FaceModel, track: Track) -> Face:
     from engine.results import Face
 
     return Face(box=box_from_landmarks(track.landmarks), score=float(track.score),

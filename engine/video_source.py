@@ -36,11 +36,13 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Callable
+from typing import Any, Iterator, cast
 
 import numpy as np
 
 from engine.config import InputConfig
+from engine.errors import TrackerError
 from engine.frames import FramePacket
 from engine.image_input import ImageError, read_image, to_bgr_uint8
 
@@ -57,7 +59,7 @@ FALLBACK_FPS = 25.0
 CAMERA_TIMEOUT_S = 5.0
 
 
-class SourceError(OSError):
+class SourceError(TrackerError, OSError):
     """A video source cannot be opened or stopped delivering frames (one-line message)."""
 
 
@@ -68,6 +70,8 @@ class VideoSource:
     frame_size: tuple[int, int] = (0, 0)  # (width, height) of the first frame
     is_live: bool = False
     description: str = ""
+    seekable: bool = False  # seek() is possible and lands on the exact frame (files)
+    frames_dropped: int = 0  # live sources: frames replaced before anyone took them
 
     def __init__(self) -> None:
         self.error: str | None = None
@@ -80,6 +84,24 @@ class VideoSource:
 
     def close(self) -> None:
         self._closed = True
+
+    @property
+    def frame_count(self) -> int | None:
+        """Frames in the source: exact when ``frame_count_exact``, else an estimate (what a
+        container claims) or None (live sources, or nothing known)."""
+        return None
+
+    @property
+    def frame_count_exact(self) -> bool:
+        return False
+
+    def seek(self, index: int) -> None:
+        """Make frame ``index`` the next packet (only where ``seekable``)."""
+        raise SourceError(f"{self.description}: cannot seek in this source")
+
+    def start_counting(self, on_done: Callable[[int], None] | None = None) -> None:
+        """Find the exact frame count in the background, then call ``on_done(count)`` from
+        that thread. Sources that know it already, or never will (live), do nothing."""
 
     @property
     def closed(self) -> bool:
@@ -95,7 +117,7 @@ class VideoSource:
         return f"<{type(self).__name__} {self.description}>"
 
 
-def open_source(spec: str | int | os.PathLike, *,
+def open_source(spec: str | int | os.PathLike[str], *,
                 max_image_pixels: int = InputConfig.max_image_pixels) -> VideoSource:
     """Camera index (int or digit string), image folder, or video file.
 
@@ -103,7 +125,7 @@ def open_source(spec: str | int | os.PathLike, *,
     pixels are skipped before they are decoded."""
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         return CameraSource(int(spec))
-    text = os.fspath(spec)
+    text = os.fspath(cast("str | os.PathLike[str]", spec))  # a bool is neither: fspath raises
     if text.strip().isdigit() and not Path(text).exists():
         return CameraSource(int(text))
     path = Path(text)
@@ -158,7 +180,8 @@ class VideoFileSource(VideoSource):
     header may simply be wrong (as in obama.mp4) or the file cut short.
 
     Frame count: ``header_frame_count`` is what the container says (may be wrong);
-    ``frame_count`` is the true count, ``None`` until it is known: when iteration
+    ``frame_count`` is that claim until the true count is known (then
+    ``frame_count_exact``): when iteration
     reached the end, when ``start_counting`` (a background pass with its own
     capture, ``grab()`` only, one decoder thread, lowest CPU priority) finished, or
     when a seek ran past the end.
@@ -180,7 +203,19 @@ class VideoFileSource(VideoSource):
     ``iter(source)`` again to read on.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    seekable = True
+
+    @property
+    def frame_count(self) -> int | None:
+        with self._lock:
+            return self._true_count if self._true_count is not None else self.header_frame_count
+
+    @property
+    def frame_count_exact(self) -> bool:
+        with self._lock:
+            return self._true_count is not None
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__()
         import cv2
 
@@ -190,7 +225,7 @@ class VideoFileSource(VideoSource):
             raise SourceError(f"{self.path}: no such video file")
         if self.path.stat().st_size == 0:
             raise SourceError(f"{self.path}: file is empty")
-        self._cap = _open_file_capture(self.path)
+        self._cap: Any = _open_file_capture(self.path)  # None once released
         if not self._cap.isOpened():
             self._cap.release()
             raise SourceError(f"{self.path}: not a readable video (unknown format, or a truncated file "
@@ -198,7 +233,7 @@ class VideoFileSource(VideoSource):
         self.fps = _fps_or_fallback(self._cap.get(cv2.CAP_PROP_FPS))
         count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.header_frame_count = int(count) if count and count > 0 and np.isfinite(count) else None
-        self.frame_count: int | None = None
+        self._true_count: int | None = None  # known once counted or read to the end
         self._pos = 0  # index of the frame the capture decodes next
         self._lock = threading.Condition()
         # Frame timestamps (ms) in decoding order, the truth seek checks against: from the
@@ -220,7 +255,6 @@ class VideoFileSource(VideoSource):
         self._pending: FramePacket | None = FramePacket(index=0, timestamp=0.0, image=first, decode_ms=0.0)
         h, w = first.shape[:2]
         self.frame_size = (w, h)
-        self.last_decode_ms = 0.0
 
     def _read_one(self) -> np.ndarray | None:
         import cv2
@@ -259,7 +293,7 @@ class VideoFileSource(VideoSource):
                     break
                 if frame is None:
                     with self._lock:
-                        self.frame_count = index
+                        self._true_count = index
                     break
                 packet = FramePacket(index=index, timestamp=index / self.fps, image=frame,
                                      decode_ms=(time.perf_counter() - t) * 1000)
@@ -267,7 +301,7 @@ class VideoFileSource(VideoSource):
             yield packet
         if self._closed:
             return
-        n = self.frame_count
+        n = self._true_count
         if self.header_frame_count and n is not None and n < self.header_frame_count:
             self.warning = (f"{self.path}: {n} frames read, the header announces "
                             f"{self.header_frame_count} (wrong header, or a file cut short)")
@@ -321,12 +355,12 @@ class VideoFileSource(VideoSource):
             with self._lock:
                 current = not self._counter_stop and generation == self._count_generation
                 if current:
-                    if self.frame_count is None:
-                        self.frame_count = n
+                    if self._true_count is None:
+                        self._true_count = n
                     self._counter_done = True
                 self._lock.notify_all()
         if current and self._on_count_done is not None:
-            self._on_count_done(self.frame_count)
+            self._on_count_done(self._true_count)
 
     def _wait_for_count(self, index: int) -> None:
         """Until frame ``index``'s timestamp is known or the count ended.
@@ -335,7 +369,7 @@ class VideoFileSource(VideoSource):
         that one runs at the lowest priority, and on a loaded machine it can be starved for
         minutes (a seek then seemed to hang). The background count is abandoned."""
         with self._lock:
-            n = self.frame_count
+            n = self._true_count
             if len(self._known_times()) > index or (n is not None and index >= n) or self._counter_done:
                 return
             self._count_generation += 1
@@ -357,7 +391,7 @@ class VideoFileSource(VideoSource):
             return
         self._wait_for_count(k)
         with self._lock:
-            n = self.frame_count
+            n = self._true_count
             usable = self._times_usable and len(self._known_times()) > k
         if n is not None and k >= n:
             raise self._past_end(k, n)
@@ -370,7 +404,7 @@ class VideoFileSource(VideoSource):
                 self._reopen()  # no usable timestamps: decode forward from the start
                 if not self._grab_through(k):
                     with self._lock:
-                        self.frame_count = n = self._pos
+                        self._true_count = n = self._pos
                     raise self._past_end(k, n)
         ok, frame = self._cap.retrieve()
         if not ok or frame is None:
@@ -540,13 +574,14 @@ class CameraSource(VideoSource):
 
     is_live = True
 
-    def __init__(self, device: int | str | os.PathLike | Any, *, fps: float | None = None,
+    def __init__(self, device: int | str | os.PathLike[str] | Any, *, fps: float | None = None,
                  timeout: float = CAMERA_TIMEOUT_S, end_is_error: bool | None = None,
                  width: int | None = None, height: int | None = None) -> None:
         super().__init__()
         import cv2
 
         self.timeout = float(timeout)
+        cap: Any  # cv2.VideoCapture, or any object with read() and get()
         if isinstance(device, (int, np.integer)) and not isinstance(device, bool):
             self.description = f"camera {int(device)}"
             cap = cv2.VideoCapture(int(device))
@@ -645,6 +680,7 @@ class CameraSource(VideoSource):
                     if not got and not self._ended:
                         self.error = f"{self.description}: no frame for {self.timeout:g} s (camera gone?)"
                     break
+                assert latest is not None  # fresh implies a frame
                 self._taken_upto = latest[0] + 1
             index, stamp, frame = latest
             self.frames_read += 1

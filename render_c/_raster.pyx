@@ -71,10 +71,6 @@ if rc_api_version() != RC_API_VERSION:  # a stale .so next to a new header
     raise ImportError("render_c._raster was built against another rasterize.h: run python build_ext.py")
 
 
-def api_version() -> int:
-    return rc_api_version()
-
-
 cdef class Topology:
     """Validated triangle list shared by every call (the mesh connectivity).
 

@@ -3,7 +3,9 @@
 # need (Debian/Ubuntu, installed only when missing), the Python package, the
 # compiled extensions and the converted weights.
 #   bash scripts/setup.sh [--test] [build_ext.py options, e.g. --data DIR]
-# --test adds the test extras and Xvfb. Data folder: ../shared/data, $TRACKER_DATA_DIR or --data.
+# --test adds the test extras, Xvfb and desktop-file-validate. Data folder: ../shared/data,
+# $TRACKER_DATA_DIR or --data. (Only the package, no checkout: `pip install .`, then
+# `tracker-app setup --data DIR`.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +15,7 @@ APT_PACKAGES=(libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-i
               libfontconfig1 libdbus-1-3)
 if [ "${1:-}" = "--test" ]; then
   EXTRAS=test
-  APT_PACKAGES+=(xvfb xauth)
+  APT_PACKAGES+=(xvfb xauth desktop-file-utils)
   # Animation export tests (tests/test_animation_blender.py): Blender loads the glb/pc2
   # headless with its own importers (its glTF importer needs Debian's NumPy), and the
   # Khronos glTF validator runs on Node (installed below from npm).

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import DEFAULT_DATA_DIR, DETECTOR_ONNX, FACE_MODEL_NPZ, REGRESSOR_ONNX, REPO_ROOT
+from engine.assets import default_weights_dir
+from engine.config import DEFAULT_DATA_DIR, DETECTOR_ONNX, FACE_MODEL_NPZ, REGRESSOR_ONNX
 
 DATA_DIR = Path(os.environ.get("TRACKER_DATA_DIR", DEFAULT_DATA_DIR))
-WEIGHTS_DIR = REPO_ROOT / "weights"
+WEIGHTS_DIR = default_weights_dir()  # the checkout's weights/ unless TRACKER_WEIGHTS_DIR is set
 
 
 FIGURES = pytest.StashKey[list]()

@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 
 import pytest
 
 from engine.config import DEFAULT_CONFIG_PATH, ConfigError, EngineConfig, read_yaml_mapping
+from engine.cpus import usable_cpu_count
 
 
 def test_defaults_come_from_the_yaml_file() -> None:
     config = EngineConfig.load()
     assert config.runtime.intra_op_threads == 4 and config.runtime.allow_spinning is True
     assert config.detector.nms_iou == pytest.approx(0.3) and config.detector.max_height == 720
-    assert 1 <= config.runtime.effective_threads() <= len(os.sched_getaffinity(0))
+    assert 1 <= config.runtime.effective_threads() <= usable_cpu_count()
 
 
 def test_override_file_changes_only_its_keys(tmp_path) -> None:

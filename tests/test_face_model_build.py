@@ -105,8 +105,8 @@ def test_keypoints_map_through_indices(model: dict[str, np.ndarray], data_dir: P
 
 def test_keypoint_rows_equal_sparse_bases(model: dict[str, np.ndarray], data_dir: Path) -> None:
     rows = _rows(model["keypoints"].astype(np.int64))
-    np.testing.assert_array_equal(model["w_shp_base"], np.load(data_dir / "keypoint_basis/w_shp_base.npy", allow_pickle=False))
-    np.testing.assert_array_equal(model["w_exp_base"], np.load(data_dir / "keypoint_basis/w_exp_base.npy", allow_pickle=False))
+    for name in ("w_shp_base", "w_exp_base"):
+        np.testing.assert_array_equal(model[name], np.load(data_dir / f"keypoint_basis/{name}.npy", allow_pickle=False))
     np.testing.assert_array_equal(model["u_base"], model["u"][rows])
     for dense, sparse_ in (("w_shp", "w_shp_base"), ("w_exp", "w_exp_base")):
         err = np.linalg.norm(model[dense][rows] - model[sparse_]) / np.linalg.norm(model[sparse_])

@@ -1,7 +1,7 @@
 """The converted ONNX graphs compute what the upstream PyTorch networks compute.
 
 Both graphs are built into a temporary folder from the real checkpoints and run
-with onnxruntime; the truth is tests/numpy_reference.py, an independent float64
+with onnxruntime; the truth is tests/support/numpy_reference.py, an independent float64
 NumPy forward pass with unfolded batch norm and a literal CReLU.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-import numpy_reference
+from tests.support import numpy_reference
 from engine.convert.faceboxes_onnx import build_faceboxes_onnx
 from engine.convert.regressor_onnx import build_regressor_onnx
 from engine.convert.torch_legacy import load_legacy_state_dict

@@ -1,5 +1,5 @@
 """The C rasteriser (render_c._raster through engine.render) against the NumPy
-reference (tests/raster_reference.py), robustness, and the Emma texture round trip."""
+reference (tests/support/raster_reference.py), robustness, and the Emma texture round trip."""
 from __future__ import annotations
 
 import os
@@ -11,11 +11,11 @@ import cv2
 import numpy as np
 import pytest
 
-import raster_reference as ref
+from tests.support import raster_reference as ref
 from engine.mesh_export import write_obj
 from engine.render import Light, MeshRenderer
 from render_c import _raster
-from test_mesh_export import read_obj
+from tests.test_mesh_export import read_obj
 
 # Set to a folder to keep the images the tests render (e.g. RENDER_TEST_OUTPUT=/tmp).
 OUTPUT_DIR = os.environ.get("RENDER_TEST_OUTPUT")

@@ -21,27 +21,14 @@ import pytest
 
 from engine.config import REPO_ROOT
 
-# -fsanitize=undefined in GCC leaves out float-cast-overflow, which is exactly the
-# UB a rasteriser converting floats to pixel indices could hit: add it explicitly.
-SANITIZE = "address,undefined,float-cast-overflow"
-CFLAGS = ["-O1", "-g", "-fno-omit-frame-pointer", f"-fsanitize={SANITIZE}", "-fno-sanitize-recover=all"]
-
+# The sanitiser build is the project's own (render_c/extensions.py, the flags that
+# `build_ext.py --sanitize` and TRACKER_BUILD_SANITIZE=1 use), run on a copy of render_c.
 BUILD_SCRIPT = """
 import sys
-import numpy as np
-from Cython.Build import cythonize
-from setuptools import Distribution, Extension
 
-cflags, root = sys.argv[1].split(), sys.argv[2]
-ext = Extension("render_c._raster", ["render_c/_raster.pyx", "render_c/rasterize.c"],
-                include_dirs=[np.get_include(), "render_c"], extra_compile_args=cflags,
-                extra_link_args=[a for a in cflags if a.startswith("-fsanitize")])
-dist = Distribution({"ext_modules": cythonize([ext], quiet=True, language_level=3, force=True)})
-cmd = dist.get_command_obj("build_ext")
-cmd.inplace = True
-cmd.build_temp = root + "/build_tmp"
-cmd.ensure_finalized()
-cmd.run()
+from render_c.extensions import build_in_place
+
+build_in_place(sys.argv[1], sanitize=True, names={"render_c._raster"})
 """
 
 FUZZ_SCRIPT = r'''
@@ -176,10 +163,11 @@ def _gcc_lib(name: str) -> str:
 def test_fuzzed_meshes_are_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
     pkg = tmp_path / "render_c"
     pkg.mkdir()
-    for name in ("__init__.py", "_raster.pyx", "rasterize.c", "rasterize.h"):
+    for name in ("__init__.py", "extensions.py", "_raster.pyx", "rasterize.c", "rasterize.h"):
         shutil.copy(REPO_ROOT / "render_c" / name, pkg / name)
     (tmp_path / "build.py").write_text(textwrap.dedent(BUILD_SCRIPT))
-    build = subprocess.run([sys.executable, "build.py", " ".join(CFLAGS), str(tmp_path)], cwd=tmp_path,
+    build = subprocess.run([sys.executable, "build.py", str(tmp_path)], cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": str(tmp_path)},
                            capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, f"sanitizer build failed:\n{build.stdout}\n{build.stderr}"
 

@@ -10,7 +10,7 @@ from engine.analyzer import FaceAnalyzer
 from engine.roi import crop_roi, roi_from_landmarks
 from engine.tracker import VERIFY_SIZE, FaceTracker, failure_reason, failure_statistics
 from engine.video_source import open_source
-from video_fixtures import PATCH, blank_gap_clip, edge_exit_clip, second_face_clip
+from tests.support.video_fixtures import PATCH, blank_gap_clip, edge_exit_clip, second_face_clip
 
 
 @pytest.fixture(scope="module")

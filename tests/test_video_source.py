@@ -9,7 +9,7 @@ import pytest
 
 from engine.video_source import (CameraSource, ImageFolderSource, SeekError, SourceError, VideoFileSource,
                                  open_source)
-from video_fixtures import blank_gap_clip
+from tests.support.video_fixtures import blank_gap_clip
 
 
 def test_obama_frames_are_counted_by_reading(media_dir) -> None:
@@ -222,11 +222,11 @@ def test_seek_without_usable_timestamps_decodes_from_the_start(media_dir) -> Non
 def test_background_count_finds_the_true_length(media_dir) -> None:
     done = []
     with VideoFileSource(media_dir / "obama.mp4") as source:
-        assert source.header_frame_count == 158 and source.frame_count is None
+        assert source.header_frame_count == 158 and source.frame_count == 158 and not source.frame_count_exact
         source.start_counting(done.append)
         # The count runs at nice 19: on a loaded machine it took 80 s for these 55 frames.
         source._counter.join(timeout=900)
-        assert done == [55] and source.frame_count == 55
+        assert done == [55] and source.frame_count == 55 and source.frame_count_exact
         assert [p.index for p in source][-1] == 54  # reading is not disturbed
 
 
@@ -245,3 +245,19 @@ def test_a_seek_does_not_wait_for_the_background_count(media_dir) -> None:
         assert next(iter(source)).index == 54
         counter.join(timeout=900)
         assert done == [55] and source.frame_count == 55  # the abandoned count reported nothing
+
+
+def test_every_source_declares_seeking_and_counting(media_dir, tmp_path) -> None:
+    """The capability members are on every source (no probing): files seek and count,
+    folders and cameras say they cannot, in one line."""
+    with VideoFileSource(media_dir / "obama.mp4") as video:
+        assert video.seekable and video.frame_count == 158 and not video.frame_count_exact
+        assert video.frames_dropped == 0
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    with open_source(tmp_path) as folder:
+        assert not folder.seekable and folder.frame_count is None and not folder.frame_count_exact
+        with pytest.raises(SourceError) as info:
+            folder.seek(0)
+        assert "cannot seek" in str(info.value) and "\n" not in str(info.value)
+        folder.start_counting(lambda n: pytest.fail("a folder has nothing to count"))
+        assert [p.index for p in folder] == [0]

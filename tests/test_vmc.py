@@ -40,7 +40,7 @@ def expected_messages() -> list[str]:
 def check_bundle_format(bundle) -> None:
     """Addresses in order, argument types as the protocol specifies, a unit quaternion."""
     assert bundle.addresses() == expected_messages()
-    for address, tags, args in bundle.messages:
+    for address, tags, _args in bundle.messages:
         expected = {"/VMC/Ext/Bone/Pos": "sfffffff", BLEND_VAL: "sf", "/VMC/Ext/Blend/Apply": "",
                     "/VMC/Ext/OK": "i", "/VMC/Ext/T": "f"}[address]
         assert tags == expected, (address, tags)

@@ -2,7 +2,8 @@
 
 ``CaptureWorker`` lives in its own QThread and owns everything slow: the video
 source, the ONNX sessions (``FaceAnalyzer``, one per thread), the pipeline and, while
-recording, the ``engine.session.Session`` that writes the same files as ``tracker-app track``. The GUI talks to it only through ``CaptureController``, whose
+recording, the ``engine.session.Session`` that writes the same files as ``tracker-app track``.
+The GUI talks to it only through ``CaptureController``, whose
 methods emit queued signals into the worker thread; the worker answers with
 signals. Neither side ever waits for the other, except ``CaptureController.stop``
 when the window closes.
@@ -17,6 +18,7 @@ source and the latency stays at about one processing time.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -26,11 +28,14 @@ from typing import Callable, Union
 from PyQt6.QtCore import QObject, QThread, QTimer, pyqtSignal, pyqtSlot
 
 from engine.config import EngineConfig
+from engine.errors import TrackerError
 from engine.frames import FrameResult
 from tracker_app.display_frame import build_display_frame
 from tracker_app.mesh_lod import mesh_lods
 from tracker_app.settings import AppSettings, GuiConfig
 from tracker_app.viewer_model import SourceInfo
+
+log = logging.getLogger(__name__)
 
 # What can be opened: a path or camera index for engine.video_source.open_source, or a
 # factory returning a ready VideoSource (called in the worker thread).
@@ -139,6 +144,8 @@ class CaptureWorker(QObject):
         try:
             self._analyzer = FaceAnalyzer.from_config(self._engine_config(), threads=self._settings.threads)
         except (OSError, ValueError, RuntimeError) as e:
+            # The user sees one line; the log keeps the traceback of anything unexpected.
+            log.warning("models not loaded: %s", e, exc_info=not isinstance(e, (TrackerError, OSError)))
             self._analyzer = None
             self.failed.emit("Face tracker not available", f"The models could not be loaded: {e}")
             return False
@@ -197,10 +204,10 @@ class CaptureWorker(QObject):
         info = SourceInfo(spec="<custom>" if callable(spec) else str(spec), description=source.description,
                           fps=float(source.fps), frame_size=tuple(source.frame_size),
                           is_live=bool(source.is_live),
-                          frame_count=getattr(source, "header_frame_count", None))
+                          frame_count=source.frame_count, frame_count_exact=source.frame_count_exact)
         self.source_opened.emit(info)
-        if hasattr(source, "start_counting"):  # files: the true length, cheaply, in the background
-            source.start_counting(lambda n, s=source: self._report_count(s, n))
+        # Files: the true length, cheaply, in the background (other sources: nothing to count).
+        source.start_counting(lambda n, s=source: self._report_count(s, n))
         self._set_playing(True)
 
     def _report_count(self, source: object, frames: int) -> None:
@@ -389,6 +396,7 @@ class CaptureWorker(QObject):
         try:
             results = self._session.feed(packet) if self._session is not None else self._pipeline.process(packet)
         except Exception as e:  # an engine bug must not kill the thread; tell the user once
+            log.exception("tracking failed on frame %d", packet.index)
             self._set_playing(False)
             self._stop_recording(error=f"{type(e).__name__}: {e}")
             self.failed.emit("Tracking failed", f"Frame {packet.index}: {type(e).__name__}: {e}")
@@ -406,9 +414,8 @@ class CaptureWorker(QObject):
         if self._sender is not None and live is not None:
             self._sender.send(live)
         frame = build_display_frame(
-            result, self._lods, source_index=self._read,
-            pulled_at=self._pulled.pop(result.index, time.monotonic()), sent_at=time.monotonic(),
-            frames_dropped=int(getattr(self._source, "frames_dropped", 0)))
+            result, self._lods, pulled_at=self._pulled.pop(result.index, time.monotonic()),
+            frames_dropped=self._source.frames_dropped)
         self._credits.take()
         self.frame_ready.emit(frame)
 
@@ -492,7 +499,7 @@ class CaptureWorker(QObject):
         self._held.clear()
         from engine.video_source import SeekError, SourceError, open_source
 
-        if hasattr(self._source, "seek"):  # VideoFileSource: exact random access
+        if self._source.seekable:  # files: exact random access
             try:
                 try:
                     self._source.seek(index)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import traceback
 from pathlib import Path
+
+from engine.errors import TrackerError, UsageError
+from tracker_app import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +21,29 @@ def build_parser() -> argparse.ArgumentParser:
                         help="YAML file overriding configs/default.yaml")
     parser.add_argument("--threads", type=int, default=None,
                         help="onnxruntime intra-op threads (default from config, capped at the CPU count)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of every error, not only a one-line message")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    setup = sub.add_parser(
+        "setup", help="convert the upstream data into the model folder (needed once)",
+        description="Verify the upstream data against its SHA256SUMS and convert it into the models the "
+                    "tracker runs: the weights_dir of the config, else $TRACKER_WEIGHTS_DIR, else weights/ "
+                    "in a source checkout, else the per-user data folder. Re-running skips what is up to date.")
+    setup.add_argument("--data", type=Path, default=None,
+                       help="upstream data folder (default: $TRACKER_DATA_DIR, or ../shared/data beside a checkout)")
+    setup.add_argument("--bfm", type=Path, default=None,
+                       help="official bfm_noneck_v3.pkl; when given it replaces the rebuilt dense model")
+    setup.add_argument("--weights", type=Path, default=None, help="model folder to write (default: see above)")
+    setup.add_argument("--force", action="store_true", help="convert everything again")
+    setup.set_defaults(func=run_setup)
+
+    desktop = sub.add_parser(
+        "install-desktop", help="add the app to the desktop menu of the current user (icon + .desktop entry)")
+    desktop.add_argument("--data-home", type=Path, default=None,
+                         help="XDG data folder to install into (default: $XDG_DATA_HOME or ~/.local/share)")
+    desktop.set_defaults(func=run_install_desktop)
 
     gui = sub.add_parser("gui", help="open the desktop window (the default with no command)")
     where = gui.add_mutually_exclusive_group()
@@ -108,14 +135,42 @@ def main(argv: list[str] | None = None) -> int:
         args.func, args.video, args.camera = run_gui, None, None
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="tracker-app: %(levelname)s: %(name)s: %(message)s")
     try:
         return args.func(args)
     except KeyboardInterrupt:
+        if args.debug:
+            traceback.print_exc()
         print("tracker-app: interrupted", file=sys.stderr)
         return 130
-    except (OSError, ValueError) as e:  # our errors are ValueError/OSError subclasses with one-line text
+    # The project's errors and real I/O errors carry a one-line message for the user;
+    # anything else is a bug and keeps its traceback.
+    except (TrackerError, OSError) as e:
+        if args.debug:
+            traceback.print_exc()
         print(f"tracker-app: error: {e}", file=sys.stderr)
         return 1
+
+
+def run_setup(args: argparse.Namespace) -> int:
+    from engine.assets import DATA_ENV, default_data_dir, install_assets
+    from engine.config import EngineConfig
+
+    data = args.data or default_data_dir()
+    if data is None:
+        raise UsageError(f"where is the upstream data? pass --data DIR or set {DATA_ENV}")
+    weights = args.weights or EngineConfig.load(args.config).weights_dir
+    install_assets(data, weights, bfm=args.bfm, force=args.force)
+    return 0
+
+
+def run_install_desktop(args: argparse.Namespace) -> int:
+    from tracker_app.desktop_entry import install_desktop_entry
+
+    for path in install_desktop_entry(args.data_home):
+        print(f"installed {path}")
+    return 0
 
 
 def run_gui(args: argparse.Namespace) -> int:
@@ -196,10 +251,10 @@ def _session_options(args: argparse.Namespace, *, overwrite: bool):
     from engine.session import ExportOptions, SessionOptions
 
     if args.max_frames is not None and args.max_frames < 1:
-        raise ValueError("--max-frames must be at least 1")
+        raise UsageError("--max-frames must be at least 1")
     formats = tuple(f.strip().lower() for f in args.mesh_format.split(",") if f.strip())
     if not formats or any(f not in ("obj", "ply") for f in formats):
-        raise ValueError(f"--mesh-format: expected obj and/or ply, got '{args.mesh_format}'")
+        raise UsageError(f"--mesh-format: expected obj and/or ply, got '{args.mesh_format}'")
     exports = ExportOptions(table=args.table, video=args.video, render=parse_render_modes(args.render),
                             frames=args.frames or FrameSelection.none(),
                             meshes=args.meshes or FrameSelection.none(), mesh_formats=formats,
@@ -348,7 +403,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
     threads = args.threads or config.batch.threads_per_worker
     workers = args.workers or config.batch.workers or default_workers(threads)
     if workers < 1:
-        raise ValueError("--workers must be at least 1")
+        raise UsageError("--workers must be at least 1")
     inputs = expand_inputs(args.inputs)
     settings = BatchSettings(config=config, threads=threads, session=options, out_dir=str(args.out.resolve()))
     if args.ray is not None:

@@ -35,9 +35,7 @@ class DisplayFrame:
     mesh: np.ndarray  # (faces * n, 6) float32: position (image space, z towards the viewer), unit normal
     landmarks: np.ndarray  # (faces * 68, 2) float32
     axes: np.ndarray  # (k, 5) float32 triangles: x, y, r, g, b; drawn in order (back to front)
-    source_index: int  # frames read from the source so far (for the seek bar)
     pulled_at: float  # time.monotonic() when the worker took the packet from the source
-    sent_at: float  # time.monotonic() when the worker emitted this frame
     frames_dropped: int = 0  # live sources: frames replaced before the worker could take them
 
     @property
@@ -65,8 +63,8 @@ class DisplayFrame:
         return min(self.result.faces, key=lambda tf: tf.track_id).face
 
 
-def build_display_frame(result: FrameResult, lods: tuple[np.ndarray, ...], *, source_index: int,
-                        pulled_at: float, sent_at: float, frames_dropped: int = 0) -> DisplayFrame:
+def build_display_frame(result: FrameResult, lods: tuple[np.ndarray, ...], *, pulled_at: float,
+                        frames_dropped: int = 0) -> DisplayFrame:
     """Normals, interleaved mesh buffer, landmarks and axis arrows for ``result``.
 
     ``lods``: the model's triangle lists, full resolution first (mesh_lod.mesh_lods).
@@ -86,8 +84,7 @@ def build_display_frame(result: FrameResult, lods: tuple[np.ndarray, ...], *, so
             else np.zeros((0, AXIS_FLOATS), np.float32))
     return DisplayFrame(result=result, lods=lods, mesh=np.ascontiguousarray(mesh),
                         landmarks=np.ascontiguousarray(landmarks), axes=np.ascontiguousarray(axes),
-                        source_index=source_index, pulled_at=pulled_at, sent_at=sent_at,
-                        frames_dropped=frames_dropped)
+                        pulled_at=pulled_at, frames_dropped=frames_dropped)
 
 
 def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import time
 
 import numpy as np
 import OpenGL
@@ -77,7 +76,6 @@ class GLView(QOpenGLWidget):
         self._texture_size = (0, 0)  # (w, h) of the frame texture, once uploaded
         self._drag_from: QPointF | None = None
         self.paint_count = 0
-        self.last_paint_ms = 0.0
         self.mirror = False  # video mode shows the frame and its overlays left-right mirrored
         self.readout = QLabel(self)  # pose and latency, over the top-left corner of the view
         self.readout.setStyleSheet(READOUT_STYLE)
@@ -116,12 +114,7 @@ class GLView(QOpenGLWidget):
     # -- GL life cycle ------------------------------------------------------------------
 
     def initializeGL(self) -> None:
-        self._programs = {
-            "frame": _program(gl_shaders.FRAME_VERTEX, gl_shaders.FRAME_FRAGMENT),
-            "mesh": _program(gl_shaders.MESH_VERTEX, gl_shaders.MESH_FRAGMENT),
-            "points": _program(gl_shaders.POINTS_VERTEX, gl_shaders.POINTS_FRAGMENT),
-            "colored": _program(gl_shaders.COLORED_VERTEX, gl_shaders.COLORED_FRAGMENT),
-        }
+        self._programs = {name: _program(*gl_shaders.program_sources(name)) for name in gl_shaders.PROGRAMS}
         self._uniforms = {name: _UniformCache(p) for name, p in self._programs.items()}
         self._empty_vao = GL.glGenVertexArrays(1)  # core profile: drawing needs a bound VAO
 
@@ -147,7 +140,6 @@ class GLView(QOpenGLWidget):
         self._mesh_capacity = 0
         self._lods: tuple | None = None  # the triangle lists in the index buffer
         self._lod_ranges: list[tuple[int, int]] = []  # (byte offset, index count) per level
-        self.lod_drawn = -1  # level of the last mesh drawn (0 = full resolution)
 
         self._points_vao, self._points_vbo = self._small_vao([(0, 2)], 2)
         self._axes_vao, self._axes_vbo = self._small_vao([(0, 2), (1, 3)], AXIS_FLOATS)
@@ -192,7 +184,6 @@ class GLView(QOpenGLWidget):
     # -- drawing ----------------------------------------------------------------------------
 
     def paintGL(self) -> None:
-        t = time.perf_counter()
         frame = self._frame
         if self._dirty and frame is not None:
             self._upload(frame)
@@ -211,7 +202,6 @@ class GLView(QOpenGLWidget):
         GL.glBindVertexArray(0)
         GL.glUseProgram(0)
         self.paint_count += 1
-        self.last_paint_ms = (time.perf_counter() - t) * 1000
 
     def _upload(self, frame: DisplayFrame) -> None:
         image = np.ascontiguousarray(frame.image[:, ::-1] if self.mirror else frame.image)
@@ -361,7 +351,6 @@ class GLView(QOpenGLWidget):
         n = frame.n_vertices
         for i in range(frame.n_faces):
             GL.glDrawElementsBaseVertex(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(offset), i * n)
-        self.lod_drawn = lod
 
     # -- grabbing -------------------------------------------------------------------------
 

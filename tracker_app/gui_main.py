@@ -29,6 +29,9 @@ def make_application(argv: list[str] | None = None):
     """The QApplication (created with the GL format above unless one exists already)."""
     from PyQt6.QtWidgets import QApplication
 
+    from tracker_app import __version__
+    from tracker_app.app_assets import APP_ID, app_icon
+
     app = QApplication.instance()
     if app is None:
         configure_gl_format()
@@ -36,6 +39,9 @@ def make_application(argv: list[str] | None = None):
     app.setOrganizationName("tracker-app")
     app.setApplicationName("tracker-app")
     app.setApplicationDisplayName("3D Face Tracker")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(APP_ID)  # matches the installed tracker-app.desktop (icon on Wayland)
+    app.setWindowIcon(app_icon())
     return app
 
 

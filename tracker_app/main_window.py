@@ -23,6 +23,8 @@ from engine.expressions import BLENDSHAPE_NAMES
 from engine.pipeline import STAGES
 from engine.session import ExportOptions
 from engine.vmc import LiveFrame, VmcTarget, VmcTargetError
+from tracker_app import __version__
+from tracker_app.app_assets import app_icon
 from tracker_app.cameras import CameraMode, camera_modes, list_cameras
 from tracker_app.capture_worker import CaptureController, SourceSpec
 from tracker_app.display_frame import DisplayFrame
@@ -40,6 +42,7 @@ VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv)
 APP_TITLE = "3D Face Tracker"
 EXPORT_WAIT_MS = 10_000
 PLOTS_WIDTH = 380  # px, initial width of the plots dock
+ABOUT_ICON_PX = 64
 
 
 class MainWindow(QMainWindow):
@@ -66,6 +69,7 @@ class MainWindow(QMainWindow):
         self._export_jobs: list[MeshExportJob] = []
 
         self.setWindowTitle(APP_TITLE)
+        self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.view = GLView(self.model)
         self.setCentralWidget(self.view)
@@ -503,10 +507,19 @@ class MainWindow(QMainWindow):
         self.view.update()
 
     def _about(self) -> None:
-        QMessageBox.about(self, APP_TITLE,
-                          "Realtime 3D dense face tracking (3DDFA_V2 family).\n\n"
-                          "The 3D face model is derived from the Basel Face Model 2009 "
-                          "and is for academic use only.")
+        self.about_box().open()
+
+    def about_box(self) -> QMessageBox:
+        """The Help ▸ About dialog (not shown yet): icon, version, licence note."""
+        box = QMessageBox(self)
+        box.setWindowTitle(f"About {APP_TITLE}")
+        box.setIconPixmap(self.windowIcon().pixmap(ABOUT_ICON_PX, ABOUT_ICON_PX))
+        box.setText(f"<b>{APP_TITLE}</b> {__version__}")
+        box.setInformativeText("Realtime 3D dense face tracking (3DDFA_V2 family).\n\n"
+                               "The 3D face model is derived from the Basel Face Model 2009 "
+                               "and is for academic use only.")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        return box
 
     # -- dialogs --------------------------------------------------------------------------------------
 
@@ -649,8 +662,9 @@ class MainWindow(QMainWindow):
         self.seek_slider.setRange(0, max(0, count - 1))
         self.seek_slider.blockSignals(False)
         exact = is_file and source.frame_count_exact
-        self.frame_label.setToolTip("" if not is_file else "Frame number (0-based, as in faces.csv) / frames in the file" if exact else
-                                    "~: the file header's frame count, not checked yet (counting…)")
+        self.frame_label.setToolTip(
+            "" if not is_file else "Frame number (0-based, as in faces.csv) / frames in the file" if exact
+            else "~: the file header's frame count, not checked yet (counting…)")
         if is_file and self.model.frame is not None:
             self._show_frame_status(self.model.frame)
         self.setWindowTitle(f"{source.description} — {APP_TITLE}" if has else APP_TITLE)

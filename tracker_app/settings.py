@@ -9,15 +9,18 @@ truth. ``SettingsStore`` is the only part that knows Qt: it reads and writes an
 from __future__ import annotations
 
 import dataclasses
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.config import REPO_ROOT, EngineConfig, load_config, section, setting
+from engine.config import CONFIGS, EngineConfig, load_config, section, setting
+from engine.cpus import usable_cpu_count
 from engine.pipeline import SMOOTHERS
 
-GUI_CONFIG_PATH = REPO_ROOT / "configs" / "gui.yaml"
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+GUI_CONFIG_PATH = CONFIGS / "gui.yaml"
 SMOOTHER_LABELS = {"off": "Off", "lookahead": "Look-ahead (smoothest, delayed)",
                    "realtime": "Zero-latency (One Euro)"}
 
@@ -66,7 +69,7 @@ class GuiConfig:
     recent_files: int = setting(8, minimum=0, maximum=100)
 
     @classmethod
-    def load(cls, path: Path = GUI_CONFIG_PATH) -> "GuiConfig":
+    def load(cls, path: Path | Traversable = GUI_CONFIG_PATH) -> "GuiConfig":
         """The app's defaults from ``path``, through the engine's strict loader."""
         return load_config(cls, [path])
 
@@ -88,7 +91,7 @@ class AppSettings:
 
     @classmethod
     def defaults(cls, engine: EngineConfig, gui: GuiConfig) -> "AppSettings":
-        threads = max(1, min(engine.runtime.effective_threads(), _cpu_count() - gui.gui_cpus))
+        threads = max(1, min(engine.runtime.effective_threads(), usable_cpu_count() - gui.gui_cpus))
         return cls(smoother=gui.smoother, n_pre=engine.smoother.n_pre, n_next=engine.smoother.n_next,
                    threads=threads, min_score=engine.detector.min_score,
                    max_faces=engine.tracker.max_faces, detect_every=engine.tracker.detect_every,
@@ -117,11 +120,6 @@ class AppSettings:
 _NOT_ENGINE = ("overlay", "live")
 
 
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class SettingsStore:

@@ -1,12 +1,12 @@
 """The settings dialog: edits an AppSettings, knows nothing about where it is stored."""
 from __future__ import annotations
 
-import os
 
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
                              QGroupBox, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
+from engine.cpus import usable_cpu_count
 from tracker_app.settings import SMOOTHER_LABELS, SMOOTHERS, AppSettings, OverlayOptions
 
 MAX_WINDOW = 15  # look-ahead frames on either side offered in the dialog
@@ -39,7 +39,7 @@ class SettingsDialog(QDialog):
         form.addRow("Look-ahead: past frames", self.n_pre)
         form.addRow("Look-ahead: future frames", self.n_next)
 
-        self.threads = QSpinBox(minimum=1, maximum=max(1, os.cpu_count() or 1))
+        self.threads = QSpinBox(minimum=1, maximum=usable_cpu_count())
         self.min_score = QDoubleSpinBox(minimum=0.05, maximum=0.99, singleStep=0.05, decimals=2)
         self.max_faces = QSpinBox(minimum=0, maximum=32)
         self.max_faces.setSpecialValueText("no limit")

@@ -17,6 +17,7 @@ import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from engine.errors import UsageError
 from engine.batch.index import InputOutcome, InputStatus
 from engine.batch.inputs import BatchInput
 from engine.batch.task import BatchSettings, record_failure, run_input
@@ -68,7 +69,7 @@ def default_workers(threads_per_worker: int) -> int:
 class LocalPoolEngine:
     def __init__(self, workers: int, task_retries: int) -> None:
         if workers < 1:
-            raise ValueError("--workers must be at least 1")
+            raise UsageError("--workers must be at least 1")
         self.workers = workers
         self.task_retries = task_retries
 

@@ -26,7 +26,6 @@ BFM-derived and for academic use only, and it must never be committed.
 from __future__ import annotations
 
 import json
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 from scipy.sparse import linalg as sparse_linalg
 
+from engine.cpus import usable_cpu_count
 from engine.safe_pickle import load_pickle_file
 
 # --- named constants --------------------------------------------------------------
@@ -338,17 +338,11 @@ def solve_dirichlet(system: sparse.csr_matrix, rhs: np.ndarray, fixed: np.ndarra
     reduced = np.asarray(rhs[free] - a_fk @ fixed_values)
     out = np.empty((n, rhs.shape[1]))
     out[fixed] = fixed_values
-    with ThreadPoolExecutor(max_workers=_cpu_count()) as pool:
+    with ThreadPoolExecutor(max_workers=usable_cpu_count()) as pool:
         columns = list(pool.map(lu.solve, (np.ascontiguousarray(col) for col in reduced.T)))
     out[free] = np.stack(columns, axis=1) if columns else reduced
     return out
 
-
-def _cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _as_fields(w: np.ndarray) -> np.ndarray:
@@ -487,7 +481,10 @@ def max_edge_ratio(model: DenseModel, tri: np.ndarray, alpha: np.ndarray, beta: 
     mean = model.u.reshape(-1, 3)
     face = (model.u + model.w_shp @ alpha + model.w_exp @ beta).reshape(-1, 3)
     edges = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]])
-    length = lambda v: np.linalg.norm(v[edges[:, 0]] - v[edges[:, 1]], axis=1)  # noqa: E731
+
+    def length(v: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(v[edges[:, 0]] - v[edges[:, 1]], axis=1)
+
     return float(np.max(length(face) / length(mean)))
 
 
@@ -502,8 +499,11 @@ def extreme_coefficients(param_std: np.ndarray, seed: int = EDGE_CHECK_SEED,
 def _save(out_path: Path, model: DenseModel, topo: Topology, w_shp_base: np.ndarray,
           w_exp_base: np.ndarray, source: str, figures: dict[str, Any]) -> None:
     kp_rows = _rows(model.keypoints)
-    f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
-    arrays = {
+
+    def f32(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a, dtype=np.float32)
+
+    arrays: dict[str, Any] = {
         "u": f32(model.u), "w_shp": f32(model.w_shp), "w_exp": f32(model.w_exp),
         "tri": topo.tri.astype(np.int32), "keypoints": model.keypoints.astype(np.int32),
         "u_base": f32(model.u[kp_rows]), "w_shp_base": f32(w_shp_base), "w_exp_base": f32(w_exp_base),

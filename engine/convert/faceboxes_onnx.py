@@ -144,7 +144,8 @@ def _inception(g: GraphBuilder, sd: dict[str, np.ndarray], x: str, name: str) ->
 
 def _heads(g: GraphBuilder, sd: dict[str, np.ndarray], sources: list[str]) -> None:
     """loc/conf 3x3 convs per source -> NHWC -> (1, cells*anchors, k), concatenated in source order."""
-    locs, confs = [], []
+    locs: list[str] = []
+    confs: list[str] = []
     for i, (x, channels, anchors) in enumerate(zip(sources, SOURCE_CHANNELS, ANCHORS_PER_CELL)):
         for prefix, per_anchor, into in (("loc", BOX_COORDS, locs), ("conf", NUM_CLASSES, confs)):
             shape = (anchors * per_anchor, channels, HEAD_KERNEL, HEAD_KERNEL)

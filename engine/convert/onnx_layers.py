@@ -35,7 +35,8 @@ class BatchNorm:
     def from_state_dict(cls, state_dict: dict[str, np.ndarray], prefix: str, eps: float = BN_EPS) -> "BatchNorm":
         """Read ``prefix.{weight,bias,running_mean,running_var}``."""
         keys = ("weight", "bias", "running_mean", "running_var")
-        return cls(*(require(state_dict, f"{prefix}.{k}") for k in keys), eps=eps)
+        weight, bias, mean, var = (require(state_dict, f"{prefix}.{k}") for k in keys)
+        return cls(weight, bias, mean, var, eps=eps)
 
 
 def require(state_dict: dict[str, np.ndarray], key: str, shape: Sequence[int] | None = None) -> np.ndarray:

@@ -94,13 +94,14 @@ class _TensorRef:
     stride: tuple[int, ...]
 
 
-def _rebuild_tensor(storage: _StorageRef, storage_offset: int, size: tuple, stride: tuple) -> _TensorRef:
+def _rebuild_tensor(storage: _StorageRef, storage_offset: int, size: tuple[int, ...],
+                    stride: tuple[int, ...]) -> _TensorRef:
     if not isinstance(storage, _StorageRef):
         raise pickle.UnpicklingError("tensor without a storage")
     return _TensorRef(storage, int(storage_offset), tuple(int(s) for s in size), tuple(int(s) for s in stride))
 
 
-def _rebuild_tensor_v2(storage: _StorageRef, storage_offset: int, size: tuple, stride: tuple,
+def _rebuild_tensor_v2(storage: _StorageRef, storage_offset: int, size: tuple[int, ...], stride: tuple[int, ...],
                        requires_grad: bool = False, backward_hooks: Any = None,
                        metadata: Any = None) -> _TensorRef:
     return _rebuild_tensor(storage, storage_offset, size, stride)
@@ -234,7 +235,7 @@ def _iter_tensor_refs(obj: Any) -> Iterator[_TensorRef]:
             yield from _iter_tensor_refs(v)
 
 
-def _read_storages(buffer: bytes, pos: int, keys: list, refs: dict[str, _StorageRef],
+def _read_storages(buffer: bytes, pos: int, keys: list[str], refs: dict[str, _StorageRef],
                    little_endian: bool, path: Path) -> dict[str, np.ndarray]:
     """Read each storage's count + raw bytes (from ``buffer[pos:]``), in key-list order."""
     storages: dict[str, np.ndarray] = {}

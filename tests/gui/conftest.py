@@ -17,7 +17,7 @@ from tracker_app.gui_main import configure_gl_format  # noqa: E402
 
 configure_gl_format()
 
-from gui_helpers import close_window, make_window  # noqa: E402
+from tests.support.gui import close_window, make_window  # noqa: E402
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 from PyQt6 import sip
 from PyQt6.QtWidgets import QMessageBox
 
 from engine.video_source import CameraSource
-from gui_helpers import StampedCapture, close_window, make_window, wait_until
+from tests.support.gui import StampedCapture, close_window, make_window, qimage_rgb, wait_until
+from tracker_app.gl_view import BACKGROUND_3D
 
 pytestmark = pytest.mark.gui
 
@@ -125,13 +127,18 @@ def test_missing_models_are_reported_and_the_window_stays_usable(qapp, obama, tm
     try:
         wait_until(lambda: window.errors, "the models error")
         title, message = window.errors[0]
-        assert title == "Face tracker not available" and "build_ext.py" in message
+        assert title == "Face tracker not available" and "tracker-app setup" in message
         assert window.dialogs and window.dialogs[0].isVisible()
         _dismiss(window)
         window.open_source(str(obama))  # tries the models again, says so again, nothing breaks
         wait_until(lambda: len(window.errors) == 2, "the second models error")
         assert window.model.source is None
         window.model.set_view_3d(True)  # the rest of the window works without a source
-        window.view.grab_frame()
+        grab = qimage_rgb(window.view.grab_frame())
+        assert grab.shape[0] > 100 and grab.shape[1] > 100
+        # An empty 3D view: the background colour everywhere, no stale frame or mesh.
+        background = np.round(np.array(BACKGROUND_3D) * 255)
+        assert np.abs(grab.astype(int) - background).max() <= 1
+        assert window.model.frame is None and not window.engine_ready
     finally:
         close_window(window)

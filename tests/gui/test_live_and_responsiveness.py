@@ -10,7 +10,7 @@ import pytest
 from PyQt6.QtCore import QTimer
 
 from engine.video_source import CameraSource
-from gui_helpers import StampedCapture, wait_until
+from tests.support.gui import StampedCapture, wait_until
 
 pytestmark = pytest.mark.gui
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.video_source import VideoFileSource
-from gui_helpers import wait_until
+from tests.support.gui import wait_until
 from tracker_app.viewer_model import frame_counter_text
 
 pytestmark = pytest.mark.gui

@@ -7,7 +7,7 @@ import pytest
 from PyQt6.QtCore import QSettings
 
 from engine.config import EngineConfig
-from gui_helpers import close_window, make_window, wait_until
+from tests.support.gui import close_window, make_window, wait_until
 from tracker_app.settings import AppSettings, GuiConfig, OverlayOptions, SettingsStore
 from tracker_app.settings_dialog import SettingsDialog
 

@@ -17,7 +17,7 @@ from engine.run_record import RUN_FORMAT, RUN_NAME
 from engine.session import ExportOptions
 from engine.table import CSV_NAME as TABLE_NAME
 from engine.table import table_columns
-from gui_helpers import close_window, make_window, qimage_rgb, wait_until
+from tests.support.gui import close_window, make_window, qimage_rgb, wait_until
 from tracker_app.view_math import fit_rect
 
 pytestmark = pytest.mark.gui
@@ -105,7 +105,14 @@ def test_opacity_and_wireframe_change_the_mesh(played) -> None:
     d_light = np.abs(light.astype(int) - raw).sum()
     d_heavy = np.abs(heavy.astype(int) - raw).sum()
     assert d_heavy > 1.5 * d_light > 0
-    assert np.any(wire != heavy)
+    # The wireframe draws lines, not a filled surface: over the face many pixels change,
+    # and between the lines the video shows through, so it is nearer the raw frame.
+    gx1, gy1, gx2, gy2 = _to_grab(played, raw, played.model.frame.primary_face().box)
+    face_wire, face_heavy = wire[gy1:gy2, gx1:gx2], heavy[gy1:gy2, gx1:gx2]
+    differs = np.any(face_wire != face_heavy, axis=2).mean()
+    d_wire = np.abs(wire.astype(int) - raw).sum()
+    assert differs > 0.2, f"only {differs:.1%} of the face pixels differ"
+    assert d_wire < 0.8 * d_heavy, (d_wire, d_heavy)
 
 
 def test_pose_axes_start_at_the_nose(played) -> None:

@@ -164,10 +164,10 @@ def shade_vertices(normals: np.ndarray, albedo: np.ndarray, light_dir: np.ndarra
                    diffuse: float, specular: float, shininess: float) -> np.ndarray:
     """Two-sided Phong (Blinn half vector) per vertex, clamped to [0, 1]."""
     n = normals * np.where(normals[:, 2:3] < 0, -1.0, 1.0)
-    l = np.asarray(light_dir, np.float64)
-    h = l + [0.0, 0.0, 1.0]
+    light = np.asarray(light_dir, np.float64)
+    h = light + [0.0, 0.0, 1.0]
     h = h / np.linalg.norm(h)
-    shade = ambient + diffuse * np.maximum(n @ l, 0.0)
+    shade = ambient + diffuse * np.maximum(n @ light, 0.0)
     nh = n @ h
     with np.errstate(divide="ignore", invalid="ignore"):
         spec = specular * np.where(nh > 0, np.power(np.maximum(nh, 0), shininess), 0.0 if shininess else 1.0)

@@ -1,0 +1,186 @@
+"""Where the converted models live, and how `tracker-app setup` makes them.
+
+The assets (two ONNX graphs and the dense face model) are converted from the
+upstream data once, into one folder:
+
+1. ``weights_dir`` in a config file, when set;
+2. else ``$TRACKER_WEIGHTS_DIR``;
+3. else, in a source checkout, ``<checkout>/weights`` (what ``build_ext.py`` fills);
+4. else the platform's per-user data folder (``platformdirs``), e.g.
+   ``~/.local/share/tracker-app/weights`` on Linux.
+
+Conversion verifies the data against its ``SHA256SUMS``, and re-running skips every
+asset whose inputs and converter code are unchanged (``manifest.json``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.errors import AssetSetupError
+from engine.onnx_session import ModelFileError
+
+APP_NAME = "tracker-app"
+WEIGHTS_ENV = "TRACKER_WEIGHTS_DIR"
+DATA_ENV = "TRACKER_DATA_DIR"
+
+# File names inside the weights folder.
+DETECTOR_ONNX = "faceboxes.onnx"
+REGRESSOR_ONNX = "mb05_120x120.onnx"
+FACE_MODEL_NPZ = "face_model.npz"
+ASSET_NAMES = (DETECTOR_ONNX, REGRESSOR_ONNX, FACE_MODEL_NPZ)
+MANIFEST = "manifest.json"
+
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+# The repository folder when running from a source checkout (or `pip install -e .`), else None.
+SOURCE_CHECKOUT: Path | None = _PACKAGE_PARENT if (_PACKAGE_PARENT / "build_ext.py").is_file() else None
+
+# Upstream files each asset is built from (paths relative to the data folder).
+REGRESSOR_INPUTS = ["3ddfa_v2/mb05_120x120.pth", "3ddfa_v2/param_mean_std_62d_120x120.pkl"]
+DETECTOR_INPUTS = ["3ddfa_v2/FaceBoxesProd.pth"]
+FACE_MODEL_INPUTS = [
+    "3ddfa_v2/tri.pkl", "3ddfa_v2/indices.npy", "3ddfa_v2/ncc_code.npy", "3ddfa_v2/BFM_UV.mat",
+    "3ddfa_v2/param_mean_std_62d_120x120.pkl",
+    "3ddfa_v1/u_shp.npy", "3ddfa_v1/u_exp.npy", "3ddfa_v1/keypoints_sim.npy", "3ddfa_v1/Model_PAF.pkl",
+    "keypoint_basis/w_shp_base.npy", "keypoint_basis/w_exp_base.npy",
+]
+SETUP_COMMAND = "tracker-app setup --data DIR"
+
+
+def default_weights_dir() -> Path:
+    """The asset folder when no config file names one (rules 2-4 of the module notes)."""
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        return Path(env).expanduser()
+    if SOURCE_CHECKOUT is not None:
+        return SOURCE_CHECKOUT / "weights"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "weights"
+
+
+def default_data_dir() -> Path | None:
+    """The upstream data folder: ``$TRACKER_DATA_DIR``, else ``../shared/data`` beside a checkout."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env).expanduser()
+    if SOURCE_CHECKOUT is not None:
+        return SOURCE_CHECKOUT.parent / "shared" / "data"
+    return None
+
+
+def require_assets(weights_dir: Path) -> None:
+    """Raise ModelFileError, in one line saying what to run, when an asset is missing."""
+    missing = [name for name in ASSET_NAMES if not (Path(weights_dir) / name).is_file()]
+    if missing:
+        raise ModelFileError(f"no {missing[0]} in {weights_dir}: run `{SETUP_COMMAND}` "
+                             "(DIR: the upstream data folder) to convert the models")
+
+
+def install_assets(data_dir: Path, weights_dir: Path, *, bfm: Path | None = None, force: bool = False,
+                   log: Callable[[str], None] = print) -> None:
+    """Verify ``data_dir`` and convert what is out of date into ``weights_dir``."""
+    t0 = time.perf_counter()
+    data_dir = Path(data_dir).expanduser().resolve()
+    checksums = verify_data(data_dir, log)
+    weights = Path(weights_dir).expanduser().resolve()
+    try:
+        weights.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AssetSetupError(f"cannot create the asset folder {weights}: {e.strerror}") from None
+    manifest_path = weights / MANIFEST
+    manifest = _read_manifest(manifest_path)
+    if bfm is not None and not Path(bfm).is_file():
+        raise AssetSetupError(f"--bfm file not found: {bfm}")
+
+    def step(name: str, inputs: list[str], extra: list[Path], builder: Callable[[Path], list[str]]) -> None:
+        out = weights / name
+        key = _fingerprint([checksums[i] for i in inputs] + [_file_hash(p) for p in extra])
+        if not force and out.exists() and manifest.get(name) == key:
+            log(f"[skip] {name} is up to date")
+            return
+        t = time.perf_counter()
+        tmp = out.with_name(out.stem + ".partial" + out.suffix)
+        try:
+            report = builder(tmp)
+        except ValueError as e:  # the converters reject bad data with one-line ValueErrors
+            raise AssetSetupError(f"converting {name} failed: {e}") from e
+        tmp.replace(out)  # atomic: a crash never leaves a half-written asset
+        manifest[name] = key
+        _write_manifest(manifest_path, manifest)
+        log(f"[done] {name} ({time.perf_counter() - t:.1f} s)")
+        for line in report:
+            log(f"       {line}")
+
+    try:
+        from engine.convert import face_model_build, faceboxes_onnx, regressor_onnx, torch_legacy
+    except ImportError as e:
+        raise AssetSetupError(f"{e.name} is needed to convert the models: pip install onnx scipy") from None
+
+    converters = Path(__file__).resolve().parent / "convert"
+    layers = [converters / "torch_legacy.py", converters / "onnx_layers.py"]
+    step(REGRESSOR_ONNX, REGRESSOR_INPUTS, [converters / "regressor_onnx.py", *layers],
+         lambda out: regressor_onnx.build_regressor_onnx(
+             torch_legacy.load_legacy_state_dict(data_dir / REGRESSOR_INPUTS[0]),
+             data_dir / REGRESSOR_INPUTS[1], out))
+    step(DETECTOR_ONNX, DETECTOR_INPUTS, [converters / "faceboxes_onnx.py", *layers],
+         lambda out: faceboxes_onnx.build_faceboxes_onnx(
+             torch_legacy.load_legacy_state_dict(data_dir / DETECTOR_INPUTS[0]), out))
+    bfm_extra = [Path(bfm).resolve()] if bfm is not None else []
+    step(FACE_MODEL_NPZ, FACE_MODEL_INPUTS, [converters / "face_model_build.py", *bfm_extra],
+         lambda out: face_model_build.build_face_model(data_dir, out, bfm_path=bfm))
+    log(f"set-up finished in {time.perf_counter() - t0:.1f} s; assets in {weights}")
+
+
+def verify_data(data_dir: Path, log: Callable[[str], None] = print) -> dict[str, str]:
+    """Check every file listed in SHA256SUMS; return {relative path: sha256}."""
+    sums = data_dir / "SHA256SUMS"
+    if not sums.is_file():
+        raise AssetSetupError(f"no SHA256SUMS in {data_dir} (point --data at the upstream data folder)")
+    expected: dict[str, str] = {}
+    for line in sums.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            expected[name.strip().removeprefix("./")] = digest
+    needed = set(REGRESSOR_INPUTS + DETECTOR_INPUTS + FACE_MODEL_INPUTS)
+    missing = needed - expected.keys()
+    if missing:
+        raise AssetSetupError(f"SHA256SUMS in {data_dir} does not list {sorted(missing)[0]}")
+    for name, digest in sorted(expected.items()):
+        path = data_dir / name
+        if not path.is_file():
+            raise AssetSetupError(f"missing data file: {path}")
+        if _file_hash(path) != digest:
+            raise AssetSetupError(f"damaged data file (checksum mismatch): {path}")
+    log(f"[ok]   {len(expected)} data files verified in {data_dir}")
+    return expected
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fingerprint(parts: list[str]) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _read_manifest(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _write_manifest(path: Path, manifest: dict[str, str]) -> None:
+    from engine.atomic_files import write_atomic
+
+    write_atomic(path, json.dumps(manifest, indent=2, sort_keys=True).encode())
