@@ -61,7 +61,7 @@ class TrackerConfig:
     """Video tracking: detector scheduling, track identities and the failure test."""
 
     max_faces: int = 8
-    detect_every: int = 0
+    detect_every: int = 5
     recover_every: int = 5
     recover_frames: int = 250
     reuse_id_frames: int = 25
@@ -79,6 +79,15 @@ class TrackerConfig:
     suspect_landmarks_inside: float = 0.9
     verify_every: int = 5
     min_face_score: float = 0.5
+    # -- real footage (issue 9): face search, scene cuts, identity --
+    search_max_width: int = 640
+    cut_threshold: float = 0.15
+    identity_recent_weight: float = 0.3
+    identity_min_frames: int = 5
+    identity_break: float = 0.2
+    identity_same_near: float = 0.25
+    identity_same_far: float = 0.18
+    return_frames: int = 250
 
 
 @dataclass(frozen=True)

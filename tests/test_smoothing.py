@@ -93,7 +93,7 @@ def _face_sequence(analyzer, media_dir, n: int):
 
 @pytest.mark.parametrize("make", [
     lambda m: LookAheadSmoother(m, 3, 3, 2.0), lambda m: LookAheadSmoother(m, 0, 5, 0.0),
-    lambda m: LookAheadSmoother(m, 4, 0, 1.0), lambda m: OneEuroSmoother(m), lambda m: PassThroughSmoother(m)])
+    lambda m: LookAheadSmoother(m, 4, 0, 1.0), lambda m: OneEuroSmoother(m), lambda m: PassThroughSmoother()])
 def test_no_frame_lost_or_duplicated_when_tracks_start_and_end(analyzer, media_dir, make) -> None:
     faces = _face_sequence(analyzer, media_dir, 40)
     # track 1 on frames 0-14 and 20-39 (an ID coming back after a gap), track 2 on 5-9 and 37-39,
@@ -102,7 +102,9 @@ def test_no_frame_lost_or_duplicated_when_tracks_start_and_end(analyzer, media_d
     smoother = make(analyzer.face_model)
     inputs, out = [], []
     for i in range(40):
-        tfs = [TrackedFace(tid, faces[(i + 3 * tid) % 40]) for tid in (1, 2) if i in presence[tid]]
+        # segments: track 1's return after the gap is a new segment (3), as the tracker makes it
+        tfs = [TrackedFace(tid, faces[(i + 3 * tid) % 40], tid if i < 20 else tid + 2) for tid in (1, 2)
+               if i in presence[tid]]
         r = FrameResult(index=i, timestamp=i / 25, image=TINY, faces=tfs)
         inputs.append(r)
         ready = smoother.push(r)
@@ -130,7 +132,7 @@ def test_smoothed_faces_are_consistent_with_the_model(analyzer, media_dir) -> No
     smoother = LookAheadSmoother(model, 2, 2, 1.0)
     out = []
     for i, face in enumerate(faces):
-        out += smoother.push(FrameResult(index=i, timestamp=i / 25, image=TINY, faces=[TrackedFace(1, face)]))
+        out += smoother.push(FrameResult(index=i, timestamp=i / 25, image=TINY, faces=[TrackedFace(1, face, 1)]))
     out += smoother.flush()
     for r in out:
         s = r.faces[0].face
@@ -149,7 +151,7 @@ def test_lookahead_is_exact_on_steady_motion_even_at_track_edges(analyzer, media
         roi = base.roi + np.float32(4.0 * i)  # the ROI slides 4 px per frame; params stay: linear motion
         face = dataclasses.replace(base, roi=roi, landmarks=model.landmarks(base.params, roi))
         inputs.append(face)
-        out += smoother.push(FrameResult(index=i, timestamp=i / 25, image=TINY, faces=[TrackedFace(1, face)]))
+        out += smoother.push(FrameResult(index=i, timestamp=i / 25, image=TINY, faces=[TrackedFace(1, face, 1)]))
     out += smoother.flush()
     for face, r in zip(inputs, out):
         np.testing.assert_allclose(r.faces[0].face.landmarks[:, :2], face.landmarks[:, :2], atol=0.05)
