@@ -86,7 +86,7 @@ class TrackerConfig:
     identity_min_frames: int = 5
     identity_break: float = 0.2
     identity_same_near: float = 0.25
-    identity_same_far: float = 0.18
+    identity_same_far: float = 0.12
     return_frames: int = 250
 
 

@@ -43,9 +43,10 @@ they part by more than ``identity_break`` the crop shows someone else (a cut the
 histogram missed, a face sliding over another): the track ends. At a scene cut
 (``engine.scene_cut``) every track ends and the detector runs. Ended tracks wait in
 a pool for ``return_frames`` frames; a new track takes the ID of the pooled person
-whose signature is nearest, if within ``identity_same_near`` (lost at most
-``reuse_id_frames`` ago and overlapping the new box) or ``identity_same_far``
-(anywhere). Every track, even one that takes an old ID back, is a new *segment*
+whose signature is nearest, if within ``identity_same_near`` (lost in this shot at
+most ``reuse_id_frames`` ago and overlapping the new box) or ``identity_same_far``
+(anywhere, any shot); a young track with a new ID is compared again over its first
+frames (a face entering through the edge is recognisable only once it is in). Every track, even one that takes an old ID back, is a new *segment*
 (``TrackedFace.segment``): smoothers never carry a window across segments.
 """
 from __future__ import annotations
@@ -101,6 +102,7 @@ class Track:
     signature: TrackSignature
     frames_tracked: int = 1
     since_verify: int = 0  # frames since the last face-likeness check
+    new_id: bool = True  # the ID was issued for this track (not given back from the pool)
 
 
 @dataclass
@@ -112,6 +114,7 @@ class TrackStep:
     cut: bool = False  # the frame starts a new shot
     started: list[int] = field(default_factory=list)  # track IDs that began a segment in this frame
     lost: dict[int, str] = field(default_factory=dict)  # track ID -> reason, ended in this frame
+    renamed: dict[int, int] = field(default_factory=dict)  # ID given back -> the new ID it replaces
     timings_ms: dict[str, float] = field(default_factory=dict)  # "detect", "regress", "verify"
 
 
@@ -122,6 +125,7 @@ class _PooledPerson:
     track_id: int
     box: np.ndarray
     frame: int
+    shot: int  # scene cuts before it ended: a place in another shot says nothing
     signature: np.ndarray
 
 
@@ -266,14 +270,19 @@ class FaceTracker:
                 track.since_verify = 0
                 if track.score < cfg.min_face_score:
                     reason = "not_a_face"
+            # Identity evidence only from clean crops: a face half out of the frame or
+            # half covered regresses another shape.
             signature = identity_signature(coefficients)
-            if (reason is None and track.signature.frames >= cfg.identity_min_frames
+            clean = reason is None and not suspicious(stats, cfg)
+            if (clean and track.signature.frames >= cfg.identity_min_frames
                     and track.signature.drift(signature) > cfg.identity_break):
                 reason = "identity"
             if reason is not None:
                 self._end(track, reason, result)
                 continue
-            track.signature.add(signature)
+            if clean:
+                track.signature.add(signature)
+                self._recognise_late(track, result)
             track.params, track.roi, track.landmarks = p, roi, landmarks
             track.last_frame = self.frame
             track.frames_tracked += 1
@@ -352,7 +361,7 @@ class FaceTracker:
             for j, entry in enumerate(self._pool):
                 if entry.track_id in active:
                     continue
-                near = (self.frame - entry.frame <= cfg.reuse_id_frames
+                near = (entry.shot == len(self.cut_frames) and self.frame - entry.frame <= cfg.reuse_id_frames
                         and box_iou(box, entry.box) > cfg.reuse_id_iou)
                 d = signature_distance(track.signature.mean, entry.signature)
                 if d <= (cfg.identity_same_near if near else cfg.identity_same_far):
@@ -364,19 +373,39 @@ class FaceTracker:
                 continue
             taken_tracks.add(i)
             taken_entries.add(j)
-            tracks[i].track_id = self._pool[j].track_id
+            tracks[i].track_id, tracks[i].new_id = self._pool[j].track_id, False
         self._pool = [e for j, e in enumerate(self._pool) if j not in taken_entries]
         for track in tracks:
             if track.track_id == 0:
                 track.track_id = self._next_id
                 self._next_id += 1
 
+    def _recognise_late(self, track: Track, result: TrackStep) -> None:
+        """A young track with a new ID whose recent faces match a pooled person takes
+        that person's ID: a face that came in through the edge or half turned away
+        was not recognisable on its first frame. Same person, same segment."""
+        cfg = self.config
+        if not track.new_id or not cfg.identity_min_frames <= track.signature.frames <= 3 * cfg.identity_min_frames:
+            return
+        active = {t.track_id for t in self.tracks}
+        candidates = [(signature_distance(track.signature.recent, e.signature), k)
+                      for k, e in enumerate(self._pool) if e.track_id not in active
+                      and self.frame - e.frame <= cfg.return_frames]
+        if not candidates:
+            return
+        d, k = min(candidates)
+        if d <= cfg.identity_same_far:
+            entry = self._pool.pop(k)
+            result.renamed[entry.track_id] = track.track_id
+            track.track_id, track.new_id = entry.track_id, False
+
     def _end(self, track: Track, reason: str, result: TrackStep) -> None:
         """The track's segment is over; its person waits in the pool for ``return_frames``."""
         if track.first_frame < self.frame:  # else it was never shown: nothing was lost
             result.lost[track.track_id] = reason
         self._pool = [e for e in self._pool if e.track_id != track.track_id]
-        self._pool.append(_PooledPerson(track.track_id, box_from_landmarks(track.landmarks), self.frame,
+        shot = len(self.cut_frames) - (reason == "cut")  # a track ended by a cut belongs to the shot before
+        self._pool.append(_PooledPerson(track.track_id, box_from_landmarks(track.landmarks), self.frame, shot,
                                         track.signature.mean))
 
     def _drop_duplicates(self, tracks: list[tuple[Track, np.ndarray]], result: TrackStep) -> list[Track]:
