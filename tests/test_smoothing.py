@@ -176,3 +176,33 @@ def test_pipeline_dense_output_matches_the_face_model(analyzer, media_dir) -> No
             # the dense mesh and the landmarks agree (x, y)
             np.testing.assert_allclose(model.dense_landmarks(f.vertices)[:, :2], f.landmarks[:, :2], atol=0.05)
             assert set(r.timings_ms) >= {"decode", "detect", "regress", "verify", "smooth", "reconstruct"}
+
+
+@pytest.mark.parametrize("kind", ["lookahead", "realtime"])
+def test_a_new_segment_is_never_blended_with_the_old_one(analyzer, media_dir, kind) -> None:
+    """Same track ID, a face 300 px away from frame 6 on: with a new segment the output on
+    either side of the break is the input; had the segment carried on, it would blend."""
+    from engine.smoothing import make_smoother
+
+    model = analyzer.face_model
+    base = _face_sequence(analyzer, media_dir, 1)[0]
+    moved_roi = base.roi + np.float32(300.0)
+    moved = dataclasses.replace(base, roi=moved_roi, landmarks=model.landmarks(base.params, moved_roi))
+
+    def run(segments: list[int]) -> list[FrameResult]:
+        smoother = make_smoother(kind, model, analyzer.config.smoother)
+        out = []
+        for i, seg in enumerate(segments):
+            face = base if i < 6 else moved
+            out += smoother.push(FrameResult(index=i, timestamp=i / 25, image=TINY,
+                                             faces=[TrackedFace(1, face, seg)]))
+        return out + smoother.flush()
+
+    def shift(results: list[FrameResult], i: int) -> float:
+        want = (base if i < 6 else moved).landmarks[:, :2]
+        return float(np.abs(results[i].faces[0].face.landmarks[:, :2] - want).max())
+
+    broken = run([1] * 6 + [2] * 6)
+    assert max(shift(broken, 5), shift(broken, 6)) < 0.05
+    carried = run([1] * 12)
+    assert max(shift(carried, 5), shift(carried, 6)) > 50  # what keying on the ID alone would do
