@@ -302,3 +302,64 @@ def evaluate(clip: Footage, faces: list[list[tuple[int, np.ndarray]]], scores: l
                     delays.setdefault(name, []).append(None if hit is None else hit - strong)
                 run_start = frame if (frame < clip.n_frames and name in clip.faces[frame]) else None
     return Score(switches=switches, delays=delays, ids=ids, ids_per_shot=per_shot, ghost_frames=ghosts)
+
+
+# -- obama.mp4 -> emma.jpg -> obama.mp4, 1280x720, for `tracker-app track` -----------
+
+EMMA_FACES = ((317, 400, 793, 1048), (1700, 278, 2058, 762), (2999, 305, 3429, 901))  # FaceBoxes, emma.jpg
+EMMA_WIDTH = 1250  # emma.jpg is shown at this width (faces 115-150 px), letterboxed in 1280x720
+
+
+@dataclass
+class CutClip:
+    path: Path
+    n_frames: int
+    emma: range  # frames showing emma.jpg
+    emma_boxes: list[np.ndarray]  # per emma frame, (3, 4) face boxes in frame pixels
+
+
+def obama_emma_cut_clip(out_dir: Path, media_dir: Path, before: int = 30, emma_frames: int = 40) -> CutClip:
+    """obama.mp4's first ``before`` frames, a hard cut to emma.jpg (three faces, moved by
+    a few pixels from frame to frame like a hand-held camera) for ``emma_frames``, and a
+    cut back to the rest of obama.mp4."""
+    import cv2
+
+    with _video_frames(cv2, media_dir / "obama.mp4") as obama:
+        frames = list(obama)
+    height, width = frames[0].shape[:2]
+    emma = _read(cv2, media_dir / "emma.jpg")
+    scale = EMMA_WIDTH / emma.shape[1]
+    small = cv2.resize(emma, (EMMA_WIDTH, round(emma.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    shown, boxes = [], []
+    for k in range(emma_frames):
+        dx = (width - EMMA_WIDTH) / 2 + 8 * np.sin(k / 6)
+        dy = (height - small.shape[0]) / 2 + 5 * np.sin(k / 4 + 1)
+        warp = np.array([[1, 0, dx], [0, 1, dy]], np.float64)
+        shown.append(cv2.warpAffine(small, warp, (width, height), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0)))
+        boxes.append(np.array(EMMA_FACES, np.float32) * np.float32(scale) + np.array([dx, dy, dx, dy], np.float32))
+    out = frames[:before] + shown + frames[before:]
+    path = Path(out_dir) / "obama_emma_obama.avi"
+    write_clip(path, out, FPS)
+    return CutClip(path=path, n_frames=len(out), emma=range(before, before + emma_frames), emma_boxes=boxes)
+
+
+class _video_frames:
+    """All frames of a video file (a context manager so the capture is released)."""
+
+    def __init__(self, cv2, path: Path) -> None:
+        self._capture = cv2.VideoCapture(str(path))
+        if not self._capture.isOpened():
+            raise OSError(f"cannot open {path}")
+
+    def __enter__(self):
+        def frames():
+            while True:
+                ok, image = self._capture.read()
+                if not ok:
+                    return
+                yield image
+        return frames()
+
+    def __exit__(self, *exc: object) -> None:
+        self._capture.release()

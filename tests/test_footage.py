@@ -142,3 +142,53 @@ def test_smoothing_never_blends_across_a_cut(analyzer, runs, kind, report_figure
         # by the same amount near a cut as anywhere else: nothing is blended across it.
         assert worst[0] < 1e-3
         assert next_to_cut <= max(MAX_CUT_DEVIATION, 1.1 * worst["far"])
+
+
+def test_track_command_on_a_cut_from_obama_to_emma_and_back(media_dir, tmp_path, report_figure) -> None:
+    """`tracker-app track`: three emma faces within 10 frames, none with obama's ID; obama
+    after the cut back has his old ID or a new one, never an emma ID."""
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    from engine.config import REPO_ROOT
+    from footage import obama_emma_cut_clip
+
+    clip = obama_emma_cut_clip(tmp_path, media_dir)
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    done = subprocess.run([sys.executable, "-m", "tracker_app", "track", str(clip.path), "--out", str(out),
+                           "--no-progress"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows: dict[int, list[tuple[int, np.ndarray]]] = {i: [] for i in range(clip.n_frames)}
+    with open(out / "faces.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            box = np.array([float(row[k]) for k in ("box_x1", "box_y1", "box_x2", "box_y2")], np.float32)
+            rows[int(row["frame"])].append((int(row["track_id"]), box))
+    first = clip.emma.start
+    before = {tid for i in range(first) for tid, _ in rows[i]}
+    assert all(len(rows[i]) == 1 for i in range(first)) and len(before) == 1
+    obama_id = before.pop()
+
+    def on_emma_faces(i: int) -> dict[int, int]:
+        """emma face index -> ID of the tracked face whose centre is inside that face's box."""
+        found = {}
+        for tid, box in rows[i]:
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            for k, b in enumerate(clip.emma_boxes[i - first]):
+                if b[0] <= cx <= b[2] and b[1] <= cy <= b[3]:
+                    found[k] = tid
+        return found
+
+    all_three = next(i for i in clip.emma if len(on_emma_faces(i)) == 3)
+    emma_ids = {tid for i in clip.emma for tid, _ in rows[i]}
+    after = {tid for i in range(clip.emma.stop, clip.n_frames) for tid, _ in rows[i]}
+    report_figure(f"obama -> emma -> obama through `track`: obama ID {obama_id}; all three emma faces tracked "
+                  f"{all_three - first} frames after the cut, emma IDs {sorted(emma_ids)}; obama after the "
+                  f"cut back: IDs {sorted(after)}")
+    assert all_three - first <= MAX_DELAY
+    assert all(len(on_emma_faces(i)) == 3 for i in range(all_three, clip.emma.stop))
+    assert len(emma_ids) == 3 and obama_id not in emma_ids
+    assert all(len(rows[i]) == 1 for i in range(clip.emma.stop, clip.n_frames))
+    assert after and not (after & emma_ids)
