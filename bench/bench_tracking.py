@@ -10,6 +10,10 @@ Configurations (the same as the upstream figures quoted in the README):
 * full runs: decode + track + smooth + overlay + write an MJPG video, with
   landmarks (dense off) and with the dense mesh rendered (engine.render);
 * detector calls, face checks;
+* the face search for new faces: the detector's amortised ms per frame and its share
+  of a whole `track` run (decode + track + smooth + faces.csv, what the CLI does by
+  default), for the configured schedule and a few others (every N frames, on the
+  frame shrunk to W px or whole);
 * jitter: mean magnitude of the second difference of the 68 landmarks (px) with
   no smoothing, the look-ahead window and the One Euro filter, with the delay
   each adds (frames of buffering) and the lag it shows (shift in frames that best
@@ -86,13 +90,14 @@ def run_video(analyzer, path: Path, dense: bool, render_mesh: bool, out_dir: Pat
 
         renderer = MeshRenderer.from_face_model(Path(analyzer.config.weights_dir) / "face_model.npz")
     pipeline = TrackingPipeline(analyzer, dense=dense, smoother="lookahead")
-    frames = 0
+    frames, detect_ms = 0, 0.0
     t0 = time.perf_counter()
     with open_source(path) as source, SessionRecorder(out_dir, source.fps, source.frame_size, table=False,
                                                       video=True) as rec:
         def write(results):
-            nonlocal frames
+            nonlocal frames, detect_ms
             for r in results:
+                detect_ms += r.timings_ms.get("detect", 0.0)
                 if renderer is not None and r.faces:
                     image = renderer.shaded(r.image, [tf.face.vertices for tf in r.faces], alpha=0.6)
                     r = dataclasses.replace(r, image=image)
@@ -102,7 +107,39 @@ def run_video(analyzer, path: Path, dense: bool, render_mesh: bool, out_dir: Pat
         for packet in source:
             write(pipeline.process(packet))
         write(pipeline.flush())
-    return (time.perf_counter() - t0) * 1000 / frames
+    return (time.perf_counter() - t0) * 1000 / frames, detect_ms / frames
+
+
+def run_table(analyzer, path: Path, out_dir: Path, tracker_config) -> dict[str, float]:
+    """A default `track` run (decode, track, look-ahead, faces.csv): wall and CPU ms per frame,
+    and the detector's amortised ms per frame."""
+    from engine.recorder import SessionRecorder
+
+    config = dataclasses.replace(analyzer.config, tracker=tracker_config)
+    pipeline = TrackingPipeline(analyzer, config, smoother="lookahead")
+    frames, detect_ms = 0, 0.0
+    t0, c0 = time.perf_counter(), time.process_time()
+    with open_source(path) as source, SessionRecorder(out_dir, source.fps, source.frame_size, table=True,
+                                                      video=False) as rec:
+        def write(results):
+            nonlocal frames, detect_ms
+            for r in results:
+                rec.write(r)
+                frames += 1
+                detect_ms += r.timings_ms.get("detect", 0.0)
+
+        for packet in source:
+            write(pipeline.process(packet))
+        write(pipeline.flush())
+    return {"ms": (time.perf_counter() - t0) * 1000 / frames, "cpu_ms": (time.process_time() - c0) * 1000 / frames,
+            "detect_ms": detect_ms / frames, "searches": pipeline.stats.search_calls,
+            "detections": pipeline.stats.detector_calls}
+
+
+def schedule_name(every: int, width: int) -> str:
+    if every <= 0:
+        return "no search"
+    return f"every {every} frames, " + (f"frame shrunk to {width} px" if width else "whole frame")
 
 
 def landmarks_of(results, track_id=1) -> np.ndarray:
@@ -153,21 +190,27 @@ def main(argv=None) -> int:
         "dense loop + look-ahead": best(run_loop, analyzer, packets, True, "lookahead"),
     }
     with tempfile.TemporaryDirectory() as tmp:
-        video_lm = min(run_video(analyzer, args.video, False, False, Path(tmp) / "a")
-                       for _ in range(max(1, args.repeats)))
-        video_dense = min(run_video(analyzer, args.video, True, True, Path(tmp) / "b")
-                          for _ in range(max(1, args.repeats)))
+        video_lm = min(run_video(analyzer, args.video, False, False, Path(tmp) / f"a{k}")
+                       for k in range(max(1, args.repeats)))
+        video_dense = min(run_video(analyzer, args.video, True, True, Path(tmp) / f"b{k}")
+                          for k in range(max(1, args.repeats)))
 
     print()
-    print("| configuration | ms/frame (median) | fps | upstream ms/frame | speed-up |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    rows = [("sparse loop (no smoothing)", loops["sparse loop (no smoothing)"]["median"], "sparse loop"),
-            ("sparse loop + look-ahead", loops["sparse loop + look-ahead"]["median"], "sparse loop"),
-            ("dense loop + look-ahead", loops["dense loop + look-ahead"]["median"], "dense loop"),
-            ("landmark video run (decode+track+overlay+MJPG)", video_lm, "landmark video run"),
-            ("dense mesh video run (+ rendered mesh)", video_dense, "dense mesh video run")]
-    for name, ms, up in rows:
-        print(f"| {name} | {ms:.2f} | {1000 / ms:.0f} | {UPSTREAM[up]:.2f} | {UPSTREAM[up] / ms:.1f}x |")
+    search = schedule_name(config.tracker.detect_every, config.tracker.search_max_width)
+    print(f"face search: {search}")
+    print("| configuration | ms/frame (median) | fps | upstream ms/frame | speed-up | detector ms/frame (amortised) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+
+    def loop_row(key: str, up: str):
+        return key, loops[key]["median"], up, loops[key]["stages_mean"]["detect"]
+
+    rows = [loop_row("sparse loop (no smoothing)", "sparse loop"), loop_row("sparse loop + look-ahead", "sparse loop"),
+            loop_row("dense loop + look-ahead", "dense loop"),
+            ("landmark video run (decode+track+overlay+MJPG)", *video_lm[:1], "landmark video run", video_lm[1]),
+            ("dense mesh video run (+ rendered mesh)", *video_dense[:1], "dense mesh video run", video_dense[1])]
+    for name, ms, up, det in rows:
+        print(f"| {name} | {ms:.2f} | {1000 / ms:.0f} | {UPSTREAM[up]:.2f} | {UPSTREAM[up] / ms:.1f}x | "
+              f"{det:.2f} ({100 * det / ms:.0f} %) |")
 
     print()
     print("| stage (median / mean ms per frame) | " + " | ".join(STAGES) + " |")
@@ -178,8 +221,26 @@ def main(argv=None) -> int:
         print(f"| {name} | " + " | ".join(cells) + " |")
 
     print()
+    tc = config.tracker
+    schedules = [(tc.detect_every, tc.search_max_width), (0, 0), (1, tc.search_max_width), (3, tc.search_max_width),
+                 (10, tc.search_max_width), (tc.detect_every, 0)]
+    print("| face search (new faces) | found within | track run ms/frame (CPU ms) | detector ms/frame "
+          "(amortised) | detector share | detections + searches |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, (every, width) in enumerate(schedules):
+            cfg = dataclasses.replace(tc, detect_every=every, search_max_width=width)
+            r = min((run_table(analyzer, args.video, Path(tmp) / f"t{k}_{j}", cfg) for j in range(max(1, args.repeats))),
+                    key=lambda x: x["ms"])
+            name = schedule_name(every, width) + (" (configured)" if k == 0 else "")
+            within = f"{every} frames" if every > 0 else "never"
+            print(f"| {name} | {within} | {r['ms']:.2f} ({r['cpu_ms']:.2f}) | {r['detect_ms']:.2f} | "
+                  f"{100 * r['detect_ms'] / r['ms']:.0f} % | {r['detections']} + {r['searches']} |")
+
+    print()
     s = loops["sparse loop (no smoothing)"]["stats"]
-    print(f"detector calls: {s.detector_calls} in {n} frames; face checks (FaceBoxes on the 128x128 ROI): "
+    print(f"detector calls: {s.detector_calls} whole-frame + {s.search_calls} face searches in {n} frames; "
+          f"scene cuts {s.scene_cuts}; face checks (FaceBoxes on the 128x128 ROI): "
           f"{s.verify_calls}; tracks started {s.tracks_started}, lost {s.tracks_lost}; "
           f"frames with one face {sum(len(r.faces) == 1 for r in loops['sparse loop (no smoothing)']['results'])}")
 

@@ -41,7 +41,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -184,8 +185,8 @@ class LookAheadSmoother:
         s0, s1, s2 = w.sum(), (w * offsets).sum(), (w * offsets * offsets).sum()
         det = s0 * s2 - s1 * s1
         if abs(s1) < 1e-9 or det <= 1e-9 * max(s0 * s2, 1e-12):
-            return w / s0  # symmetric window: the weighted mean
-        return w * (s2 - s1 * offsets) / det
+            return np.asarray(w / s0)  # symmetric window: the weighted mean
+        return np.asarray(w * (s2 - s1 * offsets) / det)
 
 
 class OneEuroSmoother:

@@ -61,6 +61,7 @@ from engine.config import TrackerConfig
 from engine.detector import Detection
 from engine.frames import TrackedFace
 from engine.identity import TrackSignature, identity_signature, signature_distance
+from engine.results import Face
 from engine.roi import box_from_landmarks, roi_from_landmarks
 from engine.scene_cut import SceneCutDetector
 
@@ -314,7 +315,7 @@ class FaceTracker:
             self._wanted = len(self.tracks)
             self._recover_until = -1
 
-    def _face(self, track: Track):
+    def _face(self, track: Track) -> Face:
         return self.analyzer.make_face(track.params, track.roi, box_from_landmarks(track.landmarks), track.score,
                                        dense=False, landmarks=track.landmarks)
 

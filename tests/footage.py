@@ -17,7 +17,9 @@ returning people). Clips are MJPG .avi at 25 fps, 640x360.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from video_fixtures import FPS, FRAME_H, FRAME_W, PATCH, write_clip
@@ -56,7 +58,7 @@ class Footage:
 class _Photos:
     """Face patches and backgrounds, cut from the shared media once per process."""
 
-    _cache: dict[Path, "_Photos"] = {}
+    _cache: ClassVar[dict[Path, _Photos]] = {}
 
     def __init__(self, media_dir: Path) -> None:
         import cv2
@@ -74,7 +76,7 @@ class _Photos:
                             for seed, name in enumerate(BACKGROUNDS)]
 
     @classmethod
-    def get(cls, media_dir: Path) -> "_Photos":
+    def get(cls, media_dir: Path) -> _Photos:
         if media_dir not in cls._cache:
             cls._cache[media_dir] = cls(media_dir)
         return cls._cache[media_dir]
@@ -148,7 +150,7 @@ def lerp(a: tuple[int, int], b: tuple[int, int], t0: float = 0.0, t1: float = 1.
         if not t0 <= t <= t1:
             return None
         u = (t - t0) / (t1 - t0) if t1 > t0 else 0.0
-        return (int(round(a[0] + (b[0] - a[0]) * u)), int(round(a[1] + (b[1] - a[1]) * u)))
+        return (round(a[0] + (b[0] - a[0]) * u), round(a[1] + (b[1] - a[1]) * u))
     return path
 
 
@@ -200,7 +202,7 @@ def _chain(*legs: list[tuple[float, tuple[int, int]]]):
     """Piecewise-linear path through (t, position) knots; absent between legs."""
     def path(t: float) -> tuple[int, int] | None:
         for knots in legs:
-            for (ta, a), (tb, b) in zip(knots, knots[1:]):
+            for (ta, a), (tb, b) in pairwise(knots):
                 if ta <= t <= tb:
                     return lerp(a, b, ta, tb)(t)
         return None
@@ -268,7 +270,7 @@ def evaluate(clip: Footage, faces: list[list[tuple[int, np.ndarray]]], scores: l
     per_shot: list[dict[str, set[int]]] = [{} for _ in range(len(shots) - 1)]
     ghosts = 0
     for frame, frame_faces in enumerate(faces):
-        shot = int(np.searchsorted(shots, frame, side="right")) - 1
+        shot = int(np.searchsorted(shots, frame, side="right") - 1)
         for track_id, box in frame_faces:
             name = who(clip, frame, box)
             if name is None:

@@ -58,7 +58,8 @@ def test_identity_signature_separates_people(analyzer, media_dir, report_figure)
         people += signatures(analyzer, media_dir / name)
     for path in sorted((media_dir / "dlib_faces").glob("*.jpg")):
         people += signatures(analyzer, path)
-    rows = list(csv.DictReader(open(media_dir / "identity" / "pairs.csv", newline="")))
+    with open(media_dir / "identity" / "pairs.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
     photos = sorted({r[k] for r in rows for k in ("image_a", "image_b")}, key=lambda s: int(s[3:-4]))
     photo_sig = {p: max(((f.box[2] - f.box[0], identity_signature(analyzer.whitened_coefficients(f.params)))
                          for f in analyzer.analyze(read_image(media_dir / "identity" / p))),
