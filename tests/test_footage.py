@@ -8,6 +8,7 @@ distance from the unsmoothed one. Figures are printed at the end of the run.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -212,7 +213,7 @@ def test_scene_cut_threshold_sits_between_camera_motion_and_cuts(analyzer, media
     for still in stills[:4]:  # a 1280x720 window sliding 80 px per frame over the still at 2x
         big = cv2.resize(still, (2560, 1440))
         window = [colour_histogram(big[100:820, x:x + 1280]) for x in range(0, 1200, 80)]
-        pans += [histogram_distance(a, b) for a, b in zip(window, window[1:])]
+        pans += [histogram_distance(a, b) for a, b in itertools.pairwise(window)]
     report_figure(f"scene-cut histogram distance: camera pans (80 px/frame) max {max(pans):.3f}, cuts between "
                   f"{len(stills)} stills min {min(cuts):.3f}; threshold {threshold}")
     assert max(pans) * 1.5 < threshold < min(cuts) / 1.5
