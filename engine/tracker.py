@@ -115,7 +115,6 @@ class TrackStep:
     cut: bool = False  # the frame starts a new shot
     started: list[int] = field(default_factory=list)  # track IDs that began a segment in this frame
     lost: dict[int, str] = field(default_factory=dict)  # track ID -> reason, ended in this frame
-    renamed: dict[int, int] = field(default_factory=dict)  # ID given back -> the new ID it replaces
     timings_ms: dict[str, float] = field(default_factory=dict)  # "detect", "regress", "verify"
 
 
@@ -283,7 +282,7 @@ class FaceTracker:
                 continue
             if clean:
                 track.signature.add(signature)
-                self._recognise_late(track, result)
+                self._recognise_late(track)
             track.params, track.roi, track.landmarks = p, roi, landmarks
             track.last_frame = self.frame
             track.frames_tracked += 1
@@ -381,7 +380,7 @@ class FaceTracker:
                 track.track_id = self._next_id
                 self._next_id += 1
 
-    def _recognise_late(self, track: Track, result: TrackStep) -> None:
+    def _recognise_late(self, track: Track) -> None:
         """A young track with a new ID whose recent faces match a pooled person takes
         that person's ID: a face that came in through the edge or half turned away
         was not recognisable on its first frame. Same person, same segment."""
@@ -396,9 +395,7 @@ class FaceTracker:
             return
         d, k = min(candidates)
         if d <= cfg.identity_same_far:
-            entry = self._pool.pop(k)
-            result.renamed[entry.track_id] = track.track_id
-            track.track_id, track.new_id = entry.track_id, False
+            track.track_id, track.new_id = self._pool.pop(k).track_id, False
 
     def _end(self, track: Track, reason: str, result: TrackStep) -> None:
         """The track's segment is over; its person waits in the pool for ``return_frames``."""
