@@ -169,14 +169,14 @@ def cuts_clip(out_dir: Path, media_dir: Path) -> Footage:
 
 def enter_leave_clip(out_dir: Path, media_dir: Path) -> Footage:
     """One shot of 90 frames: P1 stays; P2 walks in through the right edge (frames 8-24)
-    and out through the left edge later (50-86); P3 pops in at frame 30 (it was behind
-    something) and vanishes at frame 56."""
+    and out through the left edge later (50-86); P3 pops in at frame 32 (it was behind
+    something; between two face searches) and vanishes at frame 56."""
     people = {"P1": "img3", "P2": "img22", "P3": "img34"}
     n = 89
     paths = {"P1": lerp((60, 30), (80, 40)),
              "P2": _chain([(8 / n, (FRAME_W + 5, 190)), (24 / n, (430, 180)), (50 / n, (430, 185)),
                            (86 / n, (-PATCH - 5, 190))]),
-             "P3": lerp((300, 40), (290, 50), 30 / n, 55.5 / n)}
+             "P3": lerp((300, 40), (290, 50), 32 / n, 55.5 / n)}
     return build_footage(out_dir, media_dir, "enter_leave", people, [Shot(n + 1, 3, paths)])
 
 
