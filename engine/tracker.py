@@ -46,7 +46,8 @@ a pool for ``return_frames`` frames; a new track takes the ID of the pooled pers
 whose signature is nearest, if within ``identity_same_near`` (lost in this shot at
 most ``reuse_id_frames`` ago and overlapping the new box) or ``identity_same_far``
 (anywhere, any shot); a young track with a new ID is compared again over its first
-frames (a face entering through the edge is recognisable only once it is in). Every track, even one that takes an old ID back, is a new *segment*
+frames (a face entering through the edge is recognisable only once it is in). Every
+track, even one that takes an old ID back, is a new *segment*
 (``TrackedFace.segment``): smoothers never carry a window across segments.
 """
 from __future__ import annotations
