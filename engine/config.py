@@ -61,7 +61,7 @@ class TrackerConfig:
     """Video tracking: detector scheduling, track identities and the failure test."""
 
     max_faces: int = 8
-    detect_every: int = 5
+    detect_every: int = 6
     recover_every: int = 5
     recover_frames: int = 250
     reuse_id_frames: int = 25
