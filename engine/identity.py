@@ -10,7 +10,7 @@ their root-mean-square difference is a distance between people:
 Measured on the shared media (README "Tracking", tests/test_identity.py): one
 person across the frames of obama.mp4 is 0.09 (median) to 0.18 (max) from the
 track's mean, its moving average at most 0.16; 2,080 pairs of different people are
-0.06-1 apart (median 0.30, 5 % under 0.15); different photos of one person
+at least 0.06 apart (median 0.30, 5 % under 0.15); different photos of one person
 (pairs.csv) 0.22 median. So the signature is good at "the same face a few seconds
 later" and only fair at "the same person in another photo": the tracker uses it
 together with position and time (``engine.tracker``).
