@@ -14,11 +14,11 @@ import numpy as np
 from engine.assets import require_assets
 from engine.config import DETECTOR_ONNX, FACE_MODEL_NPZ, REGRESSOR_ONNX, EngineConfig
 from engine.detector import Detection, FaceDetector
-from engine.face_model import FaceModel
+from engine.face_model import N_POSE, FaceModel
 from engine.image_input import to_bgr_uint8
 from engine.regressor import ParamRegressor
 from engine.results import Face
-from engine.roi import roi_from_box, roi_from_landmarks
+from engine.roi import crop_roi, roi_from_box, roi_from_landmarks
 
 
 class FaceAnalyzer:
@@ -69,10 +69,53 @@ class FaceAnalyzer:
         return params, rois
 
     def make_face(self, params: np.ndarray, roi: np.ndarray, box: np.ndarray, score: float,
-                  dense: bool) -> Face:
-        """Typed result from regressed parameters (used by the tracker as well)."""
+                  dense: bool, landmarks: np.ndarray | None = None) -> Face:
+        """Typed result from regressed parameters: the one Face builder (the tracker's too).
+
+        ``landmarks`` saves rebuilding them when the caller has them for these params and ROI."""
         model = self.face_model
         return Face(box=np.asarray(box, np.float32), score=float(score), roi=np.asarray(roi, np.float32),
-                    params=np.asarray(params, np.float32), landmarks=model.landmarks(params, roi),
+                    params=np.asarray(params, np.float32),
+                    landmarks=model.landmarks(params, roi) if landmarks is None else landmarks,
                     pose=model.head_pose(params),
                     vertices=model.dense_vertices(params, roi) if dense else None)
+
+    # -- the small steps the video tracker is made of -----------------------------------
+
+    def detect(self, image: np.ndarray, max_width: int = 0) -> list[Detection]:
+        """FaceBoxes on the frame; with ``max_width`` > 0 on a copy shrunk to at most that
+        width (the tracker's cheap search for new faces), boxes in frame pixels."""
+        import cv2
+
+        h, w = image.shape[:2]
+        if max_width <= 0 or w <= max_width:
+            return self.detector.detect(image)
+        scale = max_width / w
+        small = cv2.resize(image, (max_width, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        return [Detection(box=(d.box / np.float32(scale)).astype(np.float32), score=d.score)
+                for d in self.detector.detect(small)]
+
+    def regress_rois(self, image: np.ndarray, rois: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(K, 62) parameters for K ROIs in one batched run, and the (K, 120, 120, 3) crops."""
+        crops = np.stack([self.regressor.crop(image, r) for r in rois])
+        return self.regressor.run(crops), crops
+
+    def crop(self, image: np.ndarray, roi: np.ndarray) -> np.ndarray:
+        """The regressor's (120, 120, 3) crop of ``roi``."""
+        return self.regressor.crop(image, roi)
+
+    def landmarks(self, params: np.ndarray, roi: np.ndarray) -> np.ndarray:
+        """(68, 3) image-space landmarks."""
+        return self.face_model.landmarks(params, roi)
+
+    def whitened_coefficients(self, params: np.ndarray) -> np.ndarray:
+        """(50,) float64: the 40 identity and 10 expression coefficients in the regressor's
+        standard deviations (0 = the training mean)."""
+        model = self.face_model
+        p = np.asarray(params, np.float64).reshape(-1)[N_POSE:]
+        return (p - model.param_mean[N_POSE:]) / model.param_std[N_POSE:]
+
+    def face_likeness(self, image: np.ndarray, roi: np.ndarray, size: int) -> float:
+        """Best FaceBoxes score on ``roi`` resampled to size x size (0 when none)."""
+        detections = self.detector.detect(crop_roi(image, roi, size))
+        return max((d.score for d in detections), default=0.0)

@@ -141,7 +141,7 @@ class TrackerConfig:
     """Video tracking: detector scheduling, track identities and the failure test."""
 
     max_faces: int = setting(8, minimum=0)
-    detect_every: int = setting(0, minimum=0)
+    detect_every: int = setting(6, minimum=0)
     recover_every: int = setting(5, minimum=0)
     recover_frames: int = setting(250, minimum=0)
     reuse_id_frames: int = setting(25, minimum=0)
@@ -159,6 +159,15 @@ class TrackerConfig:
     suspect_landmarks_inside: float = setting(0.9, minimum=0.0, maximum=1.0)
     verify_every: int = setting(5, minimum=0)
     min_face_score: float = setting(0.5, minimum=0.0, maximum=1.0)
+    # -- real footage (issue 9): face search, scene cuts, identity --
+    search_max_width: int = setting(640, minimum=0)
+    cut_threshold: float = setting(0.15, minimum=0.0, maximum=1.0)
+    identity_recent_weight: float = setting(0.3, above=0.0, maximum=1.0)
+    identity_min_frames: int = setting(5, minimum=1)
+    identity_break: float = setting(0.2, above=0.0)
+    identity_same_near: float = setting(0.25, minimum=0.0)
+    identity_same_far: float = setting(0.12, minimum=0.0)
+    return_frames: int = setting(250, minimum=0)
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,19 @@ class FramePacket:
 
 @dataclass
 class TrackedFace:
-    """A face together with the identity the tracker gave it."""
+    """A face together with the identity the tracker gave it.
+
+    ``track_id`` is the person: it survives cuts and returns when the tracker
+    recognises them. ``segment`` is one continuous stretch of tracking (unique in a
+    stream): it changes at every identity break (a cut, a loss, a re-detection), even
+    when the ID stays, and smoothers never mix two segments. Every face the tracker
+    gives out passed its failure test on that frame; ``face.score`` (0..1) is the
+    latest face-likeness (or detector) score of the track.
+    """
 
     track_id: int
     face: Face
+    segment: int
 
 
 @dataclass

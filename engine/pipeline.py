@@ -22,11 +22,12 @@ Interface kept stable for the GUI's capture thread:
 * ``process(packet) -> list[FrameResult]``: every packet comes out exactly once, in
   order, possibly later (``delay_frames``); ``flush()`` returns what is still held
   at the end of a stream; ``reset()`` starts a new stream (tracks and IDs restart).
-* each FrameResult carries the frame image, its faces with track IDs (parameters,
+* each FrameResult carries the frame image, its faces with track IDs and segments (parameters,
   landmarks, pose; ``vertices`` too when ``dense``), ``detector_ran`` and
   ``timings_ms`` with the stages ``decode``, ``detect``, ``regress``, ``verify``, ``smooth``,
   ``reconstruct`` (milliseconds spent on that frame).
-* ``stats``: running counters (frames in/out, detector calls, tracks started).
+* ``stats``: running counters (frames in/out, detector calls, face searches, scene
+  cuts, tracks started).
 
 Not thread-safe: one pipeline per thread (the ONNX sessions of one analyzer are not
 shared across threads).
@@ -35,17 +36,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import TYPE_CHECKING
 
+from engine.analyzer import FaceAnalyzer
 from engine.config import EngineConfig
-from engine.frames import FramePacket, FrameResult, TrackedFace
-from engine.smoothing import make_smoother
+from engine.frames import FramePacket, FrameResult
+from engine.smoothing import SMOOTHERS, Smoother, make_smoother
 from engine.tracker import FaceTracker
 
-if TYPE_CHECKING:
-    from engine.analyzer import FaceAnalyzer
+__all__ = ["SMOOTHERS", "STAGES", "PipelineStats", "TrackingPipeline"]
 
-SMOOTHERS = ("lookahead", "realtime", "off")
 STAGES = ("decode", "detect", "regress", "verify", "smooth", "reconstruct")
 
 
@@ -54,6 +53,8 @@ class PipelineStats:
     frames_in: int = 0
     frames_out: int = 0
     detector_calls: int = 0  # full-frame FaceBoxes runs
+    search_calls: int = 0  # scheduled searches for new faces (FaceBoxes on the shrunk frame)
+    scene_cuts: int = 0
     verify_calls: int = 0  # face-likeness checks (FaceBoxes on a 128x128 ROI)
     tracks_started: int = 0
     tracks_lost: int = 0
@@ -67,14 +68,11 @@ class TrackingPipeline:
 
     def __init__(self, analyzer: FaceAnalyzer, config: EngineConfig | None = None, dense: bool = False,
                  smoother: str = "lookahead", fps: float = 25.0) -> None:
-        if smoother not in SMOOTHERS:
-            raise ValueError(f"unknown smoother '{smoother}' (choose {', '.join(SMOOTHERS)})")
         self.analyzer = analyzer
         self.config = config or analyzer.config
         self.dense = bool(dense)
-        self.smoother_kind = smoother
+        self.smoother: Smoother = make_smoother(smoother, analyzer.face_model, self.config.smoother, fps=fps)
         self.tracker = FaceTracker(analyzer, self.config.tracker)
-        self.smoother = make_smoother(smoother, analyzer.face_model, self.config.smoother, fps=fps)
         self.stats = PipelineStats()
 
     @property
@@ -94,6 +92,8 @@ class TrackingPipeline:
         s = self.stats
         s.frames_in += 1
         s.detector_calls = self.tracker.detector_calls
+        s.search_calls = self.tracker.search_calls
+        s.scene_cuts += step.cut
         s.verify_calls = self.tracker.verify_calls
         s.tracks_started += len(step.started)
         s.tracks_lost += len(step.lost)
@@ -128,7 +128,7 @@ class TrackingPipeline:
             faces = []
             for tf in result.faces:
                 vertices = model.dense_vertices(tf.face.params, tf.face.roi)
-                faces.append(TrackedFace(tf.track_id, dataclasses.replace(tf.face, vertices=vertices)))
+                faces.append(dataclasses.replace(tf, face=dataclasses.replace(tf.face, vertices=vertices)))
             result = dataclasses.replace(result, faces=faces)
         result.timings_ms["reconstruct"] = (time.perf_counter() - t) * 1000
         s = self.stats

@@ -1,6 +1,7 @@
 """Temporal smoothing of tracked faces, as a stage of its own after the tracker.
 
-Two smoothers with one interface (kept stable for the GUI worker):
+Smoothers share one interface, the ``Smoother`` protocol, and are made by name from
+one registry (``SMOOTHERS``, ``make_smoother``):
 
 * ``push(result) -> list[FrameResult]``: hand over the next frame (in order); get back
   the frames that are ready, oldest first (0 or more).
@@ -11,6 +12,11 @@ Two smoothers with one interface (kept stable for the GUI worker):
 Every frame pushed comes out exactly once, in order, with the same index, timestamp
 and image: nothing is lost or duplicated at the start, the end, or when a track
 starts or ends.
+
+Windows and filter states are kept per *segment* (``TrackedFace.segment``), not per
+track ID: the tracker opens a new segment at every identity break (scene cut, loss,
+re-detection, an ID given back), so no smoothed face ever mixes two people or two
+shots, even when the ID carries over.
 
 What is smoothed: per track, the *image-space* camera (the 3x4 crop-space camera
 composed with the ROI's crop -> image map, ``FaceModel.image_camera``) and the 50
@@ -35,10 +41,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from engine.config import SmootherConfig
 from engine.face_model import N_POSE, FaceModel
 from engine.frames import FrameResult, TrackedFace
 from engine.results import Face
@@ -73,13 +81,23 @@ def _with_faces(result: FrameResult, faces: list[TrackedFace]) -> FrameResult:
     return dataclasses.replace(result, faces=faces)
 
 
+class Smoother(Protocol):
+    """What the pipeline needs of a smoother (see the module docstring)."""
+
+    @property
+    def delay_frames(self) -> int: ...
+
+    def push(self, result: FrameResult) -> list[FrameResult]: ...
+
+    def flush(self) -> list[FrameResult]: ...
+
+    def reset(self) -> None: ...
+
+
 class PassThroughSmoother:
     """No smoothing (``smoother="off"``): every frame comes straight back."""
 
     delay_frames = 0
-
-    def __init__(self, model: FaceModel | None = None) -> None:
-        self.model = model
 
     def push(self, result: FrameResult) -> list[FrameResult]:
         return [result]
@@ -108,7 +126,7 @@ class LookAheadSmoother:
         return self.n_next
 
     def reset(self) -> None:
-        # Each entry: (result, {track_id: state}). Holds n_pre emitted frames + pending ones.
+        # Each entry: (result, {segment: state}). Holds n_pre emitted frames + pending ones.
         self._frames: deque[tuple[FrameResult, dict[int, np.ndarray]]] = deque()
         self._pending = 0  # frames at the end of _frames not yet emitted
 
@@ -118,7 +136,7 @@ class LookAheadSmoother:
         return math.exp(-0.5 * (offset / self.sigma) ** 2)
 
     def push(self, result: FrameResult) -> list[FrameResult]:
-        states = {tf.track_id: face_state(self.model, tf.face) for tf in result.faces}
+        states = {tf.segment: face_state(self.model, tf.face) for tf in result.faces}
         self._frames.append((result, states))
         self._pending += 1
         out = []
@@ -144,14 +162,14 @@ class LookAheadSmoother:
         result, states = self._frames[pos]
         faces = []
         for tf in result.faces:
-            offsets, values = [0], [states[tf.track_id]]
-            # Walk outwards while the track is present in consecutive frames.
+            offsets, values = [0], [states[tf.segment]]
+            # Walk outwards while the segment is present in consecutive frames.
             for direction, limit in ((-1, self.n_pre), (1, self.n_next)):
                 for k in range(1, limit + 1):
                     j = pos + direction * k
                     if not 0 <= j < len(self._frames):
                         break
-                    other = self._frames[j][1].get(tf.track_id)
+                    other = self._frames[j][1].get(tf.segment)
                     if other is None:
                         break
                     offsets.append(direction * k)
@@ -161,7 +179,7 @@ class LookAheadSmoother:
                 continue
             coeffs = self._fit_coefficients(np.asarray(offsets, np.float64))
             state = coeffs @ np.asarray(values)
-            faces.append(TrackedFace(tf.track_id, face_from_state(self.model, tf.face, state)))
+            faces.append(dataclasses.replace(tf, face=face_from_state(self.model, tf.face, state)))
         return _with_faces(result, faces)
 
     def _fit_coefficients(self, offsets: np.ndarray) -> np.ndarray:
@@ -170,12 +188,12 @@ class LookAheadSmoother:
         s0, s1, s2 = w.sum(), (w * offsets).sum(), (w * offsets * offsets).sum()
         det = s0 * s2 - s1 * s1
         if abs(s1) < 1e-9 or det <= 1e-9 * max(s0 * s2, 1e-12):
-            return w / s0  # symmetric window: the weighted mean
-        return w * (s2 - s1 * offsets) / det
+            return np.asarray(w / s0)  # symmetric window: the weighted mean
+        return np.asarray(w * (s2 - s1 * offsets) / det)
 
 
 class OneEuroSmoother:
-    """Zero-latency One Euro filter per track on the 62 image-space numbers.
+    """Zero-latency One Euro filter per segment on the 62 image-space numbers.
 
     ``min_cutoff`` (Hz) sets the smoothing at rest; ``beta`` raises the cut-off with
     the speed of the face, measured as the mean landmark displacement in face sizes
@@ -195,7 +213,7 @@ class OneEuroSmoother:
         self.reset()
 
     def reset(self) -> None:
-        # track_id -> (state, smoothed landmarks xy, filtered speed, timestamp)
+        # segment -> (state, smoothed landmarks xy, filtered speed, timestamp)
         self._tracks: dict[int, tuple[np.ndarray, np.ndarray, float, float]] = {}
 
     @staticmethod
@@ -207,11 +225,11 @@ class OneEuroSmoother:
         faces = []
         seen = set()
         for tf in result.faces:
-            seen.add(tf.track_id)
+            seen.add(tf.segment)
             state = face_state(self.model, tf.face)
-            prev = self._tracks.get(tf.track_id)
+            prev = self._tracks.get(tf.segment)
             if prev is None:
-                self._tracks[tf.track_id] = (state, tf.face.landmarks[:, :2].astype(np.float64), 0.0,
+                self._tracks[tf.segment] = (state, tf.face.landmarks[:, :2].astype(np.float64), 0.0,
                                              result.timestamp)
                 faces.append(tf)
                 continue
@@ -227,10 +245,10 @@ class OneEuroSmoother:
             cutoff = self.min_cutoff + self.beta * speed_hat
             smoothed = prev_state + self._alpha(cutoff, dt) * (state - prev_state)
             face = face_from_state(self.model, tf.face, smoothed)
-            self._tracks[tf.track_id] = (smoothed, face.landmarks[:, :2].astype(np.float64), speed_hat,
-                                         result.timestamp)
-            faces.append(TrackedFace(tf.track_id, face))
-        for gone in set(self._tracks) - seen:  # a track that ends starts afresh if its ID returns
+            self._tracks[tf.segment] = (smoothed, face.landmarks[:, :2].astype(np.float64), speed_hat,
+                                        result.timestamp)
+            faces.append(dataclasses.replace(tf, face=face))
+        for gone in set(self._tracks) - seen:  # segments never come back
             del self._tracks[gone]
         return [_with_faces(result, faces)]
 
@@ -238,16 +256,21 @@ class OneEuroSmoother:
         return []
 
 
-def make_smoother(kind: str, model: FaceModel, config: SmootherConfig | None = None,
-                  fps: float = 25.0) -> LookAheadSmoother | OneEuroSmoother | PassThroughSmoother:
-    """``"lookahead"``, ``"realtime"`` (One Euro) or ``"off"``, configured from a SmootherConfig."""
-    from engine.config import SmootherConfig
+SmootherFactory = Callable[[FaceModel, SmootherConfig, float], Smoother]
 
-    cfg = config or SmootherConfig()
-    if kind == "lookahead":
-        return LookAheadSmoother(model, cfg.n_pre, cfg.n_next, cfg.sigma)
-    if kind in ("realtime", "oneeuro"):
-        return OneEuroSmoother(model, cfg.min_cutoff, cfg.beta, cfg.d_cutoff, fps=fps)
-    if kind in ("off", "none"):
-        return PassThroughSmoother(model)
-    raise ValueError(f"unknown smoother '{kind}' (choose lookahead, realtime or off)")
+# The one registry of smoothers: name -> factory(model, config, fps).
+_REGISTRY: dict[str, SmootherFactory] = {
+    "lookahead": lambda model, cfg, fps: LookAheadSmoother(model, cfg.n_pre, cfg.n_next, cfg.sigma),
+    "realtime": lambda model, cfg, fps: OneEuroSmoother(model, cfg.min_cutoff, cfg.beta, cfg.d_cutoff, fps=fps),
+    "off": lambda model, cfg, fps: PassThroughSmoother(),
+}
+SMOOTHERS: tuple[str, ...] = tuple(_REGISTRY)  # "lookahead" (offline), "realtime" (One Euro), "off"
+
+
+def make_smoother(kind: str, model: FaceModel, config: SmootherConfig | None = None,
+                  fps: float = 25.0) -> Smoother:
+    """The smoother registered as ``kind``, configured from a SmootherConfig."""
+    factory = _REGISTRY.get(kind)
+    if factory is None:
+        raise ValueError(f"unknown smoother '{kind}' (choose {', '.join(SMOOTHERS)})")
+    return factory(model, config or SmootherConfig(), fps)

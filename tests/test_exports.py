@@ -18,7 +18,7 @@ from engine.session import ExportOptions, SessionOptions, run_session
 from engine.table import CSV_NAME, NPZ_NAME, TABLE_FORMAT, TableWriter, read_npz, table_columns
 from engine.recorder import VIDEO_NAME
 from engine.video_source import open_source
-from tests.video_fixtures import blank_gap_clip
+from tests.support.video_fixtures import blank_gap_clip
 
 N_FRAMES = 12
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlib_annotations import box_iou, load_annotations
+from tests.support.dlib_annotations import box_iou, load_annotations
 from engine.expressions import (ARKIT_NAMES, BLENDSHAPE_NAMES, LEFT_EYE, MEASURES, RIGHT_EYE, VRM_NAMES,
                                 Calibration, mirrored)
 from engine.image_input import read_image

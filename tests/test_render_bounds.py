@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import raster_reference as ref
+import tests.support.raster_reference as ref
 from engine.config import REPO_ROOT
 from engine.render import MeshRenderer
 from render_c import _raster

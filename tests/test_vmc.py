@@ -10,7 +10,7 @@ from engine.expressions import BLENDSHAPE_NAMES, Calibration
 from engine.pipeline import TrackingPipeline
 from engine.video_source import open_source
 from engine.vmc import VmcSender, VmcTarget, VmcTargetError
-from vmc_receiver import VmcReceiver
+from tests.support.vmc_receiver import VmcReceiver
 
 BLEND_VAL = "/VMC/Ext/Blend/Val"
 

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,10 +10,9 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtTest import QTest
 
 from engine.video_source import CameraSource
-from gui_helpers import StampedCapture, close_window, make_window, qimage_rgb, wait_until
+from tests.support.gui import StampedCapture, close_window, make_window, qimage_rgb, wait_until
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: the VMC receiver
-from vmc_receiver import VmcReceiver  # noqa: E402
+from tests.support.vmc_receiver import VmcReceiver
 
 pytestmark = pytest.mark.gui
 

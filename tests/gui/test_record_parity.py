@@ -15,7 +15,7 @@ import pytest
 from engine.config import REPO_ROOT
 from engine.frame_selection import FrameSelection
 from engine.session import ExportOptions
-from gui_helpers import close_window, make_window, wait_until
+from tests.support.gui import close_window, make_window, wait_until
 
 pytestmark = pytest.mark.gui
 
