@@ -8,6 +8,7 @@ camera works in the regressor's 120x120 crop space; ``image_camera`` folds upstr
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -126,17 +127,29 @@ class FaceModel:
     @staticmethod
     def head_pose(params: np.ndarray) -> HeadPose:
         """Rotation from the first two rows of the camera matrix, angles as upstream."""
-        camera = np.asarray(params[:N_POSE], dtype=np.float64).reshape(3, 4)
-        r1, r2 = camera[0, :3], camera[1, :3]
-        n1, n2 = np.linalg.norm(r1), np.linalg.norm(r2)
+        p = [float(v) for v in np.asarray(params).reshape(-1)[:7]]
+        r1, r2 = p[0:3], p[4:7]
+        n1, n2 = math.hypot(*r1), math.hypot(*r2)
         if not (n1 > 0 and n2 > 0 and math.isfinite(n1 + n2)):
             raise ValueError("degenerate camera matrix in the parameters")
         # The regressed rows are not exactly orthogonal (upstream uses them as they are);
-        # the nearest orthonormal pair (SVD, treating both rows alike) gives a true rotation.
-        u, _, vt = np.linalg.svd(np.stack([r1 / n1, r2 / n2]), full_matrices=False)
-        rows = u @ vt
-        rotation = np.stack([rows[0], rows[1], np.cross(rows[0], rows[1])])
-        yaw, pitch, roll = _matrix_to_angles(rotation)
+        # we take the nearest orthonormal pair treating both rows alike (the SVD's U V^T).
+        # For unit a, b it has a closed form: a + b and a - b are orthogonal, and the pair
+        # is (c + d) / sqrt 2, (c - d) / sqrt 2 with c, d those two directions normalised.
+        # Scalar arithmetic: NumPy's call overhead on 3-vectors cost more than the maths.
+        a = [v / n1 for v in r1]
+        b = [v / n2 for v in r2]
+        c = [x + y for x, y in zip(a, b)]
+        d = [x - y for x, y in zip(a, b)]
+        nc, nd = math.hypot(*c), math.hypot(*d)
+        if not (nc > 0 and nd > 0):
+            raise ValueError("degenerate camera matrix in the parameters")
+        k = math.sqrt(0.5)
+        u = [k * (x / nc + y / nd) for x, y in zip(c, d)]
+        v = [k * (x / nc - y / nd) for x, y in zip(c, d)]
+        w = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]]
+        rotation = np.array([u, v, w], np.float64)
+        yaw, pitch, roll = _matrix_to_angles((u, v, w))
         return HeadPose(yaw=math.degrees(yaw), pitch=math.degrees(pitch), roll=math.degrees(roll),
                         rotation=rotation.astype(np.float32), scale=float((n1 + n2) / 2))
 
@@ -162,15 +175,15 @@ def _checked_coefficients(coefficients: np.ndarray) -> np.ndarray:
     return coefficients
 
 
-def _matrix_to_angles(r: np.ndarray) -> tuple[float, float, float]:
+def _matrix_to_angles(r: Sequence[Sequence[float]]) -> tuple[float, float, float]:
     """Upstream matrix2angle: (yaw, pitch, roll) in radians."""
-    if r[2, 0] > GIMBAL_LOCK:
-        return math.pi / 2, math.atan2(-r[0, 1], -r[0, 2]), 0.0
-    if r[2, 0] < -GIMBAL_LOCK:
-        return -math.pi / 2, math.atan2(r[0, 1], r[0, 2]), 0.0
-    yaw = math.asin(r[2, 0])
+    if r[2][0] > GIMBAL_LOCK:
+        return math.pi / 2, math.atan2(-r[0][1], -r[0][2]), 0.0
+    if r[2][0] < -GIMBAL_LOCK:
+        return -math.pi / 2, math.atan2(r[0][1], r[0][2]), 0.0
+    yaw = math.asin(r[2][0])
     c = math.cos(yaw)
-    return yaw, math.atan2(r[2, 1] / c, r[2, 2] / c), math.atan2(r[1, 0] / c, r[0, 0] / c)
+    return yaw, math.atan2(r[2][1] / c, r[2][2] / c), math.atan2(r[1][0] / c, r[0][0] / c)
 
 
 class DenseBasis:
