@@ -8,7 +8,8 @@ camera works in the regressor's 120x120 crop space; ``image_camera`` folds upstr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +28,23 @@ NOSE_TIP = 30  # iBUG 300-W index of the nose tip, origin of the drawn pose axes
 GIMBAL_LOCK = 0.998
 
 
-class FaceModel:
-    """Sparse and dense reconstruction from 62 parameters and a crop ROI."""
+# The dense mean and bases: 23 MB read and packed only when a dense mesh is first asked for.
+DENSE_KEYS = ("u", "w_shp", "w_exp")
 
-    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
-        mean = arrays["u"].astype(np.float32).reshape(-1)
-        basis = np.concatenate([arrays["w_shp"], arrays["w_exp"]], axis=1).astype(np.float32)
-        self._dense = DenseBasis.pack(mean, basis)
+
+class FaceModel:
+    """Sparse and dense reconstruction from 62 parameters and a crop ROI.
+
+    ``arrays`` holds the small arrays; the dense ones (``DENSE_KEYS``) come from
+    ``arrays`` too, or from ``dense_arrays()`` when given, on the first dense call
+    (or ``prepare_dense()``), so sparse-only runs never read or pack them.
+    """
+
+    def __init__(self, arrays: Mapping[str, np.ndarray],
+                 dense_arrays: Callable[[], Mapping[str, np.ndarray]] | None = None) -> None:
+        self._dense_arrays = dense_arrays or (lambda: {k: arrays[k] for k in DENSE_KEYS})
+        self._dense_basis: DenseBasis | None = None
+        self._dense_lock = threading.Lock()
         self.triangles = np.ascontiguousarray(arrays["tri"], dtype=np.int32)
         self.keypoints = arrays["keypoints"].astype(np.int64)
         self.uv = arrays["uv"].astype(np.float32)
@@ -44,16 +55,40 @@ class FaceModel:
         self.sparse_mean = arrays["u_base"].astype(np.float32).reshape(-1)
         self.sparse_basis = np.ascontiguousarray(
             np.concatenate([arrays["w_shp_base"], arrays["w_exp_base"]], axis=1), dtype=np.float32)
-        self.n_vertices = mean.size // 3
+        self.n_vertices = len(self.ncc)
 
     @classmethod
     def load(cls, path: Path) -> "FaceModel":
         from engine.onnx_session import ModelFileError
 
-        if not Path(path).is_file():
+        path = Path(path)
+        if not path.is_file():
             raise ModelFileError(f"{path} not found: run `python build_ext.py` first")
-        with np.load(path, allow_pickle=False) as npz:
-            return cls({k: npz[k] for k in npz.files})
+
+        def read(keys: Callable[[str], bool]) -> dict[str, np.ndarray]:
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    return {k: npz[k] for k in npz.files if keys(k)}
+            except (OSError, ValueError) as e:
+                raise ModelFileError(f"{path} cannot be read ({e}); re-run `python build_ext.py --force`") from None
+
+        return cls(read(lambda k: k not in DENSE_KEYS), lambda: read(lambda k: k in DENSE_KEYS))
+
+    def prepare_dense(self) -> None:
+        """Read and pack the dense basis now (thread-safe; the first dense call does it otherwise)."""
+        self._dense  # noqa: B018 (the property does the work)
+
+    @property
+    def _dense(self) -> "DenseBasis":
+        with self._dense_lock:
+            if self._dense_basis is None:
+                arrays = self._dense_arrays()
+                mean = arrays["u"].astype(np.float32).reshape(-1)
+                if mean.size != 3 * self.n_vertices:
+                    raise ValueError(f"dense mean has {mean.size // 3} vertices, the model {self.n_vertices}")
+                basis = np.concatenate([arrays["w_shp"], arrays["w_exp"]], axis=1).astype(np.float32)
+                self._dense_basis = DenseBasis.pack(mean, basis)
+            return self._dense_basis
 
     # -- reconstruction -------------------------------------------------------------
 
