@@ -143,13 +143,17 @@ class FaceModel:
         p[2, :3], p[2, 3] = cam[2, :3] / sz, cam[2, 3] / sz + 1
         return np.concatenate([p.reshape(-1), np.asarray(coefficients, np.float64).reshape(-1)]).astype(np.float32)
 
-    def landmarks_from_camera(self, camera: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
-        """(68, 3) image-space landmarks from an image-space camera and 50 coefficients."""
+    def landmarks_from_camera(self, camera: np.ndarray, coefficients: np.ndarray, *,
+                              zero_min_z: bool = True) -> np.ndarray:
+        """(68, 3) image-space landmarks from an image-space camera and 50 coefficients.
+
+        ``zero_min_z=False`` keeps the camera's own depth (the export table's frame)."""
         cam = np.asarray(camera, np.float32).reshape(3, 4)
         shape = (self.sparse_mean + self.sparse_basis @ _checked_coefficients(coefficients)).reshape(-1, 3)
         out = shape @ cam[:, :3].T
         out += cam[:, 3]
-        out[:, 2] -= out[:, 2].min()
+        if zero_min_z:
+            out[:, 2] -= out[:, 2].min()
         return out
 
     def dense_from_camera(self, camera: np.ndarray, coefficients: np.ndarray) -> np.ndarray:

@@ -52,6 +52,7 @@ import numpy as np
 
 from engine.atomic_files import write_atomic, write_image
 from engine.face_model import N_LANDMARKS, N_PARAMS
+from engine.frame_selection import FrameSelection
 from engine.frames import FrameResult
 
 TABLE_NAME = "faces.csv"
@@ -89,15 +90,15 @@ class SessionRecorder:
     """Writes the exports of one run as results arrive. Not thread-safe: one writer thread."""
 
     def __init__(self, out_dir: str | os.PathLike, fps: float, frame_size: tuple[int, int], *,
-                 table: bool = True, video: bool = False, frames: set[int] | None = None,
-                 meshes: set[int] | None = None, mesh_formats: Iterable[str] = ("obj", "ply"),
+                 table: bool = True, video: bool = False, frames: FrameSelection | set[int] | None = None,
+                 meshes: FrameSelection | set[int] | None = None, mesh_formats: Iterable[str] = ("obj", "ply"),
                  face_model=None, run_info: dict[str, Any] | None = None,
                  png_overlay: bool = True, render: Iterable[str] = (), mesh_texture: bool = False) -> None:
         self.out_dir = Path(out_dir)
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
-        self.frames = set(frames or ())
-        self.meshes = set(meshes or ())
+        self.frames = FrameSelection.of(frames)
+        self.meshes = FrameSelection.of(meshes)
         self.mesh_formats = tuple(f.lower() for f in mesh_formats)
         for f in self.mesh_formats:
             if f not in ("obj", "ply"):
@@ -285,8 +286,8 @@ class SessionRecorder:
             "exports": {
                 "table": TABLE_NAME if self.table_enabled else None,
                 "video": VIDEO_NAME if self.video_enabled else None,
-                "frames": sorted(self.frames),
-                "meshes": sorted(self.meshes),
+                "frames": self.frames.text(),
+                "meshes": self.meshes.text(),
                 "mesh_formats": list(self.mesh_formats),
                 "mesh_texture": self.mesh_texture,
                 "render": list(self.render_modes),

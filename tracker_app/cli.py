@@ -51,9 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--no-table", dest="table", action="store_false",
                        help="do not write faces.csv (one row per face per frame)")
     track.add_argument("--video", action="store_true", help="write overlay.avi (landmarks, pose axes, track IDs)")
-    track.add_argument("--frames", type=_frame_set, default=None, metavar="LIST",
-                       help="frames to save as PNG, e.g. 0,10,100-200:25")
-    track.add_argument("--meshes", type=_frame_set, default=None, metavar="LIST",
+    track.add_argument("--frames", type=_frame_selection, default=None, metavar="LIST",
+                       help="frames to save as PNG, e.g. 0,10,100-200:25 or all")
+    track.add_argument("--meshes", type=_frame_selection, default=None, metavar="LIST",
                        help="frames whose face meshes are saved (OBJ and PLY, colours from the frame)")
     track.add_argument("--mesh-format", default="obj,ply", metavar="FMT",
                        help="mesh formats, comma-separated: obj, ply (default: %(default)s)")
@@ -71,25 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _frame_set(text: str) -> set[int]:
-    """'0,10,100-200:25' -> {0, 10, 100, 125, ..., 200}."""
-    frames: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            rng, _, step = part.partition(":")
-            lo, dash, hi = rng.partition("-")
-            lo_i = int(lo)
-            hi_i = int(hi) if dash else lo_i
-            step_i = int(step) if step else 1
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"bad frame list item '{part}' (use 5, 10-20 or 0-100:10)") from None
-        if lo_i < 0 or hi_i < lo_i or step_i < 1:
-            raise argparse.ArgumentTypeError(f"bad frame range '{part}'")
-        frames.update(range(lo_i, hi_i + 1, step_i))
-    return frames
+def _frame_selection(text: str):
+    """'0,10,100-200:25' or 'all' -> a lazy engine.frame_selection.FrameSelection."""
+    from engine.frame_selection import FrameSelection, FrameSelectionError
+
+    try:
+        return FrameSelection.parse(text)
+    except FrameSelectionError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,12 +170,12 @@ class _Terminated(KeyboardInterrupt):
 def run_track(args: argparse.Namespace) -> int:
     import dataclasses
     import signal
-    import time
 
     from engine.analyzer import FaceAnalyzer
     from engine.config import EngineConfig
-    from engine.pipeline import STAGES, TrackingPipeline
-    from engine.recorder import SessionRecorder
+    from engine.frame_render import parse_render_modes
+    from engine.frame_selection import FrameSelection
+    from engine.session import ExportOptions, SessionOptions, SourceDescription, run_session
     from engine.video_source import open_source
 
     if args.max_frames is not None and args.max_frames < 1:
@@ -194,9 +183,10 @@ def run_track(args: argparse.Namespace) -> int:
     formats = tuple(f.strip().lower() for f in args.mesh_format.split(",") if f.strip())
     if not formats or any(f not in ("obj", "ply") for f in formats):
         raise ValueError(f"--mesh-format: expected obj and/or ply, got '{args.mesh_format}'")
-    from engine.frame_render import parse_render_modes
-
-    render_modes = parse_render_modes(args.render)
+    exports = ExportOptions(table=args.table, video=args.video, render=parse_render_modes(args.render),
+                            frames=args.frames or FrameSelection.none(),
+                            meshes=args.meshes or FrameSelection.none(), mesh_formats=formats,
+                            mesh_texture=args.mesh_texture)
     config = EngineConfig.load(args.config)
     overrides = {}
     if args.detect_every is not None:
@@ -205,6 +195,8 @@ def run_track(args: argparse.Namespace) -> int:
         overrides["max_faces"] = max(0, args.max_faces)
     if overrides:
         config = dataclasses.replace(config, tracker=dataclasses.replace(config.tracker, **overrides))
+    options = SessionOptions(dense=args.dense, smoother=args.smoother, max_frames=args.max_frames,
+                             exports=exports)
     analyzer = FaceAnalyzer.from_config(config, threads=args.threads)
 
     # Ctrl-C / SIGTERM only set a flag, checked between frames, so a frame is never half
@@ -217,59 +209,19 @@ def run_track(args: argparse.Namespace) -> int:
         stop.append(signum)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    source = open_source(args.source)
-    t_start = time.perf_counter()
-    pipeline = TrackingPipeline(analyzer, dense=args.dense, smoother=args.smoother, fps=source.fps)
-    run_info = {"source": source.description, "live": source.is_live, "dense": args.dense,
-                "smoother": args.smoother, "smoother_delay_frames": pipeline.delay_frames,
-                "tracker": dataclasses.asdict(config.tracker), "smoother_config": dataclasses.asdict(config.smoother)}
-    recorder = None
-    interrupted = False
-    stage_ms: dict[str, list[float]] = {k: [] for k in STAGES + ("export",)}
-    track_ids: set[int] = set()
-    frames_with_faces = 0
     bar = None
     try:
-        recorder = SessionRecorder(args.out, source.fps, source.frame_size, table=args.table, video=args.video,
-                                   frames=args.frames, meshes=args.meshes, mesh_formats=formats,
-                                   face_model=analyzer.face_model, run_info=run_info,
-                                   render=render_modes, mesh_texture=args.mesh_texture)
-        total = getattr(source, "header_frame_count", None)
-        if args.max_frames and total:
-            total = min(total, args.max_frames)
-        if args.progress:
-            from tqdm import tqdm
+        with open_source(args.source) as source:
+            total = SourceDescription.of(source).frame_count
+            if args.max_frames and total:
+                total = min(total, args.max_frames)
+            if args.progress:
+                from tqdm import tqdm
 
-            bar = tqdm(total=total, file=sys.stderr, unit="frame", dynamic_ncols=True, leave=True,
-                       desc=Path(str(args.source)).name or str(args.source))
-
-        def emit(results) -> None:
-            nonlocal frames_with_faces
-            for r in results:
-                t = time.perf_counter()
-                recorder.write(r)
-                r.timings_ms["export"] = (time.perf_counter() - t) * 1000
-                for k in stage_ms:
-                    stage_ms[k].append(r.timings_ms.get(k, 0.0))
-                track_ids.update(tf.track_id for tf in r.faces)
-                frames_with_faces += bool(r.faces)
-
-        try:
-            for packet in source:
-                emit(pipeline.process(packet))
-                if bar is not None:
-                    bar.update(1)
-                if args.max_frames and pipeline.stats.frames_in >= args.max_frames:
-                    break
-                if stop:
-                    interrupted = True
-                    break
-        except KeyboardInterrupt:
-            interrupted = True
-        try:
-            emit(pipeline.flush())  # frames the smoother still holds: keep them
-        except KeyboardInterrupt:
-            interrupted = True
+                bar = tqdm(total=total, file=sys.stderr, unit="frame", dynamic_ncols=True, leave=True,
+                           desc=Path(str(args.source)).name or str(args.source))
+            summary = run_session(source, analyzer, options, args.out, stop=lambda: bool(stop),
+                                  on_result=(lambda r: bar.update(1)) if bar is not None else None)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -278,52 +230,29 @@ def run_track(args: argparse.Namespace) -> int:
                 bar.total = bar.n
                 bar.refresh()
             bar.close()
-        source.close()
-        stats = pipeline.stats
-        wall = time.perf_counter() - t_start
-        summary = {
-            "frames": stats.frames_out, "frames_read": stats.frames_in, "frames_with_faces": frames_with_faces,
-            "tracks": len(track_ids), "max_faces_in_a_frame": stats.max_faces,
-            "detector_calls": stats.detector_calls, "face_checks": stats.verify_calls,
-            "tracks_lost": stats.tracks_lost, "lost_reasons": stats.lost_reasons,
-            "seconds": round(wall, 3), "interrupted": interrupted,
-            "source_error": source.error, "source_warning": source.warning,
-            "ms_per_frame_median": {k: round(_median(v), 3) for k, v in stage_ms.items()},
-            "ms_per_frame_mean": {k: round(sum(v) / len(v), 3) if v else 0.0 for k, v in stage_ms.items()},
-        }
-        if recorder is not None:
-            recorder.close(summary)
-    _print_summary(args, summary, recorder)
-    if interrupted:
+    _print_summary(args, summary)
+    if summary.interrupted:
         print("tracker-app: interrupted; everything up to the last frame processed was kept", file=sys.stderr)
         return 130
-    if source.warning:
-        print(f"tracker-app: note: {source.warning}", file=sys.stderr)
-    if source.error:
-        print(f"tracker-app: error: {source.error} (the frames before it were processed and kept)",
+    if summary.warning:
+        print(f"tracker-app: note: {summary.warning}", file=sys.stderr)
+    if summary.error:
+        print(f"tracker-app: error: {summary.error} (the frames before it were processed and kept)",
               file=sys.stderr)
         return 1
     return 0
 
 
-def _median(values: list[float]) -> float:
-    import statistics
-
-    return float(statistics.median(values)) if values else 0.0
-
-
-def _print_summary(args: argparse.Namespace, summary: dict, recorder) -> None:
-    frames, secs = summary["frames"], summary["seconds"]
+def _print_summary(args: argparse.Namespace, summary) -> None:
+    frames, secs = summary.frames, summary.seconds
     fps = frames / secs if secs > 0 else 0.0
-    print(f"{args.source}: {frames} frames in {secs:.1f} s ({fps:.1f} fps); {summary['tracks']} track(s), "
-          f"faces in {summary['frames_with_faces']}/{frames} frames (at most {summary['max_faces_in_a_frame']} "
-          f"at once); detector calls {summary['detector_calls']}, face checks {summary['face_checks']}")
-    med, mean = summary["ms_per_frame_median"], summary["ms_per_frame_mean"]
+    print(f"{args.source}: {frames} frames in {secs:.1f} s ({fps:.1f} fps); {summary.tracks} track(s), "
+          f"faces in {summary.frames_with_faces}/{frames} frames (at most {summary.max_faces_in_a_frame} "
+          f"at once); detector calls {summary.detector_calls}, face checks {summary.face_checks}")
+    med, mean = summary.ms_per_frame_median, summary.ms_per_frame_mean
     parts = [f"{k} {med[k]:.2f}/{mean[k]:.2f}" for k in med]
     print(f"  ms per frame (median/mean): {', '.join(parts)}; total {sum(mean.values()):.2f} (mean)")
-    if recorder is not None:
-        print(f"  wrote {len(recorder.paths)} file(s) to {recorder.out_dir}: "
-              + ", ".join(p.name for p in recorder.paths[:6]) + (" ..." if len(recorder.paths) > 6 else ""))
+    print(f"  wrote to {args.out}")
 
 
 if __name__ == "__main__":

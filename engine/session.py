@@ -1,0 +1,350 @@
+"""The one session runner: source -> tracking pipeline -> exports and other sinks.
+
+    from engine.session import ExportOptions, SessionOptions, run_session
+    from engine.frame_selection import FrameSelection
+
+    options = SessionOptions(dense=True, exports=ExportOptions(video=True, meshes=FrameSelection.parse("0-10")))
+    with open_source("clip.mp4") as source:
+        summary = run_session(source, analyzer, options, Path("out"))
+    print(summary.frames, summary.complete, summary.error)
+
+``run_session`` is the loop of ``tracker-app track``, the benchmarks and batch runs;
+the app drives a ``Session`` frame by frame (``feed`` / ``finish``). Both write the
+same files and the same ``run.json`` (engine.run_record).
+
+Failure rules: a source error or a failed write (full disk, removed folder) ends
+the run with ``summary.error`` set and ``complete`` false; every frame processed
+until then, including the frames the smoother still held, goes to the sinks that
+still work. Programming errors propagate, after every file has been closed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+
+from engine.config import EngineConfig
+from engine.frame_selection import FrameSelection
+from engine.frames import FramePacket, FrameResult
+from engine.pipeline import SMOOTHERS, STAGES, TrackingPipeline
+
+if TYPE_CHECKING:
+    from engine.analyzer import FaceAnalyzer
+    from engine.video_source import VideoSource
+
+EXPORT_STAGE = "export"
+MESH_SPACES = ("image", "head")
+
+
+class ResultSink(Protocol):
+    """Consumes results in frame order: exporters, the VMC sender, ..."""
+
+    def write(self, result: FrameResult) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What a session writes into its output folder."""
+
+    table: bool = True  # faces.csv + faces.npz (table v2)
+    video: bool = False  # overlay.avi
+    render: tuple[str, ...] = ()  # "mesh" (shaded under the overlay), "depth", "pncc"
+    frames: FrameSelection = FrameSelection.none()  # PNG frames
+    meshes: FrameSelection = FrameSelection.none()  # per-frame mesh files
+    mesh_formats: tuple[str, ...] = ("obj", "ply")
+    mesh_space: str = "image"  # "image" | "head"
+    mesh_texture: bool = False
+    animation: tuple[str, ...] = ()  # "glb", "pc2" -> out/animation/track_<id>.{glb,pc2}, track_<id>_base.obj
+    overwrite: bool = False  # else refuse a folder holding an earlier run
+
+    def __post_init__(self) -> None:
+        if self.mesh_space not in MESH_SPACES:
+            raise ValueError(f"unknown mesh space '{self.mesh_space}' (choose {', '.join(MESH_SPACES)})")
+        for f in self.mesh_formats:
+            if f not in ("obj", "ply"):
+                raise ValueError(f"unknown mesh format '{f}' (obj, ply)")
+
+    @property
+    def any(self) -> bool:
+        """True when at least one file is written."""
+        return bool(self.table or self.video or self.frames or self.meshes or self.animation
+                    or (self.render and self.video))
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    dense: bool = False
+    smoother: str = "lookahead"  # "lookahead" | "realtime" | "off"
+    max_frames: int | None = None
+    exports: ExportOptions = ExportOptions()
+    # Tracker and smoother settings; None: the analyzer's own config. (The app changes
+    # tracker options without reloading the models.)
+    config: EngineConfig | None = None
+
+    def __post_init__(self) -> None:
+        if self.smoother not in SMOOTHERS:
+            raise ValueError(f"unknown smoother '{self.smoother}' (choose {', '.join(SMOOTHERS)})")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError("max_frames must be at least 1")
+
+
+@dataclass(frozen=True)
+class SourceDescription:
+    """What run.json says about the source; taken from a VideoSource or given by hand."""
+
+    description: str
+    fps: float
+    frame_size: tuple[int, int]  # (width, height)
+    is_live: bool = False
+    frame_count: int | None = None  # the container's claim, when there is one
+
+    @classmethod
+    def of(cls, source: object) -> "SourceDescription":
+        """From an engine.video_source.VideoSource."""
+        count = getattr(source, "header_frame_count", None)
+        w, h = getattr(source, "frame_size")
+        return cls(description=str(getattr(source, "description")), fps=float(getattr(source, "fps")),
+                   frame_size=(int(w), int(h)), is_live=bool(getattr(source, "is_live")),
+                   frame_count=int(count) if count else None)
+
+
+@dataclass
+class SessionSummary:
+    """run.json "summary", identical for every front end."""
+
+    frames_read: int = 0  # packets fed
+    frames: int = 0  # results released (= frames_read once finished)
+    frames_with_faces: int = 0
+    rows: int = 0  # faces over all frames
+    tracks: int = 0
+    max_faces_in_a_frame: int = 0
+    detector_calls: int = 0
+    face_checks: int = 0
+    tracks_lost: int = 0
+    lost_reasons: dict[str, int] = field(default_factory=dict)
+    first_frame: int | None = None  # frame number of the first packet fed
+    last_frame: int | None = None
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    interrupted: bool = False
+    error: str | None = None
+    warning: str | None = None
+    complete: bool = False  # read to the end, no error
+    ms_per_frame_median: dict[str, float] = field(default_factory=dict)
+    ms_per_frame_mean: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+class Session:
+    """Frame-by-frame core: ``feed`` packets, then ``finish`` once.
+
+    ``out_dir=None`` writes no files (the sinks still get every result)."""
+
+    def __init__(self, analyzer: "FaceAnalyzer", options: SessionOptions, out_dir: Path | None,
+                 source: SourceDescription, sinks: Sequence[ResultSink] = ()) -> None:
+        from engine.recorder import SessionRecorder
+
+        self.options = options
+        self.source = source
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        config = options.config or analyzer.config
+        self.pipeline = TrackingPipeline(analyzer, config, dense=options.dense, smoother=options.smoother,
+                                         fps=source.fps)
+        self.summary = SessionSummary()
+        self.error: str | None = None  # first failed write; the run should end
+        self._track_ids: set[int] = set()
+        self._stage_ms: dict[str, array] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
+        self._t0, self._cpu0 = time.perf_counter(), time.process_time()
+        self._finished = False
+        self._flushed = False
+        self.recorder: SessionRecorder | None = None
+        if self.out_dir is not None:
+            ex = options.exports
+            run_info = {"source": source.description, "live": source.is_live, "dense": options.dense,
+                        "smoother": options.smoother, "smoother_delay_frames": self.pipeline.delay_frames,
+                        "tracker": dataclasses.asdict(config.tracker),
+                        "smoother_config": dataclasses.asdict(config.smoother)}
+            self.recorder = SessionRecorder(
+                self.out_dir, source.fps, source.frame_size, table=ex.table, video=ex.video,
+                frames=ex.frames, meshes=ex.meshes, mesh_formats=ex.mesh_formats,
+                face_model=analyzer.face_model, run_info=run_info, render=ex.render,
+                mesh_texture=ex.mesh_texture)
+        self._sinks: list[ResultSink] = list(sinks)
+
+    @property
+    def delay_frames(self) -> int:
+        return self.pipeline.delay_frames
+
+    @property
+    def paths(self) -> list[Path]:
+        """Files written so far."""
+        return list(self.recorder.paths) if self.recorder is not None else []
+
+    def feed(self, packet: FramePacket) -> list[FrameResult]:
+        """Track one frame; the results released (oldest first), already exported and sent.
+
+        A failed write does not raise: ``error`` is set, that sink is dropped, and the
+        caller should end the run (``finish``)."""
+        if self._finished:
+            raise ValueError("session is finished")
+        s = self.summary
+        if s.first_frame is None:
+            s.first_frame = packet.index
+        s.frames_read += 1
+        results = self.pipeline.process(packet)
+        self._emit(results)
+        return results
+
+    def _emit(self, results: list[FrameResult]) -> None:
+        s = self.summary
+        for r in results:
+            t = time.perf_counter()
+            if self.recorder is not None:
+                try:
+                    self.recorder.write(r)
+                except OSError as e:
+                    self._fail(str(e))
+                    self._drop_recorder()
+            for sink in list(self._sinks):
+                try:
+                    sink.write(r)
+                except OSError as e:
+                    self._fail(str(e))
+                    self._sinks.remove(sink)
+                    self._close_quietly(sink)
+            r.timings_ms[EXPORT_STAGE] = (time.perf_counter() - t) * 1000
+            for k, values in self._stage_ms.items():
+                values.append(r.timings_ms.get(k, 0.0))
+            s.frames += 1
+            s.last_frame = r.index
+            s.rows += len(r.faces)
+            s.frames_with_faces += bool(r.faces)
+            self._track_ids.update(tf.track_id for tf in r.faces)
+
+    def _fail(self, message: str) -> None:
+        if self.error is None:  # the first failure is the one to report
+            self.error = message
+
+    def _drop_recorder(self) -> None:
+        recorder, self.recorder = self.recorder, None
+        if recorder is not None:
+            try:
+                recorder.close(self._summary_dict(error=self.error, interrupted=False))
+            except OSError:
+                pass
+
+    @staticmethod
+    def _close_quietly(sink: ResultSink) -> None:
+        try:
+            sink.close()
+        except OSError:
+            pass
+
+    def flush(self) -> list[FrameResult]:
+        """End of stream: the frames the smoother still holds, exported and sent (once)."""
+        if self._flushed or self._finished:
+            return []
+        self._flushed = True
+        results = self.pipeline.flush()
+        self._emit(results)
+        return results
+
+    def finish(self, *, interrupted: bool = False, error: str | None = None,
+               warning: str | None = None) -> SessionSummary:
+        """Flush the smoother, export the rest, close every sink, write the final run.json."""
+        if self._finished:
+            return self.summary
+        if error is not None:
+            self._fail(error)
+        try:
+            self.flush()
+        finally:
+            self._finished = True
+            for sink in self._sinks:
+                try:
+                    sink.close()
+                except OSError as e:
+                    self._fail(str(e))
+            self._sinks = []
+            self.summary.warning = warning
+            if self.recorder is not None:
+                recorder, self.recorder = self.recorder, None
+                try:
+                    recorder.close(self._summary_dict(error=self.error, interrupted=interrupted))
+                except OSError as e:
+                    self._fail(str(e))
+            self._complete_summary(interrupted)
+        return self.summary
+
+    def _complete_summary(self, interrupted: bool) -> None:
+        s = self.summary
+        stats = self.pipeline.stats
+        s.tracks = len(self._track_ids)
+        s.max_faces_in_a_frame = stats.max_faces
+        s.detector_calls = stats.detector_calls
+        s.face_checks = stats.verify_calls
+        s.tracks_lost = stats.tracks_lost
+        s.lost_reasons = dict(stats.lost_reasons)
+        s.seconds = round(time.perf_counter() - self._t0, 3)
+        s.cpu_seconds = round(time.process_time() - self._cpu0, 3)
+        s.interrupted = bool(interrupted)
+        s.error = self.error
+        s.complete = not interrupted and self.error is None
+        s.ms_per_frame_median = {k: round(statistics.median(v), 3) if v else 0.0 for k, v in self._stage_ms.items()}
+        s.ms_per_frame_mean = {k: round(sum(v) / len(v), 3) if v else 0.0 for k, v in self._stage_ms.items()}
+
+    def _summary_dict(self, *, error: str | None, interrupted: bool) -> dict[str, object]:
+        self._complete_summary(interrupted)
+        self.summary.error = error
+        self.summary.complete = not interrupted and error is None
+        return self.summary.to_dict()
+
+
+def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: SessionOptions,
+                out_dir: Path | None, *, sinks: Sequence[ResultSink] = (),
+                stop: Callable[[], bool] = lambda: False,
+                on_result: Callable[[FrameResult], None] | None = None) -> SessionSummary:
+    """Run ``source`` to its end (or ``max_frames``, or until ``stop()`` is true) through one Session.
+
+    Ctrl-C (KeyboardInterrupt) ends the run as interrupted, with everything kept."""
+    session = Session(analyzer, options, out_dir, SourceDescription.of(source), sinks)
+    interrupted = False
+    error: str | None = None
+    try:
+        for packet in source:
+            for result in session.feed(packet):
+                if on_result is not None:
+                    on_result(result)
+            if session.error is not None:
+                break
+            if options.max_frames is not None and session.summary.frames_read >= options.max_frames:
+                break
+            if stop():
+                interrupted = True
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    except OSError as e:  # the source failed while reading (SourceError and friends)
+        error = str(e)
+    except BaseException as e:
+        session.finish(error=f"{type(e).__name__}: {e}")
+        raise
+    error = error or getattr(source, "error", None)
+    try:
+        for result in session.flush():  # the frames the smoother still holds
+            if on_result is not None:
+                on_result(result)
+    except KeyboardInterrupt:
+        interrupted = True
+    except BaseException as e:
+        session.finish(error=f"{type(e).__name__}: {e}")
+        raise
+    return session.finish(interrupted=interrupted, error=error, warning=getattr(source, "warning", None))
