@@ -44,7 +44,7 @@ DATA = REPO.parent / "shared" / "data"
 PEER_SCRIPT = REPO / "bench" / "peer_mediapipe.sh"
 # The aims (ms per frame for the video runs, MB, ratios to MediaPipe).
 # --config overrides selecting each track mode (configs/default.yaml holds the default).
-MODE_CONFIGS = {"serial": "{}\n", "pipelined": "{}\n"}
+MODE_CONFIGS = {"serial": "runtime:\n  pipelined: false\n", "pipelined": "runtime:\n  pipelined: true\n"}
 AIMS = {"landmark video": 5.0, "rendered-mesh video": 7.0, "dense loop": 1.5, "sparse loop": 0.5,
         "table rss_mb": 150.0, "table wall vs peer": 0.6, "table cpu vs peer": 0.8}
 
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--video", type=Path, default=DATA / "media" / "obama_pingpong.mp4")
     parser.add_argument("--image", type=Path, default=DATA / "media" / "emma.jpg")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--modes", default="serial",
+    parser.add_argument("--modes", default="serial,pipelined",
                         help="track modes to compare, comma-separated (serial, pipelined)")
     parser.add_argument("--peer", action="store_true", help="also run MediaPipe FaceMesh (bench/peer_mediapipe.sh)")
     parser.add_argument("--skip-loops", action="store_true", help="only the whole-process runs")

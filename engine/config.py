@@ -29,6 +29,8 @@ class ConfigError(ValueError):
 class RuntimeConfig:
     intra_op_threads: int = 4
     allow_spinning: bool = True
+    pipelined: bool = True
+    pipeline_queue_frames: int = 4
 
     def effective_threads(self) -> int:
         """Requested threads, never more than the CPUs this process may use."""
