@@ -2,11 +2,9 @@
 
 ``mesh`` blends the shaded dense mesh over the frame (overlays are drawn on top),
 ``depth`` and ``pncc`` are data images of their own (black where no face is).
-Also writes a face as a textured OBJ (texture sampled from the frame).
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -16,7 +14,6 @@ from engine.results import Face
 
 RENDER_MODES = ("mesh", "depth", "pncc")
 MESH_ALPHA = 0.6
-TEXTURE_SIZE = 512
 
 
 def parse_render_modes(text: str | None) -> tuple[str, ...]:
@@ -57,11 +54,3 @@ class FrameRenderer:
         if mode == "pncc":
             return self.renderer.pncc(image.shape[:2], meshes) if meshes else np.zeros_like(image)
         raise ValueError(f"unknown render mode '{mode}'")
-
-    def write_textured_obj(self, path: Path, image: np.ndarray, face: Face) -> Path:
-        """OBJ + MTL + PNG of one face, its texture sampled from ``image`` where visible."""
-        from engine.mesh_export import write_obj
-
-        (vertices,) = self.vertices([face])
-        texture = self.renderer.uv_texture(image, vertices, size=TEXTURE_SIZE)
-        return write_obj(path, vertices, self.face_model.triangles, uv=self.face_model.uv, texture_bgr=texture)

@@ -20,10 +20,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.atomic_files import atomic_open
+
+if TYPE_CHECKING:
+    from engine.face_model import FaceModel
+    from engine.frame_selection import FrameSelection
+    from engine.frames import FrameResult
+    from engine.results import Face
 
 
 def sample_vertex_colors(frame: np.ndarray, vertices: np.ndarray) -> np.ndarray:
@@ -53,9 +60,10 @@ def sample_vertex_colors(frame: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     return out
 
 
-def to_viewer_space(vertices: np.ndarray, triangles: np.ndarray, center: bool = True
+def to_viewer_space(vertices: np.ndarray, triangles: np.ndarray, center: bool = True, y_down: bool = True
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """(x, -y, z) float32 vertices and triangles wound counter-clockwise seen from +z.
+    """(x, -y, z) float32 vertices (as they are with ``y_down=False``: already y up) and
+    triangles wound counter-clockwise seen from +z.
 
     The winding is chosen from the projected signed area of the whole mesh, so it
     is right for a face (an open surface looking towards +z) whatever the input
@@ -69,7 +77,7 @@ def to_viewer_space(vertices: np.ndarray, triangles: np.ndarray, center: bool = 
         raise ValueError(f"triangles must be (m, 3) integers, got {t.shape} {t.dtype}")
     if t.size and (t.min() < 0 or t.max() >= len(v)):
         raise ValueError("triangle index out of range")
-    out = v * np.array([1.0, -1.0, 1.0])
+    out = v * np.array([1.0, -1.0 if y_down else 1.0, 1.0])
     if center:
         finite = np.isfinite(out).all(axis=1)
         if finite.any():
@@ -85,7 +93,7 @@ def to_viewer_space(vertices: np.ndarray, triangles: np.ndarray, center: bool = 
 
 def write_obj(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray,
               uv: np.ndarray | None = None, texture_bgr: np.ndarray | None = None,
-              vertex_colors: np.ndarray | None = None, center: bool = True) -> Path:
+              vertex_colors: np.ndarray | None = None, center: bool = True, y_down: bool = True) -> Path:
     """Writes a Wavefront OBJ of an image-space mesh (see the module docstring for axes).
 
     uv: (n, 2) per-vertex texture coordinates (v up, OBJ convention);
@@ -93,10 +101,11 @@ def write_obj(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarr
     with a <stem>.mtl material referring to it by relative name (needs uv);
     vertex_colors: (n, 3) uint8 BGR or float [0, 1] BGR, written as the common
     "v x y z r g b" extension that MeshLab and Blender read.
+    y_down=False: the vertices are already y up (head space) and are stored as they are.
     Returns the OBJ path.
     """
     path = Path(path)
-    v, t = to_viewer_space(vertices, triangles, center)
+    v, t = to_viewer_space(vertices, triangles, center, y_down)
     n = len(v)
     uvs = None
     if uv is not None:
@@ -127,7 +136,8 @@ def write_obj(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarr
                     f"map_Kd {png_name}\n")
 
     with atomic_open(path, "w") as f:
-        f.write("# written by engine.mesh_export: image-space mesh stored as (x, -y, z), y up\n")
+        f.write("# written by engine.mesh_export: " + ("image-space mesh stored as (x, -y, z), y up\n" if y_down
+                                                        else "y up\n"))
         f.write(f"# {n} vertices, {len(t)} triangles\n")
         if mtl_name:
             f.write(f"mtllib {mtl_name}\n")
@@ -149,12 +159,12 @@ def write_obj(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarr
 
 
 def write_ply(path: str | os.PathLike, vertices: np.ndarray, triangles: np.ndarray,
-              vertex_colors: np.ndarray | None = None, center: bool = True) -> Path:
+              vertex_colors: np.ndarray | None = None, center: bool = True, y_down: bool = True) -> Path:
     """Writes a binary little-endian PLY: float xyz (axes as for OBJ), optional
     uchar red/green/blue from BGR vertex_colors (uint8 or float [0, 1]), and
     triangles as uchar-counted int lists. Returns the path."""
     path = Path(path)
-    v, t = to_viewer_space(vertices, triangles, center)
+    v, t = to_viewer_space(vertices, triangles, center, y_down)
     n = len(v)
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
     if vertex_colors is not None:
@@ -188,3 +198,88 @@ def _colors_rgb01(colors: np.ndarray, n: int) -> np.ndarray:
     return np.clip(c[:, ::-1], 0.0, 1.0)
 
 
+
+
+# -- the one mesh/texture writer of the project (track, Record Session, Save Mesh, detect) --
+
+MESH_FORMATS = ("obj", "ply")
+MESH_SPACES = ("image", "head")
+TEXTURE_SIZE = 512  # px, square UV texture of a textured OBJ
+
+
+class MeshWriter:
+    """A face's dense mesh as OBJ (vertex colours, or a UV texture with ``texture``) and/or PLY.
+
+    ``space="image"``: image pixels as in engine.image_space, stored y up as (x, -y, z),
+    so the mesh overlays the frame; no per-file recentring, so head motion is kept.
+    ``space="head"``: engine.head_space, the canonical head with the pose removed, in
+    metres, +Y up, looking down +Z. Colours and textures are sampled from the frame
+    either way. One per thread (the texture renderer caches topology).
+    """
+
+    def __init__(self, face_model: "FaceModel", formats: tuple[str, ...] = MESH_FORMATS, space: str = "image",
+                 texture: bool = False) -> None:
+        if not formats or any(f not in MESH_FORMATS for f in formats):
+            raise ValueError(f"mesh formats must be among {', '.join(MESH_FORMATS)}, got {', '.join(formats)}")
+        if space not in MESH_SPACES:
+            raise ValueError(f"unknown mesh space '{space}' (choose {', '.join(MESH_SPACES)})")
+        self.face_model = face_model
+        self.formats = tuple(formats)
+        self.space = space
+        self.texture = bool(texture)
+        self._renderer = None
+        if self.texture and "obj" in self.formats:
+            from engine.render import MeshRenderer
+
+            self._renderer = MeshRenderer(face_model.triangles, uv=face_model.uv, ncc=face_model.ncc)
+
+    def write(self, stem: Path, image: np.ndarray, face: "Face") -> list[Path]:
+        """``stem``.obj / .ply (+ .mtl and .png with a texture); the paths written."""
+        from engine.head_space import head_space_vertices
+        from engine.image_space import export_vertices
+
+        model = self.face_model
+        on_image = export_vertices(model, face)
+        vertices = on_image if self.space == "image" else head_space_vertices(model, np.asarray(face.params)[12:])
+        y_down = self.space == "image"
+        colours = sample_vertex_colors(image, on_image)
+        written: list[Path] = []
+        stem = Path(stem)
+        try:
+            if "obj" in self.formats and self._renderer is not None:
+                texture = self._renderer.uv_texture(image, on_image, size=TEXTURE_SIZE)
+                written.append(write_obj(stem.with_suffix(".obj"), vertices, model.triangles, uv=model.uv,
+                                         texture_bgr=texture, center=False, y_down=y_down))
+            elif "obj" in self.formats:
+                written.append(write_obj(stem.with_suffix(".obj"), vertices, model.triangles,
+                                         vertex_colors=colours, center=False, y_down=y_down))
+            if "ply" in self.formats:
+                written.append(write_ply(stem.with_suffix(".ply"), vertices, model.triangles,
+                                         vertex_colors=colours, center=False, y_down=y_down))
+        except OSError as e:
+            raise OSError(f"cannot write mesh {stem}: {e.strerror or e}") from None
+        return written
+
+
+class MeshExporter:
+    """ResultSink: ``meshes/frame_000123_id1.obj`` etc. for the selected frames."""
+
+    def __init__(self, out_dir: Path, writer: MeshWriter, frames: "FrameSelection") -> None:
+        self.folder = Path(out_dir) / "meshes"
+        self.writer = writer
+        self.frames = frames
+        self.paths: list[Path] = []
+
+    def write(self, result: "FrameResult") -> None:
+        if result.index not in self.frames or not result.faces:
+            return
+        try:
+            self.folder.mkdir(exist_ok=True)
+        except OSError as e:
+            raise OSError(f"cannot create {self.folder}: {e.strerror or e}") from None
+        for tf in result.faces:
+            self.paths += self.writer.write(self.folder / f"frame_{result.index:06d}_id{tf.track_id}",
+                                            result.image, tf.face)
+
+    def close(self) -> None:
+        pass

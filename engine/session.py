@@ -32,14 +32,17 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 from engine.config import EngineConfig
 from engine.frame_selection import FrameSelection
 from engine.frames import FramePacket, FrameResult
+from engine.mesh_export import MESH_FORMATS, MESH_SPACES
 from engine.pipeline import SMOOTHERS, STAGES, TrackingPipeline
+from engine.run_record import RunRecord, prepare_out_dir
 
 if TYPE_CHECKING:
     from engine.analyzer import FaceAnalyzer
+    from engine.face_model import FaceModel
     from engine.video_source import VideoSource
 
 EXPORT_STAGE = "export"
-MESH_SPACES = ("image", "head")
+ANIMATION_FORMATS = ("glb", "pc2")  # engine.animation_export writes them
 
 
 class ResultSink(Protocol):
@@ -48,6 +51,13 @@ class ResultSink(Protocol):
     def write(self, result: FrameResult) -> None: ...
 
     def close(self) -> None: ...
+
+
+class FileExporter(ResultSink, Protocol):
+    """A sink that writes files into the session's folder."""
+
+    @property
+    def paths(self) -> list[Path]: ...
 
 
 @dataclass(frozen=True)
@@ -68,15 +78,22 @@ class ExportOptions:
     def __post_init__(self) -> None:
         if self.mesh_space not in MESH_SPACES:
             raise ValueError(f"unknown mesh space '{self.mesh_space}' (choose {', '.join(MESH_SPACES)})")
-        for f in self.mesh_formats:
-            if f not in ("obj", "ply"):
-                raise ValueError(f"unknown mesh format '{f}' (obj, ply)")
+        from engine.frame_render import RENDER_MODES
 
-    @property
-    def any(self) -> bool:
-        """True when at least one file is written."""
-        return bool(self.table or self.video or self.frames or self.meshes or self.animation
-                    or (self.render and self.video))
+        if not self.mesh_formats or any(f not in MESH_FORMATS for f in self.mesh_formats):
+            raise ValueError(f"mesh formats must be obj and/or ply, got '{','.join(self.mesh_formats)}'")
+        for mode in self.render:
+            if mode not in RENDER_MODES:
+                raise ValueError(f"unknown render mode '{mode}' (choose from {', '.join(RENDER_MODES)})")
+        for fmt in self.animation:
+            if fmt not in ANIMATION_FORMATS:
+                raise ValueError(f"unknown animation format '{fmt}' (choose from {', '.join(ANIMATION_FORMATS)})")
+
+    def to_dict(self) -> dict[str, object]:
+        """run.json form (frame selections as frame lists)."""
+        d = dataclasses.asdict(self)
+        d["frames"], d["meshes"] = self.frames.text(), self.meshes.text()
+        return d
 
 
 @dataclass(frozen=True)
@@ -133,8 +150,8 @@ class SessionSummary:
     face_checks: int = 0
     tracks_lost: int = 0
     lost_reasons: dict[str, int] = field(default_factory=dict)
-    first_frame: int | None = None  # frame number of the first packet fed
-    last_frame: int | None = None
+    started_at_frame: int | None = None  # frame number of the first packet fed (= the table's first row)
+    last_frame: int | None = None  # frame number of the last result exported
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     interrupted: bool = False
@@ -155,8 +172,6 @@ class Session:
 
     def __init__(self, analyzer: "FaceAnalyzer", options: SessionOptions, out_dir: Path | None,
                  source: SourceDescription, sinks: Sequence[ResultSink] = ()) -> None:
-        from engine.recorder import SessionRecorder
-
         self.options = options
         self.source = source
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -170,19 +185,26 @@ class Session:
         self._t0, self._cpu0 = time.perf_counter(), time.process_time()
         self._finished = False
         self._flushed = False
-        self.recorder: SessionRecorder | None = None
+        self._record: RunRecord | None = None
+        self._exporters: list[FileExporter] = []
         if self.out_dir is not None:
-            ex = options.exports
-            run_info = {"source": source.description, "live": source.is_live, "dense": options.dense,
-                        "smoother": options.smoother, "smoother_delay_frames": self.pipeline.delay_frames,
-                        "tracker": dataclasses.asdict(config.tracker),
-                        "smoother_config": dataclasses.asdict(config.smoother)}
-            self.recorder = SessionRecorder(
-                self.out_dir, source.fps, source.frame_size, table=ex.table, video=ex.video,
-                frames=ex.frames, meshes=ex.meshes, mesh_formats=ex.mesh_formats,
-                face_model=analyzer.face_model, run_info=run_info, render=ex.render,
-                mesh_texture=ex.mesh_texture)
-        self._sinks: list[ResultSink] = list(sinks)
+            prepare_out_dir(self.out_dir, options.exports.overwrite)
+            self._record = RunRecord(self.out_dir, self._description(config))
+            self._record.start()
+            self._exporters = _make_exporters(self.out_dir, options.exports, analyzer.face_model, source)
+        self._sinks: list[ResultSink] = [*self._exporters, *sinks]
+
+    def _description(self, config: EngineConfig) -> dict[str, object]:
+        s, o = self.source, self.options
+        from engine.table import table_schema
+
+        return {"source": {"description": s.description, "fps": s.fps, "frame_size": list(s.frame_size),
+                           "live": s.is_live, "frame_count": s.frame_count},
+                "options": {"dense": o.dense, "smoother": o.smoother, "smoother_delay_frames": self.delay_frames,
+                            "max_frames": o.max_frames, "exports": o.exports.to_dict()},
+                "config": {"tracker": dataclasses.asdict(config.tracker),
+                           "smoother": dataclasses.asdict(config.smoother)},
+                "table": table_schema() if o.exports.table else None}
 
     @property
     def delay_frames(self) -> int:
@@ -190,8 +212,8 @@ class Session:
 
     @property
     def paths(self) -> list[Path]:
-        """Files written so far."""
-        return list(self.recorder.paths) if self.recorder is not None else []
+        """Files written so far by the exporters (run.json aside)."""
+        return [p for e in self._exporters for p in e.paths]
 
     def feed(self, packet: FramePacket) -> list[FrameResult]:
         """Track one frame; the results released (oldest first), already exported and sent.
@@ -208,8 +230,8 @@ class Session:
         if self._finished:
             raise ValueError("session is finished")
         s = self.summary
-        if s.first_frame is None:
-            s.first_frame = packet.index
+        if s.started_at_frame is None:
+            s.started_at_frame = packet.index
         s.frames_read += 1
         return self.pipeline.process(packet)
 
@@ -233,12 +255,6 @@ class Session:
         s = self.summary
         for r in results:
             t = time.perf_counter()
-            if self.recorder is not None:
-                try:
-                    self.recorder.write(r)
-                except OSError as e:
-                    self._fail(str(e))
-                    self._drop_recorder()
             for sink in list(self._sinks):
                 try:
                     sink.write(r)
@@ -258,14 +274,6 @@ class Session:
     def _fail(self, message: str) -> None:
         if self.error is None:  # the first failure is the one to report
             self.error = message
-
-    def _drop_recorder(self) -> None:
-        recorder, self.recorder = self.recorder, None
-        if recorder is not None:
-            try:
-                recorder.close(self._summary_dict(error=self.error, interrupted=False))
-            except OSError:
-                pass
 
     @staticmethod
     def _close_quietly(sink: ResultSink) -> None:
@@ -298,14 +306,26 @@ class Session:
                     self._fail(str(e))
             self._sinks = []
             self.summary.warning = warning
-            if self.recorder is not None:
-                recorder, self.recorder = self.recorder, None
+            self._complete_summary(interrupted)
+            if self._record is not None:
                 try:
-                    recorder.close(self._summary_dict(error=self.error, interrupted=interrupted))
+                    self._record.finish(self.summary.to_dict(), self._files())
                 except OSError as e:
                     self._fail(str(e))
-            self._complete_summary(interrupted)
+                    self.summary.error = self.error
+                    self.summary.complete = False
         return self.summary
+
+    def _files(self) -> list[str]:
+        """Written files, relative to the output folder."""
+        assert self.out_dir is not None
+        out: list[str] = []
+        for p in self.paths:
+            try:
+                out.append(str(p.relative_to(self.out_dir)))
+            except ValueError:
+                out.append(str(p))
+        return out
 
     def _complete_summary(self, interrupted: bool) -> None:
         s = self.summary
@@ -323,12 +343,6 @@ class Session:
         s.complete = not interrupted and self.error is None
         s.ms_per_frame_median = {k: round(statistics.median(v), 3) if v else 0.0 for k, v in self._stage_ms.items()}
         s.ms_per_frame_mean = {k: round(sum(v) / len(v), 3) if v else 0.0 for k, v in self._stage_ms.items()}
-
-    def _summary_dict(self, *, error: str | None, interrupted: bool) -> dict[str, object]:
-        self._complete_summary(interrupted)
-        self.summary.error = error
-        self.summary.complete = not interrupted and error is None
-        return self.summary.to_dict()
 
 
 def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: SessionOptions,
@@ -348,8 +362,19 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
         return PipelinedRun(session, source, config.runtime.pipeline_queue_frames, stop, on_result).run()
     interrupted = False
     error: str | None = None
+    packets = iter(source)
     try:
-        for packet in source:
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (KeyboardInterrupt, MemoryError):
+                raise
+            except Exception as e:  # the source failed (decoder error, unreadable file): an input error
+                error = (f"{session.source.description}: reading stopped after {session.summary.frames_read} "
+                         f"frames ({_one_line(e)})")
+                break
             for result in session.feed(packet):
                 if on_result is not None:
                     on_result(result)
@@ -362,8 +387,6 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
                 break
     except KeyboardInterrupt:
         interrupted = True
-    except OSError as e:  # the source failed while reading (SourceError and friends)
-        error = str(e)
     except BaseException as e:
         session.finish(error=f"{type(e).__name__}: {e}")
         raise
@@ -378,6 +401,49 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
         session.finish(error=f"{type(e).__name__}: {e}")
         raise
     return session.finish(interrupted=interrupted, error=error, warning=getattr(source, "warning", None))
+
+
+def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceModel",
+                    source: SourceDescription) -> list[FileExporter]:
+    """The sinks that write ``exports`` into ``out_dir``; closes what it opened if one fails."""
+    from engine.mesh_export import MeshExporter, MeshWriter
+    from engine.recorder import OverlayExporter
+    from engine.table import TableWriter
+
+    made: list[FileExporter] = []
+    try:
+        if exports.table:
+            made.append(TableWriter(out_dir, face_model))
+        if exports.video or exports.frames:
+            made.append(OverlayExporter(out_dir, face_model, source.fps, source.frame_size, video=exports.video,
+                                        frames=exports.frames, render=exports.render))
+        if exports.meshes:
+            writer = MeshWriter(face_model, exports.mesh_formats, exports.mesh_space, exports.mesh_texture)
+            made.append(MeshExporter(out_dir, writer, exports.meshes))
+        if exports.animation:
+            made.append(_animation_exporter(out_dir, exports, face_model, source))
+    except BaseException:
+        for sink in made:
+            Session._close_quietly(sink)
+        raise
+    return made
+
+
+def _animation_exporter(out_dir: Path, exports: ExportOptions, face_model: "FaceModel",
+                        source: SourceDescription) -> FileExporter:
+    try:
+        from engine.animation_export import AnimationExporter
+    except ImportError:
+        raise ValueError("animation export needs engine/animation_export.py (the animation branch "
+                         "is not merged into this build)") from None
+    exporter: FileExporter = AnimationExporter(out_dir, face_model, exports.animation, source.fps,
+                                             texture=exports.mesh_texture)
+    return exporter
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 # -- pipelined runs -------------------------------------------------------------------------
@@ -401,9 +467,9 @@ class PipelinedRun:
     ``stop()`` or Ctrl-C ends the run after the frame being tracked (packets decoded
     but not tracked yet are dropped and not counted), with the smoother's frames
     flushed; a source error ends it the same way, with ``summary.error``. A crash of
-    the source or the tracker (a programming error) flushes what was tracked and then
-    propagates; a crash of an export stops the exports where they are (the files end
-    at the last frame exported, run.json says so) and propagates.
+    the tracker (a programming error) flushes what was tracked and then propagates;
+    a crash of an export stops the exports where they are (the files end at the last
+    frame exported, run.json says so) and propagates.
     """
 
     def __init__(self, session: Session, source: "VideoSource", queue_frames: int,
@@ -471,16 +537,23 @@ class PipelinedRun:
     # -- stages (threads) ---------------------------------------------------------------------
 
     def _decode(self) -> None:
-        try:
-            for packet in self.source:
-                if not self._put(self._packets, packet, until=self._halt):
-                    return
-                if self._halt.is_set():
-                    return
-        except OSError as e:  # the source failed while reading (SourceError and friends)
-            self._source_error = str(e)
-        except BaseException as e:
-            self._crash = self._crash or e
+        decoded = 0
+        packets = iter(self.source)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (KeyboardInterrupt, MemoryError) as e:
+                self._crash = self._crash or e
+                break
+            except Exception as e:  # the source failed (decoder error, unreadable file): an input error
+                self._source_error = (f"{self.session.source.description}: reading stopped after {decoded} "
+                                      f"frames ({_one_line(e)})")
+                break
+            if not self._put(self._packets, packet, until=self._halt) or self._halt.is_set():
+                return
+            decoded += 1
         self._put(self._packets, _END, until=self._halt)
 
     def _export(self) -> None:

@@ -14,7 +14,7 @@ import cv2
 import pytest
 
 from engine.config import REPO_ROOT
-from engine.recorder import table_columns
+from engine.table import table_columns
 
 
 def cli(*args: str, **kw) -> subprocess.Popen:
@@ -110,9 +110,10 @@ def test_killed_run_leaves_readable_table_and_video(tmp_path, media_dir, weights
     assert 40 <= len(rows) < 440
     assert [int(r[0]) for r in rows] == list(range(len(rows)))
     frames = count_video_frames(out / "overlay.avi")
-    # playable up to the last frames written (OpenCV's AVI writer holds back < 1 MB, a few JPEGs)
-    assert len(rows) - 8 <= frames <= len(rows) + 1
-    assert json.loads((out / "run.json").read_text())["complete"] is False
+    # playable up to the last frame written (each frame is flushed as one JPEG chunk)
+    assert len(rows) - 1 <= frames <= len(rows) + 1
+    run = json.loads((out / "run.json").read_text())
+    assert run["complete"] is False and run["finished"] is None and run["summary"] is None
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -124,7 +125,92 @@ def test_stopped_run_closes_cleanly(tmp_path, media_dir, weights_dir, sig) -> No
     assert "interrupted" in stderr
     rows = read_rows(out / "faces.csv")
     run = json.loads((out / "run.json").read_text())
-    assert run["complete"] and run["summary"]["interrupted"]
+    # kept, but not complete: the source was not read to its end
+    assert run["complete"] is False and run["interrupted"] and run["error"] is None and run["finished"]
     # every frame read was written, including the ones the look-ahead smoother held
     assert len(rows) == run["summary"]["frames"] == run["summary"]["frames_read"]
     assert count_video_frames(out / "overlay.avi") == len(rows)
+
+
+def _run_with_file_size_limit(limit: int, *args: str) -> subprocess.CompletedProcess:
+    """`track` where no file may grow past ``limit`` bytes: writes fail as on a full disk (EFBIG)."""
+    import resource
+
+    def limit_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get the error, not the signal
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, "-m", "tracker_app.cli", "--threads", "2", "track", *args,
+                           "--no-progress"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=240,
+                          preexec_fn=limit_files)
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_full_disk_ends_the_run_truthfully(tmp_path, media_dir, weights_dir, video) -> None:
+    out = tmp_path / "out"
+    args = [str(media_dir / "obama.mp4"), "--out", str(out)] + (["--video"] if video else [])
+    p = _run_with_file_size_limit(2_000_000 if video else 60_000, *args)
+    assert p.returncode == 1
+    first = "overlay.avi" if video else "faces.csv"  # the file that filled up first is named
+    errors = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and f"cannot write {out / first}" in errors[0], p.stderr
+    assert "[ WARN" not in p.stderr + p.stdout
+    run = json.loads((out / "run.json").read_text())
+    assert run["complete"] is False and first in run["error"] and run["summary"]["error"] == run["error"]
+    rows = read_rows(out / "faces.csv")
+    assert 10 < len(rows) < 55 and [int(r[0]) for r in rows] == list(range(len(rows)))
+    if video:
+        # the look-ahead smoother's held frames reached the table after the video failed
+        assert len(rows) == run["summary"]["frames"] and count_video_frames(out / "overlay.avi") < len(rows)
+
+
+def test_odd_frame_size_and_a_decoder_error_in_an_image_folder(tmp_path, media_dir, weights_dir) -> None:
+    import zlib
+    import struct
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    image = cv2.resize(cv2.imread(str(media_dir / "emma.jpg")), (641, 479))
+    for i in range(8):
+        cv2.imwrite(str(folder / f"f{i:03d}.png"), image)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    # f005 declares 60000x60000 pixels: the decoder refuses it
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 180001)) + chunk(b"IEND", b""))
+    (folder / "f005.png").write_bytes(bomb)
+    out = tmp_path / "out"
+    p = cli("track", str(folder), "--out", str(out), "--video", "--no-progress")
+    _, stderr = p.communicate(timeout=240)
+    run = json.loads((out / "run.json").read_text())
+    if p.returncode == 0:  # the image reader skips such files (a warning): all other frames are there
+        assert run["complete"] and run["summary"]["frames"] == 7
+    else:
+        assert p.returncode == 1 and run["complete"] is False and run["error"]
+        assert len([line for line in stderr.splitlines() if line.strip()]) == 1, stderr
+        # the frames before the error, including the ones the smoother held, were exported
+        frames = sorted({int(r[0]) for r in read_rows(out / "faces.csv")})
+        assert frames == list(range(5)) and run["summary"]["frames"] == 5
+    cap = cv2.VideoCapture(str(out / "overlay.avi"))
+    ok, frame = cap.read()
+    assert ok and frame.shape == (479, 641, 3)  # the odd size is kept
+
+
+def test_frame_lists_are_lazy_and_all_is_accepted(tmp_path, media_dir, weights_dir) -> None:
+    out = tmp_path / "out"
+    p = cli("track", str(media_dir / "obama.mp4"), "--out", str(out), "--no-progress", "--max-frames", "3",
+            "--frames", "0-99999999999", "--meshes", "all", "--mesh-format", "ply")
+    _, stderr = p.communicate(timeout=240)
+    assert p.returncode == 0, stderr
+    assert len(list((out / "frames").glob("*.png"))) == 3 and len(list((out / "meshes").glob("*.ply"))) == 3
+    # a second run into the same folder is refused in one line, then allowed with --overwrite
+    p = cli("track", str(media_dir / "obama.mp4"), "--out", str(out), "--no-progress", "--max-frames", "2")
+    _, stderr = p.communicate(timeout=240)
+    assert p.returncode == 1 and stderr.count("\n") == 1 and "--overwrite" in stderr
+    p = cli("track", str(media_dir / "obama.mp4"), "--out", str(out), "--no-progress", "--max-frames", "2",
+            "--overwrite")
+    _, stderr = p.communicate(timeout=240)
+    assert p.returncode == 0, stderr
+    assert not (out / "frames").exists() and len(read_rows(out / "faces.csv")) == 2

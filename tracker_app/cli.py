@@ -54,7 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--frames", type=_frame_selection, default=None, metavar="LIST",
                        help="frames to save as PNG, e.g. 0,10,100-200:25 or all")
     track.add_argument("--meshes", type=_frame_selection, default=None, metavar="LIST",
-                       help="frames whose face meshes are saved (OBJ and PLY, colours from the frame)")
+                       help="frames whose face meshes are saved (OBJ and PLY, colours from the frame), "
+                            "e.g. 0-100:10 or all")
+    track.add_argument("--mesh-space", choices=("image", "head"), default="image",
+                       help="image: pixels over the frame (y up, not recentred); head: the canonical head "
+                            "without the pose, metres, +Y up, looking down +Z (default: %(default)s)")
     track.add_argument("--mesh-format", default="obj,ply", metavar="FMT",
                        help="mesh formats, comma-separated: obj, ply (default: %(default)s)")
     track.add_argument("--render", default=None, metavar="MODES",
@@ -62,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "pncc.avi (with --video) and _depth/_pncc PNGs for --frames (comma-separated)")
     track.add_argument("--mesh-texture", action="store_true",
                        help="--meshes OBJ files carry a UV texture sampled from the frame (.mtl + .png)")
+    track.add_argument("--animation", default=None, metavar="FMTS",
+                       help="glb, pc2 (comma-separated): per track, animation/track_<id>.glb (morph targets + "
+                            "head motion), .pc2 point cache and track_<id>_base.obj")
+    track.add_argument("--overwrite", action="store_true",
+                       help="replace an earlier run's files in --out (otherwise such a folder is refused)")
     track.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
     track.add_argument("--detect-every", type=int, default=None, metavar="N",
                        help="also run the detector every N frames to pick up new faces (0 = only when needed)")
@@ -79,6 +88,11 @@ def _frame_selection(text: str):
         return FrameSelection.parse(text)
     except FrameSelectionError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _animation_formats(text: str | None) -> tuple[str, ...]:
+    """'glb,pc2' -> ('glb', 'pc2'); unknown names are rejected by ExportOptions."""
+    return tuple(dict.fromkeys(f.strip().lower() for f in (text or "").split(",") if f.strip()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,11 +140,13 @@ def run_detect(args: argparse.Namespace) -> int:
     from engine.atomic_files import write_atomic, write_image
     from engine.frame_render import FrameRenderer, parse_render_modes
     from engine.image_input import ImageError, read_image
+    from engine.mesh_export import MeshWriter
     from engine.overlay import draw_faces
 
     modes = parse_render_modes(args.render)
     analyzer = _load_analyzer(args)
-    renderer = FrameRenderer(analyzer.face_model) if modes or args.mesh_texture else None
+    renderer = FrameRenderer(analyzer.face_model) if modes else None
+    mesh_writer = MeshWriter(analyzer.face_model, ("obj",), texture=True) if args.mesh_texture else None
     args.out.mkdir(parents=True, exist_ok=True)
     failures = 0
     for path in args.images:
@@ -153,9 +169,9 @@ def run_detect(args: argparse.Namespace) -> int:
         for mode in modes:
             if mode != "mesh":
                 write_image(args.out / f"{path.stem}_{mode}.png", renderer.render(image, faces, mode))
-        if args.mesh_texture:
+        if mesh_writer is not None:
             for i, face in enumerate(faces):
-                renderer.write_textured_obj(args.out / f"{path.stem}_face{i}.obj", image, face)
+                mesh_writer.write(args.out / f"{path.stem}_face{i}", image, face)
         if args.json:
             doc = {"image": str(path), "width": image.shape[1], "height": image.shape[0],
                    "faces": [f.to_dict() for f in faces]}
@@ -186,7 +202,8 @@ def run_track(args: argparse.Namespace) -> int:
     exports = ExportOptions(table=args.table, video=args.video, render=parse_render_modes(args.render),
                             frames=args.frames or FrameSelection.none(),
                             meshes=args.meshes or FrameSelection.none(), mesh_formats=formats,
-                            mesh_texture=args.mesh_texture)
+                            mesh_space=args.mesh_space, mesh_texture=args.mesh_texture,
+                            animation=_animation_formats(args.animation), overwrite=args.overwrite)
     config = EngineConfig.load(args.config)
     overrides = {}
     if args.detect_every is not None:
