@@ -28,7 +28,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class RuntimeConfig:
     intra_op_threads: int = 4
-    allow_spinning: bool = True
+    allow_spinning: bool = False
     pipelined: bool = True
     pipeline_queue_frames: int = 4
 

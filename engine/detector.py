@@ -29,7 +29,7 @@ class Detection:
 class FaceDetector:
     """Finds faces in a BGR frame. ``detect`` is safe to call from one thread at a time."""
 
-    def __init__(self, model_path: Path, threads: int, config: DetectorConfig, allow_spinning: bool = True) -> None:
+    def __init__(self, model_path: Path, threads: int, config: DetectorConfig, allow_spinning: bool = False) -> None:
         self.config = config
         self._session = create_session(model_path, threads, allow_spinning)
         self._input_name = self._session.get_inputs()[0].name
