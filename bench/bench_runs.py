@@ -45,6 +45,9 @@ PEER_SCRIPT = REPO / "bench" / "peer_mediapipe.sh"
 # The issue's aims (ms per frame for the video runs, MB, ratios to MediaPipe).
 # --config overrides selecting each track mode (configs/default.yaml holds the default).
 MODE_CONFIGS = {"serial": "runtime:\n  pipelined: false\n", "pipelined": "runtime:\n  pipelined: true\n"}
+# Thread split measured with --split: onnxruntime intra-op threads x spinning, table only.
+SPLITS = tuple((mode, threads, spin) for mode in ("serial", "pipelined") for threads in (1, 2)
+               for spin in (False, True))
 AIMS = {"landmark video": 5.0, "rendered-mesh video": 7.0, "dense loop": 1.5, "sparse loop": 0.5,
         "table rss_mb": 150.0, "table wall vs peer": 0.6, "table cpu vs peer": 0.8}
 
@@ -52,8 +55,9 @@ AIMS = {"landmark video": 5.0, "rendered-mesh video": 7.0, "dense loop": 1.5, "s
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
     name: str
-    args: tuple[str, ...]  # after `python -m tracker_app`; {video}, {image}, {out} filled in
+    args: tuple[str, ...]  # after `python -m tracker_app --config FILE`; {video}, {image}, {out} filled in
     per_frame: bool  # report ms per frame of the clip
+    config: str = "{}\n"  # YAML written to FILE (over configs/default.yaml)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,16 +81,47 @@ def run_process(argv: list[str], env: dict[str, str]) -> Measured:
     return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, child.returncode)
 
 
-def run_specs(modes: list[str]) -> list[RunSpec]:
+def run_specs(modes: list[str], split: bool) -> list[RunSpec]:
     specs = [RunSpec("detect, one image", ("detect", "{image}", "--out", "{out}"), False)]
     track = {"table only": (), "landmark video": ("--video",),
              "rendered-mesh video": ("--video", "--dense", "--render", "mesh")}
+    base = ("track", "{video}", "--out", "{out}", "--no-progress")
     for mode in modes:
         for name, extra in track.items():
-            specs.append(RunSpec(f"{name} ({mode})",
-                                 ("--config", "{config_" + mode + "}", "track", "{video}", "--out", "{out}",
-                                  "--no-progress") + extra, True))
+            specs.append(RunSpec(f"{name} ({mode})", base + extra, True, MODE_CONFIGS[mode]))
+    if split:
+        for mode, threads, spin in SPLITS:
+            config = (MODE_CONFIGS[mode] + f"  intra_op_threads: {threads}\n"
+                      f"  allow_spinning: {'true' if spin else 'false'}\n")
+            specs.append(RunSpec(f"table only ({mode}, {threads} onnxruntime thread{'s' * (threads > 1)}, "
+                                 f"spinning {'on' if spin else 'off'})", base, True, config))
     return specs
+
+
+def gui_startup(video: Path, env: dict[str, str], tmp: Path) -> tuple[float, float] | None:
+    """Seconds from launching `tracker-app gui --video` to its first tracked frame on screen,
+    and the app's CPU seconds by then (TRACKER_APP_STARTUP_REPORT); None without a display."""
+    import json
+
+    if not env.get("DISPLAY"):
+        return None
+    report = tmp / "startup.json"
+    report.unlink(missing_ok=True)
+    env = dict(env, TRACKER_APP_STARTUP_REPORT=str(report), XDG_CONFIG_HOME=str(tmp / "config"))
+    launched = time.monotonic()
+    app = subprocess.Popen([sys.executable, "-m", "tracker_app", "gui", "--video", str(video)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not report.is_file() and app.poll() is None and time.monotonic() - launched < 120:
+            time.sleep(0.005)
+        if not report.is_file():
+            print(f"  ! the app showed no tracked frame (exit code {app.poll()})", file=sys.stderr)
+            return None
+        times = json.loads(report.read_text())
+    finally:
+        app.kill()
+        app.wait()
+    return times["first_tracked_frame"] - launched, times["cpu_seconds"]
 
 
 def count_frames(path: Path) -> int:
@@ -134,25 +169,28 @@ def main(argv: list[str] | None = None) -> int:
                         help="track modes to compare, comma-separated (serial, pipelined)")
     parser.add_argument("--peer", action="store_true", help="also run MediaPipe FaceMesh (bench/peer_mediapipe.sh)")
     parser.add_argument("--skip-loops", action="store_true", help="only the whole-process runs")
+    parser.add_argument("--split", action="store_true",
+                        help="also table-only runs at 1 and 2 onnxruntime threads, spinning on and off")
+    parser.add_argument("--startup", action="store_true",
+                        help="also launch `tracker-app gui --video` (needs a display) until its first tracked frame")
     args = parser.parse_args(argv)
 
     frames = count_frames(args.video)
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    specs = run_specs([m.strip() for m in args.modes.split(",") if m.strip()])
+    specs = run_specs([m.strip() for m in args.modes.split(",") if m.strip()], args.split)
     best: dict[str, Measured] = {}
     peer: Measured | None = None
+    startup: tuple[float, float] | None = None
     tmp = Path(tempfile.mkdtemp(prefix="bench_runs_"))
-    configs = {}
-    for mode, text in MODE_CONFIGS.items():
-        configs[f"config_{mode}"] = tmp / f"{mode}.yaml"
-        configs[f"config_{mode}"].write_text(text)
     try:
         for _ in range(max(1, args.repeats)):
             for spec in specs:
                 out = tmp / "out"
                 shutil.rmtree(out, ignore_errors=True)
-                argv_ = [sys.executable, "-m", "tracker_app"] + [
-                    a.format(video=args.video, image=args.image, out=out, **configs) for a in spec.args]
+                config = tmp / "config.yaml"
+                config.write_text(spec.config)
+                argv_ = [sys.executable, "-m", "tracker_app", "--config", str(config)] + [
+                    a.format(video=args.video, image=args.image, out=out) for a in spec.args]
                 m = run_process(argv_, env)
                 if spec.name not in best or m.wall_s < best[spec.name].wall_s:
                     best[spec.name] = m
@@ -160,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
                 m = run_process(["bash", str(PEER_SCRIPT), str(args.video)], dict(os.environ))
                 if m.returncode == 0 and (peer is None or m.wall_s < peer.wall_s):
                     peer = m
+            if args.startup:
+                got = gui_startup(args.video, env, tmp)
+                if got is not None and (startup is None or got[0] < startup[0]):
+                    startup = got
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -173,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         per = (f"{1000 * m.wall_s / frames:.2f} | {1000 * m.cpu_s / frames:.2f}" if spec.per_frame
                else "- | -")
         print(f"| {spec.name} | {m.wall_s:.2f} | {m.cpu_s:.2f} | {per} | {m.rss_mb:.0f} |")
+    if startup is not None:
+        print(f"| app: launch to first tracked frame on screen (`gui --video`) | {startup[0]:.2f} | "
+              f"{startup[1]:.2f} | - | - | - |")
     if peer is not None:
         print(f"| MediaPipe FaceMesh 0.10.14 (peer, own venv) | {peer.wall_s:.2f} | {peer.cpu_s:.2f} | "
               f"{1000 * peer.wall_s / frames:.2f} | {1000 * peer.cpu_s / frames:.2f} | {peer.rss_mb:.0f} |")

@@ -30,7 +30,7 @@ class RuntimeConfig:
     intra_op_threads: int = 4
     allow_spinning: bool = False
     pipelined: bool = True
-    pipeline_queue_frames: int = 4
+    pipeline_queue_frames: int = 2
 
     def effective_threads(self) -> int:
         """Requested threads, never more than the CPUs this process may use."""
