@@ -511,7 +511,7 @@ class PipelinedRun:
             except BaseException as e:  # the tracker: flush what it released, then propagate
                 self._crash = self._crash or e
             self._halt.set()
-            self._decoder.join()
+            interrupted = self._join(self._decoder) or interrupted
             if self._export_crashed.is_set():
                 session.discard_held()
             else:
@@ -524,7 +524,7 @@ class PipelinedRun:
         finally:
             self._halt.set()
             self._results.put(_END)  # never full for long: the exporter drains even after a crash
-            self._exporter.join()
+            interrupted = self._join(self._exporter) or interrupted
         error = self._source_error or getattr(self.source, "error", None)
         crash = self._crash
         if crash is not None:
@@ -533,6 +533,18 @@ class PipelinedRun:
             raise crash
         return session.finish(interrupted=interrupted, error=error,
                               warning=getattr(self.source, "warning", None))
+
+    @staticmethod
+    def _join(thread: threading.Thread) -> bool:
+        """Wait for a stage that was told to end (it does within a frame); True when Ctrl-C
+        came meanwhile: the run is then interrupted, but its files are still closed in order."""
+        interrupted = False
+        while thread.is_alive():
+            try:
+                thread.join()
+            except KeyboardInterrupt:
+                interrupted = True
+        return interrupted
 
     # -- stages (threads) ---------------------------------------------------------------------
 
