@@ -352,8 +352,8 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     """Run ``source`` to its end (or ``max_frames``, or until ``stop()`` is true) through one Session.
 
     Ctrl-C (KeyboardInterrupt) ends the run as interrupted, with everything kept.
-    Files run pipelined unless ``options.pipelined`` (or the config's runtime.pipelined)
-    is false: see ``PipelinedRun``; live sources always run on this thread (their
+    Files run pipelined when ``options.pipelined`` (or, when None, the config's
+    runtime.pipelined) is true: see ``PipelinedRun``; live sources always run on this thread (their
     reader keeps only the newest frame, which a queue in front of the tracker would undo)."""
     config = options.config or analyzer.config
     pipelined = config.runtime.pipelined if options.pipelined is None else options.pipelined
