@@ -35,13 +35,13 @@ def keep_freed_heap_mapped() -> bool:
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return libc.mallopt(M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD) == 1
+        return bool(libc.mallopt(M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD) == 1)
     except (OSError, AttributeError):  # musl and others have no mallopt: nothing to tune
         return False
 
 
 def create_session(model_path: Path, threads: int, allow_spinning: bool = False,
-                   memory_arena: bool = True) -> "ort.InferenceSession":
+                   memory_arena: bool = True) -> ort.InferenceSession:
     """CPU inference session with ``threads`` intra-op threads and no inter-op pool.
 
     ``memory_arena=False`` gives the activations back after each run instead of keeping
@@ -52,7 +52,6 @@ def create_session(model_path: Path, threads: int, allow_spinning: bool = False,
     the model, keyed by the model file, the onnxruntime version and this CPU, so later
     starts load it as it is instead of optimising again.
     """
-    import onnxruntime as ort
 
     keep_freed_heap_mapped()
 
@@ -100,7 +99,7 @@ def _cpu_flags() -> str:
         return platform.processor()
 
 
-def _options(threads: int, allow_spinning: bool, memory_arena: bool, optimise: bool) -> "ort.SessionOptions":
+def _options(threads: int, allow_spinning: bool, memory_arena: bool, optimise: bool) -> ort.SessionOptions:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -115,7 +114,7 @@ def _options(threads: int, allow_spinning: bool, memory_arena: bool, optimise: b
     return options
 
 
-def _session(path: Path, options: "ort.SessionOptions") -> "ort.InferenceSession":
+def _session(path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
     import onnxruntime as ort
 
     try:

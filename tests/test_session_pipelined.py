@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import pytest
@@ -115,9 +115,8 @@ def test_decoder_failure_mid_run_flushes_and_tells(analyzer, media_dir, tmp_path
 def test_export_crash_mid_run_stops_exports_and_tells(analyzer, media_dir, tmp_path) -> None:
     out = tmp_path / "out"
     sink = CrashingSink(crash_at=15)
-    with open_source(media_dir / "obama.mp4") as source:
-        with pytest.raises(RuntimeError, match="sink bug at frame 15"):
-            run(analyzer, source, out, pipelined=True, sinks=[sink])
+    with open_source(media_dir / "obama.mp4") as source, pytest.raises(RuntimeError, match="sink bug at frame 15"):
+        run(analyzer, source, out, pipelined=True, sinks=[sink])
     summary = summary_of(out)
     frames = table_frames(out)
     # The files end where the exports stopped: contiguous from 0, nothing after a gap,

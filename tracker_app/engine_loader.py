@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 class LoadedEngine:
     """What the capture worker needs before the first frame."""
 
-    analyzer: "FaceAnalyzer"
-    lods: "tuple[np.ndarray, ...]"  # the face model's triangle lists, full first (mesh_lod)
+    analyzer: FaceAnalyzer
+    lods: tuple[np.ndarray, ...]  # the face model's triangle lists, full first (mesh_lod)
 
 
 def load_engine(config: EngineConfig, threads: int) -> LoadedEngine:
@@ -47,7 +47,7 @@ class EngineLoader:
         self._taken = False
         self._thread = threading.Thread(target=self._run, name="engine-loader", daemon=True)
 
-    def start(self) -> "EngineLoader":
+    def start(self) -> EngineLoader:
         self._thread.start()
         return self
 
