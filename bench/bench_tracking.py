@@ -77,32 +77,16 @@ def run_loop(analyzer, packets, dense: bool, smoother: str):
 
 
 def run_video(analyzer, path: Path, dense: bool, render_mesh: bool, out_dir: Path):
-    """Decode + track + look-ahead smoothing + overlay + MJPG video: wall ms per frame."""
-    from engine.recorder import SessionRecorder
+    """Decode + track + look-ahead smoothing + overlay + MJPG video (engine.session): wall ms per frame."""
+    from engine.session import ExportOptions, SessionOptions, run_session
 
-    renderer = None
-    if render_mesh:
-        from engine.render import MeshRenderer
-
-        renderer = MeshRenderer.from_face_model(Path(analyzer.config.weights_dir) / "face_model.npz")
-    pipeline = TrackingPipeline(analyzer, dense=dense, smoother="lookahead")
-    frames = 0
+    options = SessionOptions(dense=dense, smoother="lookahead",
+                             exports=ExportOptions(table=False, video=True, render=("mesh",) if render_mesh else (),
+                                                   overwrite=True))
     t0 = time.perf_counter()
-    with open_source(path) as source, SessionRecorder(out_dir, source.fps, source.frame_size, table=False,
-                                                      video=True) as rec:
-        def write(results):
-            nonlocal frames
-            for r in results:
-                if renderer is not None and r.faces:
-                    image = renderer.shaded(r.image, [tf.face.vertices for tf in r.faces], alpha=0.6)
-                    r = dataclasses.replace(r, image=image)
-                rec.write(r)
-                frames += 1
-
-        for packet in source:
-            write(pipeline.process(packet))
-        write(pipeline.flush())
-    return (time.perf_counter() - t0) * 1000 / frames
+    with open_source(path) as source:
+        summary = run_session(source, analyzer, options, out_dir)
+    return (time.perf_counter() - t0) * 1000 / summary.frames
 
 
 def landmarks_of(results, track_id=1) -> np.ndarray:

@@ -38,7 +38,7 @@ class VideoWriteError(OSError):
 class MjpegAviWriter:
     """``write(image)`` BGR frames of exactly ``frame_size`` (width, height); ``close()`` once."""
 
-    def __init__(self, path: str | os.PathLike, fps: float, frame_size: tuple[int, int],
+    def __init__(self, path: str | os.PathLike[str], fps: float, frame_size: tuple[int, int],
                  riff_limit: int = RIFF_LIMIT) -> None:
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else 25.0

@@ -36,7 +36,8 @@ towards the camera grows (scale > 1) instead of moving in Z.
 
 Because the regressed camera is an affine map slightly off a similarity, ``T + s R h``
 differs from the image-space mesh mapped to scene space (``image_to_scene``) by a
-small shear (about 1e-2 of the face size); the head-space mesh itself is exact.
+small shear: up to 0.4 % of the face width in x, y on obama.mp4 (0.7 mm on a 155 mm
+face); the head-space mesh itself is exact.
 """
 from __future__ import annotations
 

@@ -76,7 +76,7 @@ class RunRecord:
     def start(self) -> None:
         self._write()
 
-    def finish(self, summary: dict[str, Any], files: dict[str, Any]) -> None:
+    def finish(self, summary: dict[str, Any], files: list[str]) -> None:
         self._doc.update(finished=_stamp(time.time()), files=files, complete=bool(summary["complete"]),
                          interrupted=bool(summary["interrupted"]), error=summary["error"], summary=summary)
         self._write()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
+from engine.animation_export import ANIMATION_FORMATS
 from engine.config import EngineConfig
 from engine.frame_selection import FrameSelection
 from engine.frames import FramePacket, FrameResult
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from engine.video_source import VideoSource
 
 EXPORT_STAGE = "export"
-ANIMATION_FORMATS = ("glb", "pc2")  # engine.animation_export writes them
 
 
 class ResultSink(Protocol):
@@ -127,13 +127,14 @@ class SourceDescription:
     frame_count: int | None = None  # the container's claim, when there is one
 
     @classmethod
-    def of(cls, source: object) -> "SourceDescription":
-        """From an engine.video_source.VideoSource."""
-        count = getattr(source, "header_frame_count", None)
-        w, h = getattr(source, "frame_size")
-        return cls(description=str(getattr(source, "description")), fps=float(getattr(source, "fps")),
-                   frame_size=(int(w), int(h)), is_live=bool(getattr(source, "is_live")),
-                   frame_count=int(count) if count else None)
+    def of(cls, source: "VideoSource") -> "SourceDescription":
+        """From an engine.video_source.VideoSource (files add the container's frame count)."""
+        from engine.video_source import VideoFileSource
+
+        count = source.header_frame_count if isinstance(source, VideoFileSource) else None
+        w, h = source.frame_size
+        return cls(description=str(source.description), fps=float(source.fps), frame_size=(int(w), int(h)),
+                   is_live=bool(source.is_live), frame_count=count)
 
 
 @dataclass
@@ -181,7 +182,7 @@ class Session:
         self.summary = SessionSummary()
         self.error: str | None = None  # first failed write; the run should end
         self._track_ids: set[int] = set()
-        self._stage_ms: dict[str, array] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
+        self._stage_ms: dict[str, array[float]] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
         self._t0, self._cpu0 = time.perf_counter(), time.process_time()
         self._finished = False
         self._flushed = False
@@ -390,7 +391,7 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     except BaseException as e:
         session.finish(error=f"{type(e).__name__}: {e}")
         raise
-    error = error or getattr(source, "error", None)
+    error = error or source.error
     try:
         for result in session.flush():  # the frames the smoother still holds
             if on_result is not None:
@@ -400,12 +401,13 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     except BaseException as e:
         session.finish(error=f"{type(e).__name__}: {e}")
         raise
-    return session.finish(interrupted=interrupted, error=error, warning=getattr(source, "warning", None))
+    return session.finish(interrupted=interrupted, error=error, warning=source.warning)
 
 
 def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceModel",
                     source: SourceDescription) -> list[FileExporter]:
     """The sinks that write ``exports`` into ``out_dir``; closes what it opened if one fails."""
+    from engine.animation_export import AnimationExporter
     from engine.mesh_export import MeshExporter, MeshWriter
     from engine.recorder import OverlayExporter
     from engine.table import TableWriter
@@ -421,24 +423,13 @@ def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceMode
             writer = MeshWriter(face_model, exports.mesh_formats, exports.mesh_space, exports.mesh_texture)
             made.append(MeshExporter(out_dir, writer, exports.meshes))
         if exports.animation:
-            made.append(_animation_exporter(out_dir, exports, face_model, source))
+            made.append(AnimationExporter(out_dir, face_model, exports.animation, source.fps,
+                                          texture=exports.mesh_texture))
     except BaseException:
         for sink in made:
             Session._close_quietly(sink)
         raise
     return made
-
-
-def _animation_exporter(out_dir: Path, exports: ExportOptions, face_model: "FaceModel",
-                        source: SourceDescription) -> FileExporter:
-    try:
-        from engine.animation_export import AnimationExporter
-    except ImportError:
-        raise ValueError("animation export needs engine/animation_export.py (the animation branch "
-                         "is not merged into this build)") from None
-    exporter: FileExporter = AnimationExporter(out_dir, face_model, exports.animation, source.fps,
-                                             texture=exports.mesh_texture)
-    return exporter
 
 
 def _one_line(e: BaseException) -> str:

@@ -30,6 +30,7 @@ from engine.atomic_files import atomic_open
 from engine.face_model import N_EXPRESSION, N_LANDMARKS, N_POSE, N_SHAPE, FaceModel
 from engine.frames import FrameResult
 from engine.image_space import camera_scale, export_camera, export_landmarks
+from engine.results import Face
 
 TABLE_FORMAT = "tracker-app table 2"
 CSV_NAME = "faces.csv"
@@ -81,8 +82,8 @@ def table_schema() -> dict[str, object]:
             "groups": groups,
             "rows": "one per face per frame; one with success 0 and no track_id for a frame without a face",
             "coordinates": "image pixels, x right, y down; z pixels towards the camera, 0 at the model origin",
-            "rebuild": "landmarks = (camera[:, :3] @ (u_base + W_base @ [identity, expression]).reshape(3, -1)).T"
-                       " + camera[:, 3] with the sparse model of weights/face_model.npz"}
+            "rebuild": "landmarks = S @ camera[:, :3].T + camera[:, 3], S = (u_base + [w_shp_base, w_exp_base] "
+                       "@ [identity, expression]).reshape(-1, 3) from weights/face_model.npz"}
 
 
 class TableError(OSError):
@@ -128,7 +129,7 @@ class TableWriter:
         for ints, values in rows:
             self._append(ints, values)
 
-    def _face_values(self, timestamp: float, face) -> np.ndarray:
+    def _face_values(self, timestamp: float, face: Face) -> np.ndarray:
         camera = export_camera(face)
         pose = face.pose
         return np.concatenate([
@@ -149,7 +150,8 @@ class TableWriter:
         """Cut the CSV back to its last complete frame, close it, raise one line."""
         table, self._csv = self._csv, None
         try:
-            table.close()
+            if table is not None:
+                table.close()
         except OSError:
             pass
         try:
@@ -182,7 +184,9 @@ class TableWriter:
             raise TableError(f"cannot write {self.csv_path}: {e.strerror or e}") from None
         try:
             with atomic_open(self.npz_path, "wb") as f:
-                np.savez(f, **self.arrays())
+                # numeric and unicode arrays only, so nothing in the file needs pickle to load;
+                # (numpy's stubs read ** as the allow_pickle keyword of numpy >= 2.1)
+                np.savez(f, **self.arrays())  # type: ignore[arg-type]
         except OSError as e:
             raise TableError(f"cannot write {self.npz_path}: {e.strerror or e}") from None
         self.paths.append(self.npz_path)
@@ -200,7 +204,7 @@ def _csv_line(ints: tuple[int, int, int], values: np.ndarray) -> str:
     return ",".join(parts) + "\n"
 
 
-def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """faces.npz as a dict of arrays (no pickles)."""
     with np.load(path, allow_pickle=False) as npz:
         return {k: npz[k] for k in npz.files}

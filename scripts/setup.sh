@@ -14,6 +14,11 @@ APT_PACKAGES=(libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-i
 if [ "${1:-}" = "--test" ]; then
   EXTRAS=test
   APT_PACKAGES+=(xvfb xauth)
+  # Animation export tests (tests/test_animation_blender.py): Blender loads the glb/pc2
+  # headless with its own importers (its glTF importer needs Debian's NumPy), and the
+  # Khronos glTF validator runs on Node (installed below from npm).
+  APT_PACKAGES+=(blender python3-numpy)
+  command -v npm >/dev/null || APT_PACKAGES+=(nodejs npm)
   shift
 fi
 
@@ -36,6 +41,10 @@ fi
 # Debian's own Python refuses pip installs unless told that this is intended.
 export PIP_BREAK_SYSTEM_PACKAGES=1
 python3 -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
+if [ "$EXTRAS" = test ]; then
+  # The Khronos glTF validator (npm package gltf-validator), pinned by its package-lock.json.
+  npm ci --silent --no-audit --no-fund --prefix tests/gltf_validator
+fi
 DATA_ARGS=()
 [ -n "${TRACKER_DATA_DIR:-}" ] && DATA_ARGS=(--data "$TRACKER_DATA_DIR")
 python3 build_ext.py "${DATA_ARGS[@]}" "$@"

@@ -145,16 +145,16 @@ def test_failed_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: pytest
     target = tmp_path / "keep.obj"
     target.write_text("old content\n")
 
-    real_savetxt = np.savetxt
+    real_lines = mesh_export._lines
     calls = {"n": 0}
 
-    def failing_savetxt(f, *args, **kwargs):  # writes the vertices, then "crashes"
+    def failing_lines(*args, **kwargs):  # formats the vertices, then "crashes"
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("disk full")
-        return real_savetxt(f, *args, **kwargs)
+        return real_lines(*args, **kwargs)
 
-    monkeypatch.setattr(mesh_export.np, "savetxt", failing_savetxt)
+    monkeypatch.setattr(mesh_export, "_lines", failing_lines)
     with pytest.raises(RuntimeError, match="disk full"):
         write_obj(target, verts, tris)
     assert target.read_text() == "old content\n"  # untouched

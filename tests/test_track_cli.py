@@ -51,7 +51,7 @@ def test_help_lists_track_quickly() -> None:
 def test_track_obama_with_every_export(tmp_path, media_dir, weights_dir) -> None:
     out = tmp_path / "out"
     p = cli("track", str(media_dir / "obama.mp4"), "--out", str(out), "--video", "--frames", "5",
-            "--meshes", "7", "--mesh-format", "ply")
+            "--meshes", "7", "--mesh-format", "ply", "--animation", "glb,pc2")
     stdout, stderr = p.communicate(timeout=240)
     assert p.returncode == 0, stderr
     rows = read_rows(out / "faces.csv")
@@ -64,6 +64,8 @@ def test_track_obama_with_every_export(tmp_path, media_dir, weights_dir) -> None
     assert (out / "frames" / "frame_000005.png").is_file()
     assert (out / "meshes" / "frame_000007_id1.ply").is_file()
     assert not (out / "meshes" / "frame_000007_id1.obj").exists()
+    names = ["animation/track_1.glb", "animation/track_1.pc2", "animation/track_1_base.obj"]
+    assert all((out / n).is_file() for n in names) and set(names) <= set(run["files"])
     assert "55 frames" in stdout and "detector calls 1" in stdout and "ms per frame" in stdout
     assert "158" in stderr  # the wrong header is mentioned, not trusted
 

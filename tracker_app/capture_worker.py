@@ -1,8 +1,8 @@
 """The capture thread: reads frames, runs the tracking pipeline, sends DisplayFrames to the GUI.
 
 ``CaptureWorker`` lives in its own QThread and owns everything slow: the video
-source, the ONNX sessions (``FaceAnalyzer``, one per thread), the pipeline and the
-session recorder. The GUI talks to it only through ``CaptureController``, whose
+source, the ONNX sessions (``FaceAnalyzer``, one per thread), the pipeline and, while
+recording, the ``engine.session.Session`` that writes the same files as ``tracker-app track``. The GUI talks to it only through ``CaptureController``, whose
 methods emit queued signals into the worker thread; the worker answers with
 signals. Neither side ever waits for the other, except ``CaptureController.stop``
 when the window closes.
@@ -17,7 +17,6 @@ source and the latency stays at about one processing time.
 """
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -99,7 +98,7 @@ class CaptureWorker(QObject):
         self._source = None
         self._spec: SourceSpec | None = None
         self._frames = None  # iterator over the source
-        self._recorder = None
+        self._session = None  # engine.session.Session while recording; its pipeline is self._pipeline
         self._recording_dir: Path | None = None
         self._timer: QTimer | None = None
         self._playing = False
@@ -230,9 +229,10 @@ class CaptureWorker(QObject):
 
     @pyqtSlot(int)
     def seek(self, index: int) -> None:
-        """Files only: continue from frame ``index`` (tracking restarts there)."""
+        """Files only: continue from frame ``index`` (tracking restarts there; a recording ends)."""
         if self._source is None or self._source.is_live:
             return
+        self._stop_recording()
         if self._rewind(max(0, int(index))):
             # Show the frame we landed on even when paused.
             while not self.stop_requested.is_set() and self._advance() == 0:
@@ -253,29 +253,36 @@ class CaptureWorker(QObject):
             if not self._load_engine():
                 return
         if self._source is not None:
+            self._stop_recording()  # the recording's options were those of its start
             self._make_pipeline()
             self.notice.emit("Settings applied: tracking restarted")
 
-    @pyqtSlot(object, bool)
-    def start_recording(self, folder: Path, video: bool) -> None:
-        from engine.recorder import SessionRecorder
+    @pyqtSlot(object, object, bool)
+    def start_recording(self, folder: Path, exports: object, from_start: bool) -> None:
+        """Record into ``folder`` from the next frame read (``from_start``: files restart at frame 0).
+
+        The recording is an engine Session with tracking restarted on its first frame, so it
+        writes what ``tracker-app track`` writes from that frame on."""
+        from engine.session import Session, SessionOptions, SourceDescription
 
         if self._source is None:
             self.failed.emit("Nothing to record", "Open a video or a camera first.")
             return
         self._stop_recording()
-        # The same run description as `tracker-app track` writes, so tools read both alike.
-        run_info = {"source": self._source.description, "live": self._source.is_live, "dense": True,
-                    "smoother": self._settings.smoother, "smoother_delay_frames": self._pipeline.delay_frames,
-                    "tracker": dataclasses.asdict(self._pipeline.config.tracker),
-                    "smoother_config": dataclasses.asdict(self._pipeline.config.smoother),
-                    "started_at_frame": self._read, "app": "tracker-app gui"}
+        if from_start and not self._source.is_live:
+            if not self._rewind(0):
+                return
+        else:
+            for result in self._pipeline.flush():  # frames the smoother holds belong to before the recording
+                self._send(result)
+        options = SessionOptions(dense=True, smoother=self._settings.smoother, exports=exports,
+                                 config=self._engine_config())
         try:
-            self._recorder = SessionRecorder(folder, self._source.fps, self._source.frame_size,
-                                             table=True, video=video, run_info=run_info)
+            self._session = Session(self._analyzer, options, Path(folder), SourceDescription.of(self._source))
         except (OSError, ValueError) as e:
             self.failed.emit("Cannot record", str(e))
             return
+        self._pipeline = self._session.pipeline
         self._recording_dir = Path(folder)
         self.recording_changed.emit(self._recording_dir)
 
@@ -313,23 +320,20 @@ class CaptureWorker(QObject):
         self._read += 1
         self._pulled[packet.index] = pulled
         try:
-            results = self._pipeline.process(packet)
+            results = self._session.feed(packet) if self._session is not None else self._pipeline.process(packet)
         except Exception as e:  # an engine bug must not kill the thread; tell the user once
             self._set_playing(False)
+            self._stop_recording(error=f"{type(e).__name__}: {e}")
             self.failed.emit("Tracking failed", f"Frame {packet.index}: {type(e).__name__}: {e}")
             return -1
         for result in results:
             self._send(result)
+        if self._session is not None and self._session.error is not None:
+            self._stop_recording()  # a write failed (full disk...): run.json says so
         return len(results)
 
     def _send(self, result: FrameResult) -> None:
         self._note_faces(result)
-        if self._recorder is not None:
-            try:
-                self._recorder.write(result)
-            except (OSError, ValueError) as e:
-                self._stop_recording()
-                self.failed.emit("Recording stopped", str(e))
         frame = build_display_frame(
             result, self._lods, source_index=self._read,
             pulled_at=self._pulled.pop(result.index, time.monotonic()), sent_at=time.monotonic(),
@@ -338,12 +342,13 @@ class CaptureWorker(QObject):
         self.frame_ready.emit(frame)
 
     def _end_of_stream(self) -> None:
+        source = self._source
+        if self._session is not None:
+            self._stop_recording(at_end=True)  # exports and shows the frames the smoother held
         for result in self._pipeline.flush():
             self._send(result)
         self._at_end = True
         self._set_playing(False)
-        source = self._source
-        self._stop_recording()
         if source.error:
             title = "Camera stopped" if source.is_live else "Video ended early"
             self.failed.emit(title, source.error)
@@ -453,16 +458,25 @@ class CaptureWorker(QObject):
             if emit:
                 self.source_closed.emit()
 
-    def _stop_recording(self, emit: bool = True) -> None:
-        if self._recorder is None:
+    def _stop_recording(self, emit: bool = True, at_end: bool = False, error: str | None = None) -> None:
+        """Finish the recording: held frames exported (and shown), files closed, run.json final.
+
+        Stopped before the source's end, the run is ``interrupted`` (kept, not complete)."""
+        session, self._session = self._session, None
+        if session is None:
             return
-        recorder, self._recorder = self._recorder, None
+        source = self._source
         try:
-            recorder.close(summary={"frames": recorder.frames_written, "rows": recorder.rows_written,
-                                    "tracks": len(recorder.track_ids), "ended_at_frame": self._read})
-        except (OSError, ValueError) as e:
-            if emit:
-                self.failed.emit("Recording incomplete", str(e))
+            for result in session.flush():
+                if emit:
+                    self._send(result)
+        finally:
+            session.finish(interrupted=not at_end and error is None,
+                           error=error or (source.error if at_end and source is not None else None),
+                           warning=source.warning if source is not None else None)
+        self._recording_dir = None
+        if emit and session.error is not None and session.error != (source.error if source else None):
+            self.failed.emit("Recording stopped", session.error)
         if emit:
             self.recording_changed.emit(None)
 
@@ -481,7 +495,7 @@ class CaptureController(QObject):
     _step = pyqtSignal()
     _seek = pyqtSignal(int)
     _settings = pyqtSignal(object)
-    _record = pyqtSignal(object, bool)
+    _record = pyqtSignal(object, object, bool)
     _stop_record = pyqtSignal()
     _shutdown = pyqtSignal()
 
@@ -531,8 +545,9 @@ class CaptureController(QObject):
     def apply_settings(self, settings: AppSettings) -> None:
         self._settings.emit(settings)
 
-    def start_recording(self, folder: Path, video: bool) -> None:
-        self._record.emit(Path(folder), bool(video))
+    def start_recording(self, folder: Path, exports: object, from_start: bool = False) -> None:
+        """Record into ``folder``; ``exports`` is an engine.session.ExportOptions."""
+        self._record.emit(Path(folder), exports, bool(from_start))
 
     def stop_recording(self) -> None:
         self._stop_record.emit()

@@ -90,11 +90,6 @@ def _frame_selection(text: str):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _animation_formats(text: str | None) -> tuple[str, ...]:
-    """'glb,pc2' -> ('glb', 'pc2'); unknown names are rejected by ExportOptions."""
-    return tuple(dict.fromkeys(f.strip().lower() for f in (text or "").split(",") if f.strip()))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -188,6 +183,7 @@ def run_track(args: argparse.Namespace) -> int:
     import signal
 
     from engine.analyzer import FaceAnalyzer
+    from engine.animation_export import parse_animation_formats
     from engine.config import EngineConfig
     from engine.frame_render import parse_render_modes
     from engine.frame_selection import FrameSelection
@@ -203,7 +199,7 @@ def run_track(args: argparse.Namespace) -> int:
                             frames=args.frames or FrameSelection.none(),
                             meshes=args.meshes or FrameSelection.none(), mesh_formats=formats,
                             mesh_space=args.mesh_space, mesh_texture=args.mesh_texture,
-                            animation=_animation_formats(args.animation), overwrite=args.overwrite)
+                            animation=parse_animation_formats(args.animation or ""), overwrite=args.overwrite)
     config = EngineConfig.load(args.config)
     overrides = {}
     if args.detect_every is not None:

@@ -3,7 +3,7 @@
 Frame grabs need the GL context, so they run on the GUI thread (one read-back).
 Mesh files are written in a thread-pool job (texture sampling and formatting a
 38k-vertex OBJ take a few hundred milliseconds), which reports back by signal.
-Recording itself runs in the capture worker (engine.recorder.SessionRecorder).
+Recording itself runs in the capture worker (engine.session.Session).
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from tracker_app.display_frame import DisplayFrame
 
 FRAME_FORMATS = "PNG image (*.png);;JPEG image (*.jpg *.jpeg)"
 MESH_FORMATS = "Wavefront OBJ, textured (*.obj);;PLY with vertex colours (*.ply)"
-TEXTURE_SIZE = 512  # px, square UV texture of a textured OBJ
 
 
 def save_frame_image(image, path: Path) -> Path:
@@ -49,32 +48,31 @@ def mesh_paths(path: Path, track_ids: list[int]) -> list[Path]:
 
 
 def write_meshes(frame: DisplayFrame, path: Path, weights_dir: Path) -> list[Path]:
-    """Every face of ``frame`` as OBJ (UV-textured from the frame) or PLY (vertex colours)."""
-    from engine.mesh_export import sample_vertex_colors, write_obj, write_ply
-
+    """Every face of ``frame`` as OBJ (UV-textured from the frame) or PLY (vertex colours), by the
+    engine's one mesh writer (image space, as ``tracker-app track --meshes`` writes them)."""
     faces = frame.result.faces
     if not faces:
         raise ValueError("no face in the current frame")
-    triangles = frame.triangles.astype("int64")
     written = []
     for target, tf in zip(mesh_paths(path, [tf.track_id for tf in faces]), faces):
-        vertices = tf.face.vertices
-        if target.suffix.lower() == ".ply":
-            written.append(write_ply(target, vertices, triangles,
-                                     vertex_colors=sample_vertex_colors(frame.image, vertices)))
-            continue
-        renderer = _renderer(str(Path(weights_dir) / FACE_MODEL_NPZ))
-        texture = renderer.uv_texture(frame.image, vertices, size=TEXTURE_SIZE)
-        written.append(write_obj(target, vertices, triangles, uv=renderer.uv, texture_bgr=texture))
+        writer = _mesh_writer(str(Path(weights_dir) / FACE_MODEL_NPZ), target.suffix.lower()[1:])
+        written += writer.write(target.with_suffix(""), frame.image, tf.face)
     return written
 
 
 @functools.lru_cache(maxsize=2)
-def _renderer(face_model_path: str):
-    """The C renderer for UV textures (topology, UV and NCC of the face model)."""
-    from engine.render import MeshRenderer
+def _mesh_writer(face_model_path: str, fmt: str):
+    """MeshWriter for one format (OBJ: textured), with the face model loaded once."""
+    from engine.mesh_export import MeshWriter
 
-    return MeshRenderer.from_face_model(face_model_path)
+    return MeshWriter(_face_model(face_model_path), (fmt,), "image", texture=fmt == "obj")
+
+
+@functools.lru_cache(maxsize=1)
+def _face_model(path: str):
+    from engine.face_model import FaceModel
+
+    return FaceModel.load(Path(path))
 
 
 def session_folder(parent: Path) -> Path:

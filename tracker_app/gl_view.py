@@ -60,6 +60,7 @@ class GLView(QOpenGLWidget):
 
     def __init__(self, model: ViewerModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._offscreen_size: tuple[int, int] | None = None  # set while grab_video_frame draws
         self.model = model
         self.camera = OrbitCamera()
         self.setMinimumSize(320, 200)
@@ -222,6 +223,8 @@ class GLView(QOpenGLWidget):
 
     def video_rect(self) -> tuple[int, int, int, int]:
         """(x, y, w, h) of the frame inside the widget in device pixels, GL origin (bottom left)."""
+        if self._offscreen_size is not None:  # grab_video_frame: the whole target is the frame
+            return (0, 0, *self._offscreen_size)
         dpr = self.devicePixelRatio()
         fw, fh = self._texture_size if self._texture_size[0] else self._frame_size()
         return fit_rect(fw, fh, int(self.width() * dpr), int(self.height() * dpr))
@@ -335,6 +338,36 @@ class GLView(QOpenGLWidget):
         self.lod_drawn = lod
 
     # -- grabbing -------------------------------------------------------------------------
+
+    def grab_video_frame(self) -> QImage:
+        """The frame as the view draws it (mesh, landmarks, axes) at the video's own resolution."""
+        from PyQt6.QtOpenGL import QOpenGLFramebufferObject, QOpenGLFramebufferObjectFormat
+
+        if self._frame is None:
+            return QImage()
+        w, h = self._frame_size()
+        self.makeCurrent()
+        fmt = QOpenGLFramebufferObjectFormat()
+        fmt.setAttachment(QOpenGLFramebufferObject.Attachment.CombinedDepthStencil)
+        fbo = QOpenGLFramebufferObject(w, h, fmt)
+        fbo.bind()
+        self._offscreen_size = (w, h)
+        try:
+            if self._dirty:
+                self._upload(self._frame)
+                self._dirty = False
+            GL.glViewport(0, 0, w, h)
+            GL.glClearColor(*BACKGROUND_VIDEO, 1.0)
+            GL.glClear(GL.GL_COLOR_BUFFER_BIT | GL.GL_DEPTH_BUFFER_BIT)
+            self._draw_video(self._frame, w, h)
+            GL.glBindVertexArray(0)
+            GL.glUseProgram(0)
+        finally:
+            self._offscreen_size = None
+            fbo.release()
+        image = fbo.toImage().convertToFormat(QImage.Format.Format_RGB888)
+        self.doneCurrent()
+        return image
 
     def grab_frame(self) -> QImage:
         """What the view shows (video mode: the frame rectangle only, without the bars)."""

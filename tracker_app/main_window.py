@@ -19,6 +19,7 @@ from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog, 
 
 from engine.config import EngineConfig
 from engine.pipeline import STAGES
+from engine.session import ExportOptions
 from tracker_app.cameras import list_cameras
 from tracker_app.capture_worker import CaptureController, SourceSpec
 from tracker_app.display_frame import DisplayFrame
@@ -27,6 +28,7 @@ from tracker_app.export_actions import (FRAME_FORMATS, MESH_FORMATS, MeshExportJ
                                         session_folder)
 from tracker_app.gl_view import GLView
 from tracker_app.plots import PosePlots
+from tracker_app.record_dialog import RecordDialog
 from tracker_app.settings import AppSettings, GuiConfig, SettingsStore
 from tracker_app.settings_dialog import SettingsDialog
 from tracker_app.viewer_model import SourceInfo, ViewerModel, engine_ms, frame_counter_text
@@ -309,10 +311,11 @@ class MainWindow(QMainWindow):
         self.controller.seek(frame.result.index - 1)
 
     def save_frame(self, path: Path) -> Path:
-        """The view as shown (overlays included) to an image file."""
+        """The frame as shown (overlays included) at the video's resolution (3D View: the view)."""
         if self.model.frame is None:
             raise ValueError("no frame to save yet")
-        written = save_frame_image(self.view.grab_frame(), path)
+        image = self.view.grab_frame() if self.model.view_3d else self.view.grab_video_frame()
+        written = save_frame_image(image, path)
         self.statusBar().showMessage(f"Saved {written}", 8000)
         return written
 
@@ -331,8 +334,12 @@ class MainWindow(QMainWindow):
         job.start()
         return job
 
-    def start_recording(self, folder: Path, video: bool = True) -> None:
-        self.controller.start_recording(Path(folder), video)
+    def start_recording(self, folder: Path, exports: ExportOptions | None = None, from_start: bool = False) -> None:
+        """Record into ``folder`` what ``tracker-app track`` writes (default: table + overlay video
+        with the mesh when it is shown)."""
+        if exports is None:
+            exports = ExportOptions(video=True, render=("mesh",) if self.model.overlay.show_mesh else ())
+        self.controller.start_recording(Path(folder), exports, from_start)
 
     def stop_recording(self) -> None:
         self.controller.stop_recording()
@@ -382,9 +389,16 @@ class MainWindow(QMainWindow):
         if self.model.source is None:
             self.show_error("Nothing to record", "Open a video or a camera first.")
             return
-        parent = QFileDialog.getExistingDirectory(self, "Record session into folder", str(Path.cwd()))
-        if parent:
-            self.start_recording(session_folder(Path(parent)))
+        source = self.model.source
+        dialog = RecordDialog(Path.cwd(), self.model.overlay.show_mesh, not source.is_live, self)
+        if dialog.exec() != RecordDialog.DialogCode.Accepted:
+            return
+        try:
+            request = dialog.request()
+        except ValueError as e:
+            self.show_error("Cannot record", str(e))
+            return
+        self.start_recording(session_folder(request.parent), request.exports, request.from_start)
 
     def edit_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self.default_settings, self)
@@ -517,7 +531,7 @@ class MainWindow(QMainWindow):
         self.seek_slider.setRange(0, max(0, count - 1))
         self.seek_slider.blockSignals(False)
         exact = is_file and source.frame_count_exact
-        self.frame_label.setToolTip("" if not is_file else "Frame / frames in the file" if exact else
+        self.frame_label.setToolTip("" if not is_file else "Frame number (0-based, as in faces.csv) / frames in the file" if exact else
                                     "~: the file header's frame count, not checked yet (counting…)")
         if is_file and self.model.frame is not None:
             self._show_frame_status(self.model.frame)

@@ -185,7 +185,8 @@ class ViewerModel:
 
 
 def frame_counter_text(index: int, total: int | None, exact: bool) -> str:
-    """``"31 / 55"``, or ``"31 / ~158"`` while the total is only the header's claim."""
+    """``"30 / 55"`` (frame 30, 0-based like the exports, of 55), or ``"30 / ~158"`` while the total
+    is only the header's claim."""
     if not total:
-        return f"{index + 1}"
-    return f"{index + 1} / {total}" if exact else f"{index + 1} / ~{total}"
+        return f"{index}"
+    return f"{index} / {total}" if exact else f"{index} / ~{total}"

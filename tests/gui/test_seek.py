@@ -21,9 +21,9 @@ class _NotCounted(VideoFileSource):
 
 
 def test_counter_text() -> None:
-    assert frame_counter_text(30, 158, exact=False) == "31 / ~158"
-    assert frame_counter_text(30, 55, exact=True) == "31 / 55"
-    assert frame_counter_text(30, None, exact=False) == "31"
+    assert frame_counter_text(30, 158, exact=False) == "30 / ~158"  # frame numbers are 0-based everywhere
+    assert frame_counter_text(30, 55, exact=True) == "30 / 55"
+    assert frame_counter_text(30, None, exact=False) == "30"
 
 
 def test_estimate_then_clamped_seek_past_the_real_end(window, obama) -> None:
@@ -40,7 +40,7 @@ def test_estimate_then_clamped_seek_past_the_real_end(window, obama) -> None:
                "the last frame")
     assert window.model.source.frame_count == 55 and window.model.source.frame_count_exact
     assert window.seek_slider.maximum() == 54 and window.seek_slider.value() == 54
-    assert window.frame_label.text() == "55 / 55"
+    assert window.frame_label.text() == "54 / 55"
     assert not window.errors
     # The frame shown is the file's last frame, pixel for pixel.
     cap = cv2.VideoCapture(str(obama))

@@ -12,7 +12,11 @@ from PyQt6.QtCore import QEvent, QPoint, QPointF, Qt
 from PyQt6.QtGui import QMouseEvent, QWheelEvent
 from PyQt6.QtWidgets import QApplication
 
-from engine.recorder import RUN_NAME, TABLE_NAME, VIDEO_NAME, table_columns
+from engine.recorder import VIDEO_NAME
+from engine.run_record import RUN_FORMAT, RUN_NAME
+from engine.session import ExportOptions
+from engine.table import CSV_NAME as TABLE_NAME
+from engine.table import table_columns
 from gui_helpers import close_window, make_window, qimage_rgb, wait_until
 from tracker_app.view_math import fit_rect
 
@@ -182,10 +186,14 @@ def test_plots_receive_pose_and_frame_time(played) -> None:
 
 def test_export_frame_and_mesh_load_back(played, qtbot, tmp_path) -> None:
     frame_path = played.save_frame(tmp_path / "frame.png")
-    shown = qimage_rgb(played.view.grab_frame())
     saved = cv2.imread(str(frame_path))
-    assert saved is not None and saved.shape == shown.shape
-    assert np.array_equal(saved[..., ::-1], shown)
+    image = played.model.frame.image
+    assert saved is not None and saved.shape == image.shape == (720, 1280, 3)  # the video's size, not the view's
+    x1, y1, x2, y2 = played.model.frame.primary_face().box.astype(int)
+    background = np.ones(image.shape[:2], bool)
+    background[max(0, y1 - 80):y2 + 80, max(0, x1 - 80):x2 + 80] = False
+    assert np.abs(saved.astype(int) - image)[background].mean() < 1.5  # the frame itself, 1:1
+    assert np.abs(saved.astype(int) - image)[y1:y2, x1:x2].mean() > 8  # the mesh and overlays drawn on it
 
     face = played.model.frame.primary_face()
     n_vertices, n_tris = len(face.vertices), len(played.model.frame.triangles)
@@ -221,7 +229,7 @@ def test_export_frame_and_mesh_load_back(played, qtbot, tmp_path) -> None:
 
 def test_record_session_writes_table_and_overlay_video(played, tmp_path) -> None:
     folder = tmp_path / "session"
-    played.start_recording(folder, video=True)
+    played.start_recording(folder, ExportOptions(video=True))
     wait_until(lambda: played.model.recording == folder, "recording to start")
     assert played.act_record.isChecked() and "REC" in played.recording_label.text()
     start = played.model.frames_shown
@@ -249,7 +257,8 @@ def test_record_session_writes_table_and_overlay_video(played, tmp_path) -> None
     cap.release()
     assert n == len(rows) - 1  # one face per frame: one video frame per table row
     run = json.loads((folder / RUN_NAME).read_text())
-    assert run  # the recorder's own format; it parses
+    assert run["format"] == RUN_FORMAT and run["interrupted"] and not run["complete"]  # stopped before the end
+    assert run["summary"]["started_at_frame"] == frames[0] and run["summary"]["frames"] == len(frames)
 
 
 def test_seek_and_step(played) -> None:
@@ -303,4 +312,4 @@ def test_step_back(played) -> None:
     played.step_back()
     wait_until(lambda: played.model.frame.result.index == 29, "step back to frame 29")
     assert not played.model.playing and played.seek_slider.value() == 29
-    assert played.frame_label.text().startswith("30 / ")
+    assert played.frame_label.text().startswith("29 / ")  # 0-based, as in faces.csv
