@@ -359,7 +359,7 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     config = options.config or analyzer.config
     pipelined = config.runtime.pipelined if options.pipelined is None else options.pipelined
     session = Session(analyzer, options, out_dir, SourceDescription.of(source), sinks)
-    if pipelined and not getattr(source, "is_live", False):
+    if pipelined and not source.is_live:
         return PipelinedRun(session, source, config.runtime.pipeline_queue_frames, stop, on_result).run()
     interrupted = False
     error: str | None = None
@@ -516,14 +516,14 @@ class PipelinedRun:
             self._halt.set()
             self._results.put(_END)  # never full for long: the exporter drains even after a crash
             interrupted = self._join(self._exporter) or interrupted
-        error = self._source_error or getattr(self.source, "error", None)
+        error = self._source_error or self.source.error
         crash = self._crash
         if crash is not None:
             session.discard_held()
             session.finish(error=f"{type(crash).__name__}: {crash}")
             raise crash
         return session.finish(interrupted=interrupted, error=error,
-                              warning=getattr(self.source, "warning", None))
+                              warning=self.source.warning)
 
     @staticmethod
     def _join(thread: threading.Thread) -> bool:
