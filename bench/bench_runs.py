@@ -2,7 +2,7 @@
 """Whole-run benchmark: wall time, CPU seconds and peak RSS of real `tracker-app` runs.
 
     python bench/bench_runs.py [--video PATH] [--repeats R] [--modes serial,pipelined]
-                               [--peer] [--skip-loops]
+                               [--peer] [--startup] [--split] [--skip-loops]
 
 Every run is its own process (``python -m tracker_app ...``), measured from outside
 with ``os.wait4`` (the child's own user+system CPU and peak RSS, nothing of this
@@ -14,10 +14,12 @@ them. Runs:
 * ``track --video`` landmark overlay video (MJPG);
 * ``track --video --dense --render mesh`` rendered-mesh overlay video;
 
-each serial and, with ``--modes``, in the pipelined mode (decode, track and
-export on overlapping threads). ``--peer`` also runs MediaPipe FaceMesh in its
-own virtualenv (bench/peer_mediapipe.sh) on the same clip in the same run and
-prints our ratios to it.
+each serial and pipelined (decode, track and export on overlapping threads;
+``--modes`` picks). ``--peer`` also runs MediaPipe FaceMesh in its own virtualenv
+(bench/peer_mediapipe.sh) on the same clip in the same run and prints our ratios to
+it; ``--startup`` launches ``tracker-app gui --video`` (needs a display) until its
+first tracked frame is on screen; ``--split`` adds table-only runs at 1 and 2
+onnxruntime threads, spinning on and off.
 
 Then, in this process, the tracking loops on frames decoded beforehand (decoding
 excluded, smoothing off): sparse (landmarks, failure test included) and dense
@@ -42,12 +44,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
 PEER_SCRIPT = REPO / "bench" / "peer_mediapipe.sh"
-# The issue's aims (ms per frame for the video runs, MB, ratios to MediaPipe).
 # --config overrides selecting each track mode (configs/default.yaml holds the default).
 MODE_CONFIGS = {"serial": "runtime:\n  pipelined: false\n", "pipelined": "runtime:\n  pipelined: true\n"}
 # Thread split measured with --split: onnxruntime intra-op threads x spinning, table only.
 SPLITS = tuple((mode, threads, spin) for mode in ("serial", "pipelined") for threads in (1, 2)
                for spin in (False, True))
+# The issue's aims (ms per frame for the video runs and loops, MB, ratios to MediaPipe).
 AIMS = {"landmark video": 5.0, "rendered-mesh video": 7.0, "dense loop": 1.5, "sparse loop": 0.5,
         "table rss_mb": 150.0, "table wall vs peer": 0.6, "table cpu vs peer": 0.8}
 
