@@ -49,9 +49,8 @@ MODE_CONFIGS = {"serial": "runtime:\n  pipelined: false\n", "pipelined": "runtim
 # Thread split measured with --split: onnxruntime intra-op threads x spinning, table only.
 SPLITS = tuple((mode, threads, spin) for mode in ("serial", "pipelined") for threads in (1, 2)
                for spin in (False, True))
-# The issue's aims (ms per frame for the video runs and loops, MB, ratios to MediaPipe).
-AIMS = {"landmark video": 5.0, "rendered-mesh video": 7.0, "dense loop": 1.5, "sparse loop": 0.5,
-        "table rss_mb": 150.0, "table wall vs peer": 0.6, "table cpu vs peer": 0.8}
+# The issue's aims printed beside the figures (loops: ms per frame; ratios to MediaPipe).
+AIMS = {"dense loop": 1.5, "sparse loop": 0.5, "table wall vs peer": 0.6, "table cpu vs peer": 0.8}
 
 
 @dataclasses.dataclass(frozen=True)
