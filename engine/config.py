@@ -29,7 +29,7 @@ class ConfigError(ValueError):
 class RuntimeConfig:
     intra_op_threads: int = 4
     allow_spinning: bool = False
-    pipelined: bool = False
+    pipelined: bool = True
     pipeline_queue_frames: int = 2
 
     def effective_threads(self) -> int:

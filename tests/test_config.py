@@ -20,7 +20,7 @@ def test_override_file_changes_only_its_keys(tmp_path) -> None:
     override.write_text("runtime:\n  intra_op_threads: 1\n  allow_spinning: true\ndetector:\n  min_score: 0.7\n")
     config = EngineConfig.load(override)
     assert config.runtime.intra_op_threads == 1 and config.runtime.allow_spinning is True
-    assert config.runtime.pipelined is False  # not in the override: the default file's value
+    assert config.runtime.pipelined is True  # not in the override: the default file's value
     assert config.detector.min_score == pytest.approx(0.7) and config.detector.nms_iou == pytest.approx(0.3)
     assert config.with_threads(2).runtime.allow_spinning is True  # threads change keeps the rest
 
