@@ -105,7 +105,9 @@ def section(factory: type[_T]) -> _T:
 @dataclass(frozen=True)
 class RuntimeConfig:
     intra_op_threads: int = setting(4, minimum=1, maximum=256)
-    allow_spinning: bool = True
+    allow_spinning: bool = False
+    pipelined: bool = True
+    pipeline_queue_frames: int = setting(2, minimum=1, maximum=64)
 
     def effective_threads(self) -> int:
         """Requested threads, never more than the CPUs this process may use."""

@@ -8,6 +8,8 @@ camera works in the regressor's 120x120 crop space; ``image_camera`` folds upstr
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +28,23 @@ NOSE_TIP = 30  # iBUG 300-W index of the nose tip, origin of the drawn pose axes
 GIMBAL_LOCK = 0.998
 
 
-class FaceModel:
-    """Sparse and dense reconstruction from 62 parameters and a crop ROI."""
+# The dense mean and bases: 23 MB read and packed only when a dense mesh is first asked for.
+DENSE_KEYS = ("u", "w_shp", "w_exp")
 
-    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
-        mean = arrays["u"].astype(np.float32).reshape(-1)
-        basis = np.concatenate([arrays["w_shp"], arrays["w_exp"]], axis=1).astype(np.float32)
-        self._dense = DenseBasis.pack(mean, basis)
+
+class FaceModel:
+    """Sparse and dense reconstruction from 62 parameters and a crop ROI.
+
+    ``arrays`` holds the small arrays; the dense ones (``DENSE_KEYS``) come from
+    ``arrays`` too, or from ``dense_arrays()`` when given, on the first dense call
+    (or ``prepare_dense()``), so sparse-only runs never read or pack them.
+    """
+
+    def __init__(self, arrays: Mapping[str, np.ndarray],
+                 dense_arrays: Callable[[], Mapping[str, np.ndarray]] | None = None) -> None:
+        self._dense_arrays = dense_arrays or (lambda: {k: arrays[k] for k in DENSE_KEYS})
+        self._dense_basis: DenseBasis | None = None
+        self._dense_lock = threading.Lock()
         self.triangles = np.ascontiguousarray(arrays["tri"], dtype=np.int32)
         self.keypoints = arrays["keypoints"].astype(np.int64)
         self.uv = arrays["uv"].astype(np.float32)
@@ -43,16 +55,41 @@ class FaceModel:
         self.sparse_mean = arrays["u_base"].astype(np.float32).reshape(-1)
         self.sparse_basis = np.ascontiguousarray(
             np.concatenate([arrays["w_shp_base"], arrays["w_exp_base"]], axis=1), dtype=np.float32)
-        self.n_vertices = mean.size // 3
+        self.n_vertices = len(self.ncc)
 
     @classmethod
     def load(cls, path: Path) -> "FaceModel":
         from engine.onnx_session import ModelFileError
 
-        if not Path(path).is_file():
+        path = Path(path)
+        if not path.is_file():
             raise ModelFileError(f"{path} not found: run `tracker-app setup --data DIR`")
-        with np.load(path, allow_pickle=False) as npz:
-            return cls({k: npz[k] for k in npz.files})
+
+        def read(keys: Callable[[str], bool]) -> dict[str, np.ndarray]:
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    return {k: npz[k] for k in npz.files if keys(k)}
+            except (OSError, ValueError) as e:
+                raise ModelFileError(f"{path} cannot be read ({e}); "
+                                     "re-run `tracker-app setup --force --data DIR`") from None
+
+        return cls(read(lambda k: k not in DENSE_KEYS), lambda: read(lambda k: k in DENSE_KEYS))
+
+    def prepare_dense(self) -> None:
+        """Read and pack the dense basis now (thread-safe; the first dense call does it otherwise)."""
+        self._dense  # noqa: B018 (the property does the work)
+
+    @property
+    def _dense(self) -> "DenseBasis":
+        with self._dense_lock:
+            if self._dense_basis is None:
+                arrays = self._dense_arrays()
+                mean = arrays["u"].astype(np.float32).reshape(-1)
+                if mean.size != 3 * self.n_vertices:
+                    raise ValueError(f"dense mean has {mean.size // 3} vertices, the model {self.n_vertices}")
+                basis = np.concatenate([arrays["w_shp"], arrays["w_exp"]], axis=1).astype(np.float32)
+                self._dense_basis = DenseBasis.pack(mean, basis)
+            return self._dense_basis
 
     # -- reconstruction -------------------------------------------------------------
 
@@ -130,17 +167,29 @@ class FaceModel:
     @staticmethod
     def head_pose(params: np.ndarray) -> HeadPose:
         """Rotation from the first two rows of the camera matrix, angles as upstream."""
-        camera = np.asarray(params[:N_POSE], dtype=np.float64).reshape(3, 4)
-        r1, r2 = camera[0, :3], camera[1, :3]
-        n1, n2 = np.linalg.norm(r1), np.linalg.norm(r2)
+        p = [float(v) for v in np.asarray(params).reshape(-1)[:7]]
+        r1, r2 = p[0:3], p[4:7]
+        n1, n2 = math.hypot(*r1), math.hypot(*r2)
         if not (n1 > 0 and n2 > 0 and math.isfinite(n1 + n2)):
             raise ValueError("degenerate camera matrix in the parameters")
         # The regressed rows are not exactly orthogonal (upstream uses them as they are);
-        # the nearest orthonormal pair (SVD, treating both rows alike) gives a true rotation.
-        u, _, vt = np.linalg.svd(np.stack([r1 / n1, r2 / n2]), full_matrices=False)
-        rows = u @ vt
-        rotation = np.stack([rows[0], rows[1], np.cross(rows[0], rows[1])])
-        yaw, pitch, roll = _matrix_to_angles(rotation)
+        # we take the nearest orthonormal pair treating both rows alike (the SVD's U V^T).
+        # For unit a, b it has a closed form: a + b and a - b are orthogonal, and the pair
+        # is (c + d) / sqrt 2, (c - d) / sqrt 2 with c, d those two directions normalised.
+        # Scalar arithmetic: NumPy's call overhead on 3-vectors cost more than the maths.
+        a = [v / n1 for v in r1]
+        b = [v / n2 for v in r2]
+        c = [x + y for x, y in zip(a, b)]
+        d = [x - y for x, y in zip(a, b)]
+        nc, nd = math.hypot(*c), math.hypot(*d)
+        if not (nc > 0 and nd > 0):
+            raise ValueError("degenerate camera matrix in the parameters")
+        k = math.sqrt(0.5)
+        u = [k * (x / nc + y / nd) for x, y in zip(c, d)]
+        v = [k * (x / nc - y / nd) for x, y in zip(c, d)]
+        w = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]]
+        rotation = np.array([u, v, w], np.float64)
+        yaw, pitch, roll = _matrix_to_angles((u, v, w))
         return HeadPose(yaw=math.degrees(yaw), pitch=math.degrees(pitch), roll=math.degrees(roll),
                         rotation=rotation.astype(np.float32), scale=float((n1 + n2) / 2))
 
@@ -168,26 +217,27 @@ def _checked_coefficients(coefficients: np.ndarray) -> np.ndarray:
 
 def rotation_angles(rotation: np.ndarray) -> tuple[float, float, float]:
     """(yaw, pitch, roll) in degrees of any rotation matrix, the decomposition of ``head_pose``."""
-    yaw, pitch, roll = _matrix_to_angles(np.asarray(rotation, np.float64))
+    yaw, pitch, roll = _matrix_to_angles(np.asarray(rotation, np.float64).tolist())
     return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)
 
 
-def _matrix_to_angles(r: np.ndarray) -> tuple[float, float, float]:
+def _matrix_to_angles(r: Sequence[Sequence[float]]) -> tuple[float, float, float]:
     """Upstream matrix2angle: (yaw, pitch, roll) in radians."""
-    if r[2, 0] > GIMBAL_LOCK:
-        return math.pi / 2, math.atan2(-r[0, 1], -r[0, 2]), 0.0
-    if r[2, 0] < -GIMBAL_LOCK:
-        return -math.pi / 2, math.atan2(r[0, 1], r[0, 2]), 0.0
-    yaw = math.asin(r[2, 0])
+    if r[2][0] > GIMBAL_LOCK:
+        return math.pi / 2, math.atan2(-r[0][1], -r[0][2]), 0.0
+    if r[2][0] < -GIMBAL_LOCK:
+        return -math.pi / 2, math.atan2(r[0][1], r[0][2]), 0.0
+    yaw = math.asin(r[2][0])
     c = math.cos(yaw)
-    return yaw, math.atan2(r[2, 1] / c, r[2, 2] / c), math.atan2(r[1, 0] / c, r[0, 0] / c)
+    return yaw, math.atan2(r[2][1] / c, r[2][2] / c), math.atan2(r[1][0] / c, r[0][0] / c)
 
 
 class DenseBasis:
     """The dense mean and bases packed for the compiled kernel in render_c/morph.c.
 
     float16 with a scale per column (folded into the coefficients), in groups of 8
-    vertices laid out x-rows, y-rows, z-rows: half the memory traffic of float32,
+    vertices laid out column by column, x, y and z rows of the 8 vertices each: one
+    sequential read per group, half the memory traffic of float32,
     which is what bounds this product, at an error near 1e-5 of the face size.
     """
 
@@ -211,7 +261,7 @@ class DenseBasis:
         scales = np.where(peak > 0, peak / cls.HALF_RANGE, 1.0).astype(np.float32)
         half = np.zeros((groups * cls.GROUP, 3, k), np.float16)
         half[:n] = (basis / scales).reshape(n, 3, k)
-        packed = half.reshape(groups, cls.GROUP, 3, k).transpose(0, 2, 3, 1)
+        packed = half.reshape(groups, cls.GROUP, 3, k).transpose(0, 3, 2, 1)  # (group, column, axis, lane)
         mean_padded = np.zeros((groups * cls.GROUP, 3), np.float32)
         mean_padded[:n] = mean.reshape(n, 3)
         packed_mean = mean_padded.reshape(groups, cls.GROUP, 3).transpose(0, 2, 1)

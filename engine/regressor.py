@@ -17,7 +17,7 @@ class ParamRegressor:
     parameters, so normalisation lives in one place: the graph built by build_ext.py.
     """
 
-    def __init__(self, model_path: Path, threads: int, allow_spinning: bool = True) -> None:
+    def __init__(self, model_path: Path, threads: int, allow_spinning: bool = False) -> None:
         self._session = create_session(model_path, threads, allow_spinning)
         self._input_name = self._session.get_inputs()[0].name
 

@@ -20,7 +20,9 @@ still work. Programming errors propagate, after every file has been closed.
 from __future__ import annotations
 
 import dataclasses
+import queue
 import statistics
+import threading
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -104,6 +106,9 @@ class SessionOptions:
     # Tracker and smoother settings; None: the analyzer's own config. (The app changes
     # tracker options without reloading the models.)
     config: EngineConfig | None = None
+    # run_session on a file: decode, track and export on overlapping threads (the same
+    # results and files as one thread). None: the config's runtime.pipelined.
+    pipelined: bool | None = None
 
     def __post_init__(self) -> None:
         if self.smoother not in SMOOTHERS:
@@ -215,15 +220,36 @@ class Session:
 
         A failed write does not raise: ``error`` is set, that sink is dropped, and the
         caller should end the run (``finish``)."""
+        results = self.track(packet)
+        self.export(results)
+        return results
+
+    def track(self, packet: FramePacket) -> list[FrameResult]:
+        """``feed`` without the exports: the released results, for ``export`` (pipelined runs
+        call the two on different threads, ``export`` in frame order)."""
         if self._finished:
             raise ValueError("session is finished")
         s = self.summary
         if s.started_at_frame is None:
             s.started_at_frame = packet.index
         s.frames_read += 1
-        results = self.pipeline.process(packet)
+        return self.pipeline.process(packet)
+
+    def export(self, results: list[FrameResult]) -> None:
+        """Write ``results`` (from ``track`` or ``track_flush``, oldest first) to the files and sinks."""
         self._emit(results)
-        return results
+
+    def track_flush(self) -> list[FrameResult]:
+        """``flush`` without the exports (once): the frames the smoother still holds."""
+        if self._flushed or self._finished:
+            return []
+        self._flushed = True
+        return self.pipeline.flush()
+
+    def discard_held(self) -> None:
+        """Drop the frames the smoother holds, unexported: the files end at the last frame
+        exported (a pipelined stage crashed with results still queued)."""
+        self._flushed = True
 
     def _emit(self, results: list[FrameResult]) -> None:
         s = self.summary
@@ -258,10 +284,7 @@ class Session:
 
     def flush(self) -> list[FrameResult]:
         """End of stream: the frames the smoother still holds, exported and sent (once)."""
-        if self._flushed or self._finished:
-            return []
-        self._flushed = True
-        results = self.pipeline.flush()
+        results = self.track_flush()
         self._emit(results)
         return results
 
@@ -328,8 +351,15 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
                 on_result: Callable[[FrameResult], None] | None = None) -> SessionSummary:
     """Run ``source`` to its end (or ``max_frames``, or until ``stop()`` is true) through one Session.
 
-    Ctrl-C (KeyboardInterrupt) ends the run as interrupted, with everything kept."""
+    Ctrl-C (KeyboardInterrupt) ends the run as interrupted, with everything kept.
+    Files run pipelined when ``options.pipelined`` (or, when None, the config's
+    runtime.pipelined) is true: see ``PipelinedRun``; live sources always run on this thread (their
+    reader keeps only the newest frame, which a queue in front of the tracker would undo)."""
+    config = options.config or analyzer.config
+    pipelined = config.runtime.pipelined if options.pipelined is None else options.pipelined
     session = Session(analyzer, options, out_dir, SourceDescription.of(source), sinks)
+    if pipelined and not source.is_live:
+        return PipelinedRun(session, source, config.runtime.pipeline_queue_frames, stop, on_result).run()
     interrupted = False
     error: str | None = None
     packets = iter(source)
@@ -404,3 +434,164 @@ def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceMode
 def _one_line(e: BaseException) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+# -- pipelined runs -------------------------------------------------------------------------
+
+_END = object()  # a stage's last item
+_POLL_S = 0.05  # how often a blocked stage looks whether the run is over
+
+
+class PipelinedRun:
+    """One Session run as three overlapping stages: decode -> track -> export.
+
+    The source is read on a thread of its own and the exports (drawing, rendering,
+    JPEG encoding, rows) on another, each handing frames on through a bounded queue,
+    while this thread tracks: OpenCV, onnxruntime and the render_c kernels release
+    the GIL, so on two cores a run costs about its slowest stage rather than the sum.
+    The tracker and the smoother stay on one thread (each frame's crop comes from the
+    previous frame's landmarks) and the exports see the results in frame order, so
+    every file is the same as a one-thread run writes.
+
+    Guarantees, as in the one-thread loop: every packet tracked is exported, in order;
+    ``stop()`` or Ctrl-C ends the run after the frame being tracked (packets decoded
+    but not tracked yet are dropped and not counted), with the smoother's frames
+    flushed; a source error ends it the same way, with ``summary.error``. A crash of
+    the tracker (a programming error) flushes what was tracked and then propagates;
+    a crash of an export stops the exports where they are (the files end at the last
+    frame exported, run.json says so) and propagates.
+    """
+
+    def __init__(self, session: Session, source: "VideoSource", queue_frames: int,
+                 stop: Callable[[], bool], on_result: Callable[[FrameResult], None] | None) -> None:
+        self.session = session
+        self.source = source
+        self.stop = stop
+        self.on_result = on_result
+        depth = max(1, int(queue_frames))
+        self._packets: queue.Queue[object] = queue.Queue(depth)
+        self._results: queue.Queue[object] = queue.Queue(depth)
+        self._halt = threading.Event()  # decoding must end (stop, error, enough frames)
+        self._source_error: str | None = None
+        self._crash: BaseException | None = None  # first programming error of any stage
+        self._export_crashed = threading.Event()
+        self._decoder = threading.Thread(target=self._decode, name="session-decode", daemon=True)
+        self._exporter = threading.Thread(target=self._export, name="session-export", daemon=True)
+
+    def run(self) -> SessionSummary:
+        session, options = self.session, self.session.options
+        interrupted = False
+        self._decoder.start()
+        self._exporter.start()
+        try:
+            try:
+                while session.error is None and not self._export_crashed.is_set():
+                    packet = self._get(self._packets)
+                    if packet is _END:
+                        break
+                    assert isinstance(packet, FramePacket)
+                    self._put(self._results, session.track(packet))
+                    if options.max_frames is not None and session.summary.frames_read >= options.max_frames:
+                        break
+                    if self.stop():
+                        interrupted = True
+                        break
+            except KeyboardInterrupt:
+                interrupted = True
+            except BaseException as e:  # the tracker: flush what it released, then propagate
+                self._crash = self._crash or e
+            self._halt.set()
+            interrupted = self._join(self._decoder) or interrupted
+            if self._export_crashed.is_set():
+                session.discard_held()
+            else:
+                try:
+                    self._put(self._results, session.track_flush())
+                except KeyboardInterrupt:
+                    interrupted = True
+                except BaseException as e:
+                    self._crash = self._crash or e
+        finally:
+            self._halt.set()
+            self._results.put(_END)  # never full for long: the exporter drains even after a crash
+            interrupted = self._join(self._exporter) or interrupted
+        error = self._source_error or self.source.error
+        crash = self._crash
+        if crash is not None:
+            session.discard_held()
+            session.finish(error=f"{type(crash).__name__}: {crash}")
+            raise crash
+        return session.finish(interrupted=interrupted, error=error,
+                              warning=self.source.warning)
+
+    @staticmethod
+    def _join(thread: threading.Thread) -> bool:
+        """Wait for a stage that was told to end (it does within a frame); True when Ctrl-C
+        came meanwhile: the run is then interrupted, but its files are still closed in order."""
+        interrupted = False
+        while thread.is_alive():
+            try:
+                thread.join()
+            except KeyboardInterrupt:
+                interrupted = True
+        return interrupted
+
+    # -- stages (threads) ---------------------------------------------------------------------
+
+    def _decode(self) -> None:
+        decoded = 0
+        packets = iter(self.source)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (KeyboardInterrupt, MemoryError) as e:
+                self._crash = self._crash or e
+                break
+            except Exception as e:  # the source failed (decoder error, unreadable file): an input error
+                self._source_error = (f"{self.session.source.description}: reading stopped after {decoded} "
+                                      f"frames ({_one_line(e)})")
+                break
+            if not self._put(self._packets, packet, until=self._halt) or self._halt.is_set():
+                return
+            decoded += 1
+        self._put(self._packets, _END, until=self._halt)
+
+    def _export(self) -> None:
+        while True:
+            item = self._results.get()
+            if item is _END:
+                return
+            if self._export_crashed.is_set():
+                continue  # drain, so the tracker never blocks on a dead stage
+            try:
+                assert isinstance(item, list)
+                self.session.export(item)
+                if self.on_result is not None:
+                    for result in item:
+                        self.on_result(result)
+            except BaseException as e:
+                self._crash = self._crash or e
+                self._export_crashed.set()
+
+    # -- queues that give up when the run is over -----------------------------------------------
+
+    def _put(self, q: "queue.Queue[object]", item: object, until: threading.Event | None = None) -> bool:
+        """Put ``item``; False when ``until`` was set first (or the exports died, for results)."""
+        until = until or self._export_crashed
+        while True:
+            try:
+                q.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                if until.is_set():
+                    return False
+
+    def _get(self, q: "queue.Queue[object]") -> object:
+        while True:
+            try:
+                return q.get(timeout=_POLL_S)
+            except queue.Empty:
+                if self._export_crashed.is_set() or not self._decoder.is_alive() and q.empty():
+                    return _END

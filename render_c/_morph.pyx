@@ -27,8 +27,8 @@ def reconstruct(const uint16_t[:, :, :, ::1] basis not None, const float[:, :, :
                 const float[::1] coef not None, const float[:, ::1] camera not None, bint use_simd=True):
     """(n, 3) float32 image-space vertices; see morph.h for the layouts."""
     cdef Py_ssize_t groups = (n + GROUP - 1) // GROUP
-    cdef int32_t k = <int32_t>basis.shape[2]
-    if n <= 0 or basis.shape[0] != groups or basis.shape[1] != 3 or basis.shape[3] != GROUP:
+    cdef int32_t k = <int32_t>basis.shape[1]
+    if n <= 0 or basis.shape[0] != groups or basis.shape[2] != 3 or basis.shape[3] != GROUP:
         raise ValueError(f"basis shape {tuple(basis.shape)[:4]} does not fit {n} vertices")
     if mean.shape[0] != groups or mean.shape[1] != 3 or mean.shape[2] != GROUP:
         raise ValueError("mean shape does not fit the basis")

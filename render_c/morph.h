@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-/* basis: (ceil(n/8), 3, k, 8) float16 bits; mean: (ceil(n/8), 3, 8) float32;
+/* basis: (ceil(n/8), k, 3, 8) float16 bits; mean: (ceil(n/8), 3, 8) float32;
  * coef: (k,) float32 already multiplied by the per-column scales;
  * camera: (3, 4) float32 row-major, model -> image; out: (n, 3) float32.
  * Returns 0, or -1 on invalid sizes. use_simd = 0 forces the portable path. */

@@ -12,16 +12,17 @@ from engine.cpus import usable_cpu_count
 
 def test_defaults_come_from_the_yaml_file() -> None:
     config = EngineConfig.load()
-    assert config.runtime.intra_op_threads == 4 and config.runtime.allow_spinning is True
+    assert config.runtime.intra_op_threads == 4 and config.runtime.allow_spinning is False
     assert config.detector.nms_iou == pytest.approx(0.3) and config.detector.max_height == 720
     assert 1 <= config.runtime.effective_threads() <= usable_cpu_count()
 
 
 def test_override_file_changes_only_its_keys(tmp_path) -> None:
     override = tmp_path / "mine.yaml"
-    override.write_text("runtime:\n  intra_op_threads: 1\ndetector:\n  min_score: 0.7\n")
+    override.write_text("runtime:\n  intra_op_threads: 1\n  allow_spinning: true\ndetector:\n  min_score: 0.7\n")
     config = EngineConfig.load(override)
     assert config.runtime.intra_op_threads == 1 and config.runtime.allow_spinning is True
+    assert config.runtime.pipelined is True  # not in the override: the default file's value
     assert config.detector.min_score == pytest.approx(0.7) and config.detector.nms_iou == pytest.approx(0.3)
     assert config.with_threads(2).runtime.allow_spinning is True  # threads change keeps the rest
 

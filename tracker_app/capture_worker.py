@@ -31,7 +31,7 @@ from engine.config import EngineConfig
 from engine.errors import TrackerError
 from engine.frames import FrameResult
 from tracker_app.display_frame import build_display_frame
-from tracker_app.mesh_lod import mesh_lods
+from tracker_app.engine_loader import EngineLoader, load_engine
 from tracker_app.settings import AppSettings, GuiConfig
 from tracker_app.viewer_model import SourceInfo
 
@@ -93,9 +93,10 @@ class CaptureWorker(QObject):
     streaming_changed = pyqtSignal(object)  # engine.vmc.VmcTarget streamed to, or None
 
     def __init__(self, engine_config: EngineConfig, settings: AppSettings, gui: GuiConfig,
-                 credits: FrameCredits) -> None:
+                 credits: FrameCredits, engine_loader: EngineLoader | None = None) -> None:
         super().__init__()
         self._base_config = engine_config
+        self._engine_loader = engine_loader  # models already loading (tracker-app gui starts it early)
         self._settings = settings
         self._gui = gui
         self._credits = credits
@@ -139,22 +140,22 @@ class CaptureWorker(QObject):
         self._load_engine()
 
     def _load_engine(self) -> bool:
-        from engine.analyzer import FaceAnalyzer
-
+        config, threads = self._engine_config(), self._settings.threads
         try:
-            self._analyzer = FaceAnalyzer.from_config(self._engine_config(), threads=self._settings.threads)
+            loaded = self._engine_loader.take(config, threads) if self._engine_loader is not None else None
+            loaded = loaded or load_engine(config, threads)
         except (OSError, ValueError, RuntimeError) as e:
             # The user sees one line; the log keeps the traceback of anything unexpected.
             log.warning("models not loaded: %s", e, exc_info=not isinstance(e, (TrackerError, OSError)))
             self._analyzer = None
             self.failed.emit("Face tracker not available", f"The models could not be loaded: {e}")
             return False
+        self._analyzer = loaded.analyzer
         # Index buffers shared by every DisplayFrame, so the view uploads them once per model.
-        model = self._analyzer.face_model
-        self._lods = mesh_lods(model.ncc, model.triangles)
+        self._lods = loaded.lods
         from engine.expressions import ExpressionModel
 
-        self._expressions = ExpressionModel(model, self._base_config.expressions)
+        self._expressions = ExpressionModel(self._analyzer.face_model, self._base_config.expressions)
         self.engine_ready.emit()
         return True
 
@@ -630,12 +631,12 @@ class CaptureController(QObject):
     _shutdown = pyqtSignal()
 
     def __init__(self, engine_config: EngineConfig, settings: AppSettings, gui: GuiConfig,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, engine_loader: EngineLoader | None = None) -> None:
         super().__init__(parent)
         self.credits = FrameCredits(gui.max_frames_in_flight)
         self.thread = QThread()
         self.thread.setObjectName("capture")
-        self.worker = CaptureWorker(engine_config, settings, gui, self.credits)
+        self.worker = CaptureWorker(engine_config, settings, gui, self.credits, engine_loader)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.start)
         self._open.connect(self.worker.open_source)

@@ -1,12 +1,15 @@
 """Start the desktop app: ``run_gui`` is what `tracker-app` and `tracker-app gui` call."""
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 GL_VERSION = (3, 3)  # the shaders are GLSL 3.30 core
 SIGNAL_POLL_MS = 250  # how often Python may run a Ctrl-C handler while Qt's loop runs
+STARTUP_REPORT_ENV = "TRACKER_APP_STARTUP_REPORT"  # file for StartupReport (measurements)
 
 
 def configure_gl_format() -> None:
@@ -47,12 +50,18 @@ def make_application(argv: list[str] | None = None):
 
 def run_gui(video: Path | None = None, camera: int | None = None, config_path: Path | None = None,
             threads: int | None = None) -> int:
-    """Open the main window, optionally straight on a video file or a camera; returns the exit code."""
-    from engine.config import ConfigError, EngineConfig
+    """Open the main window, optionally straight on a video file or a camera; returns the exit code.
 
-    app = make_application()
-    from tracker_app.main_window import MainWindow
-    from tracker_app.settings import GuiConfig, SettingsStore
+    The models start loading on a thread of their own (``EngineLoader``) as soon as the
+    settings are known, before the heavy GUI modules are imported and the window built,
+    so the two overlap; with ``TRACKER_APP_STARTUP_REPORT=FILE`` the moments the window
+    was shown and the first frame with a tracked face was drawn are written to FILE.
+    """
+    import dataclasses
+
+    from engine.config import ConfigError, EngineConfig
+    from tracker_app.engine_loader import EngineLoader
+    from tracker_app.settings import AppSettings, GuiConfig, SettingsStore
 
     try:
         engine_config = EngineConfig.load(config_path)
@@ -60,7 +69,21 @@ def run_gui(video: Path | None = None, camera: int | None = None, config_path: P
     except ConfigError as e:
         print(f"tracker-app: error: {e}", file=sys.stderr)
         return 1
-    window = MainWindow(engine_config, gui_config, SettingsStore(), threads=threads)
+    app = make_application()
+    store = SettingsStore()
+    # The worker's configuration, worked out as MainWindow does; should they ever differ,
+    # the worker does not take this engine and loads its own.
+    settings = store.load(AppSettings.defaults(engine_config, gui_config))
+    if threads is not None:
+        settings = dataclasses.replace(settings, threads=threads)
+    loader = EngineLoader(settings.engine_config(engine_config), settings.threads).start()
+
+    from tracker_app.main_window import MainWindow
+
+    window = MainWindow(engine_config, gui_config, store, threads=threads, engine_loader=loader)
+    report = os.environ.get(STARTUP_REPORT_ENV)
+    if report:
+        StartupReport(window, Path(report))
     window.show()
     if video is not None:
         window.open_source(str(video))
@@ -76,6 +99,38 @@ def run_gui(video: Path | None = None, camera: int | None = None, config_path: P
         from PyQt6 import sip
 
         sip.delete(window)
+
+
+class StartupReport:
+    """Writes when the window was first drawn and when the first frame with a tracked face
+    was (``time.monotonic()``, comparable across processes on Linux), and the process's
+    CPU seconds by then, as JSON, once."""
+
+    def __init__(self, window, path: Path) -> None:
+        self.path = path
+        self.times: dict[str, float] = {"window_created": time.monotonic()}
+        self._face_frame_pending = False
+        window.controller.worker.engine_ready.connect(lambda: self._mark("engine_ready"))
+        window.controller.worker.frame_ready.connect(self._on_frame)
+        window.view.frameSwapped.connect(self._on_swapped)
+
+    def _mark(self, name: str) -> None:
+        self.times.setdefault(name, time.monotonic())
+
+    def _on_frame(self, frame) -> None:
+        if frame.n_faces:
+            self._face_frame_pending = True
+
+    def _on_swapped(self) -> None:
+        self._mark("window_shown")
+        if self._face_frame_pending and "first_tracked_frame" not in self.times:
+            self._mark("first_tracked_frame")
+            self.times["cpu_seconds"] = time.process_time()
+            import json
+
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(json.dumps(self.times))
+            os.replace(tmp, self.path)
 
 
 def _close_on_interrupt(window):

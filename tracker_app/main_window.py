@@ -28,6 +28,7 @@ from tracker_app.app_assets import app_icon
 from tracker_app.cameras import CameraMode, camera_modes, list_cameras
 from tracker_app.capture_worker import CaptureController, SourceSpec
 from tracker_app.display_frame import DisplayFrame
+from tracker_app.engine_loader import EngineLoader
 from tracker_app.export_actions import (FRAME_FORMATS, MESH_FORMATS, MeshExportJob, save_frame_image,
                                         session_folder)
 from tracker_app.gl_view import GLView
@@ -52,7 +53,8 @@ class MainWindow(QMainWindow):
     mesh_exported = pyqtSignal(list)  # paths written by export_mesh
 
     def __init__(self, engine_config: EngineConfig, gui_config: GuiConfig, store: SettingsStore,
-                 threads: int | None = None, cameras: list[tuple[int, str]] | None = None) -> None:
+                 threads: int | None = None, cameras: list[tuple[int, str]] | None = None,
+                 engine_loader: EngineLoader | None = None) -> None:
         super().__init__()
         self.engine_config = engine_config
         self.gui_config = gui_config
@@ -94,7 +96,8 @@ class MainWindow(QMainWindow):
         self._make_menus()
         self._make_status_bar()
 
-        self.controller = CaptureController(engine_config, self.settings, gui_config, parent=self)
+        self.controller = CaptureController(engine_config, self.settings, gui_config, parent=self,
+                                            engine_loader=engine_loader)
         w = self.controller.worker
         w.engine_ready.connect(self._on_engine_ready)
         w.frame_ready.connect(self._on_frame)

@@ -1,0 +1,145 @@
+"""The pipelined session runner: the same files as one thread, and truthful files when a
+stage crashes or the run is stopped half-way."""
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import pytest
+
+from engine.analyzer import FaceAnalyzer
+from engine.frames import FramePacket, FrameResult
+from engine.session import ExportOptions, SessionOptions, run_session
+from engine.video_source import VideoSource, open_source
+
+FRAMES = 40  # of obama.mp4 (55): enough for the smoother's look-ahead and the face checks
+
+
+@pytest.fixture(scope="module")
+def analyzer(weights_dir) -> FaceAnalyzer:
+    return FaceAnalyzer.from_config(threads=1)
+
+
+class CrashingSource(VideoSource):
+    """A real file whose decoder "crashes" (a programming error, not a SourceError) at one frame."""
+
+    def __init__(self, path: Path, crash_at: int) -> None:
+        super().__init__()
+        self._inner = open_source(path)
+        self.fps, self.frame_size, self.description = self._inner.fps, self._inner.frame_size, "crashing"
+        self.crash_at = crash_at
+
+    def __iter__(self) -> Iterator[FramePacket]:
+        for packet in self._inner:
+            if packet.index == self.crash_at:
+                raise RuntimeError(f"decoder bug at frame {packet.index}")
+            yield packet
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class CrashingSink:
+    """An export stage that crashes at one frame (after the recorder wrote it)."""
+
+    def __init__(self, crash_at: int) -> None:
+        self.crash_at = crash_at
+        self.seen: list[int] = []
+        self.closed = False
+
+    def write(self, result: FrameResult) -> None:
+        if result.index == self.crash_at:
+            raise RuntimeError(f"sink bug at frame {result.index}")
+        self.seen.append(result.index)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def table_frames(out: Path) -> list[int]:
+    with open(out / "faces.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [int(r["frame"]) for r in rows]
+
+
+def video_frames(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def summary_of(out: Path) -> dict:
+    return json.loads((out / "run.json").read_text())["summary"]
+
+
+def run(analyzer, source, out: Path, pipelined: bool, **kw):
+    options = SessionOptions(smoother="lookahead", max_frames=FRAMES, pipelined=pipelined,
+                             exports=ExportOptions(table=True, video=True))
+    return run_session(source, analyzer, options, out, **kw)
+
+
+def test_pipelined_run_writes_what_one_thread_writes(analyzer, media_dir, tmp_path) -> None:
+    seen: list[int] = []
+    with open_source(media_dir / "obama.mp4") as source:
+        serial = run(analyzer, source, tmp_path / "serial", pipelined=False)
+    with open_source(media_dir / "obama.mp4") as source:
+        piped = run(analyzer, source, tmp_path / "piped", pipelined=True, on_result=lambda r: seen.append(r.index))
+    assert (tmp_path / "piped" / "faces.csv").read_bytes() == (tmp_path / "serial" / "faces.csv").read_bytes()
+    assert seen == list(range(FRAMES))  # every frame once, in order
+    assert piped.frames == piped.frames_read == serial.frames == FRAMES and piped.complete
+    assert video_frames(tmp_path / "piped" / "overlay.avi") == FRAMES
+    assert piped.detector_calls == serial.detector_calls and piped.face_checks == serial.face_checks
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_decoder_failure_mid_run_flushes_and_tells(analyzer, media_dir, tmp_path, pipelined) -> None:
+    out = tmp_path / "out"
+    source = CrashingSource(media_dir / "obama.mp4", crash_at=20)
+    summary = run(analyzer, source, out, pipelined=pipelined)  # a source failure is an input error
+    source.close()
+    written = summary_of(out)
+    # every frame decoded before the failure was tracked and exported, the smoother's too
+    assert table_frames(out) == list(range(20))
+    assert video_frames(out / "overlay.avi") == 20
+    assert summary.frames == summary.frames_read == written["frames"] == 20 and written["rows"] == 20
+    assert not summary.complete and written["complete"] is False
+    assert written["error"] == summary.error == "crashing: reading stopped after 20 frames (decoder bug at frame 20)"
+
+
+def test_export_crash_mid_run_stops_exports_and_tells(analyzer, media_dir, tmp_path) -> None:
+    out = tmp_path / "out"
+    sink = CrashingSink(crash_at=15)
+    with open_source(media_dir / "obama.mp4") as source, pytest.raises(RuntimeError, match="sink bug at frame 15"):
+        run(analyzer, source, out, pipelined=True, sinks=[sink])
+    summary = summary_of(out)
+    frames = table_frames(out)
+    # The files end where the exports stopped: contiguous from 0, nothing after a gap,
+    # and run.json says the run is incomplete and why.
+    assert sink.seen == list(range(15)) and sink.closed
+    assert frames == list(range(len(frames))) and 15 <= len(frames) <= 16
+    assert video_frames(out / "overlay.avi") == len(frames)
+    assert summary["frames"] == 15 and summary["frames_read"] >= 15
+    assert summary["complete"] is False and "RuntimeError: sink bug at frame 15" in summary["error"]
+
+
+def test_stop_mid_run_keeps_every_frame_tracked(analyzer, media_dir, tmp_path) -> None:
+    out = tmp_path / "out"
+    fed: list[int] = []
+
+    def stop() -> bool:
+        fed.append(1)
+        return len(fed) >= 12
+
+    with open_source(media_dir / "obama.mp4") as source:
+        summary = run(analyzer, source, out, pipelined=True, stop=stop)
+    assert summary.interrupted and not summary.complete
+    assert summary.frames_read == 12 == summary.frames  # the smoother's frames were flushed
+    assert table_frames(out) == list(range(12))
+    assert video_frames(out / "overlay.avi") == 12
+    assert summary_of(out)["interrupted"] is True

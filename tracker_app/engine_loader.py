@@ -1,0 +1,71 @@
+"""Loading the engine (ONNX sessions, face model, dense basis, mesh levels) on a thread.
+
+`tracker-app gui` starts an ``EngineLoader`` before it builds the window, so the models
+load while Qt, OpenGL and the widgets come up, instead of after them; the capture
+worker then ``take``s the loaded engine. No Qt here.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine.config import EngineConfig
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from engine.analyzer import FaceAnalyzer
+
+
+@dataclass(frozen=True)
+class LoadedEngine:
+    """What the capture worker needs before the first frame."""
+
+    analyzer: FaceAnalyzer
+    lods: tuple[np.ndarray, ...]  # the face model's triangle lists, full first (mesh_lod)
+
+
+def load_engine(config: EngineConfig, threads: int) -> LoadedEngine:
+    """Load everything now, on the calling thread (the dense basis too: the app always draws the mesh)."""
+    from engine.analyzer import FaceAnalyzer
+    from tracker_app.mesh_lod import mesh_lods
+
+    analyzer = FaceAnalyzer.from_config(config, threads=threads)
+    model = analyzer.face_model
+    model.prepare_dense()
+    return LoadedEngine(analyzer, mesh_lods(model.ncc, model.triangles))
+
+
+class EngineLoader:
+    """``load_engine(config, threads)`` on a thread of its own, handed over once."""
+
+    def __init__(self, config: EngineConfig, threads: int) -> None:
+        self.config, self.threads = config, threads
+        self._result: LoadedEngine | None = None
+        self._error: BaseException | None = None
+        self._taken = False
+        self._thread = threading.Thread(target=self._run, name="engine-loader", daemon=True)
+
+    def start(self) -> EngineLoader:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self._result = load_engine(self.config, self.threads)
+        except BaseException as e:  # handed to the thread that takes the engine
+            self._error = e
+
+    def take(self, config: EngineConfig, threads: int) -> LoadedEngine | None:
+        """The loaded engine when it was loaded for ``config`` and ``threads`` (waits for it),
+        once; None when asked for another configuration or a second time. A failed load
+        raises its error here, in the taker's thread."""
+        if self._taken or (config, threads) != (self.config, self.threads):
+            return None
+        self._taken = True
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        result, self._result = self._result, None
+        return result
