@@ -64,7 +64,9 @@ def run_input(item: BatchInput, settings: BatchSettings, *, stop: Callable[[], b
         return _record(folder, _failed(item, str(e)))
     analyzer = worker_analyzer(settings.config, settings.threads)
     steps = _FrameSteps(on_frames, settings.config.batch.progress_every_frames)
-    options = dataclasses.replace(settings.session,
+    # One thread per run: the pool already gives every core a worker, so pipelining a run's
+    # stages would only add threads that wait for a CPU (bench/bench_runs.py: it pays only on a free core).
+    options = dataclasses.replace(settings.session, pipelined=False,
                                   exports=dataclasses.replace(settings.session.exports, overwrite=True))
     with source:
         try:
