@@ -54,6 +54,7 @@ import numpy as np
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from engine.errors import UsageError
 from engine.expressions import Calibration, ExpressionModel, HeadMotion, mirrored
 from engine.frames import FrameResult, TrackedFace
 
@@ -66,7 +67,7 @@ HEAD_BONE = "Head"
 MIRROR_AXES = np.diag([-1.0, 1.0, 1.0])  # camera frame <-> Unity avatar frame (see the module notes)
 
 
-class VmcTargetError(ValueError):
+class VmcTargetError(UsageError):
     """A VMC target that is not HOST:PORT, or a host that does not resolve (one-line message)."""
 
 

@@ -153,7 +153,7 @@ def test_track_command_on_a_cut_from_obama_to_emma_and_back(media_dir, tmp_path,
     import subprocess
     import sys
 
-    from footage import obama_emma_cut_clip
+    from tests.support.footage import obama_emma_cut_clip
 
     from engine.config import REPO_ROOT
 

@@ -41,7 +41,7 @@ calls = {
     "_raster.shaded": (_raster.shaded, [topo, verts, albedo, light, 0.3, 0.6, 0.1, 8.0, 0.5, frame,
                                         _raster.Scratch()]),
     "_nms.nms": (_nms.nms, [np.zeros((2, 4), f32), np.zeros(2, f32), 0.5]),
-    "_morph.reconstruct": (_morph.reconstruct, [np.zeros((1, 3, 2, 8), np.uint16), np.zeros((1, 3, 8), f32), 8,
+    "_morph.reconstruct": (_morph.reconstruct, [np.zeros((1, 2, 3, 8), np.uint16), np.zeros((1, 3, 8), f32), 8,
                                                 np.zeros(2, f32), np.zeros((3, 4), f32)]),
 }
 for name, (fn, args) in calls.items():
