@@ -50,6 +50,7 @@ from typing import IO, BinaryIO
 import numpy as np
 
 from engine.errors import UsageError
+from engine.name_lists import check_names, parse_names
 from engine.atomic_files import write_atomic
 from engine.face_model import N_EXPRESSION, N_POSE, N_SHAPE, FaceModel
 from engine.frames import FrameResult, TrackedFace
@@ -78,12 +79,8 @@ class AnimationExportError(OSError):
 
 
 def parse_animation_formats(text: str) -> tuple[str, ...]:
-    """'glb,pc2' -> ('glb', 'pc2'); ValueError naming an unknown format."""
-    formats = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
-    unknown = [f for f in formats if f not in ANIMATION_FORMATS]
-    if unknown:
-        raise UsageError(f"unknown animation format '{unknown[0]}' (choose from {', '.join(ANIMATION_FORMATS)})")
-    return formats
+    """'glb,pc2' -> ('glb', 'pc2'); a one-line UsageError naming an unknown format."""
+    return parse_names(text, ANIMATION_FORMATS, "animation format")
 
 
 class AnimationExporter:
@@ -91,9 +88,7 @@ class AnimationExporter:
 
     def __init__(self, out_dir: Path, face_model: FaceModel, formats: tuple[str, ...], fps: float,
                  *, texture: bool = False) -> None:
-        unknown = [f for f in formats if f not in ANIMATION_FORMATS]
-        if unknown:
-            raise UsageError(f"unknown animation format '{unknown[0]}' (choose from {', '.join(ANIMATION_FORMATS)})")
+        check_names(formats, ANIMATION_FORMATS, "animation format")
         if not (math.isfinite(fps) and fps > 0):
             raise UsageError(f"fps must be a positive number, got {fps}")
         self.folder = Path(out_dir) / ANIMATION_FOLDER

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from engine.errors import UsageError
+from engine.name_lists import parse_names
 from engine.face_model import FaceModel
 from engine.results import Face
 
@@ -18,14 +18,8 @@ MESH_ALPHA = 0.6
 
 
 def parse_render_modes(text: str | None) -> tuple[str, ...]:
-    """'mesh,depth' -> ('mesh', 'depth'); a one-line ValueError for unknown names."""
-    if not text:
-        return ()
-    modes = tuple(dict.fromkeys(m.strip().lower() for m in text.split(",") if m.strip()))
-    unknown = [m for m in modes if m not in RENDER_MODES]
-    if unknown:
-        raise UsageError(f"unknown render mode '{unknown[0]}' (choose from {', '.join(RENDER_MODES)})")
-    return modes
+    """'mesh,depth' -> ('mesh', 'depth'); a one-line UsageError for unknown names."""
+    return parse_names(text, RENDER_MODES, "render mode")
 
 
 class FrameRenderer:

@@ -18,7 +18,7 @@ from engine.session import ExportOptions, SessionOptions, run_session
 from engine.table import CSV_NAME, NPZ_NAME, TABLE_FORMAT, TableWriter, read_npz, table_columns
 from engine.recorder import VIDEO_NAME
 from engine.video_source import open_source
-from tests.support.video_fixtures import blank_gap_clip
+from tests.support.video_fixtures import blank_gap_clip, iter_video_frames
 
 N_FRAMES = 12
 
@@ -66,15 +66,8 @@ def test_every_export(tmp_path, analyzer, media_dir) -> None:
     assert run["table"]["columns"] == header and run["finished"]
     assert run["complete"] and run["summary"]["frames"] == N_FRAMES and run["summary"]["started_at_frame"] == 0
     assert run["source"]["frame_size"] == [1280, 720] and "faces.npz" in run["files"]
-    cap = cv2.VideoCapture(str(out / VIDEO_NAME))
-    n = 0
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        assert image.shape == (720, 1280, 3)
-        n += 1
-    assert n == N_FRAMES
+    shapes = [image.shape for image in iter_video_frames(out / VIDEO_NAME)]
+    assert shapes == [(720, 1280, 3)] * N_FRAMES
     png = cv2.imread(str(out / "frames" / "frame_000002.png"))
     assert png.shape == (720, 1280, 3)
     ply = (out / "meshes" / "frame_000003_id1.ply").read_bytes()

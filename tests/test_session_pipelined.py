@@ -7,13 +7,13 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import pytest
 
 from engine.analyzer import FaceAnalyzer
 from engine.frames import FramePacket, FrameResult
 from engine.session import ExportOptions, SessionOptions, run_session
 from engine.video_source import VideoSource, open_source
+from tests.support.video_fixtures import count_video_frames
 
 FRAMES = 40  # of obama.mp4 (55): enough for the smoother's look-ahead and the face checks
 
@@ -66,12 +66,7 @@ def table_frames(out: Path) -> list[int]:
 
 
 def video_frames(path: Path) -> int:
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
+    return count_video_frames(path)
 
 
 def summary_of(out: Path) -> dict:

@@ -15,6 +15,7 @@ import pytest
 
 from engine.config import REPO_ROOT
 from engine.table import table_columns
+from tests.support.video_fixtures import count_video_frames
 
 
 def cli(*args: str, **kw) -> subprocess.Popen:
@@ -29,15 +30,6 @@ def read_rows(path: Path) -> list[list[str]]:
     assert rows[0] == table_columns()
     assert all(len(r) == len(rows[0]) for r in rows[1:])
     return rows[1:]
-
-
-def count_video_frames(path: Path) -> int:
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened()
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    return n
 
 
 def test_help_lists_track_quickly() -> None:

@@ -248,13 +248,15 @@ def _session_options(args: argparse.Namespace, *, overwrite: bool):
     from engine.config import EngineConfig
     from engine.frame_render import parse_render_modes
     from engine.frame_selection import FrameSelection
+    from engine.mesh_export import MESH_FORMATS
+    from engine.name_lists import parse_names
     from engine.session import ExportOptions, SessionOptions
 
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be at least 1")
-    formats = tuple(f.strip().lower() for f in args.mesh_format.split(",") if f.strip())
-    if not formats or any(f not in ("obj", "ply") for f in formats):
-        raise UsageError(f"--mesh-format: expected obj and/or ply, got '{args.mesh_format}'")
+    formats = parse_names(args.mesh_format, MESH_FORMATS, "mesh format")
+    if not formats:
+        raise UsageError(f"--mesh-format: expected {' and/or '.join(MESH_FORMATS)}, got '{args.mesh_format}'")
     exports = ExportOptions(table=args.table, video=args.video, render=parse_render_modes(args.render),
                             frames=args.frames or FrameSelection.none(),
                             meshes=args.meshes or FrameSelection.none(), mesh_formats=formats,

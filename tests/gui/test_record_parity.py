@@ -8,13 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from engine.config import REPO_ROOT
 from engine.frame_selection import FrameSelection
 from engine.session import ExportOptions
+from tests.support.video_fixtures import iter_video_frames
 from tests.support.gui import close_window, make_window, wait_until
 
 pytestmark = pytest.mark.gui
@@ -36,11 +36,7 @@ def _keys(doc: dict, prefix: str = "") -> set[str]:
 
 
 def _video_frames(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while (got := cap.read())[0]:
-        frames.append(got[1])
-    return frames
+    return list(iter_video_frames(path))
 
 
 def test_record_session_equals_track(qapp, weights_dir, obama, tmp_path) -> None:

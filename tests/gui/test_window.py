@@ -17,6 +17,7 @@ from engine.run_record import RUN_FORMAT, RUN_NAME
 from engine.session import ExportOptions
 from engine.table import CSV_NAME as TABLE_NAME
 from engine.table import table_columns
+from tests.support.video_fixtures import iter_video_frames
 from tests.support.gui import close_window, make_window, qimage_rgb, wait_until
 from tracker_app.view_math import fit_rect
 
@@ -253,16 +254,8 @@ def test_record_session_writes_table_and_overlay_video(played, tmp_path) -> None
     assert len(rows) - 1 >= 8
     frames = [int(r[0]) for r in rows[1:]]
     assert frames == sorted(frames)
-    cap = cv2.VideoCapture(str(folder / VIDEO_NAME))
-    n = 0
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        assert image.shape == (720, 1280, 3)
-        n += 1
-    cap.release()
-    assert n == len(rows) - 1  # one face per frame: one video frame per table row
+    shapes = [image.shape for image in iter_video_frames(folder / VIDEO_NAME)]
+    assert shapes == [(720, 1280, 3)] * (len(rows) - 1)  # one face per frame: one video frame per table row
     run = json.loads((folder / RUN_NAME).read_text())
     assert run["format"] == RUN_FORMAT and run["interrupted"] and not run["complete"]  # stopped before the end
     assert run["summary"]["started_at_frame"] == frames[0] and run["summary"]["frames"] == len(frames)

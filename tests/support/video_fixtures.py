@@ -10,6 +10,7 @@ part of the same photo. Blank frames are uniform black.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,3 +149,21 @@ def edge_exit_clip(out_dir: Path, media_dir: Path) -> Clip:
             f["C"] = c
         faces.append(f)
     return build_clip(out_dir, media_dir, "edge_exit", faces)
+
+
+def iter_video_frames(path: Path) -> Iterator[np.ndarray]:
+    """Every frame OpenCV decodes from ``path``, in order (the file must open)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    assert cap.isOpened(), f"{path} does not open"
+    try:
+        while (got := cap.read())[0]:
+            yield got[1]
+    finally:
+        cap.release()
+
+
+def count_video_frames(path: Path) -> int:
+    """Frames counted by reading (container headers can lie)."""
+    return sum(1 for _ in iter_video_frames(path))
