@@ -110,6 +110,9 @@ class StartupReport:
         self.path = path
         self.times: dict[str, float] = {"window_created": time.monotonic()}
         self._face_frame_pending = False
+        # The models load on their own thread and may be ready before this report exists.
+        if window.engine_ready:
+            self._mark("engine_ready")
         window.controller.worker.engine_ready.connect(lambda: self._mark("engine_ready"))
         window.controller.worker.frame_ready.connect(self._on_frame)
         window.view.frameSwapped.connect(self._on_swapped)
@@ -118,6 +121,8 @@ class StartupReport:
         self.times.setdefault(name, time.monotonic())
 
     def _on_frame(self, frame) -> None:
+        # A frame means the engine was ready (its signal may have gone out before we connected).
+        self._mark("engine_ready")
         if frame.n_faces:
             self._face_frame_pending = True
 
