@@ -45,6 +45,7 @@ class GuiConfig:
     gui_cpus: int = 1
     no_face_frames: int = 50
     recent_files: int = 8
+    seek_preview_ms: int = 120
 
     @classmethod
     def load(cls, path: Path = GUI_CONFIG_PATH) -> "GuiConfig":
