@@ -410,7 +410,8 @@ class GLView(QOpenGLWidget):
         mvp = self.mvp_3d(frame, width, height)
         best: tuple[float, int] | None = None
         for i, tf in enumerate(frame.result.faces):
-            clip = np.c_[self.face_vertices(frame, i)[::FRAMING_STRIDE], np.ones(1)] @ mvp.T
+            points = self.face_vertices(frame, i)[::FRAMING_STRIDE]
+            clip = np.hstack([points, np.ones((len(points), 1), np.float32)]) @ mvp.T
             ndc = clip[:, :3] / clip[:, 3:]
             px = (ndc[:, 0] + 1) / 2 * width
             py = (1 - ndc[:, 1]) / 2 * height
