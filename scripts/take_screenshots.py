@@ -10,6 +10,8 @@ with the real models until --frames frames were shown, pauses and writes:
   window_3d.png     the whole window in 3D mode, turned a little
   view_3d.png       the GL view alone in 3D mode
   view_wireframe.png the GL view in video mode with the wireframe overlay
+  window_960x600.png, window_1600x1000.png  the whole window at a small and a large size
+                    (video mode, paused after a seek back: the plots keep the frames after the cursor)
 Without a display it re-runs itself under xvfb-run (Mesa software OpenGL is enough).
 The user's settings are not touched (a temporary settings file is used).
 """
@@ -26,7 +28,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-SCREEN = "1600x1000x24"
+SCREEN = "1700x1100x24"  # room for the largest window size below
+WINDOW_SIZES = ((960, 600), (1600, 1000))
 
 
 def main() -> int:
@@ -90,6 +93,15 @@ def main() -> int:
         shots.append(path)
 
     shoot("window_video.png", window.grab())
+    back_to = max(0, window.model.frame.result.index - 12)
+    window.go_to_frame(back_to)
+    wait_until(lambda: window.model.frame.result.index == back_to, args.timeout, "the seek back")
+    for w, h in WINDOW_SIZES:
+        window.resize(w, h)
+        settle = time.monotonic() + 1.0  # layout, a repaint and a plot redraw at the new size
+        wait_until(lambda: time.monotonic() > settle, 5, "the resize")
+        shoot(f"window_{w}x{h}.png", window.grab())
+    window.resize(1500, 860)
     shoot("view_video.png", window.view.grab_frame())
     window.model.update_overlay(wireframe=True)
     shoot("view_wireframe.png", window.view.grab_frame())

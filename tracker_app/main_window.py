@@ -726,11 +726,12 @@ class MainWindow(QMainWindow):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        # The video area has priority: in a narrow window the plots give up width first.
+        # The video area has priority: in a narrow window the plots give up width first, and get
+        # it back (up to their initial width) when the window grows again.
         if self.plots_dock.isVisible() and not self.plots_dock.isFloating():
-            limit = int(event.size().width() * PLOTS_MAX_SHARE)
-            if self.plots_dock.width() > limit:
-                self.resizeDocks([self.plots_dock], [limit], Qt.Orientation.Horizontal)
+            want = min(PLOTS_WIDTH, int(event.size().width() * PLOTS_MAX_SHARE))
+            if self.plots_dock.width() != want:
+                self.resizeDocks([self.plots_dock], [want], Qt.Orientation.Horizontal)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():

@@ -47,6 +47,7 @@ class PosePlots(QWidget):
                        for name in ("yaw", "pitch", "roll")}
         self.timing = pg.PlotWidget()
         self.timing.setLabel("left", "engine", units="ms")
+        self.timing.getAxis("left").enableAutoSIPrefix(False)  # "ms", never "kms" after a slow frame
         self.timing.setLabel("bottom", "time from the current frame", units="s")
         self.timing.showGrid(x=True, y=True, alpha=0.25)
         self.timing.setXLink(self.angles)
