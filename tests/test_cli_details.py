@@ -71,3 +71,11 @@ def test_track_label_clear_of_the_pose_axes(weights_dir, media_dir) -> None:
                 assert not inside.any()
             checked += 1
     assert checked == 55
+
+
+def test_a_missing_camera_is_one_line_without_opencv_warnings(weights_dir, tmp_path) -> None:
+    result = run_cli("track", "63", "--out", str(tmp_path / "out"), "--no-progress")
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "camera 63 cannot be opened" in lines[0], result.stderr
+    assert "WARN" not in result.stderr
