@@ -115,7 +115,11 @@ class PosePlots(QWidget):
         data = self.model.history.arrays()
         t = data["t"]
         for name, curve in self.curves.items():
-            curve.setData(t, data[name])
+            y = data[name]
+            # A line needs two points: a lone value (a single image) is drawn as a dot.
+            lone = int(np.isfinite(y).sum()) == 1
+            curve.setData(t, y, symbol="o" if lone else None, symbolSize=7,
+                          symbolBrush=curve.opts["pen"].color(), symbolPen=None)
         self._fit_timing_range(data["frame_ms"])
         self.readout.setText(self._readout_text())
         self.redraws += 1

@@ -42,6 +42,8 @@ def _shows(window, index: int) -> bool:
 
 def test_click_on_the_track_jumps_to_that_frame(window, obama, obama_frames) -> None:
     _open_paused(window, obama)
+    window.go_to_frame(0)
+    wait_until(lambda: _shows(window, 0), "frame 0")
     bar = window.seek_slider
     assert bar.maximum() == 54
     before = window.model.frame.result.index
