@@ -11,7 +11,6 @@ import numpy as np
 from engine.analyzer import FaceAnalyzer
 from engine.face_model import NOSE_TIP, FaceModel
 from engine.frame_selection import FrameSelection
-from engine.image_input import read_image
 from engine.overlay import AXIS_LENGTH, LABEL_FONT, label_origin
 
 

@@ -27,7 +27,7 @@ from tracker_app.export_actions import (FRAME_FORMATS, MESH_FORMATS, MeshExportJ
                                         session_folder)
 from tracker_app.gl_view import GLView
 from tracker_app.plots import PosePlots
-from tracker_app.record_dialog import FolderDialog, RecordDialog
+from tracker_app.record_dialog import RecordDialog
 from tracker_app.seek_bar import SeekBar
 from tracker_app.settings import AppSettings, GuiConfig, SettingsStore
 from tracker_app.settings_dialog import SettingsDialog

@@ -58,8 +58,8 @@ class PosePlots(QWidget):
         self.curves["frame_ms"] = self.timing.plot(pen=pg.mkPen(FRAME_TIME_PEN, width=2), connect="finite")
         # The frame period of the source: above this line the engine cannot keep up.
         self.budget = pg.InfiniteLine(angle=0, pen=pg.mkPen(BUDGET_PEN, style=pg.QtCore.Qt.PenStyle.DashLine),
-                                      label="", labelOpts=dict(position=0.02, anchors=[(0, 1), (0, 1)],
-                                                               color=BUDGET_PEN))
+                                      label="", labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)],
+                                                               "color": BUDGET_PEN})
         self.budget.setVisible(False)
         self.timing.addItem(self.budget)
         # The current frame: the newest one live, the one shown for files (after a seek back,

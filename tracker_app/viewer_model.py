@@ -76,7 +76,7 @@ class PoseHistory:
     def __len__(self) -> int:
         return len(self._frames) if self.by_frame else len(self._live)
 
-    def start(self, source: "SourceInfo | None") -> None:
+    def start(self, source: SourceInfo | None) -> None:
         """Forget everything; key the rows by frame index for a file."""
         self._live.clear()
         self._frames.clear()

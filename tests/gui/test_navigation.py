@@ -111,7 +111,7 @@ def test_plots_keep_their_history_across_a_seek_back(window, obama) -> None:
     window.go_to_frame(20)
     wait_until(lambda: _shows(window, 20), "frame 20")
     history = window.model.history
-    assert all(history.row(i) is not None for i in range(0, 41)), "frames computed before the seek are kept"
+    assert all(history.row(i) is not None for i in range(41)), "frames computed before the seek are kept"
     plots = window.plots
     plots._stale = True
     wait_until(lambda: plots.readout.text().startswith("frame 20:"), "a redraw at frame 20")
