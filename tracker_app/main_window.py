@@ -43,6 +43,7 @@ PLOTS_WIDTH = 380  # px, initial width of the plots dock
 PLOTS_MAX_SHARE = 0.3  # the plots dock never takes more of the window's width: the video comes first
 SPEEDS = (0.25, 0.5, 1.0, 1.5, 2.0)  # files: playback rates offered
 DIALOG_MIN_WIDTH = 320  # px: input dialogs and message boxes stay readable (titles not cut off)
+DIALOG_TITLE_SPARE_PX = 120  # room beside a dialog's title for the window manager's buttons
 
 
 class MainWindow(QMainWindow):
@@ -445,9 +446,12 @@ class MainWindow(QMainWindow):
         dialog.setInputMode(QInputDialog.InputMode.IntInput)
         dialog.setIntRange(lo, hi)
         dialog.setIntValue(value)
-        dialog.setMinimumWidth(DIALOG_MIN_WIDTH)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.intValueSelected.connect(on_ok)
+        # QInputDialog sizes itself to its spin box, narrower than its title: the window manager
+        # then cuts the title off. Its layout fixes the size, so the label sets the width.
+        title_px = dialog.fontMetrics().horizontalAdvance(title) + DIALOG_TITLE_SPARE_PX
+        dialog.findChild(QLabel).setMinimumWidth(max(DIALOG_MIN_WIDTH, title_px))
         dialog.open()
         return dialog
 

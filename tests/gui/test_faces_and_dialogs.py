@@ -138,3 +138,31 @@ def test_open_an_image_folder(window, obama, tmp_path, monkeypatch) -> None:
     window.go_to_frame(2)  # no random access in a folder: reopened and decoded up to it
     wait_until(lambda: window.model.frame.result.index == 2, "frame 2")
     assert np.array_equal(window.model.frame.image, cv2.imread(str(folder / "img_002.png")))
+
+
+def test_small_window_keeps_the_video_and_the_main_actions(window, obama) -> None:
+    from PyQt6.QtWidgets import QMessageBox
+
+    from tracker_app.main_window import DIALOG_MIN_WIDTH
+
+    window.resize(960, 600)
+    window.open_source(str(obama))
+    wait_until(lambda: window.model.frames_shown >= 2, "frames")
+    wait_until(lambda: window.width() == 960 and window.plots_dock.width() <= 0.3 * 960 + 1, "the layout")
+    assert window.view.width() > 2 * window.plots_dock.width()  # the video area has priority
+    for action in (window.act_record, window.act_view_3d, window.act_play):
+        button = window.toolbar.widgetForAction(action)
+        assert button is not None and button.isVisible(), f"{action.text()} went into the » overflow"
+        assert button.geometry().right() <= window.toolbar.width()
+    # Dialogs stay readable in a small window: the camera dialog's title is not cut off.
+    window.resize(640, 400)
+    dialog = window.choose_camera_number()
+    wait_until(dialog.isVisible, "the camera dialog")
+    title_px = dialog.fontMetrics().horizontalAdvance(dialog.windowTitle())
+    assert dialog.windowTitle() == "Open Camera by Number" and dialog.width() >= max(DIALOG_MIN_WIDTH, title_px)
+    dialog.reject()
+    box = window._show_dialog(QMessageBox.Icon.Warning, "Cannot record",
+                              "cannot create the folder /no/such/place/for/a/session: Permission denied")
+    wait_until(box.isVisible, "the message box")
+    assert box.width() >= DIALOG_MIN_WIDTH
+    box.close()
