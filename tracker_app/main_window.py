@@ -104,6 +104,8 @@ class MainWindow(QMainWindow):
         self.model.overlay_changed.connect(self._on_overlay_changed)
         self.model.view_mode_changed.connect(self.act_view_3d.setChecked)
         self.model.recording_changed.connect(self._show_recording)
+        self.model.focus_changed.connect(lambda track: self.statusBar().showMessage(
+            "3D View: all faces framed" if track is None else f"3D View: centred on face #{track}", 5000))
         self._on_source_changed(None)
         self._status_stale = False
         self._status_timer = QTimer(self)
@@ -648,8 +650,8 @@ class MainWindow(QMainWindow):
         for a in (self.act_play, self.act_step, self.act_close, self.act_save_frame, self.act_export_mesh,
                   self.act_record):
             a.setEnabled(has)
-        self.act_restart.setEnabled(is_file)
-        self.act_step_back.setEnabled(is_file)
+        for a in (self.act_restart, self.act_step_back, self.act_goto, self.act_loop, *self.speed_actions.values()):
+            a.setEnabled(is_file)
         self.seek_slider.setEnabled(is_file)
         count = source.frame_count if is_file and source.frame_count else 0
         # While the count is the header's claim, a seek past the real end lands on the last
