@@ -157,3 +157,22 @@ def test_menu_hover_keeps_the_status_message(window) -> None:
 
 def test_plurals() -> None:
     assert plural(1, "frame") == "1 frame" and plural(2, "frame") == "2 frames" and plural(0, "face") == "0 faces"
+
+
+def test_no_face_message_at_the_end_does_not_promise_more_tracking(window, tmp_path) -> None:
+    import dataclasses
+
+    # 52 blank frames; the look-ahead smoother releases the last 3 only when the file has ended,
+    # which is when the 50-frame "no face" run completes.
+    clip = tmp_path / "blank.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25, (160, 120))
+    for _ in range(52):
+        writer.write(np.full((120, 160, 3), 90, np.uint8))
+    writer.release()
+    window.apply_settings(dataclasses.replace(window.settings, smoother="lookahead"))
+    window.open_source(str(clip))
+    wait_until(lambda: window.model.source is not None and not window.model.playing
+               and window.model.frame is not None and window.model.frame.result.index == 51, "the end")
+    wait_until(lambda: any(box.windowTitle() == "No faces" for box in window.dialogs), "the no-face dialog")
+    texts = [box.text() for box in window.dialogs if box.windowTitle() == "No faces"]
+    assert texts == [f"No face found in the last 50 frames of {clip}."], texts
