@@ -122,13 +122,14 @@ class SourceDescription:
     frame_count: int | None = None  # the container's claim, when there is one
 
     @classmethod
-    def of(cls, source: object) -> "SourceDescription":
-        """From an engine.video_source.VideoSource."""
-        count = getattr(source, "header_frame_count", None)
-        w, h = getattr(source, "frame_size")
-        return cls(description=str(getattr(source, "description")), fps=float(getattr(source, "fps")),
-                   frame_size=(int(w), int(h)), is_live=bool(getattr(source, "is_live")),
-                   frame_count=int(count) if count else None)
+    def of(cls, source: "VideoSource") -> "SourceDescription":
+        """From an engine.video_source.VideoSource (files add the container's frame count)."""
+        from engine.video_source import VideoFileSource
+
+        count = source.header_frame_count if isinstance(source, VideoFileSource) else None
+        w, h = source.frame_size
+        return cls(description=str(source.description), fps=float(source.fps), frame_size=(int(w), int(h)),
+                   is_live=bool(source.is_live), frame_count=count)
 
 
 @dataclass
@@ -360,7 +361,7 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     except BaseException as e:
         session.finish(error=f"{type(e).__name__}: {e}")
         raise
-    error = error or getattr(source, "error", None)
+    error = error or source.error
     try:
         for result in session.flush():  # the frames the smoother still holds
             if on_result is not None:
@@ -370,7 +371,7 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     except BaseException as e:
         session.finish(error=f"{type(e).__name__}: {e}")
         raise
-    return session.finish(interrupted=interrupted, error=error, warning=getattr(source, "warning", None))
+    return session.finish(interrupted=interrupted, error=error, warning=source.warning)
 
 
 def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceModel",
