@@ -94,6 +94,40 @@ class SmootherConfig:
 
 
 @dataclass(frozen=True)
+class ExpressionConfig:
+    """Named expression weights (engine/expressions.py): the change of each measure, in
+    outer eye-corner distances (eyes: eye aspect ratio), that makes a weight 1."""
+
+    mouth_open: float = 0.17
+    jaw_drop: float = 0.10
+    mouth_width: float = 0.12
+    corner_left: float = 0.03
+    corner_right: float = 0.03
+    brow_inner: float = 0.015
+    brow_left: float = 0.008
+    brow_right: float = 0.008
+    eye_left: float = 0.03
+    eye_right: float = 0.03
+    # Head position in metres: a typical outer eye-corner distance, and the distance from
+    # the camera assumed when the face's change in size is turned into depth.
+    eye_corner_distance_m: float = 0.095
+    camera_distance_m: float = 0.6
+
+    @property
+    def ranges(self) -> dict[str, float]:
+        return {f.name: float(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if not f.name.endswith("_m")}
+
+
+@dataclass(frozen=True)
+class VmcConfig:
+    """VMC protocol sender (engine/vmc.py)."""
+
+    host: str = "127.0.0.1"
+    port: int = 39539
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     weights_dir: Path = REPO_ROOT / "weights"
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -101,6 +135,8 @@ class EngineConfig:
     regressor: RegressorConfig = field(default_factory=RegressorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     smoother: SmootherConfig = field(default_factory=SmootherConfig)
+    expressions: ExpressionConfig = field(default_factory=ExpressionConfig)
+    vmc: VmcConfig = field(default_factory=VmcConfig)
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> "EngineConfig":
@@ -127,7 +163,8 @@ class EngineConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EngineConfig":
         sections = {"runtime": RuntimeConfig, "detector": DetectorConfig, "regressor": RegressorConfig,
-                    "tracker": TrackerConfig, "smoother": SmootherConfig}
+                    "tracker": TrackerConfig, "smoother": SmootherConfig,
+                    "expressions": ExpressionConfig, "vmc": VmcConfig}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key == "weights_dir":

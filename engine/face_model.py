@@ -166,6 +166,12 @@ def _checked_coefficients(coefficients: np.ndarray) -> np.ndarray:
     return coefficients
 
 
+def rotation_angles(rotation: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees of any rotation matrix, the decomposition of ``head_pose``."""
+    yaw, pitch, roll = _matrix_to_angles(np.asarray(rotation, np.float64))
+    return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)
+
+
 def _matrix_to_angles(r: np.ndarray) -> tuple[float, float, float]:
     """Upstream matrix2angle: (yaw, pitch, roll) in radians."""
     if r[2, 0] > GIMBAL_LOCK:

@@ -526,6 +526,9 @@ class CameraSource(VideoSource):
                     cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
                 if height:
                     cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+                if fps:  # a mode the camera listed; what it really delivers is read back below
+                    cap.set(cv2.CAP_PROP_FPS, float(fps))
+                    fps = None
             except cv2.error:
                 pass
             default_end_is_error = True

@@ -57,3 +57,19 @@ def weights_dir() -> Path:
         if not (WEIGHTS_DIR / name).is_file():
             pytest.fail(f"{WEIGHTS_DIR / name} missing: run python build_ext.py first")
     return WEIGHTS_DIR
+
+
+@pytest.fixture(scope="module")
+def live_analyzer(weights_dir: Path):
+    """One single-thread FaceAnalyzer per module (expression and VMC tests)."""
+    from engine.analyzer import FaceAnalyzer
+
+    return FaceAnalyzer.from_config(threads=1)
+
+
+@pytest.fixture(scope="module")
+def expressions(live_analyzer):
+    """The named-expression model of ``live_analyzer``'s face model and config."""
+    from engine.expressions import ExpressionModel
+
+    return ExpressionModel(live_analyzer.face_model, live_analyzer.config.expressions)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable, Union
 
@@ -82,6 +83,9 @@ class CaptureWorker(QObject):
     notice = pyqtSignal(str)  # remark for the status bar
     no_faces = pyqtSignal(str)  # message, at most once per source
     recording_changed = pyqtSignal(object)  # Path of the session folder, or None
+    live_frame = pyqtSignal(object)  # engine.vmc.LiveFrame of the followed face, or None (no face)
+    calibration_changed = pyqtSignal(object)  # engine.expressions.Calibration after Set neutral
+    streaming_changed = pyqtSignal(object)  # engine.vmc.VmcTarget streamed to, or None
 
     def __init__(self, engine_config: EngineConfig, settings: AppSettings, gui: GuiConfig,
                  credits: FrameCredits) -> None:
@@ -112,6 +116,14 @@ class CaptureWorker(QObject):
         self._no_face_run = 0
         self._any_face = False
         self._warned_no_face = False
+        self._expressions = None  # engine.expressions.ExpressionModel, with the analyzer
+        self._calibration = _stored_calibration(settings)
+        self._sender = None  # engine.vmc.VmcSender while streaming
+        self._last_result: FrameResult | None = None  # what Set neutral applies to
+        # Files, look-ahead smoother: a seek near the end shows its frame; the ones after
+        # it, released by the final flush, are shown by Step / Play from here.
+        self._show_upto: int | None = None
+        self._held: deque[FrameResult] = deque()
         self._counted.connect(self._on_counted)  # queued: emitted in the counting thread
 
     # -- life cycle (worker thread) --------------------------------------------------
@@ -136,6 +148,9 @@ class CaptureWorker(QObject):
         # Index buffers shared by every DisplayFrame, so the view uploads them once per model.
         model = self._analyzer.face_model
         self._lods = mesh_lods(model.ncc, model.triangles)
+        from engine.expressions import ExpressionModel
+
+        self._expressions = ExpressionModel(model, self._base_config.expressions)
         self.engine_ready.emit()
         return True
 
@@ -145,6 +160,7 @@ class CaptureWorker(QObject):
         if self._timer is not None:
             self._timer.stop()
         self._stop_recording(emit=False)
+        self._stop_streaming(emit=False)
         self._close_source(emit=False)
         self._analyzer = None
         QThread.currentThread().quit()
@@ -211,6 +227,10 @@ class CaptureWorker(QObject):
     def play(self) -> None:
         if self._source is None:
             return
+        if self._held:  # a seek near the end read these ahead: play shows them, then ends
+            while self._held:
+                self._send(self._held.popleft())
+            return
         if self._at_end:  # play after the end starts the file again
             if self._source.is_live or not self._rewind(0):
                 return
@@ -224,6 +244,9 @@ class CaptureWorker(QObject):
     def step(self) -> None:
         """Pause and show the next frame (a look-ahead smoother may need several packets)."""
         self._set_playing(False)
+        if self._held:  # past the end of the file: the frames a seek read ahead
+            self._send(self._held.popleft())
+            return
         if self._frames is None or self._at_end:
             return
         while not self.stop_requested.is_set() and self._advance() == 0:
@@ -236,9 +259,14 @@ class CaptureWorker(QObject):
             return
         self._stop_recording()
         if self._rewind(max(0, int(index))):
-            # Show the frame we landed on even when paused.
-            while not self.stop_requested.is_set() and self._advance() == 0:
-                pass
+            # Show the frame we landed on even when paused. Near the end of a file the
+            # look-ahead smoother releases the frames after it too: those wait in _held.
+            self._show_upto = self._read
+            try:
+                while not self.stop_requested.is_set() and self._advance() == 0:
+                    pass
+            finally:
+                self._show_upto = None
             self._restart_clock()
             if self._playing and not self._at_end:
                 self._schedule(0)
@@ -256,6 +284,7 @@ class CaptureWorker(QObject):
     @pyqtSlot(object)
     def apply_settings(self, settings: AppSettings) -> None:
         old, self._settings = self._settings, settings
+        self._update_sender()
         if old.engine_part() == settings.engine_part():
             return
         # Threads and detector options are fixed when the sessions are made: reload
@@ -287,7 +316,8 @@ class CaptureWorker(QObject):
         else:
             for result in self._pipeline.flush():  # frames the smoother holds belong to before the recording
                 self._send(result)
-        options = SessionOptions(dense=True, smoother=self._settings.smoother, exports=exports,
+        options = SessionOptions(dense=True, smoother=self._settings.smoother_for(bool(self._source.is_live)),
+                                 exports=exports,
                                  config=self._engine_config())
         try:
             self._session = Session(self._analyzer, options, Path(folder), SourceDescription.of(self._source))
@@ -301,6 +331,44 @@ class CaptureWorker(QObject):
     @pyqtSlot()
     def stop_recording(self) -> None:
         self._stop_recording()
+
+    @pyqtSlot(object)
+    def start_streaming(self, target: object) -> None:
+        """Stream the followed face to ``target`` (an engine.vmc.VmcTarget) over VMC."""
+        from engine.vmc import VmcSender, VmcTargetError
+
+        self._stop_streaming(emit=False)
+        if self._expressions is None:
+            self.failed.emit("Cannot stream", "The face tracker is not loaded.")
+            self.streaming_changed.emit(None)
+            return
+        try:
+            self._sender = VmcSender(self._expressions, target, calibration=self._calibration)
+        except (OSError, VmcTargetError) as e:
+            self.failed.emit("Cannot stream", str(e))
+            self.streaming_changed.emit(None)
+            return
+        self._update_sender()
+        self.streaming_changed.emit(target)
+
+    @pyqtSlot()
+    def stop_streaming(self) -> None:
+        self._stop_streaming()
+
+    @pyqtSlot()
+    def set_neutral(self) -> None:
+        """The followed face of the last frame becomes the neutral pose and expression."""
+        from engine.vmc import choose_face
+
+        tracked = None if self._last_result is None else choose_face(self._last_result, self._follow())
+        if tracked is None or self._expressions is None:
+            self.notice.emit("Set neutral: no face in view")
+            return
+        self._calibration = self._expressions.neutral_from(tracked.face, self._calibration)
+        if self._sender is not None:
+            self._sender.set_calibration(self._calibration)
+        self.calibration_changed.emit(self._calibration)
+        self._emit_live(self._last_result)  # the readout shows the recentred pose at once
 
     # -- frame loop (worker thread) ----------------------------------------------------
 
@@ -346,6 +414,10 @@ class CaptureWorker(QObject):
 
     def _send(self, result: FrameResult) -> None:
         self._note_faces(result)
+        self._last_result = result
+        live = self._emit_live(result)
+        if self._sender is not None and live is not None:
+            self._sender.send(live)
         frame = build_display_frame(
             result, self._lods, source_index=self._read,
             pulled_at=self._pulled.pop(result.index, time.monotonic()), sent_at=time.monotonic(),
@@ -360,7 +432,10 @@ class CaptureWorker(QObject):
             if self._session is not None:
                 self._stop_recording(at_end=True)  # exports and shows the frames the smoother held
             for result in self._pipeline.flush():
-                self._send(result)
+                if self._show_upto is not None and result.index > self._show_upto:
+                    self._held.append(result)
+                else:
+                    self._send(result)
         finally:
             self._ending = False
         self._at_end = True
@@ -384,6 +459,33 @@ class CaptureWorker(QObject):
             else:
                 self._set_playing(False)
 
+    def _emit_live(self, result: FrameResult) -> object:
+        from engine.vmc import live_frame
+
+        live = None
+        if self._expressions is not None:
+            live = live_frame(self._expressions, result, self._calibration, self._follow())
+        self.live_frame.emit(live)
+        return live
+
+    def _follow(self) -> int | None:
+        return self._settings.live.stream_follow or None
+
+    def _update_sender(self) -> None:
+        if self._sender is not None:
+            self._sender.follow = self._follow()
+            self._sender.mirror = self._settings.live.mirror_for(self._source is not None and self._source.is_live)
+
+    def _stop_streaming(self, emit: bool = True) -> None:
+        if self._sender is None:
+            return
+        sender, self._sender = self._sender, None
+        sender.close()
+        if emit:
+            self.streaming_changed.emit(None)
+            if sender.error:
+                self.notice.emit(sender.error)
+
     def _note_faces(self, result: FrameResult) -> None:
         if result.faces:
             self._any_face, self._no_face_run = True, 0
@@ -402,13 +504,17 @@ class CaptureWorker(QObject):
         from engine.pipeline import TrackingPipeline
 
         self._pipeline = TrackingPipeline(self._analyzer, self._engine_config(), dense=True,
-                                          smoother=self._settings.smoother, fps=float(self._source.fps))
+                                          smoother=self._settings.smoother_for(bool(self._source.is_live)),
+                                          fps=float(self._source.fps))
         self._pulled.clear()
+        self._last_result = None
+        self._update_sender()
 
     def _rewind(self, index: int) -> bool:
         """Files: position the source so the next packet is frame ``index`` (clamped to the last).
 
         A jump is a cut: the tracker and the smoother start over."""
+        self._held.clear()
         from engine.video_source import SeekError, SourceError, open_source
 
         if hasattr(self._source, "seek"):  # VideoFileSource: exact random access
@@ -469,6 +575,7 @@ class CaptureWorker(QObject):
             self._timer.start(max(0, int(delay_ms)))
 
     def _close_source(self, emit: bool = True) -> None:
+        self._held.clear()
         if self._timer is not None:
             self._timer.stop()
         if self._playing:
@@ -505,6 +612,20 @@ class CaptureWorker(QObject):
             self.recording_changed.emit(None)
 
 
+def _stored_calibration(settings: AppSettings) -> object:
+    """The Calibration kept in the settings (JSON); a damaged one is dropped (no neutral)."""
+    import json
+
+    from engine.expressions import Calibration
+
+    if not settings.live.calibration:
+        return Calibration()
+    try:
+        return Calibration.from_dict(json.loads(settings.live.calibration))
+    except (ValueError, TypeError, AttributeError):
+        return Calibration()
+
+
 def _is_camera(spec: SourceSpec) -> bool:
     return isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit())
 
@@ -523,6 +644,9 @@ class CaptureController(QObject):
     _settings = pyqtSignal(object)
     _record = pyqtSignal(object, object, bool)
     _stop_record = pyqtSignal()
+    _stream = pyqtSignal(object)
+    _stop_stream = pyqtSignal()
+    _neutral = pyqtSignal()
     _shutdown = pyqtSignal()
 
     def __init__(self, engine_config: EngineConfig, settings: AppSettings, gui: GuiConfig,
@@ -545,6 +669,9 @@ class CaptureController(QObject):
         self._settings.connect(self.worker.apply_settings)
         self._record.connect(self.worker.start_recording)
         self._stop_record.connect(self.worker.stop_recording)
+        self._stream.connect(self.worker.start_streaming)
+        self._stop_stream.connect(self.worker.stop_streaming)
+        self._neutral.connect(self.worker.set_neutral)
         self._shutdown.connect(self.worker.shutdown)
         self._stopped = False
 
@@ -585,6 +712,15 @@ class CaptureController(QObject):
 
     def stop_recording(self) -> None:
         self._stop_record.emit()
+
+    def start_streaming(self, target: object) -> None:
+        self._stream.emit(target)
+
+    def stop_streaming(self) -> None:
+        self._stop_stream.emit()
+
+    def set_neutral(self) -> None:
+        self._neutral.emit()
 
     def frame_handled(self) -> None:
         """The GUI took a frame off the queue: the worker may send another."""

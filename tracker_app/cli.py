@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also run the detector every N frames to pick up new faces (0 = only when needed)")
     track.add_argument("--max-faces", type=int, default=None, metavar="N", help="track at most N faces (0 = any)")
     track.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    track.add_argument("--vmc", nargs="?", const="", default=None, metavar="HOST:PORT",
+                       help="stream head pose and expressions of the oldest track over the VMC protocol "
+                            "(default target from configs/default.yaml vmc:, 127.0.0.1:39539)")
+    track.add_argument("--vmc-mirror", action="store_true",
+                       help="stream the motion mirrored (the avatar moves like the user's mirror image)")
     track.set_defaults(func=run_track)
     return parser
 
@@ -214,6 +219,7 @@ def run_track(args: argparse.Namespace) -> int:
     options = SessionOptions(dense=args.dense, smoother=args.smoother, max_frames=args.max_frames,
                              exports=exports)
     analyzer = FaceAnalyzer.from_config(config, threads=args.threads)
+    sender = _vmc_sender(args, config, analyzer)
 
     # Ctrl-C / SIGTERM only set a flag, checked between frames, so a frame is never half
     # exported (in the table but not in the video); a second signal aborts at once.
@@ -237,8 +243,11 @@ def run_track(args: argparse.Namespace) -> int:
                 bar = tqdm(total=total, file=sys.stderr, unit="frame", dynamic_ncols=True, leave=True,
                            desc=Path(str(args.source)).name or str(args.source))
             summary = run_session(source, analyzer, options, args.out, stop=lambda: bool(stop),
+                                  sinks=[sender] if sender is not None else [],
                                   on_result=(lambda r: bar.update(1)) if bar is not None else None)
     finally:
+        if sender is not None:
+            sender.close()  # the session closed it already, unless the source failed to open
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if bar is not None:
@@ -247,6 +256,10 @@ def run_track(args: argparse.Namespace) -> int:
                 bar.refresh()
             bar.close()
     _print_summary(args, summary)
+    if sender is not None:
+        print(f"  streamed {sender.bundles_sent} VMC bundles to {sender.target}")
+        if sender.error:
+            print(f"tracker-app: note: {sender.error}", file=sys.stderr)
     if summary.interrupted:
         print("tracker-app: interrupted; everything up to the last frame processed was kept", file=sys.stderr)
         return 130
@@ -263,6 +276,17 @@ def run_track(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _vmc_sender(args: argparse.Namespace, config, analyzer):
+    """The VMC sink asked for by ``--vmc`` (None without it); a bad target is a ValueError."""
+    if args.vmc is None:
+        return None
+    from engine.expressions import ExpressionModel
+    from engine.vmc import VmcSender, VmcTarget
+
+    target = VmcTarget.parse(args.vmc, VmcTarget(config.vmc.host, config.vmc.port))
+    return VmcSender(ExpressionModel(analyzer.face_model, config.expressions), target, mirror=args.vmc_mirror)
 
 
 def _print_summary(args: argparse.Namespace, summary) -> None:

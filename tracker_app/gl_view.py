@@ -30,7 +30,7 @@ from OpenGL import GL  # noqa: E402  (after the flag above)
 from PyQt6.QtCore import QPointF, Qt
 from PyQt6.QtGui import QImage, QMouseEvent, QWheelEvent
 from PyQt6.QtOpenGLWidgets import QOpenGLWidget
-from PyQt6.QtWidgets import QWidget
+from PyQt6.QtWidgets import QLabel, QWidget
 
 from engine.overlay import LANDMARK_COLOUR
 from engine.render import DEFAULT_COLOR_BGR, Light
@@ -49,6 +49,12 @@ MIN_LANDMARK_PX = 4.0
 FLOAT = 4  # bytes
 FRAMING_STRIDE = 16  # 3D view: every 16th vertex is enough to frame and pick faces (2,400 of 38,365)
 CLICK_SLOP_PX = 4  # 3D view: a press and release this close is a click (pick a face), not an orbit drag
+# Mirror view: image x -> (width - 1) - x, applied after the image projection (clip space)
+# and to normals before lighting, so the mesh stays lit as before.
+MIRROR_CLIP = np.diag([-1.0, 1.0, 1.0, 1.0]).astype(np.float32)
+MIRROR_NORMALS = np.diag([-1.0, 1.0, 1.0]).astype(np.float32)
+READOUT_STYLE = ("QLabel { color: #f0f0f0; background: rgba(0, 0, 0, 150); padding: 4px 8px;"
+                 " font-family: monospace; }")
 
 
 def _rgb(bgr: tuple) -> tuple[float, float, float]:
@@ -75,6 +81,11 @@ class GLView(QOpenGLWidget):
         self._press_at = QPointF()
         self.paint_count = 0
         self.last_paint_ms = 0.0
+        self.mirror = False  # video mode shows the frame and its overlays left-right mirrored
+        self.readout = QLabel(self)  # pose and latency, over the top-left corner of the view
+        self.readout.setStyleSheet(READOUT_STYLE)
+        self.readout.move(8, 8)
+        self.readout.hide()
         light = Light()
         d = IMAGE_TO_EYE @ light.unit_direction().astype(np.float32)
         self._light_eye = d / np.linalg.norm(d)
@@ -90,6 +101,17 @@ class GLView(QOpenGLWidget):
         self._frame = frame
         self._dirty = True
         self.update()  # coalesced by Qt: many frames before a repaint cost one paint
+
+    def set_mirror(self, on: bool) -> None:
+        if on != self.mirror:
+            self.mirror = on
+            self._dirty = True  # the frame texture is uploaded mirrored
+            self.update()
+
+    def set_readout(self, text: str) -> None:
+        self.readout.setText(text)
+        self.readout.setVisible(bool(text))
+        self.readout.adjustSize()
 
     def _on_view_mode(self, view_3d: bool) -> None:
         self.setCursor(Qt.CursorShape.OpenHandCursor if view_3d else Qt.CursorShape.ArrowCursor)
@@ -196,7 +218,7 @@ class GLView(QOpenGLWidget):
         self.last_paint_ms = (time.perf_counter() - t) * 1000
 
     def _upload(self, frame: DisplayFrame) -> None:
-        image = np.ascontiguousarray(frame.image)
+        image = np.ascontiguousarray(frame.image[:, ::-1] if self.mirror else frame.image)
         h, w = image.shape[:2]
         GL.glBindTexture(GL.GL_TEXTURE_2D, self._texture)
         GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
@@ -254,12 +276,16 @@ class GLView(QOpenGLWidget):
             return
         img_h, img_w = frame.image.shape[:2]
         mvp = image_projection(img_w, img_h)
+        normal_to_eye = IMAGE_TO_EYE
+        if self.mirror:
+            mvp = MIRROR_CLIP @ mvp
+            normal_to_eye = IMAGE_TO_EYE @ MIRROR_NORMALS
         overlay = self.model.overlay
         if overlay.show_mesh and overlay.mesh_opacity > 0:
             xy = frame.mesh[:, :2]
             box = np.ptp(xy, axis=0) * (w / img_w)
             lod = choose_lod([n for _, n in self._lod_ranges], float(box[0] * box[1]) * frame.n_faces)
-            self._draw_mesh(frame, mvp, IMAGE_TO_EYE, overlay.mesh_opacity, overlay.wireframe, lod)
+            self._draw_mesh(frame, mvp, normal_to_eye, overlay.mesh_opacity, overlay.wireframe, lod)
         GL.glDisable(GL.GL_DEPTH_TEST)
         if overlay.show_axes and frame.axes.size:
             GL.glUseProgram(self._programs["colored"])

@@ -9,6 +9,7 @@ stays usable while one is up.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -18,14 +19,17 @@ from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog, 
                              QMessageBox, QSlider, QStyle, QToolBar, QToolButton)
 
 from engine.config import EngineConfig
+from engine.expressions import BLENDSHAPE_NAMES
 from engine.pipeline import STAGES
 from engine.session import ExportOptions
-from tracker_app.cameras import list_cameras
+from engine.vmc import LiveFrame, VmcTarget, VmcTargetError
+from tracker_app.cameras import CameraMode, camera_modes, list_cameras
 from tracker_app.capture_worker import CaptureController, SourceSpec
 from tracker_app.display_frame import DisplayFrame
 from tracker_app.export_actions import (FRAME_FORMATS, MESH_FORMATS, MeshExportJob, save_frame_image,
                                         session_folder)
 from tracker_app.gl_view import GLView
+from tracker_app.live_panel import LivePanel
 from tracker_app.plots import PosePlots
 from tracker_app.record_dialog import RecordDialog
 from tracker_app.seek_bar import SeekBar
@@ -78,6 +82,16 @@ class MainWindow(QMainWindow):
         self.plots_dock.setObjectName("plots")
         self.plots_dock.setWidget(self.plots)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.plots_dock)
+        self.last_live: LiveFrame | None = None  # followed face of the last frame (pose vs neutral, weights)
+        self.latency_ms = 0.0  # source grab -> on screen, of the last frame
+        self.streaming: VmcTarget | None = None
+        self.live_panel = LivePanel(self.settings.live, self.cameras, camera_modes, BLENDSHAPE_NAMES)
+        self.live_dock = QDockWidget("Live and streaming", self)
+        self.live_dock.setObjectName("live")
+        self.live_dock.setWidget(self.live_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.live_dock)
+        self.tabifyDockWidget(self.plots_dock, self.live_dock)
+        self.plots_dock.raise_()
 
         self._make_actions()
         self._make_toolbar()
@@ -97,6 +111,15 @@ class MainWindow(QMainWindow):
         w.notice.connect(lambda text: self.statusBar().showMessage(text, 10_000))
         w.no_faces.connect(lambda text: self._show_dialog(QMessageBox.Icon.Information, "No faces", text))
         w.recording_changed.connect(self._on_recording_changed)
+        w.live_frame.connect(self._on_live_frame)
+        w.calibration_changed.connect(self._on_calibration_changed)
+        w.streaming_changed.connect(self._on_streaming_changed)
+        p = self.live_panel
+        p.options_changed.connect(self._set_live_options)
+        p.camera_requested.connect(self.open_camera)
+        p.streaming_toggled.connect(self.set_streaming)
+        p.neutral_requested.connect(self.set_neutral)
+        p.mirror_toggled.connect(self.set_mirror)
         self.controller.start()  # after connecting: a failure to load the models must reach a dialog
 
         self.model.playing_changed.connect(self._on_playing_changed)
@@ -182,6 +205,12 @@ class MainWindow(QMainWindow):
                                           "L", checkable=True)
         self.act_axes = self._action("Pose &Axes", lambda on: self.model.update_overlay(show_axes=on), "A",
                                      checkable=True)
+        self.act_mirror = self._action("M&irror", self.set_mirror, "Ctrl+M", checkable=True,
+                                       tip="Show the picture (and stream the motion) like a mirror")
+        self.act_neutral = self._action("Set &Neutral", self.set_neutral, "N",
+                                        tip="The current face and pose are the rest pose")
+        self.act_stream = self._action("S&tream over VMC", self.set_streaming, "Ctrl+T", checkable=True,
+                                       tip="Send head pose and expressions to a VMC receiver")
         self.act_settings = self._action("&Settings…", self.edit_settings, "Ctrl+,")
         self.act_about = self._action("&About", self._about)
         for action, on in ((self.act_mesh, o.show_mesh), (self.act_wireframe, o.wireframe),
@@ -268,11 +297,15 @@ class MainWindow(QMainWindow):
         toggle_plots = self.plots_dock.toggleViewAction()
         toggle_plots.setShortcut(QKeySequence("F9"))
         view.addAction(toggle_plots)
+        live = menu.addMenu("&Live")
+        for a in (self.act_mirror, self.act_neutral, self.act_stream):
+            live.addAction(a)
+        live.addAction(self.live_dock.toggleViewAction())
         settings = menu.addMenu("&Settings")
         settings.addAction(self.act_settings)
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.act_about)
-        for m in (file, playback, view, settings, help_menu):
+        for m in (file, playback, view, live, settings, help_menu):
             m.setToolTipsVisible(True)
         self._fill_camera_menu()
         self._fill_recent_menu()
@@ -347,6 +380,40 @@ class MainWindow(QMainWindow):
 
     def close_source(self) -> None:
         self.controller.close_source()
+
+    def open_camera(self, index: int, mode: CameraMode | None = None) -> None:
+        """Camera ``index`` in ``mode`` (None: the camera's default); the choice is remembered."""
+        from engine.video_source import CameraSource
+
+        w, h, fps = (mode.width, mode.height, mode.fps) if mode is not None else (0, 0, 0.0)
+        self._set_live_options(dataclasses.replace(self.settings.live, camera_width=w, camera_height=h,
+                                                   camera_fps=fps))
+        self.open_source(lambda: CameraSource(index, width=w or None, height=h or None, fps=fps or None))
+
+    def set_mirror(self, on: bool) -> None:
+        """Mirror the view (and the streamed motion) for the kind of source open now."""
+        is_live = self.model.source is None or self.model.source.is_live
+        key = "camera_mirror" if is_live else "file_mirror"
+        self._set_live_options(dataclasses.replace(self.settings.live, **{key: bool(on)}))
+        self._show_mirror(bool(on))
+
+    def set_neutral(self) -> None:
+        """The followed face as it is now becomes the rest pose and expression (pose reads 0)."""
+        self.controller.set_neutral()
+
+    def set_streaming(self, on: bool) -> None:
+        """Start (to the panel's host:port) or stop streaming over VMC; the worker confirms."""
+        if not on:
+            self.controller.stop_streaming()
+            return
+        live = self.settings.live
+        try:
+            target = VmcTarget.parse(f"{live.stream_host}:{live.stream_port}")
+        except VmcTargetError as e:
+            self._on_streaming_changed(None)
+            self.show_error("Cannot stream", str(e))
+            return
+        self.controller.start_streaming(target)
 
     def toggle_play(self) -> None:
         if self.model.playing:
@@ -520,12 +587,16 @@ class MainWindow(QMainWindow):
             self.apply_settings(dialog.values())
 
     def apply_settings(self, new: AppSettings) -> None:
-        engine_changed = new.engine_part() != self.settings.engine_part()
+        worker_changed = new.engine_part() != self.settings.engine_part() or new.live != self.settings.live
         self.settings = new
         self.store.save(new)
         self.model.set_overlay(new.overlay)
-        if engine_changed:
+        if worker_changed:
             self.controller.apply_settings(new)
+
+    def _set_live_options(self, live) -> None:
+        if live != self.settings.live:
+            self.apply_settings(dataclasses.replace(self.settings, live=live))
 
     def _suggest(self, kind: str, suffix: str) -> str:
         frame = self.model.frame
@@ -586,7 +657,9 @@ class MainWindow(QMainWindow):
     @pyqtSlot(object)
     def _on_frame(self, frame: DisplayFrame) -> None:
         self.controller.frame_handled()
-        self.model.set_frame(frame, time.monotonic())
+        now = time.monotonic()
+        self.latency_ms = (now - frame.pulled_at) * 1000
+        self.model.set_frame(frame, now)
         if self.model.playing:
             self._status_stale = True  # shown by the status timer: text changing 25 times a second is noise
         else:
@@ -598,8 +671,50 @@ class MainWindow(QMainWindow):
             self._show_frame_status(self.model.frame)
 
     @pyqtSlot(object)
+    def _on_live_frame(self, live: LiveFrame | None) -> None:
+        self.last_live = live
+        if not self.model.playing:  # a step, a seek or Set neutral: show it at once
+            self._show_live(live)
+
+    def _show_live(self, live: LiveFrame | None) -> None:
+        """The readout on the view (pose relative to neutral, latency) and the weight bars."""
+        self.live_panel.bars.set_weights(None if live is None else live.weights)
+        if self.model.source is None:
+            self.view.set_readout("")
+            return
+        latency = f"latency {self.latency_ms:4.0f} ms"
+        if live is None:
+            self.view.set_readout(f"no face\n{latency}")
+            return
+        m = live.motion
+        self.view.set_readout(f"face {live.track_id}  yaw {m.yaw:+6.1f}°  pitch {m.pitch:+6.1f}°  "
+                              f"roll {m.roll:+6.1f}°\n{latency}")
+
+    @pyqtSlot(object)
+    def _on_calibration_changed(self, calibration) -> None:
+        self._set_live_options(dataclasses.replace(self.settings.live,
+                                                   calibration=json.dumps(calibration.to_dict())))
+        self.statusBar().showMessage("Neutral face set: pose and expressions are measured from it", 8000)
+
+    @pyqtSlot(object)
+    def _on_streaming_changed(self, target: VmcTarget | None) -> None:
+        self.streaming = target
+        self.live_panel.set_streaming(target)
+        self.act_stream.blockSignals(True)
+        self.act_stream.setChecked(target is not None)
+        self.act_stream.blockSignals(False)
+
+    def _show_mirror(self, on: bool) -> None:
+        self.view.set_mirror(on)
+        self.live_panel.set_mirror(on)
+        self.act_mirror.blockSignals(True)
+        self.act_mirror.setChecked(on)
+        self.act_mirror.blockSignals(False)
+
+    @pyqtSlot(object)
     def _on_source_opened(self, info: SourceInfo) -> None:
         self.model.set_source(info)
+        self._show_mirror(self.settings.live.mirror_for(info.is_live))
         if not info.is_live and Path(info.spec).is_file():
             self.store.add_recent(str(Path(info.spec).resolve()), self.gui_config.recent_files)
             self._fill_recent_menu()
@@ -639,6 +754,8 @@ class MainWindow(QMainWindow):
     def _on_playing_changed(self, playing: bool) -> None:
         SP = QStyle.StandardPixmap
         self.act_play.setText("&Pause" if playing else "&Play")
+        if not playing:
+            self._show_live(self.last_live)
         self.act_play.setIcon(self.style().standardIcon(SP.SP_MediaPause if playing else SP.SP_MediaPlay))
         if not playing:
             self.model.display_rate.reset()  # a rate measured before the pause says nothing about now
@@ -668,6 +785,8 @@ class MainWindow(QMainWindow):
         if not has:
             for label in (self.fps_label, self.timing_label, self.faces_label, self.frame_label):
                 label.setText("")
+            self.last_live = None
+            self._show_live(None)
 
     def _on_overlay_changed(self, overlay) -> None:
         for action, on in ((self.act_mesh, overlay.show_mesh), (self.act_wireframe, overlay.wireframe),
@@ -702,6 +821,7 @@ class MainWindow(QMainWindow):
         if source is not None and source.is_live:
             text += f"  latency {1000 * (time.monotonic() - frame.pulled_at):.0f} ms  dropped {frame.frames_dropped}"
         self.fps_label.setText(text)
+        self._show_live(self.last_live)
         n = frame.n_faces
         self.faces_label.setText("no face" if n == 0 else plural(n, "face"))
         if source is not None and not source.is_live:

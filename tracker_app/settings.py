@@ -34,10 +34,29 @@ class OverlayOptions:
 
 
 @dataclass(frozen=True)
+class LiveOptions:
+    """Webcam, mirror and streaming choices (the Live panel). Changing them needs no new pipeline."""
+
+    stream_host: str
+    stream_port: int
+    stream_follow: int = 0  # track ID to stream; 0: the oldest track in view
+    camera_mirror: bool = True  # a webcam is shown like a mirror; files as they are
+    file_mirror: bool = False
+    camera_width: int = 0  # requested camera mode; 0: the camera's own default
+    camera_height: int = 0
+    camera_fps: float = 0.0
+    calibration: str = ""  # JSON of engine.expressions.Calibration ("": no neutral set)
+
+    def mirror_for(self, is_live: bool) -> bool:
+        return self.camera_mirror if is_live else self.file_mirror
+
+
+@dataclass(frozen=True)
 class GuiConfig:
     """configs/gui.yaml: app tunables that are not user settings."""
 
-    smoother: str = "realtime"
+    smoother: str = "realtime"  # cameras (live sources)
+    file_smoother: str = "lookahead"
     overlay: OverlayOptions = field(default_factory=OverlayOptions)
     history_seconds: float = 10.0
     refresh_hz: float = 15.0
@@ -65,16 +84,16 @@ class GuiConfig:
                          refresh_hz=float(plots.get("refresh_hz", 15.0)), **data)
         except TypeError as e:
             raise ConfigError(f"{path}: {e}") from None
-        if config.smoother not in SMOOTHERS:
+        if config.smoother not in SMOOTHERS or config.file_smoother not in SMOOTHERS:
             raise ConfigError(f"{path}: smoother must be one of {', '.join(SMOOTHERS)}")
         return config
 
 
 @dataclass(frozen=True)
 class AppSettings:
-    """Everything the settings dialog edits."""
+    """Everything the settings dialog (and the Live panel: ``live``) edits."""
 
-    smoother: str
+    smoother: str  # cameras: zero latency by default
     n_pre: int
     n_next: int
     threads: int
@@ -82,6 +101,8 @@ class AppSettings:
     max_faces: int
     detect_every: int
     overlay: OverlayOptions
+    file_smoother: str  # files: look-ahead by default (smoothest; the delay does not matter)
+    live: LiveOptions
 
     @classmethod
     def defaults(cls, engine: EngineConfig, gui: GuiConfig) -> "AppSettings":
@@ -89,7 +110,11 @@ class AppSettings:
         return cls(smoother=gui.smoother, n_pre=engine.smoother.n_pre, n_next=engine.smoother.n_next,
                    threads=threads, min_score=engine.detector.min_score,
                    max_faces=engine.tracker.max_faces, detect_every=engine.tracker.detect_every,
-                   overlay=gui.overlay)
+                   overlay=gui.overlay, file_smoother=gui.file_smoother,
+                   live=LiveOptions(stream_host=engine.vmc.host, stream_port=engine.vmc.port))
+
+    def smoother_for(self, is_live: bool) -> str:
+        return self.smoother if is_live else self.file_smoother
 
     def engine_config(self, base: EngineConfig) -> EngineConfig:
         """``base`` with the engine-side choices of these settings applied."""
@@ -103,8 +128,11 @@ class AppSettings:
                  smoother=r(base.smoother, n_pre=self.n_pre, n_next=self.n_next))
 
     def engine_part(self) -> tuple:
-        """The fields that need a new pipeline when they change (overlays do not)."""
-        return dataclasses.astuple(dataclasses.replace(self, overlay=OverlayOptions()))
+        """The fields that need a new pipeline when they change (overlays and live options do not)."""
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _NOT_ENGINE)
+
+
+_NOT_ENGINE = ("overlay", "live")
 
 
 def _cpu_count() -> int:
@@ -126,20 +154,25 @@ class SettingsStore:
         """Stored values over ``defaults``; a stored value of the wrong type is ignored."""
         values: dict[str, Any] = {}
         for f in dataclasses.fields(AppSettings):
-            if f.name != "overlay":
+            if f.name not in _NOT_ENGINE:
                 values[f.name] = self._get(f"engine/{f.name}", getattr(defaults, f.name))
         overlay = {f.name: self._get(f"overlay/{f.name}", getattr(defaults.overlay, f.name))
                    for f in dataclasses.fields(OverlayOptions)}
-        if values["smoother"] not in SMOOTHERS:
-            values["smoother"] = defaults.smoother
-        return AppSettings(overlay=OverlayOptions(**overlay), **values)
+        live = {f.name: self._get(f"live/{f.name}", getattr(defaults.live, f.name))
+                for f in dataclasses.fields(LiveOptions)}
+        for key in ("smoother", "file_smoother"):
+            if values[key] not in SMOOTHERS:
+                values[key] = getattr(defaults, key)
+        return AppSettings(overlay=OverlayOptions(**overlay), live=LiveOptions(**live), **values)
 
     def save(self, settings: AppSettings) -> None:
         for f in dataclasses.fields(AppSettings):
-            if f.name != "overlay":
+            if f.name not in _NOT_ENGINE:
                 self.q.setValue(f"engine/{f.name}", getattr(settings, f.name))
         for f in dataclasses.fields(OverlayOptions):
             self.q.setValue(f"overlay/{f.name}", getattr(settings.overlay, f.name))
+        for f in dataclasses.fields(LiveOptions):
+            self.q.setValue(f"live/{f.name}", getattr(settings.live, f.name))
         self.q.sync()
 
     def recent_files(self) -> list[str]:

@@ -20,17 +20,22 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         self._defaults = defaults
 
+        self._live = current.live  # edited in the Live panel, carried through
         self.smoother = QComboBox()
+        self.file_smoother = QComboBox()
         for key in SMOOTHERS:
             self.smoother.addItem(SMOOTHER_LABELS[key], key)
+            self.file_smoother.addItem(SMOOTHER_LABELS[key], key)
         self.n_pre = QSpinBox(minimum=0, maximum=MAX_WINDOW)
         self.n_next = QSpinBox(minimum=0, maximum=MAX_WINDOW)
         self.n_pre.setToolTip("Past frames averaged into each output frame")
         self.n_next.setToolTip("Future frames averaged in: the display is this many frames late")
         self.smoother.currentIndexChanged.connect(self._update_enabled)
+        self.file_smoother.currentIndexChanged.connect(self._update_enabled)
         tracking = QGroupBox("Smoothing")
         form = QFormLayout(tracking)
-        form.addRow("Smoother", self.smoother)
+        form.addRow("Smoother for cameras", self.smoother)
+        form.addRow("Smoother for files", self.file_smoother)
         form.addRow("Look-ahead: past frames", self.n_pre)
         form.addRow("Look-ahead: future frames", self.n_next)
 
@@ -74,6 +79,7 @@ class SettingsDialog(QDialog):
 
     def load(self, s: AppSettings) -> None:
         self.smoother.setCurrentIndex(SMOOTHERS.index(s.smoother))
+        self.file_smoother.setCurrentIndex(SMOOTHERS.index(s.file_smoother))
         self.n_pre.setValue(s.n_pre)
         self.n_next.setValue(s.n_next)
         self.threads.setValue(s.threads)
@@ -96,9 +102,10 @@ class SettingsDialog(QDialog):
         return AppSettings(smoother=self.smoother.currentData(), n_pre=self.n_pre.value(),
                            n_next=self.n_next.value(), threads=self.threads.value(),
                            min_score=round(self.min_score.value(), 2), max_faces=self.max_faces.value(),
-                           detect_every=self.detect_every.value(), overlay=overlay)
+                           detect_every=self.detect_every.value(), overlay=overlay,
+                           file_smoother=self.file_smoother.currentData(), live=self._live)
 
     def _update_enabled(self) -> None:
-        lookahead = self.smoother.currentData() == "lookahead"
+        lookahead = "lookahead" in (self.smoother.currentData(), self.file_smoother.currentData())
         self.n_pre.setEnabled(lookahead)
         self.n_next.setEnabled(lookahead)

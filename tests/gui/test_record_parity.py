@@ -57,7 +57,7 @@ def test_record_session_equals_track(qapp, weights_dir, obama, tmp_path) -> None
         wait_until(lambda: window.model.recording == recorded, "recording to start")
         window.controller.play()
         wait_until(lambda: window.model.recording is None, "the recording to end with the video", timeout=600)
-        smoother = window.settings.smoother
+        smoother = window.settings.smoother_for(False)  # the file smoother
         assert not window.errors
     finally:
         close_window(window)

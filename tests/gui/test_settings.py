@@ -23,6 +23,10 @@ def test_defaults_come_from_the_config_files() -> None:
     assert d.min_score == engine.detector.min_score and d.max_faces == engine.tracker.max_faces
     assert 1 <= d.threads <= engine.runtime.effective_threads()
     assert d.smoother == gui.smoother and d.overlay == gui.overlay
+    # Cameras without delay, files with the look-ahead window (configs/gui.yaml).
+    assert (d.smoother_for(True), d.smoother_for(False)) == ("realtime", "lookahead")
+    assert (d.live.stream_host, d.live.stream_port) == (engine.vmc.host, engine.vmc.port)
+    assert d.live.mirror_for(True) and not d.live.mirror_for(False)
     applied = dataclasses.replace(d, threads=1, min_score=0.7, n_next=5).engine_config(engine)
     assert applied.runtime.intra_op_threads == 1 and applied.detector.min_score == 0.7
     assert applied.smoother.n_next == 5 and applied.regressor == engine.regressor
@@ -30,7 +34,11 @@ def test_defaults_come_from_the_config_files() -> None:
 
 def test_store_round_trip_and_bad_values(tmp_path) -> None:
     defaults = AppSettings.defaults(EngineConfig.load(), GuiConfig.load())
+    live = dataclasses.replace(defaults.live, stream_host="10.0.0.2", stream_port=40000, stream_follow=3,
+                               camera_mirror=False, camera_width=640, camera_height=480, camera_fps=30.0,
+                               calibration='{"range_scale": [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]}')
     changed = dataclasses.replace(defaults, smoother="lookahead", n_pre=5, n_next=1, min_score=0.65,
+                                  file_smoother="off", live=live,
                                   overlay=OverlayOptions(show_mesh=False, mesh_opacity=0.25, wireframe=True,
                                                          show_landmarks=False, show_axes=True))
     _store(tmp_path).save(changed)
@@ -50,7 +58,7 @@ def test_store_round_trip_and_bad_values(tmp_path) -> None:
 @pytest.mark.gui
 def test_dialog_edits_and_restores_defaults(qtbot) -> None:
     defaults = AppSettings.defaults(EngineConfig.load(), GuiConfig.load())
-    current = dataclasses.replace(defaults, smoother="off", threads=1)
+    current = dataclasses.replace(defaults, smoother="off", file_smoother="realtime", threads=1)
     dialog = SettingsDialog(current, defaults)
     qtbot.addWidget(dialog)
     assert dialog.values() == current
