@@ -101,6 +101,18 @@ class FrameSelection:
     def __bool__(self) -> bool:
         return self.everything or bool(self.ranges)
 
+    def beyond(self, frames: int) -> "FrameSelection":
+        """The frames of the selection at or past ``frames`` (a source holding ``frames`` frames
+        has none of them); ``all`` means the frames there are, so nothing is beyond."""
+        if self.everything:
+            return FrameSelection.none()
+        past = []
+        for r in self.ranges:
+            first = r.first if r.first >= frames else r.first + -(-(frames - r.first) // r.step) * r.step
+            if first <= r.last:
+                past.append(FrameRange(first, r.last, r.step))
+        return FrameSelection(tuple(past))
+
     def text(self) -> str:
         """The selection as a frame list that ``parse`` reads back ('' for none)."""
         return "all" if self.everything else ",".join(r.text() for r in self.ranges)

@@ -18,6 +18,9 @@ LANDMARK_COLOUR = (60, 255, 60)
 BOX_COLOUR = (255, 200, 0)
 # Axis length as a fraction of the face box's mean side.
 AXIS_LENGTH = 0.5
+LABEL_FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX (engine modules import cv2 lazily)
+LABEL_MARGIN = 3  # px kept free between a label and the pose axes
+AXIS_SAMPLES = 64  # points per axis tested against a label's box
 
 
 def draw_faces(image: np.ndarray, faces: Sequence[Face], labels: Sequence[str] | None = None,
@@ -52,6 +55,33 @@ def draw_face(image: np.ndarray, face: Face, label: str | None = None, draw_box:
         tip = (int(round(tips[k, 0])), int(round(tips[k, 1])))
         cv2.arrowedLine(image, o, tip, AXIS_COLOURS[k], thickness + 1, cv2.LINE_AA, tipLength=0.15)
     if label:
-        org = (int(round(face.box[0])), int(round(face.box[1])) - 4 * thickness)
-        cv2.putText(image, label, org, cv2.FONT_HERSHEY_SIMPLEX, 0.4 + side / 400, BOX_COLOUR,
-                    thickness, cv2.LINE_AA)
+        scale = 0.4 + side / 400
+        (w, h), baseline = cv2.getTextSize(label, LABEL_FONT, scale, thickness)
+        segments = [(origin, tips[k]) for k in range(3)]
+        x, y = label_origin(face.box, (w, h + baseline), segments, 4 * thickness, image.shape[:2])
+        cv2.putText(image, label, (x, y + h), LABEL_FONT, scale, BOX_COLOUR, thickness, cv2.LINE_AA)
+
+
+def label_origin(box: np.ndarray, size: tuple[int, int], segments: Sequence[tuple[np.ndarray, np.ndarray]],
+                 gap: int, image_hw: tuple[int, ...]) -> tuple[int, int]:
+    """Top-left corner of a face's label of ``size`` (w, h): the first corner of the box (above it on
+    the left, then right, then below) where it crosses none of ``segments`` (the pose axes) and
+    stays in the image; the least crossed one when every corner is crossed."""
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    w, h = size
+    height, width = int(image_hw[0]), int(image_hw[1])
+    candidates = [(x1, y1 - gap - h), (x2 - w, y1 - gap - h), (x1, y2 + gap), (x2 - w, y2 + gap)]
+    samples = np.concatenate([np.linspace(a, b, AXIS_SAMPLES) for a, b in segments]) if segments else np.zeros((0, 2))
+    best: tuple[int, int, int] | None = None
+    for cx, cy in candidates:
+        cx = float(np.clip(cx, 0, max(0, width - w)))
+        cy = float(np.clip(cy, 0, max(0, height - h)))
+        inside = ((samples[:, 0] >= cx - LABEL_MARGIN) & (samples[:, 0] <= cx + w + LABEL_MARGIN)
+                  & (samples[:, 1] >= cy - LABEL_MARGIN) & (samples[:, 1] <= cy + h + LABEL_MARGIN))
+        hits = int(inside.sum())
+        if best is None or hits < best[0]:
+            best = (hits, int(round(cx)), int(round(cy)))
+        if hits == 0:
+            break
+    assert best is not None
+    return best[1], best[2]

@@ -584,7 +584,14 @@ class CameraSource(VideoSource):
         cap: Any  # cv2.VideoCapture, or any object with read() and get()
         if isinstance(device, (int, np.integer)) and not isinstance(device, bool):
             self.description = f"camera {int(device)}"
-            cap = cv2.VideoCapture(int(device))
+            # A camera that cannot be opened makes each backend print a [ WARN ] line while it
+            # tries; the SourceError below says it once.
+            level = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+            try:
+                cap = cv2.VideoCapture(int(device))
+            finally:
+                cv2.utils.logging.setLogLevel(level)
             if not cap.isOpened():
                 cap.release()
                 raise SourceError(f"camera {int(device)} cannot be opened (not present, or in use)")

@@ -10,6 +10,9 @@ with the real models until --frames frames were shown, pauses and writes:
   window_3d.png     the whole window in 3D mode, turned a little
   view_3d.png       the GL view alone in 3D mode
   view_wireframe.png the GL view in video mode with the wireframe overlay
+  window_3d_faces.png the window in 3D mode on --faces (default emma.jpg: three faces, all framed)
+  window_960x600.png, window_1600x1000.png  the whole window at a small and a large size
+                    (video mode, paused after a seek back: the plots keep the frames after the cursor)
 Without a display it re-runs itself under xvfb-run (Mesa software OpenGL is enough).
 The user's settings are not touched (a temporary settings file is used).
 """
@@ -26,7 +29,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-SCREEN = "1600x1000x24"
+SCREEN = "1700x1100x24"  # room for the largest window size below
+WINDOW_SIZES = ((960, 600), (1600, 1000))
 
 
 def main() -> int:
@@ -34,6 +38,8 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("video", nargs="?", type=Path, default=DEFAULT_DATA_DIR / "media" / "obama.mp4")
+    parser.add_argument("--faces", type=Path, default=DEFAULT_DATA_DIR / "media" / "emma.jpg",
+                        help="an image with several faces for the 3D shot")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "screenshots")
     parser.add_argument("--frames", type=int, default=30, help="frames to play before the shots")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the frames")
@@ -90,6 +96,15 @@ def main() -> int:
         shots.append(path)
 
     shoot("window_video.png", window.grab())
+    back_to = max(0, window.model.frame.result.index - 12)
+    window.go_to_frame(back_to)
+    wait_until(lambda: window.model.frame.result.index == back_to, args.timeout, "the seek back")
+    for w, h in WINDOW_SIZES:
+        window.resize(w, h)
+        settle = time.monotonic() + 1.0  # layout, a repaint and a plot redraw at the new size
+        wait_until(lambda settle=settle: time.monotonic() > settle, 5, "the resize")
+        shoot(f"window_{w}x{h}.png", window.grab())
+    window.resize(1500, 860)
     shoot("view_video.png", window.view.grab_frame())
     window.model.update_overlay(wireframe=True)
     shoot("view_wireframe.png", window.view.grab_frame())
@@ -98,6 +113,14 @@ def main() -> int:
     window.view.camera.orbit(60, 25)  # as a mouse drag 60 px right, 25 px down: turned towards the front
     shoot("window_3d.png", window.grab())
     shoot("view_3d.png", window.view.grab_frame())
+    window.view.camera.reset()
+    window.open_source(str(args.faces))
+    wait_until(lambda: window.model.source is not None and window.model.source.path == args.faces
+               and window.model.frame is not None and not window.model.playing, args.timeout, args.faces.name)
+    window.view.camera.orbit(40, 15)
+    settle = time.monotonic() + 0.5
+    wait_until(lambda: time.monotonic() > settle, 5, "the plots")
+    shoot("window_3d_faces.png", window.grab())
     window.close()
     shutil.rmtree(settings_dir, ignore_errors=True)
     for path in shots:

@@ -33,7 +33,7 @@ from engine.frames import FrameResult
 from tracker_app.display_frame import build_display_frame
 from tracker_app.engine_loader import EngineLoader, load_engine
 from tracker_app.settings import AppSettings, GuiConfig
-from tracker_app.viewer_model import SourceInfo
+from tracker_app.viewer_model import SourceInfo, plural
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,9 @@ class CaptureWorker(QObject):
         self._timer: QTimer | None = None
         self._playing = False
         self._at_end = False
+        self._ending = False  # flushing the last frames of a source
+        self._loop = False  # files: start again at the end
+        self._speed = 1.0  # files: playback rate relative to the file's fps
         self._read = 0  # packets taken from the source
         self._pulled: dict[int, float] = {}  # packet index -> time it was taken (for latency)
         self._clock0 = 0.0
@@ -276,6 +279,16 @@ class CaptureWorker(QObject):
             if self._playing and not self._at_end:
                 self._schedule(0)
 
+    @pyqtSlot(bool)
+    def set_loop(self, on: bool) -> None:
+        self._loop = bool(on)
+
+    @pyqtSlot(float)
+    def set_speed(self, speed: float) -> None:
+        """Files: play at ``speed`` times the file's frame rate (every frame is still processed)."""
+        self._speed = float(speed)
+        self._restart_clock()  # the frames to come are paced from now
+
     @pyqtSlot(object)
     def apply_settings(self, settings: AppSettings) -> None:
         old, self._settings = self._settings, settings
@@ -374,7 +387,7 @@ class CaptureWorker(QObject):
             self._schedule(RETRY_MS)  # the GUI is behind: wait (a camera drops meanwhile)
             return
         if not self._source.is_live:
-            wait = self._clock0 + (self._read / self._source.fps - self._ts0) - time.monotonic()
+            wait = self._clock0 + (self._read / self._source.fps - self._ts0) / self._speed - time.monotonic()
             if wait > 0.002:
                 self._schedule(wait * 1000)
                 return
@@ -422,15 +435,21 @@ class CaptureWorker(QObject):
 
     def _end_of_stream(self) -> None:
         source = self._source
-        if self._session is not None:
-            self._stop_recording(at_end=True)  # exports and shows the frames the smoother held
-        for result in self._pipeline.flush():
-            if self._show_upto is not None and result.index > self._show_upto:
-                self._held.append(result)
-            else:
-                self._send(result)
+        self._ending = True
+        try:
+            if self._session is not None:
+                self._stop_recording(at_end=True)  # exports and shows the frames the smoother held
+            for result in self._pipeline.flush():
+                if self._show_upto is not None and result.index > self._show_upto:
+                    self._held.append(result)
+                else:
+                    self._send(result)
+        finally:
+            self._ending = False
         self._at_end = True
-        self._set_playing(False)
+        looping = self._loop and self._playing and not source.is_live and not source.error
+        if not looping:
+            self._set_playing(False)
         if source.error:
             title = "Camera stopped" if source.is_live else "Video ended early"
             self.failed.emit(title, source.error)
@@ -438,10 +457,15 @@ class CaptureWorker(QObject):
             self.notice.emit(source.warning)
         if not self._any_face and not self._warned_no_face and self._read:
             self._warned_no_face = True
-            self.no_faces.emit(f"No face was found in the {self._read} frames of {source.description}.")
+            self.no_faces.emit(f"No face was found in {plural(self._read, 'frame')} of {source.description}.")
         self.end_of_stream.emit(self._read)
         if source.is_live:  # a camera that stopped is gone; the user picks another source
             self._close_source()
+        elif looping:
+            if self._rewind(0):
+                self._restart_clock()
+            else:
+                self._set_playing(False)
 
     def _emit_live(self, result: FrameResult) -> object:
         from engine.vmc import live_frame
@@ -477,9 +501,10 @@ class CaptureWorker(QObject):
         self._no_face_run += 1
         if self._no_face_run >= self._gui.no_face_frames and not self._warned_no_face:
             self._warned_no_face = True
+            # At the end of a file (the smoother's last frames) nothing goes on any more.
+            goes_on = "" if self._ending else " Tracking goes on and picks up faces as soon as one appears."
             self.no_faces.emit(f"No face found in the last {self._no_face_run} frames of "
-                               f"{self._source.description}. Tracking goes on and picks up faces "
-                               "as soon as one appears.")
+                               f"{self._source.description}.{goes_on}")
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -622,6 +647,8 @@ class CaptureController(QObject):
     _pause = pyqtSignal()
     _step = pyqtSignal()
     _seek = pyqtSignal(int)
+    _loop = pyqtSignal(bool)
+    _speed = pyqtSignal(float)
     _settings = pyqtSignal(object)
     _record = pyqtSignal(object, object, bool)
     _stop_record = pyqtSignal()
@@ -645,6 +672,8 @@ class CaptureController(QObject):
         self._pause.connect(self.worker.pause)
         self._step.connect(self.worker.step)
         self._seek.connect(self.worker.seek)
+        self._loop.connect(self.worker.set_loop)
+        self._speed.connect(self.worker.set_speed)
         self._settings.connect(self.worker.apply_settings)
         self._record.connect(self.worker.start_recording)
         self._stop_record.connect(self.worker.stop_recording)
@@ -675,6 +704,12 @@ class CaptureController(QObject):
 
     def seek(self, index: int) -> None:
         self._seek.emit(int(index))
+
+    def set_loop(self, on: bool) -> None:
+        self._loop.emit(bool(on))
+
+    def set_speed(self, speed: float) -> None:
+        self._speed.emit(float(speed))
 
     def apply_settings(self, settings: AppSettings) -> None:
         self._settings.emit(settings)

@@ -217,9 +217,12 @@ def run_detect(args: argparse.Namespace) -> int:
             print(f"{path}: error: {e}", file=sys.stderr)
             failures += 1
             continue
-        faces = analyzer.analyze(image, dense=args.dense)
+        # Numbered left to right (by the box centre), so "face 0" is the leftmost in the picture.
+        faces = sorted(analyzer.analyze(image, dense=args.dense), key=lambda f: float(f.box[0] + f.box[2]))
         if not faces:
             print(f"{path}: no faces found")
+        elif len(faces) > 1:
+            print(f"{path}: {len(faces)} faces, numbered left to right")
         for i, face in enumerate(faces):
             x1, y1, x2, y2 = face.box
             print(f"{path}: face {i}: box=({x1:.0f},{y1:.0f},{x2:.0f},{y2:.0f}) score={face.score:.3f} "
@@ -341,6 +344,13 @@ def run_track(args: argparse.Namespace) -> int:
         return 130
     if summary.warning:
         print(f"tracker-app: note: {summary.warning}", file=sys.stderr)
+    exports = options.exports
+    for flag, selection in (("--frames", exports.frames), ("--meshes", exports.meshes)):
+        past = selection.beyond(summary.frames_read)
+        if past:
+            read = summary.frames_read
+            print(f"tracker-app: note: {flag} {past.text()}: past the end ({read} frame{'' if read == 1 else 's'} "
+                  f"read, 0-based); nothing written for them", file=sys.stderr)
     if summary.error:
         print(f"tracker-app: error: {summary.error} (the frames before it were processed and kept)",
               file=sys.stderr)

@@ -46,6 +46,8 @@ WIREFRAME_DARKEN = 0.75  # wireframe lines are the mesh colour a little darker
 LANDMARK_SIZE = 1 / 55
 MIN_LANDMARK_PX = 4.0
 FLOAT = 4  # bytes
+FRAMING_STRIDE = 16  # 3D view: every 16th vertex is enough to frame and pick faces (2,400 of 38,365)
+CLICK_SLOP_PX = 4  # 3D view: a press and release this close is a click (pick a face), not an orbit drag
 # Mirror view: image x -> (width - 1) - x, applied after the image projection (clip space)
 # and to normals before lighting, so the mesh stays lit as before.
 MIRROR_CLIP = np.diag([-1.0, 1.0, 1.0, 1.0]).astype(np.float32)
@@ -75,6 +77,7 @@ class GLView(QOpenGLWidget):
         self._gl_ready = False
         self._texture_size = (0, 0)  # (w, h) of the frame texture, once uploaded
         self._drag_from: QPointF | None = None
+        self._press_at = QPointF()
         self.paint_count = 0
         self.mirror = False  # video mode shows the frame and its overlays left-right mirrored
         self.readout = QLabel(self)  # pose and latency, over the top-left corner of the view
@@ -88,6 +91,7 @@ class GLView(QOpenGLWidget):
         model.frame_changed.connect(self._on_frame)
         model.overlay_changed.connect(lambda _options: self.update())
         model.view_mode_changed.connect(self._on_view_mode)
+        model.focus_changed.connect(lambda _track: self.update())
 
     # -- model observers -------------------------------------------------------------
 
@@ -291,13 +295,29 @@ class GLView(QOpenGLWidget):
             GL.glBindVertexArray(self._points_vao)
             GL.glDrawArrays(GL.GL_POINTS, 0, len(frame.landmarks))
 
+    def face_vertices(self, frame: DisplayFrame, face: int) -> np.ndarray:
+        """Image-space vertices (n, 3) of the ``face``-th face of ``frame``."""
+        n = frame.n_vertices
+        return frame.mesh[face * n:(face + 1) * n, :3]
+
+    def framed_faces(self, frame: DisplayFrame) -> list[int]:
+        """The faces the 3D view frames: the one centred on (model.focus_track), else all."""
+        ids = [tf.track_id for tf in frame.result.faces]
+        focus = self.model.focus_track
+        return [ids.index(focus)] if focus in ids else list(range(frame.n_faces))
+
+    def mvp_3d(self, frame: DisplayFrame, width: int, height: int) -> np.ndarray:
+        """The 3D view's image space -> clip space matrix for ``frame`` in a width x height view."""
+        points = np.concatenate([self.face_vertices(frame, i)[::FRAMING_STRIDE]
+                                 for i in self.framed_faces(frame)])
+        aspect = width / max(height, 1)
+        center, radius, depth = self.camera.framing(points, aspect)
+        return self.camera.mvp(center, radius, aspect, depth)
+
     def _draw_3d(self, frame: DisplayFrame, width: int, height: int) -> None:
         if not frame.n_faces:
             return
-        xyz = frame.mesh[:, :3]
-        lo, hi = xyz.min(axis=0), xyz.max(axis=0)
-        center, radius = (lo + hi) / 2, float(np.linalg.norm(hi - lo) / 2)
-        mvp = self.camera.mvp(center, radius, width / max(height, 1))
+        mvp = self.mvp_3d(frame, width, height)
         # On-screen size of the mesh: its bounding sphere seen from the orbit distance.
         diameter_px = height / self.camera.distance / np.tan(np.radians(self.camera.fov_y) / 2)
         lod = choose_lod([n for _, n in self._lod_ranges], diameter_px ** 2 * frame.n_faces)
@@ -395,9 +415,31 @@ class GLView(QOpenGLWidget):
 
     # -- 3D mouse control -----------------------------------------------------------------
 
+    def face_at(self, x: float, y: float) -> int | None:
+        """3D view: the track id of the face drawn at widget pixel (x, y), the nearest one where
+        projected faces overlap; None on the background."""
+        frame = self._frame
+        if frame is None or not frame.n_faces or not self.model.view_3d:
+            return None
+        width, height = self.width(), self.height()
+        mvp = self.mvp_3d(frame, width, height)
+        best: tuple[float, int] | None = None
+        for i, tf in enumerate(frame.result.faces):
+            points = self.face_vertices(frame, i)[::FRAMING_STRIDE]
+            clip = np.hstack([points, np.ones((len(points), 1), np.float32)]) @ mvp.T
+            ndc = clip[:, :3] / clip[:, 3:]
+            px = (ndc[:, 0] + 1) / 2 * width
+            py = (1 - ndc[:, 1]) / 2 * height
+            if px.min() <= x <= px.max() and py.min() <= y <= py.max():
+                depth = float(np.median(ndc[:, 2]))
+                if best is None or depth < best[0]:
+                    best = (depth, tf.track_id)
+        return None if best is None else best[1]
+
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if self.model.view_3d and event.button() == Qt.MouseButton.LeftButton:
             self._drag_from = event.position()
+            self._press_at = event.position()
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
         super().mousePressEvent(event)
 
@@ -412,6 +454,9 @@ class GLView(QOpenGLWidget):
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._drag_from is not None:
             self._drag_from = None
+            moved = event.position() - self._press_at
+            if abs(moved.x()) + abs(moved.y()) <= CLICK_SLOP_PX:  # a click, not a drag: centre on that face
+                self.model.set_focus(self.face_at(event.position().x(), event.position().y()))
             self.setCursor(Qt.CursorShape.OpenHandCursor if self.model.view_3d else Qt.CursorShape.ArrowCursor)
         super().mouseReleaseEvent(event)
 

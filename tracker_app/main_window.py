@@ -13,10 +13,10 @@ import json
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QSize, Qt, QThreadPool, QTimer, pyqtSignal, pyqtSlot
-from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PyQt6.QtCore import QEvent, QSize, Qt, QThreadPool, QTimer, pyqtSignal, pyqtSlot
+from PyQt6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QResizeEvent
 from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow,
-                             QMessageBox, QSlider, QStyle, QToolBar)
+                             QMessageBox, QSlider, QStyle, QToolBar, QToolButton)
 
 from engine.config import EngineConfig
 from engine.expressions import BLENDSHAPE_NAMES
@@ -35,15 +35,23 @@ from tracker_app.gl_view import GLView
 from tracker_app.live_panel import LivePanel
 from tracker_app.plots import PosePlots
 from tracker_app.record_dialog import RecordDialog
+from tracker_app.seek_bar import SeekBar
 from tracker_app.settings import AppSettings, GuiConfig, SettingsStore
 from tracker_app.settings_dialog import SettingsDialog
-from tracker_app.viewer_model import SourceInfo, ViewerModel, engine_ms, frame_counter_text
+from tracker_app.viewer_model import SourceInfo, ViewerModel, engine_ms, frame_counter_text, plural
 
-VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv);;All files (*)"
+VIDEO_PATTERNS = "*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv"
+IMAGE_PATTERNS = "*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp"
+OPEN_FILTER = (f"Videos and images ({VIDEO_PATTERNS} {IMAGE_PATTERNS});;Videos ({VIDEO_PATTERNS});;"
+               f"Images ({IMAGE_PATTERNS});;All files (*)")
 APP_TITLE = "3D Face Tracker"
 EXPORT_WAIT_MS = 10_000
 PLOTS_WIDTH = 380  # px, initial width of the plots dock
 ABOUT_ICON_PX = 64
+PLOTS_MAX_SHARE = 0.3  # the plots dock never takes more of the window's width: the video comes first
+SPEEDS = (0.25, 0.5, 1.0, 1.5, 2.0)  # files: playback rates offered
+DIALOG_MIN_WIDTH = 320  # px: input dialogs and message boxes stay readable (titles not cut off)
+DIALOG_TITLE_SPARE_PX = 120  # room beside a dialog's title for the window manager's buttons
 
 
 class MainWindow(QMainWindow):
@@ -126,6 +134,8 @@ class MainWindow(QMainWindow):
         self.model.overlay_changed.connect(self._on_overlay_changed)
         self.model.view_mode_changed.connect(self.act_view_3d.setChecked)
         self.model.recording_changed.connect(self._show_recording)
+        self.model.focus_changed.connect(lambda track: self.statusBar().showMessage(
+            "3D View: all faces framed" if track is None else f"3D View: centred on face #{track}", 5000))
         self._on_source_changed(None)
         self._status_stale = False
         self._status_timer = QTimer(self)
@@ -148,8 +158,8 @@ class MainWindow(QMainWindow):
         if icon is not None:
             action.setIcon(self.style().standardIcon(icon))
         action.setCheckable(checkable)
-        if tip:
-            action.setStatusTip(tip)
+        if tip:  # a tooltip, not a status tip: hovering a menu must not wipe the status bar's message
+            action.setToolTip(tip)
         (action.toggled if checkable else action.triggered).connect(slot)
         self.addAction(action)  # shortcuts work even when the toolbar is hidden
         return action
@@ -157,8 +167,10 @@ class MainWindow(QMainWindow):
     def _make_actions(self) -> None:
         SP = QStyle.StandardPixmap
         o = self.settings.overlay
-        self.act_open = self._action("&Open Video…", self.choose_video, QKeySequence.StandardKey.Open,
+        self.act_open = self._action("&Open Video or Image…", self.choose_video, QKeySequence.StandardKey.Open,
                                      icon=SP.SP_DialogOpenButton)
+        self.act_open_folder = self._action("Open Image &Folder…", self.choose_image_folder, "Ctrl+Shift+O",
+                                            tip="Play the images of a folder in name order, as a video")
         self.act_open_camera = self._action("Open Camera by &Number…", self.choose_camera_number)
         self.act_save_frame = self._action("&Save Frame As…", self.choose_frame_path, QKeySequence.StandardKey.Save,
                                            icon=SP.SP_DialogSaveButton, tip="Save the picture as shown")
@@ -175,6 +187,20 @@ class MainWindow(QMainWindow):
                                           icon=SP.SP_MediaSeekBackward, tip="Pause and show the previous frame")
         self.act_restart = self._action("&Restart", lambda: self.controller.seek(0), Qt.Key.Key_Home,
                                         icon=SP.SP_MediaSkipBackward)
+        self.act_goto = self._action("&Go to Frame…", self.choose_frame_number, "Ctrl+G",
+                                     tip="Show a frame by its number (0-based, as in faces.csv)")
+        self.act_loop = self._action("&Loop", self.set_loop, "Ctrl+L", checkable=True,
+                                     tip="Files: start again at the end")
+        self.speed_group = QActionGroup(self)
+        self.speed_actions: dict[float, QAction] = {}
+        for speed in SPEEDS:
+            action = self._action(f"{speed:g}×", lambda on, v=speed: on and self.set_speed(v), checkable=True)
+            action.blockSignals(True)
+            action.setChecked(speed == 1.0)
+            action.blockSignals(False)
+            self.speed_group.addAction(action)
+            self.speed_actions[speed] = action
+        self.speed = 1.0
         self.act_view_3d = self._action("&3D View", self.model.set_view_3d, "Ctrl+3", checkable=True,
                                         tip="The mesh alone: drag to orbit, wheel to zoom, double-click to reset")
         self.act_reset_camera = self._action("Reset 3D &Camera", self._reset_camera, "Ctrl+0")
@@ -206,7 +232,7 @@ class MainWindow(QMainWindow):
         bar.setMovable(False)
         self.addToolBar(bar)
         self.source_box = QComboBox()
-        self.source_box.setMinimumContentsLength(28)
+        self.source_box.setMinimumContentsLength(14)
         self.source_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.source_box.setToolTip("Video source: cameras, a video file, recent files")
         self.source_box.activated.connect(self._source_box_activated)
@@ -216,32 +242,40 @@ class MainWindow(QMainWindow):
         bar.addAction(self.act_step_back)
         bar.addAction(self.act_play)
         bar.addAction(self.act_step)
-        self.seek_slider = QSlider(Qt.Orientation.Horizontal)
-        self.seek_slider.setMinimumWidth(200)
-        self.seek_slider.setToolTip("Seek (files)")
-        self.seek_slider.valueChanged.connect(self._slider_moved)
-        self.seek_slider.sliderReleased.connect(lambda: self.controller.seek(self.seek_slider.value()))
+        self.seek_slider = SeekBar(self.gui_config.seek_preview_ms)
+        self.seek_slider.setMinimumWidth(120)
+        self.seek_slider.setToolTip("Seek (files): click to jump, drag to preview")
+        self.seek_slider.seek.connect(lambda index: self.controller.seek(index))  # controller made later
+        self.seek_slider.preview.connect(lambda index: self.controller.seek(index))
+        self.seek_slider.dragged.connect(self._show_dragged_frame)
         bar.addWidget(self.seek_slider)
         self.frame_label = QLabel("")
-        self.frame_label.setMinimumWidth(90)
+        self.frame_label.setMinimumWidth(80)
         bar.addWidget(self.frame_label)
         bar.addSeparator()
+        # The main actions before the viewing options: a narrow window moves the last items into
+        # the toolbar's overflow menu, and Record Session must not be one of them.
+        bar.addAction(self.act_record)
+        record_button = bar.widgetForAction(self.act_record)
+        if isinstance(record_button, QToolButton):
+            record_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         bar.addAction(self.act_view_3d)
+        bar.addSeparator()
         bar.addWidget(QLabel(" Opacity "))
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100)
-        self.opacity_slider.setFixedWidth(100)
+        self.opacity_slider.setFixedWidth(80)
         self.opacity_slider.setValue(round(self.settings.overlay.mesh_opacity * 100))
         self.opacity_slider.setToolTip("Mesh opacity")
         self.opacity_slider.valueChanged.connect(lambda v: self.model.update_overlay(mesh_opacity=v / 100))
         bar.addWidget(self.opacity_slider)
-        bar.addSeparator()
-        bar.addAction(self.act_record)
+        self.toolbar = bar
         self._fill_source_box()
 
     def _make_menus(self) -> None:
         menu = self.menuBar()
         file = menu.addMenu("&File")
         file.addAction(self.act_open)
+        file.addAction(self.act_open_folder)
         self.camera_menu = file.addMenu("Open &Camera")
         self.recent_menu = file.addMenu("Open &Recent")
         file.addSeparator()
@@ -251,17 +285,24 @@ class MainWindow(QMainWindow):
         file.addAction(self.act_close)
         file.addAction(self.act_quit)
         playback = menu.addMenu("&Playback")
-        for a in (self.act_play, self.act_step_back, self.act_step, self.act_restart):
+        for a in (self.act_play, self.act_step_back, self.act_step, self.act_restart, self.act_goto):
             playback.addAction(a)
+        playback.addSeparator()
+        playback.addAction(self.act_loop)
+        speed_menu = playback.addMenu("&Speed")
+        for action in self.speed_actions.values():
+            speed_menu.addAction(action)
         view = menu.addMenu("&View")
         view.addAction(self.act_view_3d)
         view.addAction(self.act_reset_camera)
+        self.focus_menu = view.addMenu("Centre 3D View &On")
+        self.focus_menu.aboutToShow.connect(self._fill_focus_menu)
         view.addSeparator()
         for a in (self.act_mesh, self.act_wireframe, self.act_landmarks, self.act_axes):
             view.addAction(a)
         view.addSeparator()
         toggle_plots = self.plots_dock.toggleViewAction()
-        toggle_plots.setShortcut(QKeySequence("Ctrl+G"))
+        toggle_plots.setShortcut(QKeySequence("F9"))
         view.addAction(toggle_plots)
         live = menu.addMenu("&Live")
         for a in (self.act_mirror, self.act_neutral, self.act_stream):
@@ -271,6 +312,8 @@ class MainWindow(QMainWindow):
         settings.addAction(self.act_settings)
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(self.act_about)
+        for m in (file, playback, view, live, settings, help_menu):
+            m.setToolTipsVisible(True)
         self._fill_camera_menu()
         self._fill_recent_menu()
 
@@ -295,8 +338,10 @@ class MainWindow(QMainWindow):
         for index, name in self.cameras:
             box.addItem(self.style().standardIcon(QStyle.StandardPixmap.SP_ComputerIcon),
                         f"Camera {index}: {name}", ("camera", index))
-        box.addItem(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton), "Open video…",
+        box.addItem(self.style().standardIcon(QStyle.StandardPixmap.SP_DialogOpenButton), "Open video or image…",
                     ("browse", None))
+        box.addItem(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon), "Open image folder…",
+                    ("folder", None))
         for path in self.store.recent_files():
             box.addItem(self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon), Path(path).name,
                         ("file", path))
@@ -317,8 +362,21 @@ class MainWindow(QMainWindow):
         files = self.store.recent_files()
         for i, path in enumerate(files):
             action = self.recent_menu.addAction(f"&{i + 1} {Path(path).name}", lambda p=path: self.open_source(p))
-            action.setStatusTip(path)
+            action.setToolTip(path)
         self.recent_menu.setEnabled(bool(files))
+        self.recent_menu.setToolTipsVisible(True)
+
+    def _fill_focus_menu(self) -> None:
+        """All faces, or one of the faces of the frame shown (also picked by a click in the 3D view)."""
+        self.focus_menu.clear()
+        group = QActionGroup(self.focus_menu)
+        frame = self.model.frame
+        ids = sorted(tf.track_id for tf in frame.result.faces) if frame is not None else []
+        for label, track in [("&All Faces", None)] + [(f"Face #{i}", i) for i in ids]:
+            action = self.focus_menu.addAction(label, lambda t=track: self.model.set_focus(t))
+            action.setCheckable(True)
+            action.setChecked(self.model.focus_track == track)
+            group.addAction(action)
 
     # -- programmatic entry points -------------------------------------------------------------
 
@@ -373,6 +431,31 @@ class MainWindow(QMainWindow):
     def step(self) -> None:
         self.controller.step()
 
+    def go_to_frame(self, index: int) -> None:
+        """Files: pause and show frame ``index`` (0-based; clamped to the last frame)."""
+        source = self.model.source
+        if source is None or source.is_live:
+            return
+        self.controller.pause()
+        self.controller.seek(max(0, int(index)))
+
+    def set_loop(self, on: bool) -> None:
+        """Files: start again at the end (a recording still ends there)."""
+        if self.act_loop.isChecked() != on:
+            self.act_loop.setChecked(on)  # toggled: comes back here
+            return
+        self.controller.set_loop(on)
+
+    def set_speed(self, speed: float) -> None:
+        """Files: playback rate, one of SPEEDS (every frame is still tracked)."""
+        self.speed = float(speed)
+        action = self.speed_actions[self.speed]
+        action.blockSignals(True)
+        action.setChecked(True)  # the group unchecks the others
+        action.blockSignals(False)
+        self.controller.set_speed(self.speed)
+        self.statusBar().showMessage(f"Playback speed {self.speed:g}×", 4000)
+
     def step_back(self) -> None:
         """Files: pause and show the frame before the one shown (a seek: tracking restarts there)."""
         frame, source = self.model.frame, self.model.source
@@ -417,17 +500,51 @@ class MainWindow(QMainWindow):
 
     # -- user actions with dialogs ----------------------------------------------------------------
 
-    def choose_video(self) -> None:
+    def _start_folder(self) -> str:
         recent = self.store.recent_files()
-        start = str(Path(recent[0]).parent) if recent else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open video", start, VIDEO_FILTER)
+        return str(Path(recent[0]).parent) if recent else ""
+
+    def choose_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open video or image", self._start_folder(), OPEN_FILTER)
         if path:
             self.open_source(path)
 
-    def choose_camera_number(self) -> None:
-        index, ok = QInputDialog.getInt(self, "Open camera", "Camera number (OpenCV index):", 0, 0, 63)
-        if ok:
-            self.open_source(index)
+    def choose_image_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open image folder", self._start_folder())
+        if path:
+            self.open_source(path)
+
+    def _int_dialog(self, title: str, label: str, value: int, lo: int, hi: int, on_ok) -> QInputDialog:
+        """A non-blocking integer dialog, wide enough for its title."""
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle(title)
+        dialog.setLabelText(label)
+        dialog.setInputMode(QInputDialog.InputMode.IntInput)
+        dialog.setIntRange(lo, hi)
+        dialog.setIntValue(value)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.intValueSelected.connect(on_ok)
+        # QInputDialog sizes itself to its spin box, narrower than its title: the window manager
+        # then cuts the title off. Its layout fixes the size, so the label sets the width.
+        title_px = dialog.fontMetrics().horizontalAdvance(title) + DIALOG_TITLE_SPARE_PX
+        dialog.findChild(QLabel).setMinimumWidth(max(DIALOG_MIN_WIDTH, title_px))
+        dialog.open()
+        return dialog
+
+    def choose_camera_number(self) -> QInputDialog:
+        return self._int_dialog("Open Camera by Number", "Camera number (OpenCV index):", 0, 0, 63,
+                                self.open_source)
+
+    def choose_frame_number(self) -> QInputDialog | None:
+        source, frame = self.model.source, self.model.frame
+        if source is None or source.is_live:
+            self.statusBar().showMessage("Go to frame: open a video file first", 5000)
+            return None
+        last = max(0, (source.frame_count or 1) - 1)
+        current = frame.result.index if frame is not None else 0
+        about = "" if source.frame_count_exact else "about "
+        return self._int_dialog("Go to frame", f"Frame number (0-based, {about}0–{last}):", current, 0, last,
+                                self.go_to_frame)
 
     def choose_frame_path(self) -> None:
         if self.model.frame is None:
@@ -502,6 +619,8 @@ class MainWindow(QMainWindow):
         kind, value = data
         if kind == "browse":
             self.choose_video()
+        elif kind == "folder":
+            self.choose_image_folder()
         else:
             self.open_source(value)
 
@@ -534,6 +653,8 @@ class MainWindow(QMainWindow):
 
     def _show_dialog(self, icon: QMessageBox.Icon, title: str, text: str) -> QMessageBox:
         box = QMessageBox(icon, title, text, QMessageBox.StandardButton.Ok, self)
+        # Long one-line messages wrap at a readable width instead of following a small window.
+        box.setStyleSheet(f"QLabel {{ min-width: {DIALOG_MIN_WIDTH}px; }}")
         box.setWindowModality(Qt.WindowModality.WindowModal)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.finished.connect(lambda _r, b=box: self.dialogs.remove(b) if b in self.dialogs else None)
@@ -623,9 +744,16 @@ class MainWindow(QMainWindow):
 
     @pyqtSlot(int)
     def _on_end_of_stream(self, frames: int) -> None:
-        if self.model.source is not None and not self.model.source.is_live:
+        source = self.model.source
+        if source is not None and not source.is_live:
             self.model.update_frame_count(frames, exact=True)
-            self.statusBar().showMessage(f"End of video ({frames} frames): Play starts it again", 10_000)
+            if self.act_loop.isChecked() and self.model.playing:
+                self.statusBar().showMessage(f"Looping ({plural(frames, 'frame')})", 3000)
+            elif frames == 1:
+                self.statusBar().showMessage(f"Showing {Path(source.spec).name} (a single image)", 10_000)
+            else:
+                self.statusBar().showMessage(f"End of video ({plural(frames, 'frame')}): Play starts it again",
+                                             10_000)
 
     @pyqtSlot(int)
     def _on_frame_count_known(self, frames: int) -> None:
@@ -646,17 +774,20 @@ class MainWindow(QMainWindow):
             self._show_live(self.last_live)
         self.act_play.setIcon(self.style().standardIcon(SP.SP_MediaPause if playing else SP.SP_MediaPlay))
         if not playing:
-            # The last frames of a play are shown by the status timer; a pause must not leave
-            # the status bar on an older frame (or empty) until its next tick.
-            self._refresh_status()
+            self.model.display_rate.reset()  # a rate measured before the pause says nothing about now
+        # A pause (or a step) must not leave the status bar on an older frame until the
+        # status timer's next tick.
+        if self.model.frame is not None:
+            self._status_stale = False
+            self._show_frame_status(self.model.frame)
 
     def _on_source_changed(self, source: SourceInfo | None) -> None:
         has, is_file = source is not None, source is not None and not source.is_live
         for a in (self.act_play, self.act_step, self.act_close, self.act_save_frame, self.act_export_mesh,
                   self.act_record):
             a.setEnabled(has)
-        self.act_restart.setEnabled(is_file)
-        self.act_step_back.setEnabled(is_file)
+        for a in (self.act_restart, self.act_step_back, self.act_goto, self.act_loop, *self.speed_actions.values()):
+            a.setEnabled(is_file)
         self.seek_slider.setEnabled(is_file)
         count = source.frame_count if is_file and source.frame_count else 0
         # While the count is the header's claim, a seek past the real end lands on the last
@@ -703,32 +834,50 @@ class MainWindow(QMainWindow):
         stages = "  ".join(f"{name} {t.get(name, 0.0):.1f}" for name in STAGES if name != "decode")
         self.timing_label.setText(f"decode {t.get('decode', 0.0):.1f} |  {stages}  = {engine_ms(t):.1f} ms")
         rate = self.model.display_rate.rate()
-        text = f"{rate:.1f} fps"
+        # Paused (or after a step) there is no rate to show; "0.0 fps" or the old figure would mislead.
+        text = f"{rate:.1f} fps" if self.model.playing and rate > 0 else "paused" if not self.model.playing else ""
+        if self.speed != 1.0 and source is not None and not source.is_live:
+            text += f" ({self.speed:g}×)"
         if source is not None and source.is_live:
             text += f"  latency {1000 * (time.monotonic() - frame.pulled_at):.0f} ms  dropped {frame.frames_dropped}"
         self.fps_label.setText(text)
         self._show_live(self.last_live)
         n = frame.n_faces
-        self.faces_label.setText("no face" if n == 0 else f"{n} face" + ("s" if n > 1 else ""))
+        self.faces_label.setText("no face" if n == 0 else plural(n, "face"))
         if source is not None and not source.is_live:
             if source.frame_count and result.index >= source.frame_count:  # header shorter than the file
                 self.model.update_frame_count(result.index + 1, exact=False)
                 source = self.model.source
             self.frame_label.setText(frame_counter_text(result.index, source.frame_count,
                                                         source.frame_count_exact))
-            if not self.seek_slider.isSliderDown():
-                self.seek_slider.blockSignals(True)
-                self.seek_slider.setValue(result.index)
-                self.seek_slider.blockSignals(False)
+            if self.seek_slider.isSliderDown():  # the counter follows the handle while dragging
+                self._show_dragged_frame(self.seek_slider.value())
+            self.seek_slider.show_frame(result.index)
         else:
             self.frame_label.setText(f"frame {result.index}")
 
-    def _slider_moved(self, value: int) -> None:
-        # Clicks and keys on the slider seek at once; a drag seeks when released.
-        if not self.seek_slider.isSliderDown():
-            self.controller.seek(value)
+    def _show_dragged_frame(self, index: int) -> None:
+        source = self.model.source
+        if source is not None and not source.is_live:
+            self.frame_label.setText(frame_counter_text(index, source.frame_count, source.frame_count_exact))
 
     # -- window events --------------------------------------------------------------------------------
+
+    def event(self, event: QEvent) -> bool:
+        # Hovering a menu sends status tips (empty ones too), which would wipe the status
+        # bar's message (a saved file, an error); tips are tooltips here instead.
+        if event.type() == QEvent.Type.StatusTip:
+            return True
+        return super().event(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        # The video area has priority: in a narrow window the plots give up width first, and get
+        # it back (up to their initial width) when the window grows again.
+        if self.plots_dock.isVisible() and not self.plots_dock.isFloating():
+            want = min(PLOTS_WIDTH, int(event.size().width() * PLOTS_MAX_SHARE))
+            if self.plots_dock.width() != want:
+                self.resizeDocks([self.plots_dock], [want], Qt.Orientation.Horizontal)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():

@@ -1,5 +1,8 @@
 """Live plots (pyqtgraph): yaw, pitch and roll of the followed face, and engine time per frame.
 
+Files plot the frames around the current one (kept per frame index, so a seek back
+shows what was computed) with a cursor at the current frame; a readout above the
+plots gives the current frame's values, which is all a single image has.
 Observes the ViewerModel's history; redraws at most ``refresh_hz`` times a second
 (frames arrive faster, and a redraw per frame would cost the GUI thread more than
 drawing the video).
@@ -8,16 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QTimer
-from PyQt6.QtWidgets import QVBoxLayout, QWidget
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from tracker_app.display_frame import DisplayFrame
-from tracker_app.viewer_model import SourceInfo, ViewerModel
+from tracker_app.viewer_model import SourceInfo, ViewerModel, frame_row
 
 # Same hues as the pose axes drawn in the view (x red = pitch axis, y green = yaw axis, z blue = roll axis).
 ANGLE_PENS = {"yaw": (60, 200, 60), "pitch": (230, 70, 70), "roll": (80, 140, 255)}
 FRAME_TIME_PEN = (230, 200, 80)
 BUDGET_PEN = (150, 150, 150)
+CURSOR_PEN = (235, 235, 235)
 MIN_TIMING_TOP_MS = 10.0
 
 
@@ -28,12 +32,14 @@ class PosePlots(QWidget):
         super().__init__(parent)
         self.model = model
         pg.setConfigOptions(antialias=False, background=(25, 25, 28), foreground=(200, 200, 200))
-        span = model.history.seconds
+        self.readout = QLabel("")
+        self.readout.setTextFormat(Qt.TextFormat.PlainText)
+        self.readout.setWordWrap(True)
         self.angles = pg.PlotWidget()
         self.angles.setLabel("left", "angle", units="°")
         self.angles.addLegend(offset=(5, 5))
         self.angles.showGrid(x=True, y=True, alpha=0.25)
-        self.angles.setXRange(-span, 0, padding=0)
+        self.angles.setXRange(*model.history.window(), padding=0)
         self.angles.setYRange(-60, 60)
         self.angles.setMouseEnabled(x=False, y=True)
         self.curves = {name: self.angles.plot(name=name, pen=pg.mkPen(ANGLE_PENS[name], width=2),
@@ -41,20 +47,30 @@ class PosePlots(QWidget):
                        for name in ("yaw", "pitch", "roll")}
         self.timing = pg.PlotWidget()
         self.timing.setLabel("left", "engine", units="ms")
-        self.timing.setLabel("bottom", "time", units="s")
+        self.timing.getAxis("left").enableAutoSIPrefix(False)  # "ms", never "kms" after a slow frame
+        self.timing.setLabel("bottom", "time from the current frame", units="s")
         self.timing.showGrid(x=True, y=True, alpha=0.25)
         self.timing.setXLink(self.angles)
         self.timing.setMouseEnabled(x=False, y=True)
         # y range set by _fit_timing_range in steps: autorange would re-layout the axis
         # labels on every redraw, the most expensive part of a redraw.
         self._timing_top = 0.0
-        self.curves["frame_ms"] = self.timing.plot(pen=pg.mkPen(FRAME_TIME_PEN, width=2))
+        self.curves["frame_ms"] = self.timing.plot(pen=pg.mkPen(FRAME_TIME_PEN, width=2), connect="finite")
         # The frame period of the source: above this line the engine cannot keep up.
-        self.budget = pg.InfiniteLine(angle=0, pen=pg.mkPen(BUDGET_PEN, style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.budget = pg.InfiniteLine(angle=0, pen=pg.mkPen(BUDGET_PEN, style=pg.QtCore.Qt.PenStyle.DashLine),
+                                      label="", labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)],
+                                                               "color": BUDGET_PEN})
         self.budget.setVisible(False)
         self.timing.addItem(self.budget)
+        # The current frame: the newest one live, the one shown for files (after a seek back,
+        # the frames computed before stay to its right).
+        self.cursors = [pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen(CURSOR_PEN, width=1))
+                        for _plot in (self.angles, self.timing)]
+        self.angles.addItem(self.cursors[0])
+        self.timing.addItem(self.cursors[1])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.readout)
         layout.addWidget(self.angles, 3)
         layout.addWidget(self.timing, 2)
         self.redraws = 0
@@ -71,8 +87,13 @@ class PosePlots(QWidget):
 
     def _on_source(self, source: SourceInfo | None) -> None:
         if source is not None and source.fps > 0:
-            self.budget.setValue(1000.0 / source.fps)
+            budget_ms = 1000.0 / source.fps
+            self.budget.setValue(budget_ms)
+            self.budget.label.setFormat(f"frame budget {budget_ms:.0f} ms ({source.fps:g} fps)")
             self.budget.setVisible(True)
+        self.angles.setXRange(*self.model.history.window(), padding=0)
+        if source is None:
+            self.readout.setText("")
         self._timing_top = 0.0
         self._stale = True
 
@@ -94,9 +115,24 @@ class PosePlots(QWidget):
         data = self.model.history.arrays()
         t = data["t"]
         for name, curve in self.curves.items():
-            curve.setData(t, data[name])
+            y = data[name]
+            # A line needs two points: a lone value (a single image) is drawn as a dot.
+            lone = int(np.isfinite(y).sum()) == 1
+            curve.setData(t, y, symbol="o" if lone else None, symbolSize=7,
+                          symbolBrush=curve.opts["pen"].color(), symbolPen=None)
         self._fit_timing_range(data["frame_ms"])
+        self.readout.setText(self._readout_text())
         self.redraws += 1
+
+    def _readout_text(self) -> str:
+        frame = self.model.frame
+        if frame is None:
+            return ""
+        _t, yaw, pitch, roll, ms = frame_row(frame)
+        where = f"frame {frame.result.index}"
+        if not np.isfinite(yaw):
+            return f"{where}: no face   engine {ms:.1f} ms"
+        return f"{where}: yaw {yaw:+.1f}°  pitch {pitch:+.1f}°  roll {roll:+.1f}°   engine {ms:.1f} ms"
 
     def plotted(self, name: str) -> np.ndarray:
         """The y values a curve currently shows (for tests and the screenshot script)."""

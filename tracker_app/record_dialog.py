@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-                             QHBoxLayout, QLineEdit, QPushButton, QWidget)
+                             QHBoxLayout, QLineEdit, QMessageBox, QPushButton, QWidget)
 
 from engine.animation_export import ANIMATION_FORMATS
 from engine.frame_selection import FrameSelection, FrameSelectionError
@@ -19,6 +19,40 @@ class RecordRequest:
     from_start: bool  # files: restart at frame 0, so the recording holds the whole video
 
 
+def make_folder(path: Path) -> Path:
+    """``path`` as a folder, created (with its parents) when it does not exist yet; OSError if it cannot be."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"cannot create the folder {path}: {e.strerror or e}") from None
+    return path
+
+
+class FolderDialog(QFileDialog):
+    """Pick a folder, or type the name of a new one: it is created (Qt's own dialog would say
+    "Directory not found")."""
+
+    def __init__(self, parent: QWidget | None, title: str, start: str) -> None:
+        super().__init__(parent, title, start)
+        self.setFileMode(QFileDialog.FileMode.Directory)
+        self.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        # The platform's dialog is a separate process: it would not call accept() below.
+        self.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+
+    def accept(self) -> None:
+        typed = self.selectedFiles()
+        if typed and not Path(typed[0]).exists():
+            try:
+                make_folder(Path(typed[0]))
+            except OSError as e:
+                QMessageBox.warning(self, "Cannot create the folder", str(e))
+                return
+        super().accept()
+
+
 class RecordDialog(QDialog):
     """Folder, table, overlay video (with the mesh as shown), meshes, animation."""
 
@@ -27,6 +61,8 @@ class RecordDialog(QDialog):
         self.setWindowTitle("Record session")
         form = QFormLayout(self)
         self.folder = QLineEdit(str(parent_dir))
+        self.folder.setToolTip("The session folder is made inside; a folder that does not exist yet is created")
+        self.setMinimumWidth(460)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()
@@ -71,9 +107,19 @@ class RecordDialog(QDialog):
         form.addRow(buttons)
 
     def _browse(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Record session into folder", self.folder.text())
-        if path:
-            self.folder.setText(path)
+        self.folder_dialog = FolderDialog(self, "Record session into folder", self.folder.text())
+        self.folder_dialog.fileSelected.connect(self.folder.setText)
+        self.folder_dialog.open()
+
+    def accept(self) -> None:
+        """OK: a typed folder that does not exist yet is created (a bad one keeps the dialog open)."""
+        try:
+            make_folder(Path(self.folder.text().strip()))
+            self.request()
+        except (OSError, ValueError) as e:
+            QMessageBox.warning(self, "Cannot record", str(e))
+            return
+        super().accept()
 
     def request(self) -> RecordRequest:
         """The choices; ValueError (one line) for a bad frame list."""
@@ -88,4 +134,4 @@ class RecordDialog(QDialog):
             meshes=meshes, mesh_formats=tuple(self.mesh_format.currentText().split(",")),
             mesh_space=self.mesh_space.currentText(), mesh_texture=self.mesh_texture.isChecked(),
             animation=tuple(f for f, box in self.animation.items() if box.isChecked()))
-        return RecordRequest(Path(self.folder.text()), exports, self.from_start.isChecked())
+        return RecordRequest(Path(self.folder.text().strip()).expanduser(), exports, self.from_start.isChecked())

@@ -67,6 +67,7 @@ class GuiConfig:
     gui_cpus: int = setting(1, minimum=0, maximum=64)
     no_face_frames: int = setting(50, minimum=1)
     recent_files: int = setting(8, minimum=0, maximum=100)
+    seek_preview_ms: int = setting(120, minimum=0, maximum=5000)
 
     @classmethod
     def load(cls, path: Path | Traversable = GUI_CONFIG_PATH) -> "GuiConfig":

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 IMAGE_TO_EYE = np.diag([1.0, -1.0, 1.0]).astype(np.float32)  # flips y; normals map the same way
+FIT_MARGIN = 0.08  # 3D view: share of the half-view left free around the framed faces
 
 
 def fit_rect(content_w: int, content_h: int, view_w: int, view_h: int) -> tuple[int, int, int, int]:
@@ -99,13 +100,31 @@ class OrbitCamera:
         """Image space -> eye space rotation (3, 3), including the y flip."""
         return (rotation_x(self.pitch) @ rotation_y(self.yaw) @ IMAGE_TO_EYE).astype(np.float32)
 
-    def mvp(self, center: np.ndarray, radius: float, aspect: float) -> np.ndarray:
-        """Image-space points -> clip space: centre the mesh, turn it, look at it from ``distance``."""
+    def framing(self, points: np.ndarray, aspect: float) -> tuple[np.ndarray, float, float]:
+        """(centre, radius, depth radius) for ``mvp`` so that, at the default ``distance``, every one
+        of ``points`` (image space, (n, 3)) is inside the view with a ``FIT_MARGIN`` border, at the
+        current rotation. Zooming scales from there."""
+        points = np.asarray(points, np.float32).reshape(-1, 3)
+        lo, hi = points.min(axis=0), points.max(axis=0)
+        center = (lo + hi) / 2
+        eye = (points - center) @ self.rotation().T
+        tan_y = math.tan(math.radians(self.fov_y) / 2) * (1 - FIT_MARGIN)
+        tan_x = tan_y * max(aspect, 1e-6)
+        # The nearest camera distance at which a point (x, y, z) projects inside: d - z >= |x| / tan_x.
+        need = np.maximum(np.abs(eye[:, 0]) / tan_x, np.abs(eye[:, 1]) / tan_y) + eye[:, 2]
+        depth = float(np.linalg.norm(hi - lo) / 2)
+        fit = max(float(need.max()), 1e-3)
+        return center, fit / OrbitCamera.distance, max(depth, 1e-3)
+
+    def mvp(self, center: np.ndarray, radius: float, aspect: float, depth_radius: float | None = None) -> np.ndarray:
+        """Image-space points -> clip space: centre the mesh, turn it, look at it from ``distance``
+        (in units of ``radius``); the clip planes keep ``depth_radius`` (default ``radius``) around it."""
         radius = max(float(radius), 1e-3)
+        depth = radius if depth_radius is None else max(float(depth_radius), 1e-3)
         dist = self.distance * radius
         model_view = np.eye(4, dtype=np.float32)
         model_view[:3, :3] = self.rotation()
         model_view[:3, 3] = -(self.rotation() @ np.asarray(center, np.float32))
         model_view[2, 3] -= dist
-        proj = perspective(self.fov_y, aspect, max(dist - 2 * radius, dist * 0.05), dist + 2 * radius)
+        proj = perspective(self.fov_y, aspect, max(dist - 2 * depth, dist * 0.05), dist + 2 * depth)
         return (proj @ model_view).astype(np.float32)

@@ -54,37 +54,91 @@ class SourceInfo:
 
 
 class PoseHistory:
-    """The last ``seconds`` of yaw, pitch, roll and engine time, keyed by frame timestamp."""
+    """Yaw, pitch, roll and engine time per frame, for the plots.
+
+    Files (``by_frame``): one row per frame index, kept for the whole file, so a seek
+    back shows what was already computed (a frame computed again replaces its row);
+    ``arrays`` gives the window around the current frame. Live sources: the last
+    ``seconds`` in arrival order."""
 
     FIELDS = ("t", "yaw", "pitch", "roll", "frame_ms")
+    # Files: share of the window shown after the current frame (frames computed before a seek back).
+    AHEAD = 0.25
 
     def __init__(self, seconds: float) -> None:
         self.seconds = float(seconds)
-        self._rows: deque[tuple[float, float, float, float, float]] = deque()
+        self.by_frame = False
+        self.fps = 0.0
+        self._live: deque[tuple[float, float, float, float, float]] = deque()
+        self._frames: dict[int, tuple[float, float, float, float, float]] = {}
+        self.current: int | None = None  # files: the frame index the window is around
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._frames) if self.by_frame else len(self._live)
+
+    def start(self, source: SourceInfo | None) -> None:
+        """Forget everything; key the rows by frame index for a file."""
+        self._live.clear()
+        self._frames.clear()
+        self.current = None
+        self.by_frame = source is not None and not source.is_live and source.fps > 0
+        self.fps = source.fps if source is not None else 0.0
 
     def clear(self) -> None:
-        self._rows.clear()
+        self._live.clear()
+        self._frames.clear()
+        self.current = None
 
     def append(self, frame: DisplayFrame) -> None:
-        t = float(frame.result.timestamp)
-        if self._rows and t < self._rows[-1][0]:  # a seek backwards starts a new time line
-            self._rows.clear()
-        face = frame.primary_face()
-        yaw, pitch, roll = face.pose.as_tuple() if face is not None else (math.nan,) * 3
-        self._rows.append((t, yaw, pitch, roll, engine_ms(frame.result.timings_ms)))
-        while self._rows and self._rows[0][0] < t - self.seconds:
-            self._rows.popleft()
+        row = frame_row(frame)
+        if self.by_frame:
+            self._frames[frame.result.index] = row
+            self.current = frame.result.index
+            return
+        t = row[0]
+        if self._live and t < self._live[-1][0]:  # a live clock going back: a new time line
+            self._live.clear()
+        self._live.append(row)
+        while self._live and self._live[0][0] < t - self.seconds:
+            self._live.popleft()
+
+    def row(self, index: int) -> tuple[float, float, float, float, float] | None:
+        """Files: the row of frame ``index``, if it was computed."""
+        return self._frames.get(index)
+
+    def window(self) -> tuple[float, float]:
+        """The x range of ``arrays`` (seconds relative to the current frame)."""
+        if self.by_frame:
+            return -self.seconds * (1 - self.AHEAD), self.seconds * self.AHEAD
+        return -self.seconds, 0.0
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Columns as float arrays; ``t`` is relative to the newest sample (<= 0)."""
-        data = np.array(self._rows, dtype=np.float64).reshape(-1, len(self.FIELDS))
+        """Columns as float arrays; ``t`` is seconds relative to the current frame (files) or the
+        newest sample (live), 0 at the cursor. Frames not computed are NaN (gaps in the curves)."""
+        if self.by_frame:
+            if self.current is None:
+                rows = np.zeros((0, len(self.FIELDS)))
+            else:
+                lo, hi = self.window()
+                first = max(0, self.current + math.floor(lo * self.fps))
+                last = self.current + math.ceil(hi * self.fps)
+                blank = (math.nan,) * len(self.FIELDS)
+                rows = np.array([self._frames.get(i, blank) for i in range(first, last + 1)], np.float64)
+                rows[:, 0] = (np.arange(first, last + 1) - self.current) / self.fps
+            data = rows.reshape(-1, len(self.FIELDS))
+            return {name: data[:, i] for i, name in enumerate(self.FIELDS)}
+        data = np.array(self._live, dtype=np.float64).reshape(-1, len(self.FIELDS))
         cols = {name: data[:, i] for i, name in enumerate(self.FIELDS)}
         if len(data):
             cols["t"] = cols["t"] - cols["t"][-1]
         return cols
+
+
+def frame_row(frame: DisplayFrame) -> tuple[float, float, float, float, float]:
+    """(timestamp, yaw, pitch, roll, engine ms) of the followed face; NaN angles without a face."""
+    face = frame.primary_face()
+    yaw, pitch, roll = face.pose.as_tuple() if face is not None else (math.nan,) * 3
+    return float(frame.result.timestamp), yaw, pitch, roll, engine_ms(frame.result.timings_ms)
 
 
 def engine_ms(timings_ms: dict[str, float]) -> float:
@@ -124,6 +178,7 @@ class ViewerModel:
         self.frame: DisplayFrame | None = None
         self.playing = False
         self.recording: Path | None = None
+        self.focus_track: int | None = None  # 3D view: the track centred on (None: frame every face)
         self.frames_shown = 0
         self.history = PoseHistory(history_seconds)
         self.display_rate = RateMeter()
@@ -134,6 +189,7 @@ class ViewerModel:
         self.source_changed = Event()  # (SourceInfo | None)
         self.playing_changed = Event()  # (bool)
         self.recording_changed = Event()  # (Path | None)
+        self.focus_changed = Event()  # (int | None track id)
 
     def set_frame(self, frame: DisplayFrame, now: float) -> None:
         self.frame = frame
@@ -146,7 +202,8 @@ class ViewerModel:
         self.source = source
         self.frame = None
         self.frames_shown = 0
-        self.history.clear()
+        self.focus_track = None
+        self.history.start(source)
         self.display_rate.reset()
         self.source_changed.emit(source)
         self.frame_changed.emit(None)
@@ -174,6 +231,12 @@ class ViewerModel:
             self.view_3d = on
             self.view_mode_changed.emit(on)
 
+    def set_focus(self, track_id: int | None) -> None:
+        """3D view: centre on this track (None: frame all faces)."""
+        if track_id != self.focus_track:
+            self.focus_track = track_id
+            self.focus_changed.emit(track_id)
+
     def set_playing(self, playing: bool) -> None:
         if playing != self.playing:
             self.playing = playing
@@ -182,6 +245,11 @@ class ViewerModel:
     def set_recording(self, folder: Path | None) -> None:
         self.recording = folder
         self.recording_changed.emit(folder)
+
+
+def plural(n: int, noun: str) -> str:
+    """``"1 frame"``, ``"2 frames"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def frame_counter_text(index: int, total: int | None, exact: bool) -> str:
