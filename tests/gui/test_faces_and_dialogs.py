@@ -12,7 +12,7 @@ from PyQt6.QtTest import QTest
 from PyQt6.QtWidgets import QFileDialog, QLineEdit
 
 from engine.run_record import RUN_NAME
-from gui_helpers import qimage_rgb, wait_until
+from tests.support.gui import qimage_rgb, wait_until
 from tracker_app.export_actions import session_folder
 from tracker_app.gl_view import BACKGROUND_3D
 from tracker_app.record_dialog import FolderDialog, RecordDialog

@@ -10,7 +10,7 @@ from PyQt6.QtGui import QKeySequence
 from PyQt6.QtTest import QTest
 from PyQt6.QtWidgets import QApplication, QInputDialog
 
-from gui_helpers import wait_until
+from tests.support.gui import wait_until
 from tracker_app.viewer_model import plural
 
 pytestmark = pytest.mark.gui
