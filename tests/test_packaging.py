@@ -66,16 +66,18 @@ def test_wheel_installed_in_a_fresh_venv_sets_up_detects_and_tracks(dist: Path, 
     assert "engine/configs/default.yaml" in names and "tracker_app/assets/tracker-app.desktop" in names
     assert not [n for n in names if n.endswith((".onnx", ".npz"))]
 
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", venv], cwd=tmp_path)
-    python, app = venv / "bin" / "python", venv / "bin" / "tracker-app"
-    _run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel], cwd=tmp_path)
-
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
+    # Nothing of the checkout may leak in: a PYTHONPATH naming it would even make pip take
+    # the checkout's egg-info for an installed tracker-app and skip the wheel.
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "TRACKER_WEIGHTS_DIR", "TRACKER_DATA_DIR", "VIRTUAL_ENV")}
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg")  # platformdirs' user data folder on Linux
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", venv], cwd=tmp_path, env=env)
+    python, app = venv / "bin" / "python", venv / "bin" / "tracker-app"
+    _run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", wheel], cwd=tmp_path, env=env)
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     where = _run([python, "-c", "import engine, render_c._raster as r; print(engine.__file__); print(r.__file__)"],
                  cwd=elsewhere, env=env).stdout.split()
     assert all(Path(p).is_relative_to(venv) for p in where), where
