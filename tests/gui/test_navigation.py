@@ -143,6 +143,10 @@ def test_loop_and_speed(window, obama) -> None:
 
 
 def test_menu_hover_keeps_the_status_message(window) -> None:
+    # The models load in the capture thread and say so in the status bar when ready: wait for
+    # that first (on a loaded machine it came during the hover), only the hover is under test.
+    wait_until(lambda: window.engine_ready, "the models")
+    QApplication.processEvents()
     window.statusBar().showMessage("Saved /tmp/x.png", 10_000)
     menu = window.menuBar().actions()[0].menu()
     menu.popup(window.mapToGlobal(QPoint(10, 10)))
