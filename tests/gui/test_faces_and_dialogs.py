@@ -43,8 +43,9 @@ def _background(grab: np.ndarray) -> np.ndarray:
 def test_3d_view_frames_every_face_of_emma_and_centres_on_a_clicked_one(window, media_dir) -> None:
     window.open_source(str(media_dir / "emma.jpg"))
     wait_until(lambda: window.model.frame is not None and window.model.frame.n_faces == 3, "emma's three faces")
-    wait_until(lambda: not window.model.playing, "the end of the single image")
-    assert "single image" in window.statusBar().currentMessage()
+    # The end-of-stream message follows the pause signal (two queued signals): wait for it.
+    wait_until(lambda: not window.model.playing and "single image" in window.statusBar().currentMessage(),
+               "the single image's status message")
     window.model.set_view_3d(True)
     for turn in ((0, 0), (90, 0), (-40, 30)):  # framed whatever the orbit
         window.view.camera.reset()
