@@ -189,20 +189,20 @@ class ExpressionConfig:
     """Named expression weights (engine/expressions.py): the change of each measure, in
     outer eye-corner distances (eyes: eye aspect ratio), that makes a weight 1."""
 
-    mouth_open: float = 0.17
-    jaw_drop: float = 0.10
-    mouth_width: float = 0.12
-    corner_left: float = 0.03
-    corner_right: float = 0.03
-    brow_inner: float = 0.015
-    brow_left: float = 0.008
-    brow_right: float = 0.008
-    eye_left: float = 0.03
-    eye_right: float = 0.03
+    mouth_open: float = setting(0.17, above=0.0)
+    jaw_drop: float = setting(0.10, above=0.0)
+    mouth_width: float = setting(0.12, above=0.0)
+    corner_left: float = setting(0.03, above=0.0)
+    corner_right: float = setting(0.03, above=0.0)
+    brow_inner: float = setting(0.015, above=0.0)
+    brow_left: float = setting(0.008, above=0.0)
+    brow_right: float = setting(0.008, above=0.0)
+    eye_left: float = setting(0.03, above=0.0)
+    eye_right: float = setting(0.03, above=0.0)
     # Head position in metres: a typical outer eye-corner distance, and the distance from
     # the camera assumed when the face's change in size is turned into depth.
-    eye_corner_distance_m: float = 0.095
-    camera_distance_m: float = 0.6
+    eye_corner_distance_m: float = setting(0.095, above=0.0)
+    camera_distance_m: float = setting(0.6, above=0.0)
 
     @property
     def ranges(self) -> dict[str, float]:
@@ -215,17 +215,17 @@ class VmcConfig:
     """VMC protocol sender (engine/vmc.py)."""
 
     host: str = "127.0.0.1"
-    port: int = 39539
+    port: int = setting(39539, minimum=1, maximum=65535)
 
 
 @dataclass(frozen=True)
 class BatchConfig:
     """`tracker-app batch`: worker processes and task retries (see configs/default.yaml)."""
 
-    workers: int = 0
-    threads_per_worker: int = 1
-    task_retries: int = 2
-    progress_every_frames: int = 10
+    workers: int = setting(0, minimum=0, maximum=256)  # 0: from the CPU count
+    threads_per_worker: int = setting(1, minimum=1, maximum=256)
+    task_retries: int = setting(2, minimum=0, maximum=100)
+    progress_every_frames: int = setting(10, minimum=1)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,10 @@ def test_override_file_changes_only_its_keys(tmp_path) -> None:
     ("runtime:\n  allow_spinning: 0\n", "'runtime.allow_spinning' must be true or false, got 0"),
     ("tracker:\n  max_faces: 2.9\n", "'tracker.max_faces' must be an integer, got 2.9"),
     ("tracker:\n  max_faces: true\n", "'tracker.max_faces' must be an integer, got True"),
+    # Sections added with the live and batch work are ranged too.
+    ("vmc:\n  port: 0\n", "'vmc.port' must be in 1..65535, got 0"),
+    ("expressions:\n  mouth_open: 0\n", "'expressions.mouth_open' must be > 0, got 0"),
+    ("batch:\n  threads_per_worker: 0\n", "'batch.threads_per_worker' must be in 1..256, got 0"),
     ("runtime:\n  intra_op_threads: \"4\"\n", "'runtime.intra_op_threads' must be an integer"),
     # Out of range: each silently gave "no faces found" before.
     ("detector:\n  max_height: -720\n", "'detector.max_height' must be in 32..16384, got -720"),
