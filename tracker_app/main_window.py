@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QEvent, QSize, Qt, QThreadPool, QTimer, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QEvent, QSize, Qt, QThreadPool, pyqtSignal, pyqtSlot
 from PyQt6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QResizeEvent
 from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow,
                              QMessageBox, QSlider, QStyle, QToolBar, QToolButton)
@@ -28,6 +28,7 @@ from tracker_app.app_assets import app_icon
 from tracker_app.cameras import CameraMode, camera_modes, list_cameras
 from tracker_app.capture_worker import CaptureController, SourceSpec
 from tracker_app.display_frame import DisplayFrame
+from tracker_app.display_pacing import FramePacer, SteadyLabel, Throttle
 from tracker_app.engine_loader import EngineLoader
 from tracker_app.export_actions import (FRAME_FORMATS, MESH_FORMATS, MeshExportJob, save_frame_image,
                                         session_folder)
@@ -64,6 +65,9 @@ class MainWindow(QMainWindow):
                  threads: int | None = None, cameras: list[tuple[int, str]] | None = None,
                  engine_loader: EngineLoader | None = None) -> None:
         super().__init__()
+        # Hands the worker's frame credits back at the pace the window paints (see display_pacing).
+        self.frame_pacer = FramePacer(self, self._give_frame_credit,
+                                      lambda: self.isVisible() and not self.isMinimized())
         self.engine_config = engine_config
         self.gui_config = gui_config
         self.store = store
@@ -138,10 +142,7 @@ class MainWindow(QMainWindow):
             "3D View: all faces framed" if track is None else f"3D View: centred on face #{track}", 5000))
         self._on_source_changed(None)
         self._status_stale = False
-        self._status_timer = QTimer(self)
-        self._status_timer.setInterval(max(1, int(1000 / gui_config.refresh_hz)))
-        self._status_timer.timeout.connect(self._refresh_status)
-        self._status_timer.start()
+        self._status_refresh = Throttle(self, gui_config.refresh_hz, self._refresh_status)
         self.resize(QSize(1280, 720))
         self.resizeDocks([self.plots_dock], [PLOTS_WIDTH], Qt.Orientation.Horizontal)
         geometry = store.q.value("window/geometry")
@@ -249,7 +250,7 @@ class MainWindow(QMainWindow):
         self.seek_slider.preview.connect(lambda index: self.controller.seek(index))
         self.seek_slider.dragged.connect(self._show_dragged_frame)
         bar.addWidget(self.seek_slider)
-        self.frame_label = QLabel("")
+        self.frame_label = SteadyLabel("")
         self.frame_label.setMinimumWidth(80)
         bar.addWidget(self.frame_label)
         bar.addSeparator()
@@ -319,9 +320,9 @@ class MainWindow(QMainWindow):
 
     def _make_status_bar(self) -> None:
         bar = self.statusBar()
-        self.fps_label = QLabel("")
-        self.timing_label = QLabel("")
-        self.faces_label = QLabel("")
+        self.fps_label = SteadyLabel("")
+        self.timing_label = SteadyLabel("")
+        self.faces_label = SteadyLabel("")
         self.recording_label = QLabel("")
         self.recording_label.setStyleSheet("color: #e04040; font-weight: bold")
         for label in (self.recording_label, self.faces_label, self.timing_label, self.fps_label):
@@ -670,14 +671,19 @@ class MainWindow(QMainWindow):
         if self.model.source is None:
             self.statusBar().showMessage("Ready: choose a camera or open a video", 10_000)
 
+    def _give_frame_credit(self) -> None:
+        self.controller.frame_handled()
+
     @pyqtSlot(object)
     def _on_frame(self, frame: DisplayFrame) -> None:
-        self.controller.frame_handled()
+        self.frame_pacer.shown()
         now = time.monotonic()
         self.latency_ms = (now - frame.pulled_at) * 1000
         self.model.set_frame(frame, now)
         if self.model.playing:
-            self._status_stale = True  # shown by the status timer: text changing 25 times a second is noise
+            # Throttled: text changing 25 times a second is noise.
+            self._status_stale = True
+            self._status_refresh.request()
         else:
             self._show_frame_status(frame)  # a step or a seek: show it at once
 
@@ -868,6 +874,11 @@ class MainWindow(QMainWindow):
         # bar's message (a saved file, an error); tips are tooltips here instead.
         if event.type() == QEvent.Type.StatusTip:
             return True
+        if event.type() == QEvent.Type.UpdateRequest:  # paints and composes the window
+            started = time.perf_counter()
+            handled = super().event(event)
+            self.frame_pacer.painted(time.perf_counter() - started)
+            return handled
         return super().event(event)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
@@ -899,3 +910,4 @@ class MainWindow(QMainWindow):
         # Mesh exports run in the global pool: let them finish their files first.
         QThreadPool.globalInstance().waitForDone(EXPORT_WAIT_MS)
         super().closeEvent(event)
+

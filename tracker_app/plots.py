@@ -5,16 +5,18 @@ shows what was computed) with a cursor at the current frame; a readout above the
 plots gives the current frame's values, which is all a single image has.
 Observes the ViewerModel's history; redraws at most ``refresh_hz`` times a second
 (frames arrive faster, and a redraw per frame would cost the GUI thread more than
-drawing the video).
+drawing the video), in the same window update as a frame (see display_pacing).
 """
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QShowEvent
+from PyQt6.QtWidgets import QVBoxLayout, QWidget
 
 from tracker_app.display_frame import DisplayFrame
+from tracker_app.display_pacing import SteadyLabel, Throttle
 from tracker_app.viewer_model import SourceInfo, ViewerModel, frame_row
 
 # Same hues as the pose axes drawn in the view (x red = pitch axis, y green = yaw axis, z blue = roll axis).
@@ -32,10 +34,12 @@ class PosePlots(QWidget):
         super().__init__(parent)
         self.model = model
         pg.setConfigOptions(antialias=False, background=(25, 25, 28), foreground=(200, 200, 200))
-        self.readout = QLabel("")
+        self.readout = SteadyLabel("")
         self.readout.setTextFormat(Qt.TextFormat.PlainText)
-        self.readout.setWordWrap(True)
-        self.angles = pg.PlotWidget()
+        self.readout.setMinimumHeight(2 * self.readout.fontMetrics().lineSpacing() + 2)  # two lines from the start
+        # Both plots in one view and scene: one repaint for the two.
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.angles = self.canvas.addPlot(row=0, col=0)
         self.angles.setLabel("left", "angle", units="°")
         self.angles.addLegend(offset=(5, 5))
         self.angles.showGrid(x=True, y=True, alpha=0.25)
@@ -45,7 +49,9 @@ class PosePlots(QWidget):
         self.curves = {name: self.angles.plot(name=name, pen=pg.mkPen(ANGLE_PENS[name], width=2),
                                               connect="finite")
                        for name in ("yaw", "pitch", "roll")}
-        self.timing = pg.PlotWidget()
+        self.timing = self.canvas.addPlot(row=1, col=0)
+        self.canvas.ci.layout.setRowStretchFactor(0, 3)
+        self.canvas.ci.layout.setRowStretchFactor(1, 2)
         self.timing.setLabel("left", "engine", units="ms")
         self.timing.getAxis("left").enableAutoSIPrefix(False)  # "ms", never "kms" after a slow frame
         self.timing.setLabel("bottom", "time from the current frame", units="s")
@@ -71,19 +77,19 @@ class PosePlots(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.readout)
-        layout.addWidget(self.angles, 3)
-        layout.addWidget(self.timing, 2)
+        layout.addWidget(self.canvas)
         self.redraws = 0
         self._stale = False
-        self._timer = QTimer(self)
-        self._timer.setInterval(max(1, int(1000 / refresh_hz)))
-        self._timer.timeout.connect(self._redraw)
-        self._timer.start()
+        self._refresh = Throttle(self, refresh_hz, self._redraw)
         model.frame_changed.connect(self._on_frame)
         model.source_changed.connect(self._on_source)
 
     def _on_frame(self, _frame: DisplayFrame | None) -> None:
+        self._mark_stale()
+
+    def _mark_stale(self) -> None:
         self._stale = True
+        self._refresh.request()
 
     def _on_source(self, source: SourceInfo | None) -> None:
         if source is not None and source.fps > 0:
@@ -95,7 +101,12 @@ class PosePlots(QWidget):
         if source is None:
             self.readout.setText("")
         self._timing_top = 0.0
-        self._stale = True
+        self._mark_stale()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:  # frames came while the plots were hidden
+            self._redraw()
 
     def _fit_timing_range(self, frame_ms: np.ndarray) -> None:
         """Top of the frame-time axis: the frame period or the data, rounded up to 1-2-5 steps."""
@@ -132,7 +143,7 @@ class PosePlots(QWidget):
         where = f"frame {frame.result.index}"
         if not np.isfinite(yaw):
             return f"{where}: no face   engine {ms:.1f} ms"
-        return f"{where}: yaw {yaw:+.1f}°  pitch {pitch:+.1f}°  roll {roll:+.1f}°   engine {ms:.1f} ms"
+        return f"{where}: yaw {yaw:+.1f}°  pitch {pitch:+.1f}°  roll {roll:+.1f}°\nengine {ms:.1f} ms"
 
     def plotted(self, name: str) -> np.ndarray:
         """The y values a curve currently shows (for tests and the screenshot script)."""
