@@ -1,7 +1,8 @@
 """The capture thread: reads frames, runs the tracking pipeline, sends DisplayFrames to the GUI.
 
-``CaptureWorker`` lives in its own QThread and owns everything slow: the video
-source, the ONNX sessions (``FaceAnalyzer``, one per thread), the pipeline and, while
+``CaptureWorker`` lives in its own QThread and owns everything slow: the ONNX sessions
+(``FaceAnalyzer``, one per thread), the VMC stream and an ``engine.playback.Playback``,
+the Qt-free core that holds the video source, the pipeline, the clock and, while
 recording, the ``engine.session.Session`` that writes the same files as ``tracker-app track``.
 The GUI talks to it only through ``CaptureController``, whose
 methods emit queued signals into the worker thread; the worker answers with
@@ -20,20 +21,23 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections import deque
 from pathlib import Path
-from typing import Callable, Union
+from typing import TYPE_CHECKING, Callable, Union
 
 from PyQt6.QtCore import QObject, QThread, QTimer, pyqtSignal, pyqtSlot
 
 from engine.config import EngineConfig
 from engine.errors import TrackerError
 from engine.frames import FrameResult
+from engine.playback import Playback, PlaybackOptions
+from engine.video_source import VideoSource
 from tracker_app.display_frame import build_display_frame
 from tracker_app.engine_loader import EngineLoader, load_engine
 from tracker_app.settings import AppSettings, GuiConfig
-from tracker_app.viewer_model import SourceInfo, plural
+from tracker_app.viewer_model import SourceInfo
+
+if TYPE_CHECKING:
+    from engine.analyzer import FaceAnalyzer
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +46,6 @@ log = logging.getLogger(__name__)
 SourceSpec = Union[str, int, Path, Callable[[], object]]
 
 RETRY_MS = 4  # poll interval while the GUI is behind
-# Files: when the engine falls this far behind the clock, the clock restarts from
-# now instead of hurrying to catch up (which would skip pacing for a while).
-MAX_LAG_S = 0.25
 STOP_TIMEOUT_MS = 10_000
 
 
@@ -101,35 +102,14 @@ class CaptureWorker(QObject):
         self._gui = gui
         self._credits = credits
         self.stop_requested = threading.Event()  # set from the GUI thread, read between frames
-        self._analyzer = None
+        self._analyzer: FaceAnalyzer | None = None
         self._lods: tuple = ()  # the face model's triangle lists, full first (mesh_lod)
-        self._pipeline = None
-        self._source = None
-        self._spec: SourceSpec | None = None
-        self._frames = None  # iterator over the source
-        self._session = None  # engine.session.Session while recording; its pipeline is self._pipeline
-        self._recording_dir: Path | None = None
+        self._playback: Playback | None = None  # with the analyzer: the source, pipeline, clock
+        self._listener = _SignalListener(self)
         self._timer: QTimer | None = None
-        self._playing = False
-        self._at_end = False
-        self._ending = False  # flushing the last frames of a source
-        self._loop = False  # files: start again at the end
-        self._speed = 1.0  # files: playback rate relative to the file's fps
-        self._read = 0  # packets taken from the source
-        self._pulled: dict[int, float] = {}  # packet index -> time it was taken (for latency)
-        self._clock0 = 0.0
-        self._ts0 = 0.0
-        self._no_face_run = 0
-        self._any_face = False
-        self._warned_no_face = False
         self._expressions = None  # engine.expressions.ExpressionModel, with the analyzer
         self._calibration = _stored_calibration(settings)
         self._sender = None  # engine.vmc.VmcSender while streaming
-        self._last_result: FrameResult | None = None  # what Set neutral applies to
-        # Files, look-ahead smoother: a seek near the end shows its frame; the ones after
-        # it, released by the final flush, are shown by Step / Play from here.
-        self._show_upto: int | None = None
-        self._held: deque[FrameResult] = deque()
         self._counted.connect(self._on_counted)  # queued: emitted in the counting thread
 
     # -- life cycle (worker thread) --------------------------------------------------
@@ -159,6 +139,11 @@ class CaptureWorker(QObject):
         from engine.expressions import ExpressionModel
 
         self._expressions = ExpressionModel(self._analyzer.face_model, self._base_config.expressions)
+        if self._playback is None:
+            self._playback = Playback(self._analyzer, self._playback_options(), self._listener,
+                                      should_stop=self.stop_requested.is_set)
+        else:  # new threads or detector options: the open source goes on with the new sessions
+            self._playback.analyzer = self._analyzer
         self.engine_ready.emit()
         return True
 
@@ -167,14 +152,29 @@ class CaptureWorker(QObject):
         """Release everything, then end this thread's event loop."""
         if self._timer is not None:
             self._timer.stop()
-        self._stop_recording(emit=False)
+        if self._playback is not None:
+            self._playback.stop_recording(notify=False)
         self._stop_streaming(emit=False)
         self._close_source(emit=False)
-        self._analyzer = None
+        self._analyzer = self._playback = None
         QThread.currentThread().quit()
 
     def _engine_config(self) -> EngineConfig:
         return self._settings.engine_config(self._base_config)
+
+    def _playback_options(self) -> PlaybackOptions:
+        s = self._settings
+        return PlaybackOptions(config=self._engine_config(), file_smoother=s.smoother_for(False),
+                               live_smoother=s.smoother_for(True), no_face_frames=self._gui.no_face_frames)
+
+    @property
+    def playback(self) -> Playback | None:
+        """The playback core (None until the models are loaded); belongs to the worker thread."""
+        return self._playback
+
+    @property
+    def _source(self) -> VideoSource | None:
+        return self._playback.source if self._playback is not None else None
 
     # -- requests from the GUI (worker thread) ---------------------------------------
 
@@ -182,37 +182,39 @@ class CaptureWorker(QObject):
     def open_source(self, spec: SourceSpec) -> None:
         from engine.video_source import open_source
 
-        if self._analyzer is None and not self._load_engine():
+        if self._playback is None and not self._load_engine():
             return
+        playback = self._playback
+        assert playback is not None
         # A file that fails to open leaves the current source playing; a camera may
         # be the one in use, so live sources are released before trying.
-        if _is_camera(spec) or (self._source is not None and self._source.is_live):
-            self._stop_recording()
+        if _is_camera(spec) or (playback.source is not None and playback.source.is_live):
+            playback.stop_recording()
             self._close_source()
+
+        def reopen() -> VideoSource:
+            return spec() if callable(spec) else open_source(spec)
+
         try:
-            source = spec() if callable(spec) else open_source(spec)
+            source = reopen()
         except (OSError, ValueError) as e:
             title = "Camera not available" if _is_camera(spec) else "Cannot open video"
             self.failed.emit(title, str(e))
             return
-        self._stop_recording()
+        playback.stop_recording()
         self._close_source()
-        self._spec = spec
-        self._source = source
-        self._frames = iter(source)
-        self._read = 0
-        self._at_end = False
-        self._pulled.clear()
-        self._no_face_run, self._any_face, self._warned_no_face = 0, False, False
-        self._make_pipeline()
         info = SourceInfo(spec="<custom>" if callable(spec) else str(spec), description=source.description,
                           fps=float(source.fps), frame_size=tuple(source.frame_size),
                           is_live=bool(source.is_live),
                           frame_count=source.frame_count, frame_count_exact=source.frame_count_exact)
+        # The GUI knows the source before its first frame or its playing state arrive.
+        playback.options = self._playback_options()
+        playback.open(source, reopen, start=False)
+        self._update_sender()
         self.source_opened.emit(info)
         # Files: the true length, cheaply, in the background (other sources: nothing to count).
         source.start_counting(lambda n, s=source: self._report_count(s, n))
-        self._set_playing(True)
+        playback.set_playing(True)
 
     def _report_count(self, source: object, frames: int) -> None:
         """Called in the counting thread: hand over to this thread (queued signal)."""
@@ -228,66 +230,45 @@ class CaptureWorker(QObject):
 
     @pyqtSlot()
     def close_source(self) -> None:
-        self._stop_recording()
+        if self._playback is not None:
+            self._playback.stop_recording()
         self._close_source()
 
     @pyqtSlot()
     def play(self) -> None:
-        if self._source is None:
-            return
-        if self._held:  # a seek near the end read these ahead: play shows them, then ends
-            while self._held:
-                self._send(self._held.popleft())
-            return
-        if self._at_end:  # play after the end starts the file again
-            if self._source.is_live or not self._rewind(0):
-                return
-        self._set_playing(True)
+        if self._playback is not None:
+            self._playback.play()
 
     @pyqtSlot()
     def pause(self) -> None:
-        self._set_playing(False)
+        if self._playback is not None:
+            self._playback.pause()
 
     @pyqtSlot()
     def step(self) -> None:
-        """Pause and show the next frame (a look-ahead smoother may need several packets)."""
-        self._set_playing(False)
-        if self._held:  # past the end of the file: the frames a seek read ahead
-            self._send(self._held.popleft())
-            return
-        if self._frames is None or self._at_end:
-            return
-        while not self.stop_requested.is_set() and self._advance() == 0:
-            pass
+        if self._playback is not None:
+            self._playback.step()
 
     @pyqtSlot(int)
     def seek(self, index: int) -> None:
         """Files only: continue from frame ``index`` (tracking restarts there; a recording ends)."""
-        if self._source is None or self._source.is_live:
+        playback = self._playback
+        if playback is None:
             return
-        self._stop_recording()
-        if self._rewind(max(0, int(index))):
-            # Show the frame we landed on even when paused. Near the end of a file the
-            # look-ahead smoother releases the frames after it too: those wait in _held.
-            self._show_upto = self._read
-            try:
-                while not self.stop_requested.is_set() and self._advance() == 0:
-                    pass
-            finally:
-                self._show_upto = None
-            self._restart_clock()
-            if self._playing and not self._at_end:
-                self._schedule(0)
+        playback.seek(index)
+        if playback.playing and not playback.at_end:
+            self._schedule(0)
 
     @pyqtSlot(bool)
     def set_loop(self, on: bool) -> None:
-        self._loop = bool(on)
+        if self._playback is not None:
+            self._playback.loop = bool(on)
 
     @pyqtSlot(float)
     def set_speed(self, speed: float) -> None:
         """Files: play at ``speed`` times the file's frame rate (every frame is still processed)."""
-        self._speed = float(speed)
-        self._restart_clock()  # the frames to come are paced from now
+        if self._playback is not None:
+            self._playback.set_speed(speed)
 
     @pyqtSlot(object)
     def apply_settings(self, settings: AppSettings) -> None:
@@ -301,44 +282,28 @@ class CaptureWorker(QObject):
         if (old.threads, old.min_score) != (settings.threads, settings.min_score) or self._analyzer is None:
             if not self._load_engine():
                 return
-        if self._source is not None:
-            self._stop_recording()  # the recording's options were those of its start
-            self._make_pipeline()
+        playback = self._playback
+        assert playback is not None
+        if playback.source is not None:
+            playback.restart_pipeline(self._playback_options())  # a recording had the old options: it ends
+            self._update_sender()
             self.notice.emit("Settings applied: tracking restarted")
+        else:
+            playback.options = self._playback_options()
 
     @pyqtSlot(object, object, bool)
     def start_recording(self, folder: Path, exports: object, from_start: bool) -> None:
-        """Record into ``folder`` from the next frame read (``from_start``: files restart at frame 0).
-
-        The recording is an engine Session with tracking restarted on its first frame, so it
-        writes what ``tracker-app track`` writes from that frame on."""
-        from engine.session import Session, SessionOptions, SourceDescription
-
-        if self._source is None:
+        """Record into ``folder`` from the next frame read (``from_start``: files restart at frame 0)."""
+        if self._playback is None:
             self.failed.emit("Nothing to record", "Open a video or a camera first.")
             return
-        self._stop_recording()
-        if from_start and not self._source.is_live:
-            if not self._rewind(0):
-                return
-        else:
-            for result in self._pipeline.flush():  # frames the smoother holds belong to before the recording
-                self._send(result)
-        options = SessionOptions(dense=True, smoother=self._settings.smoother_for(bool(self._source.is_live)),
-                                 exports=exports,
-                                 config=self._engine_config())
-        try:
-            self._session = Session(self._analyzer, options, Path(folder), SourceDescription.of(self._source))
-        except (OSError, ValueError) as e:
-            self.failed.emit("Cannot record", str(e))
-            return
-        self._pipeline = self._session.pipeline
-        self._recording_dir = Path(folder)
-        self.recording_changed.emit(self._recording_dir)
+        self._playback.options = self._playback_options()
+        self._playback.start_recording(Path(folder), exports, from_start)  # type: ignore[arg-type]
 
     @pyqtSlot()
     def stop_recording(self) -> None:
-        self._stop_recording()
+        if self._playback is not None:
+            self._playback.stop_recording()
 
     @pyqtSlot(object)
     def start_streaming(self, target: object) -> None:
@@ -368,7 +333,8 @@ class CaptureWorker(QObject):
         """The followed face of the last frame becomes the neutral pose and expression."""
         from engine.vmc import choose_face
 
-        tracked = None if self._last_result is None else choose_face(self._last_result, self._follow())
+        last = self._playback.last_result if self._playback is not None else None
+        tracked = None if last is None else choose_face(last, self._follow())
         if tracked is None or self._expressions is None:
             self.notice.emit("Set neutral: no face in view")
             return
@@ -376,96 +342,35 @@ class CaptureWorker(QObject):
         if self._sender is not None:
             self._sender.set_calibration(self._calibration)
         self.calibration_changed.emit(self._calibration)
-        self._emit_live(self._last_result)  # the readout shows the recentred pose at once
+        self._emit_live(last)  # the readout shows the recentred pose at once
 
     # -- frame loop (worker thread) ----------------------------------------------------
 
     def _tick(self) -> None:
-        if self.stop_requested.is_set() or not self._playing or self._frames is None:
+        playback = self._playback
+        if self.stop_requested.is_set() or playback is None or not playback.playing:
             return
         if not self._credits.available():
             self._schedule(RETRY_MS)  # the GUI is behind: wait (a camera drops meanwhile)
             return
-        if not self._source.is_live:
-            wait = self._clock0 + (self._read / self._source.fps - self._ts0) / self._speed - time.monotonic()
-            if wait > 0.002:
-                self._schedule(wait * 1000)
-                return
-            if wait < -MAX_LAG_S:
-                self._restart_clock()
-        self._advance()
-        if self._playing:
+        wait_s = playback.due_in()
+        if wait_s > 0:
+            self._schedule(wait_s * 1000)
+            return
+        playback.advance()
+        if playback.playing:
             self._schedule(0)
 
-    def _advance(self) -> int:
-        """Take one packet and process it; the number of frames sent, or -1 at the end."""
-        try:
-            packet = next(self._frames)
-        except StopIteration:
-            self._end_of_stream()
-            return -1
-        pulled = time.monotonic()
-        self._read += 1
-        self._pulled[packet.index] = pulled
-        try:
-            results = self._session.feed(packet) if self._session is not None else self._pipeline.process(packet)
-        except Exception as e:  # an engine bug must not kill the thread; tell the user once
-            log.exception("tracking failed on frame %d", packet.index)
-            self._set_playing(False)
-            self._stop_recording(error=f"{type(e).__name__}: {e}")
-            self.failed.emit("Tracking failed", f"Frame {packet.index}: {type(e).__name__}: {e}")
-            return -1
-        for result in results:
-            self._send(result)
-        if self._session is not None and self._session.error is not None:
-            self._stop_recording()  # a write failed (full disk...): run.json says so
-        return len(results)
-
-    def _send(self, result: FrameResult) -> None:
-        self._note_faces(result)
-        self._last_result = result
+    def _send(self, result: FrameResult, pulled_at: float) -> None:
+        """A processed frame (from the playback): to the VMC stream and the GUI."""
         live = self._emit_live(result)
         if self._sender is not None and live is not None:
             self._sender.send(live)
-        frame = build_display_frame(
-            result, self._lods, pulled_at=self._pulled.pop(result.index, time.monotonic()),
-            frames_dropped=self._source.frames_dropped)
+        source = self._source
+        frame = build_display_frame(result, self._lods, pulled_at=pulled_at,
+                                    frames_dropped=source.frames_dropped if source is not None else 0)
         self._credits.take()
         self.frame_ready.emit(frame)
-
-    def _end_of_stream(self) -> None:
-        source = self._source
-        self._ending = True
-        try:
-            if self._session is not None:
-                self._stop_recording(at_end=True)  # exports and shows the frames the smoother held
-            for result in self._pipeline.flush():
-                if self._show_upto is not None and result.index > self._show_upto:
-                    self._held.append(result)
-                else:
-                    self._send(result)
-        finally:
-            self._ending = False
-        self._at_end = True
-        looping = self._loop and self._playing and not source.is_live and not source.error
-        if not looping:
-            self._set_playing(False)
-        if source.error:
-            title = "Camera stopped" if source.is_live else "Video ended early"
-            self.failed.emit(title, source.error)
-        elif source.warning:
-            self.notice.emit(source.warning)
-        if not self._any_face and not self._warned_no_face and self._read:
-            self._warned_no_face = True
-            self.no_faces.emit(f"No face was found in {plural(self._read, 'frame')} of {source.description}.")
-        self.end_of_stream.emit(self._read)
-        if source.is_live:  # a camera that stopped is gone; the user picks another source
-            self._close_source()
-        elif looping:
-            if self._rewind(0):
-                self._restart_clock()
-            else:
-                self._set_playing(False)
 
     def _emit_live(self, result: FrameResult) -> object:
         from engine.vmc import live_frame
@@ -481,8 +386,9 @@ class CaptureWorker(QObject):
 
     def _update_sender(self) -> None:
         if self._sender is not None:
+            source = self._source
             self._sender.follow = self._follow()
-            self._sender.mirror = self._settings.live.mirror_for(self._source is not None and self._source.is_live)
+            self._sender.mirror = self._settings.live.mirror_for(source is not None and source.is_live)
 
     def _stop_streaming(self, emit: bool = True) -> None:
         if self._sender is None:
@@ -494,130 +400,57 @@ class CaptureWorker(QObject):
             if sender.error:
                 self.notice.emit(sender.error)
 
-    def _note_faces(self, result: FrameResult) -> None:
-        if result.faces:
-            self._any_face, self._no_face_run = True, 0
-            return
-        self._no_face_run += 1
-        if self._no_face_run >= self._gui.no_face_frames and not self._warned_no_face:
-            self._warned_no_face = True
-            # At the end of a file (the smoother's last frames) nothing goes on any more.
-            goes_on = "" if self._ending else " Tracking goes on and picks up faces as soon as one appears."
-            self.no_faces.emit(f"No face found in the last {self._no_face_run} frames of "
-                               f"{self._source.description}.{goes_on}")
-
     # -- helpers ---------------------------------------------------------------------------
-
-    def _make_pipeline(self) -> None:
-        from engine.pipeline import TrackingPipeline
-
-        self._pipeline = TrackingPipeline(self._analyzer, self._engine_config(), dense=True,
-                                          smoother=self._settings.smoother_for(bool(self._source.is_live)),
-                                          fps=float(self._source.fps))
-        self._pulled.clear()
-        self._last_result = None
-        self._update_sender()
-
-    def _rewind(self, index: int) -> bool:
-        """Files: position the source so the next packet is frame ``index`` (clamped to the last).
-
-        A jump is a cut: the tracker and the smoother start over."""
-        self._held.clear()
-        from engine.video_source import SeekError, SourceError, open_source
-
-        if self._source.seekable:  # files: exact random access
-            try:
-                try:
-                    self._source.seek(index)
-                except SeekError as e:  # past the end (the header promised more)
-                    self.frame_count_known.emit(e.frame_count)
-                    index = e.frame_count - 1
-                    self._source.seek(index)
-            except (SourceError, ValueError) as e:
-                self.failed.emit("Cannot seek", str(e))
-                return False
-            self._frames = iter(self._source)
-            self._read = index
-            self._at_end = False
-            self._pipeline.reset()
-            self._pulled.clear()
-            return True
-        # Other sources (image folders, factories): reopen and decode up to the target.
-        if index < self._read or self._at_end:
-            self._source.close()
-            try:
-                self._source = open_source(self._spec) if not callable(self._spec) else self._spec()
-            except (OSError, ValueError) as e:
-                self.failed.emit("Cannot reopen video", str(e))
-                self._close_source()
-                return False
-            self._frames = iter(self._source)
-            self._read = 0
-            self._at_end = False
-        # No random access: decode and drop up to the target.
-        while self._read < index and not self.stop_requested.is_set():
-            try:
-                next(self._frames)
-            except StopIteration:
-                break
-            self._read += 1
-        self._pipeline.reset()
-        self._pulled.clear()
-        return True
-
-    def _restart_clock(self) -> None:
-        self._clock0 = time.monotonic()
-        self._ts0 = self._read / self._source.fps if self._source is not None else 0.0
-
-    def _set_playing(self, playing: bool) -> None:
-        playing = playing and self._frames is not None and not self._at_end
-        if playing and not self._playing:
-            self._restart_clock()
-            self._schedule(0)
-        if playing != self._playing:
-            self._playing = playing
-            self.playing_changed.emit(playing)
 
     def _schedule(self, delay_ms: float) -> None:
         if self._timer is not None:
             self._timer.start(max(0, int(delay_ms)))
 
     def _close_source(self, emit: bool = True) -> None:
-        self._held.clear()
         if self._timer is not None:
             self._timer.stop()
-        if self._playing:
-            self._playing = False
-            if emit:
-                self.playing_changed.emit(False)
-        if self._source is not None:
-            self._source.close()
-            self._source = self._frames = self._pipeline = None
+        had_source = self._source is not None
+        if self._playback is not None:
+            self._playback.close(notify=emit)
+        if had_source:
             self._credits.reset()
-            if emit:
-                self.source_closed.emit()
 
-    def _stop_recording(self, emit: bool = True, at_end: bool = False, error: str | None = None) -> None:
-        """Finish the recording: held frames exported (and shown), files closed, run.json final.
 
-        Stopped before the source's end, the run is ``interrupted`` (kept, not complete)."""
-        session, self._session = self._session, None
-        if session is None:
-            return
-        source = self._source
-        try:
-            for result in session.flush():
-                if emit:
-                    self._send(result)
-        finally:
-            session.finish(interrupted=not at_end and error is None,
-                           error=error or (source.error if at_end and source is not None else None),
-                           warning=source.warning if source is not None else None)
-        self._recording_dir = None
-        if emit and session.error is not None and session.error != (source.error if source else None):
-            self.failed.emit("Recording stopped", session.error)
-        if emit:
-            self.recording_changed.emit(None)
+class _SignalListener:
+    """The worker's PlaybackListener: each report becomes the worker's Qt signal."""
+
+    def __init__(self, worker: CaptureWorker) -> None:
+        self.worker = worker
+
+    def frame(self, result: FrameResult, pulled_at: float) -> None:
+        self.worker._send(result, pulled_at)
+
+    def playing_changed(self, playing: bool) -> None:
+        if playing:
+            self.worker._schedule(0)
+        self.worker.playing_changed.emit(playing)
+
+    def failed(self, title: str, message: str) -> None:
+        self.worker.failed.emit(title, message)
+
+    def notice(self, message: str) -> None:
+        self.worker.notice.emit(message)
+
+    def no_faces(self, message: str) -> None:
+        self.worker.no_faces.emit(message)
+
+    def end_of_stream(self, frames_read: int) -> None:
+        self.worker.end_of_stream.emit(frames_read)
+
+    def frame_count_known(self, frames: int) -> None:
+        self.worker.frame_count_known.emit(frames)
+
+    def source_closed(self) -> None:
+        self.worker._credits.reset()
+        self.worker.source_closed.emit()
+
+    def recording_changed(self, folder: Path | None) -> None:
+        self.worker.recording_changed.emit(folder)
 
 
 def _stored_calibration(settings: AppSettings) -> object:

@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog, 
 from engine.config import EngineConfig
 from engine.expressions import BLENDSHAPE_NAMES
 from engine.pipeline import STAGES
+from engine.playback import plural
 from engine.session import ExportOptions
 from engine.vmc import LiveFrame, VmcTarget, VmcTargetError
 from tracker_app import __version__
@@ -39,7 +40,7 @@ from tracker_app.record_dialog import RecordDialog
 from tracker_app.seek_bar import SeekBar
 from tracker_app.settings import AppSettings, GuiConfig, SettingsStore
 from tracker_app.settings_dialog import SettingsDialog
-from tracker_app.viewer_model import SourceInfo, ViewerModel, engine_ms, frame_counter_text, plural
+from tracker_app.viewer_model import SourceInfo, ViewerModel, engine_ms, frame_counter_text
 
 VIDEO_PATTERNS = "*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv"
 IMAGE_PATTERNS = "*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp"

@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QShowEvent
-from PyQt6.QtWidgets import QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from tracker_app.display_frame import DisplayFrame
 from tracker_app.display_pacing import SteadyLabel, Throttle
@@ -74,6 +74,11 @@ class PosePlots(QWidget):
                         for _plot in (self.angles, self.timing)]
         self.angles.addItem(self.cursors[0])
         self.timing.addItem(self.cursors[1])
+        # Axes, tick labels and grids change only with a range: drawn once into a pixmap
+        # (text was most of a redraw's cost).
+        for plot in (self.angles, self.timing):
+            for name in ("left", "bottom"):
+                plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.readout)

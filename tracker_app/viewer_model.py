@@ -247,11 +247,6 @@ class ViewerModel:
         self.recording_changed.emit(folder)
 
 
-def plural(n: int, noun: str) -> str:
-    """``"1 frame"``, ``"2 frames"``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def frame_counter_text(index: int, total: int | None, exact: bool) -> str:
     """``"30 / 55"`` (frame 30, 0-based like the exports, of 55), or ``"30 / ~158"`` while the total
     is only the header's claim."""

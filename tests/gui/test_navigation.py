@@ -11,7 +11,7 @@ from PyQt6.QtTest import QTest
 from PyQt6.QtWidgets import QApplication, QInputDialog
 
 from tests.support.gui import wait_until
-from tracker_app.viewer_model import plural
+from engine.playback import plural
 
 pytestmark = pytest.mark.gui
 

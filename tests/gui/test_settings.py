@@ -83,8 +83,9 @@ def test_settings_apply_to_a_playing_window_and_persist(qapp, weights_dir, obama
                                   overlay=dataclasses.replace(window.settings.overlay, wireframe=True))
         window.apply_settings(new)
         assert window.model.overlay.wireframe and window.act_wireframe.isChecked()
-        wait_until(lambda: window.controller.worker._pipeline is not None
-                   and window.controller.worker._pipeline.delay_frames == 2, "the look-ahead pipeline")
+        playback = window.controller.worker.playback
+        wait_until(lambda: playback.pipeline is not None and playback.pipeline.delay_frames == 2,
+                   "the look-ahead pipeline")
         shown = window.model.frames_shown
         wait_until(lambda: window.model.frames_shown >= shown + 3, "frames after the change")
         assert not window.errors

@@ -1,0 +1,412 @@
+"""Playing a source through the tracking pipeline: the app's capture thread, without Qt.
+
+``Playback`` owns the open source, its pipeline (or, while recording, the
+``engine.session.Session`` whose pipeline it is), the clock that paces a file at its
+frame rate, play/pause, step, seek, loop and speed, and what happens at a source's end.
+It reports through a ``PlaybackListener``; the app's ``CaptureWorker`` turns those calls
+into Qt signals and calls ``advance()`` when ``due_in()`` says so. Tests drive it
+directly, with no event loop and no display.
+
+Files are paced at their own frame rate and every frame is processed; a seek is a cut
+(tracker and smoother start over). With a look-ahead smoother, frames come out a few
+packets after they go in: a seek near the end shows its frame, and the frames after it
+that the final flush releases wait (``held``) for Step or Play.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from engine.config import EngineConfig
+from engine.frames import FramePacket, FrameResult
+from engine.video_source import SeekError, SourceError, VideoSource
+
+if TYPE_CHECKING:
+    from engine.analyzer import FaceAnalyzer
+    from engine.pipeline import TrackingPipeline
+    from engine.session import ExportOptions, Session
+
+log = logging.getLogger(__name__)
+
+# Files: when the engine falls this far behind the clock, the clock restarts from now
+# instead of hurrying to catch up (which would skip pacing for a while).
+MAX_LAG_S = 0.25
+# A frame due within this many seconds is processed now (timers are not that precise).
+DUE_SLACK_S = 0.002
+
+
+class PlaybackListener(Protocol):
+    """What a Playback tells its owner (the app forwards each as a Qt signal)."""
+
+    def frame(self, result: FrameResult, pulled_at: float) -> None:
+        """A processed frame to show; ``pulled_at`` is when its packet was read (monotonic)."""
+
+    def playing_changed(self, playing: bool) -> None: ...
+
+    def failed(self, title: str, message: str) -> None:
+        """Something the user must see (a dialog): a title and a one-line message."""
+
+    def notice(self, message: str) -> None:
+        """A remark for the status bar."""
+
+    def no_faces(self, message: str) -> None:
+        """No face for a while (said at most once per source)."""
+
+    def end_of_stream(self, frames_read: int) -> None: ...
+
+    def frame_count_known(self, frames: int) -> None:
+        """A file's true length, learnt before its end (a seek past the end)."""
+
+    def source_closed(self) -> None: ...
+
+    def recording_changed(self, folder: Path | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class PlaybackOptions:
+    """The engine-side choices of a playback (the app builds them from its settings)."""
+
+    config: EngineConfig
+    file_smoother: str = "lookahead"
+    live_smoother: str = "realtime"
+    no_face_frames: int = 50  # frames without a face before ``no_faces`` is said
+
+    def smoother_for(self, is_live: bool) -> str:
+        return self.live_smoother if is_live else self.file_smoother
+
+
+class Playback:
+    """One source at a time, played through the pipeline. Not thread-safe: one thread drives it."""
+
+    def __init__(self, analyzer: FaceAnalyzer, options: PlaybackOptions, listener: PlaybackListener,
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
+        self.analyzer = analyzer
+        self.options = options
+        self.listener = listener
+        self._should_stop = should_stop  # checked inside long loops (step, seek): the window is closing
+        self.source: VideoSource | None = None
+        self._reopen: Callable[[], VideoSource] | None = None  # a fresh source, for rewinds without seek
+        self._frames: Iterator[FramePacket] | None = None
+        self.pipeline: TrackingPipeline | None = None
+        self.session: Session | None = None  # while recording; its pipeline is self.pipeline
+        self.recording_dir: Path | None = None
+        self.playing = False
+        self.at_end = False
+        self.loop = False  # files: start again at the end
+        self.speed = 1.0  # files: playback rate relative to the file's fps
+        self.read = 0  # packets taken from the source
+        self.last_result: FrameResult | None = None
+        self._ending = False  # flushing the last frames of a source
+        self._pulled: dict[int, float] = {}  # packet index -> time it was read
+        self._clock0 = 0.0
+        self._ts0 = 0.0
+        self._no_face_run = 0
+        self._any_face = False
+        self._warned_no_face = False
+        self._show_upto: int | None = None
+        self.held: deque[FrameResult] = deque()
+
+    # -- source ------------------------------------------------------------------------
+
+    def open(self, source: VideoSource, reopen: Callable[[], VideoSource], start: bool = True) -> None:
+        """Take ``source`` from its start (the one before is closed, a recording ends); ``start``: play.
+
+        ``reopen`` returns a fresh copy of the source, for going back in one without ``seek``."""
+        self.stop_recording()
+        self.close()
+        self.source, self._reopen = source, reopen
+        self._frames = iter(source)
+        self.read = 0
+        self.at_end = False
+        self._no_face_run, self._any_face, self._warned_no_face = 0, False, False
+        self.restart_pipeline()
+        if start:
+            self.set_playing(True)
+
+    def close(self, notify: bool = True) -> None:
+        self.held.clear()
+        if self.playing:
+            self.playing = False
+            if notify:
+                self.listener.playing_changed(False)
+        if self.source is not None:
+            self.source.close()
+            self.source = self._frames = self.pipeline = None
+            if notify:
+                self.listener.source_closed()
+
+    def restart_pipeline(self, options: PlaybackOptions | None = None) -> None:
+        """A new pipeline (new options, or tracking restarted); a recording ends first."""
+        from engine.pipeline import TrackingPipeline
+
+        self.stop_recording()
+        self.options = options or self.options
+        if self.source is None:
+            return
+        self.pipeline = TrackingPipeline(self.analyzer, self.options.config, dense=True,
+                                         smoother=self.options.smoother_for(bool(self.source.is_live)),
+                                         fps=float(self.source.fps))
+        self._pulled.clear()
+        self.last_result = None
+
+    # -- transport -------------------------------------------------------------------------
+
+    def set_playing(self, playing: bool) -> None:
+        playing = playing and self._frames is not None and not self.at_end
+        if playing and not self.playing:
+            self.restart_clock()
+        if playing != self.playing:
+            self.playing = playing
+            self.listener.playing_changed(playing)
+
+    def play(self) -> None:
+        if self.source is None:
+            return
+        if self.held:  # a seek near the end read these ahead: play shows them, then ends
+            while self.held:
+                self._send(self.held.popleft())
+            return
+        if self.at_end and (self.source.is_live or not self.rewind(0)):  # play after the end: again
+            return
+        self.set_playing(True)
+
+    def pause(self) -> None:
+        self.set_playing(False)
+
+    def step(self) -> None:
+        """Pause and show the next frame (a look-ahead smoother may need several packets)."""
+        self.set_playing(False)
+        if self.held:  # past the end of the file: the frames a seek read ahead
+            self._send(self.held.popleft())
+            return
+        if self._frames is None or self.at_end:
+            return
+        while not self._should_stop() and self.advance() == 0:
+            pass
+
+    def seek(self, index: int) -> None:
+        """Files only: continue from frame ``index`` (tracking restarts there; a recording ends)."""
+        if self.source is None or self.source.is_live:
+            return
+        self.stop_recording()
+        if not self.rewind(max(0, int(index))):
+            return
+        # Show the frame we landed on even when paused.
+        self._show_upto = self.read
+        try:
+            while not self._should_stop() and self.advance() == 0:
+                pass
+        finally:
+            self._show_upto = None
+        self.restart_clock()
+
+    def set_speed(self, speed: float) -> None:
+        """Files: play at ``speed`` times the file's frame rate (every frame is still processed)."""
+        self.speed = float(speed)
+        self.restart_clock()  # the frames to come are paced from now
+
+    def restart_clock(self) -> None:
+        self._clock0 = time.monotonic()
+        self._ts0 = self.read / self.source.fps if self.source is not None else 0.0
+
+    def due_in(self) -> float:
+        """Seconds until the next packet should be read (0: now). Cameras are always due."""
+        if self.source is None or self.source.is_live:
+            return 0.0
+        wait = self._clock0 + (self.read / self.source.fps - self._ts0) / self.speed - time.monotonic()
+        if wait > DUE_SLACK_S:
+            return wait
+        if wait < -MAX_LAG_S:
+            self.restart_clock()
+        return 0.0
+
+    # -- frames ----------------------------------------------------------------------------
+
+    def advance(self) -> int:
+        """Read one packet and process it: the number of frames sent, or -1 at the end or on failure."""
+        if self._frames is None or self.pipeline is None:
+            return -1
+        try:
+            packet = next(self._frames)
+        except StopIteration:
+            self._end_of_stream()
+            return -1
+        self.read += 1
+        self._pulled[packet.index] = time.monotonic()
+        try:
+            results = self.session.feed(packet) if self.session is not None else self.pipeline.process(packet)
+        except Exception as e:  # an engine bug must not end the app: tell the user once, log the traceback
+            log.exception("tracking failed on frame %d", packet.index)
+            self.set_playing(False)
+            self.stop_recording(error=f"{type(e).__name__}: {e}")
+            self.listener.failed("Tracking failed", f"Frame {packet.index}: {type(e).__name__}: {e}")
+            return -1
+        for result in results:
+            self._send(result)
+        if self.session is not None and self.session.error is not None:
+            self.stop_recording()  # a write failed (full disk...): run.json says so
+        return len(results)
+
+    def flush_to_screen(self) -> None:
+        """Show the frames the smoother holds (they belong before a recording that starts now)."""
+        if self.pipeline is not None:
+            for result in self.pipeline.flush():
+                self._send(result)
+
+    def _send(self, result: FrameResult) -> None:
+        self._note_faces(result)
+        self.last_result = result
+        self.listener.frame(result, self._pulled.pop(result.index, time.monotonic()))
+
+    def _end_of_stream(self) -> None:
+        source, pipeline = self.source, self.pipeline
+        assert source is not None and pipeline is not None
+        self._ending = True
+        try:
+            if self.session is not None:
+                self.stop_recording(at_end=True)  # exports and shows the frames the smoother held
+            for result in pipeline.flush():
+                if self._show_upto is not None and result.index > self._show_upto:
+                    self.held.append(result)
+                else:
+                    self._send(result)
+        finally:
+            self._ending = False
+        self.at_end = True
+        looping = self.loop and self.playing and not source.is_live and not source.error
+        if not looping:
+            self.set_playing(False)
+        if source.error:
+            self.listener.failed("Camera stopped" if source.is_live else "Video ended early", source.error)
+        elif source.warning:
+            self.listener.notice(source.warning)
+        if not self._any_face and not self._warned_no_face and self.read:
+            self._warned_no_face = True
+            self.listener.no_faces(f"No face was found in {plural(self.read, 'frame')} of {source.description}.")
+        self.listener.end_of_stream(self.read)
+        if source.is_live:  # a camera that stopped is gone; the user picks another source
+            self.close()
+        elif looping:
+            if self.rewind(0):
+                self.restart_clock()
+            else:
+                self.set_playing(False)
+
+    def _note_faces(self, result: FrameResult) -> None:
+        if result.faces:
+            self._any_face, self._no_face_run = True, 0
+            return
+        self._no_face_run += 1
+        if self._no_face_run >= self.options.no_face_frames and not self._warned_no_face and self.source:
+            self._warned_no_face = True
+            # At the end of a file (the smoother's last frames) nothing goes on any more.
+            goes_on = "" if self._ending else " Tracking goes on and picks up faces as soon as one appears."
+            self.listener.no_faces(f"No face found in the last {self._no_face_run} frames of "
+                                   f"{self.source.description}.{goes_on}")
+
+    def rewind(self, index: int) -> bool:
+        """Files: position the source so the next packet is frame ``index`` (clamped to the last).
+
+        A jump is a cut: the tracker and the smoother start over."""
+        self.held.clear()
+        source, pipeline = self.source, self.pipeline
+        assert source is not None and pipeline is not None
+        if source.seekable:  # files: exact random access
+            try:
+                try:
+                    source.seek(index)
+                except SeekError as e:  # past the end (the header promised more)
+                    self.listener.frame_count_known(e.frame_count)
+                    index = e.frame_count - 1
+                    source.seek(index)
+            except (SourceError, ValueError) as e:
+                self.listener.failed("Cannot seek", str(e))
+                return False
+            self._frames = iter(source)
+            self.read = index
+            self.at_end = False
+        else:  # image folders, factories: reopen when going back, then decode and drop
+            if index < self.read or self.at_end:
+                source.close()
+                try:
+                    assert self._reopen is not None
+                    self.source = source = self._reopen()
+                except (OSError, ValueError) as e:
+                    self.listener.failed("Cannot reopen video", str(e))
+                    self.close()
+                    return False
+                self._frames = iter(source)
+                self.read = 0
+                self.at_end = False
+            frames = self._frames
+            assert frames is not None
+            while self.read < index and not self._should_stop():
+                try:
+                    next(frames)
+                except StopIteration:
+                    break
+                self.read += 1
+        pipeline.reset()
+        self._pulled.clear()
+        return True
+
+    # -- recording -------------------------------------------------------------------------
+
+    def start_recording(self, folder: Path, exports: ExportOptions, from_start: bool) -> None:
+        """Record into ``folder`` from the next frame read (``from_start``: files restart at frame 0).
+
+        The recording is an engine Session with tracking restarted on its first frame, so it
+        writes what ``tracker-app track`` writes from that frame on."""
+        from engine.session import Session, SessionOptions, SourceDescription
+
+        if self.source is None:
+            self.listener.failed("Nothing to record", "Open a video or a camera first.")
+            return
+        self.stop_recording()
+        if from_start and not self.source.is_live:
+            if not self.rewind(0):
+                return
+        else:
+            self.flush_to_screen()
+        options = SessionOptions(dense=True, smoother=self.options.smoother_for(bool(self.source.is_live)),
+                                 exports=exports, config=self.options.config)
+        try:
+            self.session = Session(self.analyzer, options, Path(folder), SourceDescription.of(self.source))
+        except (OSError, ValueError) as e:
+            self.listener.failed("Cannot record", str(e))
+            return
+        self.pipeline = self.session.pipeline
+        self.recording_dir = Path(folder)
+        self.listener.recording_changed(self.recording_dir)
+
+    def stop_recording(self, notify: bool = True, at_end: bool = False, error: str | None = None) -> None:
+        """Finish the recording: held frames exported (and shown), files closed, run.json final.
+
+        Stopped before the source's end, the run is ``interrupted`` (kept, not complete)."""
+        session, self.session = self.session, None
+        if session is None:
+            return
+        source = self.source
+        try:
+            for result in session.flush():
+                if notify:
+                    self._send(result)
+        finally:
+            session.finish(interrupted=not at_end and error is None,
+                           error=error or (source.error if at_end and source is not None else None),
+                           warning=source.warning if source is not None else None)
+        self.recording_dir = None
+        if notify and session.error is not None and session.error != (source.error if source else None):
+            self.listener.failed("Recording stopped", session.error)
+        if notify:
+            self.listener.recording_changed(None)
+
+
+def plural(n: int, noun: str) -> str:
+    """``"1 frame"``, ``"2 frames"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
