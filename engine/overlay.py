@@ -24,9 +24,15 @@ AXIS_SAMPLES = 64  # points per axis tested against a label's box
 
 
 def draw_faces(image: np.ndarray, faces: Sequence[Face], labels: Sequence[str] | None = None,
-               draw_box: bool = True) -> np.ndarray:
-    """Copy of ``image`` with every face's landmarks, pose axes, box and optional label."""
-    out = image.copy()
+               draw_box: bool = True, out: np.ndarray | None = None) -> np.ndarray:
+    """Copy of ``image`` with every face's landmarks, pose axes, box and optional label.
+
+    ``out``: an array of the image's shape and type to draw into instead of a new one
+    (a writer that encodes each overlay at once can keep one)."""
+    if out is not None and out.shape == image.shape and out.dtype == image.dtype:
+        np.copyto(out, image)
+    else:
+        out = image.copy()
     for i, face in enumerate(faces):
         label = labels[i] if labels is not None else None
         draw_face(out, face, label=label, draw_box=draw_box)

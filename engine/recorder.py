@@ -47,6 +47,7 @@ class OverlayExporter:
         self._renderer = FrameRenderer(face_model) if render else None
         self.paths: list[Path] = []
         self._videos: dict[str, MjpegAviWriter] = {}  # "overlay" or a data render mode -> writer
+        self._canvas: np.ndarray | None = None  # the overlay of the frame being written
         if video:
             try:
                 for name in ("overlay",) + self.data_modes:
@@ -70,7 +71,8 @@ class OverlayExporter:
     def write(self, result: FrameResult) -> None:
         need_png = result.index in self.frames
         if "overlay" in self._videos or need_png:
-            overlay = self.draw(result)
+            # Encoded (and written) before the next frame: one canvas serves every frame.
+            overlay = self._canvas = self.draw(result, canvas=self._canvas)
             if "overlay" in self._videos:
                 self._videos["overlay"].write(self._fit(overlay))
             if need_png:
@@ -86,15 +88,16 @@ class OverlayExporter:
             if need_png:
                 self._write_png(result, image, suffix=f"_{mode}")
 
-    def draw(self, result: FrameResult) -> np.ndarray:
-        """The overlay image: the shaded mesh when asked for, landmarks, pose axes and track IDs."""
+    def draw(self, result: FrameResult, canvas: np.ndarray | None = None) -> np.ndarray:
+        """The overlay image: the shaded mesh when asked for, landmarks, pose axes and track IDs
+        (drawn into ``canvas`` when it fits)."""
         from engine.overlay import draw_faces
 
         faces = [tf.face for tf in result.faces]
         base = result.image
         if self._renderer is not None and "mesh" in self.render_modes:
             base = self._renderer.render(result.image, faces, "mesh")
-        return draw_faces(base, faces, labels=[f"#{tf.track_id}" for tf in result.faces])
+        return draw_faces(base, faces, labels=[f"#{tf.track_id}" for tf in result.faces], out=canvas)
 
     def _fit(self, image: np.ndarray) -> np.ndarray:
         """Frames of another size than the first (image folders) are scaled to the video's size."""

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.video_source import (CameraSource, ImageFolderSource, SeekError, SourceError, VideoFileSource,
+from engine.video_source import (CameraSource, FrameBuffers, ImageFolderSource, SeekError, SourceError, VideoFileSource,
                                  open_source)
 from tests.support.video_fixtures import blank_gap_clip
 
@@ -261,3 +261,40 @@ def test_every_source_declares_seeking_and_counting(media_dir, tmp_path) -> None
         assert "cannot seek" in str(info.value) and "\n" not in str(info.value)
         folder.start_counting(lambda n: pytest.fail("a folder has nothing to count"))
         assert [p.index for p in folder] == [0]
+
+
+def _data_pointer(image: np.ndarray) -> int:
+    return int(image.__array_interface__["data"][0])
+
+
+def test_decoded_frames_reuse_buffers_only_when_nobody_holds_them(media_dir) -> None:
+    path = media_dir / "obama_pingpong.mp4"
+    reference = []
+    cap = cv2.VideoCapture(str(path))
+    for _ in range(40):
+        ok, image = cap.read()
+        assert ok
+        reference.append(image)
+    cap.release()
+    source = VideoFileSource(path)
+    frames = iter(source)
+    held = [next(frames).image for _ in range(12)]  # a smoother window's worth, kept
+    crop = held[3][100:140, 600:660]  # a view keeps its frame's buffer too
+    crop_before = crop.copy()
+    pointers = {_data_pointer(image) for image in held}
+    assert len(pointers) == 12  # all distinct: none was decoded over another
+    del held
+    later = []
+    for _ in range(28):
+        image = next(frames).image
+        later.append((_data_pointer(image), image.copy()))
+        del image  # the next read may take this buffer again
+    source.close()
+    # Every frame read is exactly what OpenCV decodes, whatever buffer it came in.
+    for k, (_, image) in enumerate(later):
+        assert np.array_equal(image, reference[12 + k])
+    assert np.array_equal(crop, crop_before) and np.array_equal(crop, reference[3][100:140, 600:660])
+    # Buffers came back: far fewer distinct ones than frames (where pooling is on).
+    if FrameBuffers.POOLING:
+        assert len({pointer for pointer, _ in later}) <= 3
+    assert _data_pointer(crop.base if crop.base is not None else crop) not in {p for p, _ in later}
