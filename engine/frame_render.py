@@ -36,11 +36,17 @@ class FrameRenderer:
         model = self.face_model
         return [f.vertices if f.vertices is not None else model.dense_vertices(f.params, f.roi) for f in faces]
 
-    def render(self, image: np.ndarray, faces: Sequence[Face], mode: str) -> np.ndarray:
-        """(H, W, 3) uint8 BGR image of ``faces`` in ``mode``."""
+    def render(self, image: np.ndarray, faces: Sequence[Face], mode: str,
+               out: np.ndarray | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 BGR image of ``faces`` in ``mode``; ``mesh`` is drawn into ``out``
+        when it is an array like ``image`` (a writer's reused canvas)."""
         meshes = self.vertices(faces)
         if mode == "mesh":
-            return self.renderer.shaded(image, meshes, alpha=MESH_ALPHA) if meshes else image.copy()
+            if out is None or out.shape != image.shape or out.dtype != image.dtype:
+                out = image.copy()
+            else:
+                np.copyto(out, image)
+            return self.renderer.shaded(out, meshes, alpha=MESH_ALPHA, inplace=True) if meshes else out
         if mode == "depth":
             if not meshes:
                 return np.zeros_like(image)

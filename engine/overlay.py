@@ -30,7 +30,8 @@ def draw_faces(image: np.ndarray, faces: Sequence[Face], labels: Sequence[str] |
     ``out``: an array of the image's shape and type to draw into instead of a new one
     (a writer that encodes each overlay at once can keep one)."""
     if out is not None and out.shape == image.shape and out.dtype == image.dtype:
-        np.copyto(out, image)
+        if out is not image:
+            np.copyto(out, image)
     else:
         out = image.copy()
     for i, face in enumerate(faces):

@@ -96,7 +96,7 @@ class OverlayExporter:
         faces = [tf.face for tf in result.faces]
         base = result.image
         if self._renderer is not None and "mesh" in self.render_modes:
-            base = self._renderer.render(result.image, faces, "mesh")
+            base = canvas = self._renderer.render(result.image, faces, "mesh", out=canvas)
         return draw_faces(base, faces, labels=[f"#{tf.track_id}" for tf in result.faces], out=canvas)
 
     def _fit(self, image: np.ndarray) -> np.ndarray:
