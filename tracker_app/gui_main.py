@@ -59,6 +59,9 @@ def run_gui(video: Path | None = None, camera: int | None = None, config_path: P
     """
     import dataclasses
 
+    # First of all: a Ctrl-C while the window is being built must not leave it and its
+    # capture thread half made (the process then hung at exit).
+    interrupt = CloseOnInterrupt()
     from engine.config import ConfigError, EngineConfig
     from tracker_app.engine_loader import EngineLoader
     from tracker_app.settings import AppSettings, GuiConfig, SettingsStore
@@ -67,6 +70,7 @@ def run_gui(video: Path | None = None, camera: int | None = None, config_path: P
         engine_config = EngineConfig.load(config_path)
         gui_config = GuiConfig.load()
     except ConfigError as e:
+        interrupt.restore()
         print(f"tracker-app: error: {e}", file=sys.stderr)
         return 1
     app = make_application()
@@ -81,19 +85,20 @@ def run_gui(video: Path | None = None, camera: int | None = None, config_path: P
     from tracker_app.main_window import MainWindow
 
     window = MainWindow(engine_config, gui_config, store, threads=threads, engine_loader=loader)
-    report = os.environ.get(STARTUP_REPORT_ENV)
-    if report:
-        StartupReport(window, Path(report))
-    window.show()
-    if video is not None:
-        window.open_source(str(video))
-    elif camera is not None:
-        window.open_source(int(camera))
-    previous_handler = _close_on_interrupt(window)
     try:
+        if interrupt.attach(window):  # Ctrl-C came during start-up: closed before showing
+            raise KeyboardInterrupt
+        report = os.environ.get(STARTUP_REPORT_ENV)
+        if report:
+            StartupReport(window, Path(report))
+        window.show()
+        if video is not None:
+            window.open_source(str(video))
+        elif camera is not None:
+            window.open_source(int(camera))
         return app.exec()
     finally:
-        signal.signal(signal.SIGINT, previous_handler)
+        interrupt.restore()
         # Destroy the window (its GL context, the capture thread's objects) now rather
         # than whenever the garbage collector breaks its reference cycles.
         from PyQt6 import sip
@@ -138,17 +143,41 @@ class StartupReport:
             os.replace(tmp, self.path)
 
 
-def _close_on_interrupt(window):
+class CloseOnInterrupt:
     """Ctrl-C in the terminal closes the window the normal way (the capture thread stops).
 
-    Python runs signal handlers only between bytecodes, and app.exec() is a C++ loop:
-    a timer gives the interpreter a moment a few times a second. Returns the handler
-    it replaced.
+    Installed before anything is built: a Ctrl-C during start-up is remembered, and the
+    window is closed as soon as it exists. Python runs signal handlers only between
+    bytecodes, and app.exec() is a C++ loop: a timer gives the interpreter a moment a few
+    times a second.
     """
-    from PyQt6.QtCore import QTimer
 
-    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
-    wake = QTimer(window)
-    wake.timeout.connect(lambda: None)
-    wake.start(SIGNAL_POLL_MS)
-    return previous
+    def __init__(self) -> None:
+        self.requested = False
+        self._window = None
+        self._previous = signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, *_: object) -> None:
+        self.requested = True
+        if self._window is not None:
+            # Not here: the handler may run inside any Python code Qt called, a paint
+            # or the GL set-up among them, and closing there crashed. From the event loop.
+            from PyQt6.QtCore import QTimer
+
+            QTimer.singleShot(0, self._window.close)
+
+    def attach(self, window) -> bool:
+        """From now on Ctrl-C closes ``window``; True (and the window closed) when it came already."""
+        from PyQt6.QtCore import QTimer
+
+        self._window = window
+        if self.requested:
+            window.close()
+            return True
+        wake = QTimer(window)
+        wake.timeout.connect(lambda: None)
+        wake.start(SIGNAL_POLL_MS)
+        return False
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGINT, self._previous)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,3 +43,47 @@ def test_first_tracked_frame_after_launch(weights_dir, media_dir, tmp_path, repo
     report_figure(f"launch -> first tracked frame on screen {since['first_tracked_frame']:.2f} s "
                   f"({times['cpu_seconds']:.2f} CPU s; window built {since['window_created']:.2f} s, "
                   f"engine loaded {since['engine_ready']:.2f} s)")
+
+
+def _launch(media_dir, tmp_path, report=None) -> subprocess.Popen:
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"),
+               PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if report is not None:
+        env["TRACKER_APP_STARTUP_REPORT"] = str(report)
+    return subprocess.Popen([sys.executable, "-m", "tracker_app", "gui", "--video", str(media_dir / "obama.mp4")],
+                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_ctrl_c_at_any_moment_of_start_up_ends_the_app_cleanly(weights_dir, media_dir, tmp_path) -> None:
+    # How long start-up takes here, then Ctrl-C at moments spread over it: while the
+    # models load, the window is built, the GL context is made, the first frames paint.
+    # (A Ctrl-C during the window's construction used to hang the process at exit, one
+    # inside a paint crashed it.)
+    report = tmp_path / "startup.json"
+    launched = time.monotonic()
+    app = _launch(media_dir, tmp_path, report)
+    try:
+        while not report.is_file() and app.poll() is None and time.monotonic() - launched < LAUNCH_TIMEOUT_S:
+            time.sleep(0.01)
+        assert report.is_file()
+        start_up = json.loads(report.read_text())["first_tracked_frame"] - launched
+    finally:
+        app.kill()
+        app.communicate()
+    endings = []
+    for fraction in (0.15, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2):
+        app = _launch(media_dir, tmp_path)
+        time.sleep(fraction * start_up)
+        app.send_signal(signal.SIGINT)
+        try:
+            _out, err = app.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            app.kill()
+            app.communicate()
+            raise AssertionError(f"still running 30 s after Ctrl-C at {fraction:.0%} of start-up") from None
+        endings.append(app.returncode)
+        assert app.returncode in (0, 130), f"exit code {app.returncode} after Ctrl-C at {fraction:.0%}: {err[-500:]}"
+        assert "Traceback" not in err
+        if app.returncode == 130:  # before the window was up: the command line's one line
+            assert err.strip().splitlines()[-1] == "tracker-app: interrupted"
+    assert 130 in endings and 0 in endings  # both phases were really hit
