@@ -1,9 +1,9 @@
 """The default batch engine: a pool of worker processes on this machine.
 
-Each worker process loads the models once and takes inputs from a shared queue until
-there are none left. Workers ignore Ctrl-C (the terminal sends it to the whole process
-group); the coordinator asks them to stop through an event, and each stops at its next
-frame with its input left unmarked. A worker that dies (killed, out of memory) is
+Each worker process loads the models once and is handed inputs by the coordinator, over
+a pipe of its own, until there are none left. Workers ignore Ctrl-C (the terminal sends
+it to the whole process group); the coordinator asks them to stop through a shared flag,
+and each stops at its next frame with its input left unmarked. A worker that dies (killed, out of memory) is
 replaced, and its input is run again up to ``task_retries`` times, then recorded as
 failed. Workers also stop when the coordinator process is gone (SIGKILL), so nothing
 keeps writing into a batch nobody is watching.
@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import queue
+import pickle
 import signal
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
 
 from engine.errors import UsageError
 from engine.batch.index import InputOutcome, InputStatus
@@ -54,7 +57,6 @@ class _Raised:
     error: str
 
 
-_Message = _Started | _Frames | _Finished | _Raised
 
 
 def default_workers(threads_per_worker: int) -> int:
@@ -91,65 +93,114 @@ class LocalPoolEngine:
             pool.close()
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """A worker waits for an input."""
+
+    worker: int
+
+
+_Message = _Started | _Frames | _Finished | _Raised | _Ready
+
+
+class _Worker:
+    """One worker process and the coordinator's end of its own pipe."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, conn: Connection) -> None:
+        self.process, self.conn = process, conn
+        self.ready = False  # waiting for an input
+        self.item: BatchInput | None = None  # the input it is on
+
+
 class _Pool:
-    """The processes and queues of one ``LocalPoolEngine.run``."""
+    """The processes of one ``LocalPoolEngine.run``.
+
+    Each worker talks to the coordinator over a pipe of its own, and the coordinator hands
+    out the inputs: a worker killed in the middle of a message (SIGKILL, out of memory)
+    can corrupt only its own pipe, never a lock the other workers need (as it could with
+    queues shared by every worker). The stop flag is a lock-free shared byte.
+    """
 
     def __init__(self, workers: int, task_retries: int, settings: BatchSettings,
                  on_frames: Callable[[int], None]) -> None:
         # spawn, not fork: a forked child would inherit the coordinator's threads (tqdm,
         # onnxruntime) in whatever state they were; spawn is also what other OSes do.
         self.ctx = multiprocessing.get_context("spawn")
-        self.tasks: multiprocessing.Queue[BatchInput | None] = self.ctx.Queue()
-        self.messages: multiprocessing.Queue[_Message] = self.ctx.Queue()
-        self.stop_event = self.ctx.Event()
+        self.stop_flag = self.ctx.RawValue("b", 0)
         self.size, self.task_retries, self.settings, self.on_frames = workers, task_retries, settings, on_frames
-        self.processes: dict[int, multiprocessing.process.BaseProcess] = {}
-        self.running: dict[int, BatchInput] = {}  # worker -> the input it is on
+        self.workers: dict[int, _Worker] = {}
+        self.pending: deque[BatchInput] = deque()  # inputs no worker has yet
         self.attempts: dict[str, int] = {}
         self.remaining: dict[str, BatchInput] = {}
         self.next_worker = 0
         self.started_any: set[int] = set()  # workers that got as far as an input
         self.deaths_before_work = 0
 
+    @property
+    def stopping(self) -> bool:
+        return bool(self.stop_flag.value)
+
     def run(self, items: Sequence[BatchInput], stop: Callable[[], bool]) -> Iterator[InputOutcome]:
         self.remaining = {item.name: item for item in items}
-        for item in items:
-            self.tasks.put(item)
+        self.pending.extend(items)
         for _ in range(self.size):
             self.start_worker()
-        while self.remaining and not (self.stop_event.is_set() and not self.processes):
+        while self.remaining and not (self.stopping and not self.workers):
             if stop():
-                self.stop_event.set()
-            try:
-                message: _Message | None = self.messages.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                message = None
-            if message is not None:
-                yield from self.handle(message)
+                self.stop_flag.value = 1
+            ready = wait([w.conn for w in self.workers.values()], timeout=POLL_SECONDS)
+            for number, worker in list(self.workers.items()):
+                if worker.conn in ready:
+                    yield from self.read(number, worker)
             yield from self.replace_dead_workers()
+            self.hand_out()
         for item in self.remaining.values():  # stopped before they finished: no marker, run next time
             yield InputOutcome(input=item.source, output=item.name, status=InputStatus.INTERRUPTED)
 
     def start_worker(self) -> None:
-        worker, self.next_worker = self.next_worker, self.next_worker + 1
-        process = self.ctx.Process(target=_worker_main, name=f"tracker-batch-{worker}", daemon=True,
-                                   args=(worker, self.tasks, self.messages, self.stop_event, self.settings,
-                                         os.getpid()))
+        number, self.next_worker = self.next_worker, self.next_worker + 1
+        ours, theirs = self.ctx.Pipe()
+        process = self.ctx.Process(target=_worker_main, name=f"tracker-batch-{number}", daemon=True,
+                                   args=(number, theirs, self.stop_flag, self.settings, os.getpid()))
         process.start()
-        self.processes[worker] = process
+        theirs.close()  # the worker's end lives in the worker only: its death reads as EOF here
+        self.workers[number] = _Worker(process, ours)
 
-    def handle(self, message: _Message) -> Iterator[InputOutcome]:
+    def read(self, number: int, worker: _Worker) -> Iterator[InputOutcome]:
+        """Every complete message the worker sent (none once its pipe is broken)."""
+        try:
+            while worker.conn.poll():
+                yield from self.handle(number, worker, worker.conn.recv())
+        except (EOFError, OSError, pickle.UnpicklingError):
+            pass  # the worker is gone (perhaps in the middle of a message): replace_dead_workers
+
+    def handle(self, number: int, worker: _Worker, message: _Message) -> Iterator[InputOutcome]:
         if isinstance(message, _Frames):
             self.on_frames(message.count)
+        elif isinstance(message, _Ready):
+            worker.ready, worker.item = True, None
         elif isinstance(message, _Started):
-            self.running[message.worker] = message.item
-            self.started_any.add(message.worker)
+            worker.item = message.item
+            self.started_any.add(number)
         elif isinstance(message, _Finished):
-            self.running.pop(message.worker, None)
+            worker.item = None
             yield from self.ended(message.outcome)
         elif isinstance(message, _Raised):
-            self.running.pop(message.worker, None)
+            worker.item = None
             yield from self.failed_attempt(message.item, message.error)
+
+    def hand_out(self) -> None:
+        for worker in self.workers.values():
+            if not self.pending or self.stopping:
+                return
+            if worker.ready:
+                item = self.pending.popleft()
+                try:
+                    worker.conn.send(item)
+                except OSError:  # it just died: the input goes to the next one
+                    self.pending.appendleft(item)
+                    continue
+                worker.ready, worker.item = False, item
 
     def ended(self, outcome: InputOutcome) -> Iterator[InputOutcome]:
         if self.remaining.pop(outcome.output, None) is not None:
@@ -157,49 +208,50 @@ class _Pool:
 
     def failed_attempt(self, item: BatchInput, error: str) -> Iterator[InputOutcome]:
         """Queue the input again, or record it as failed once it has used its retries."""
-        if self.stop_event.is_set():
+        if self.stopping:
             return  # stays remaining: reported as interrupted, run again next time
         self.attempts[item.name] = self.attempts.get(item.name, 0) + 1
         if self.attempts[item.name] <= self.task_retries:
-            self.tasks.put(item)
+            self.pending.append(item)
         else:
             yield from self.ended(record_failure(item, self.settings, error))
 
     def replace_dead_workers(self) -> Iterator[InputOutcome]:
-        dead = [w for w, p in self.processes.items() if not p.is_alive()]
-        if not dead:
-            return
-        # What a worker sent just before it ended is still in the pipe: read it first,
-        # so a finished input is not taken for a lost one.
-        while True:
-            try:
-                message = self.messages.get_nowait()
-            except queue.Empty:
-                break
-            yield from self.handle(message)
-        for worker in dead:
-            process = self.processes.pop(worker)
-            if worker not in self.started_any and not self.stop_event.is_set():
+        dead = [n for n, w in self.workers.items() if not w.process.is_alive()]
+        for number in dead:
+            worker = self.workers.pop(number)
+            # What it sent just before it ended is still in the pipe: read it first, so a
+            # finished input is not taken for a lost one.
+            yield from self.read(number, worker)
+            worker.conn.close()
+            exitcode = worker.process.exitcode
+            if number not in self.started_any and not self.stopping:
                 self.deaths_before_work += 1
                 if self.deaths_before_work > self.size * (self.task_retries + 1):
                     raise WorkerStartError(f"batch worker processes keep ending before their first input "
-                                           f"({_exit_text(process.exitcode)}); try `tracker-app track` on one input")
-            lost = self.running.pop(worker, None)
-            if lost is not None:
-                yield from self.failed_attempt(lost, f"the worker process died ({_exit_text(process.exitcode)})")
-            if not self.stop_event.is_set() and self.remaining:
+                                           f"({_exit_text(exitcode)}); try `tracker-app track` on one input")
+            if worker.item is not None:
+                yield from self.failed_attempt(worker.item, f"the worker process died ({_exit_text(exitcode)})")
+            if not self.stopping and self.remaining:
                 self.start_worker()
 
     def terminate(self) -> None:
-        for process in self.processes.values():
-            process.terminate()
+        for worker in self.workers.values():
+            worker.process.terminate()
 
     def close(self) -> None:
-        self.stop_event.set()
-        for _ in self.processes:
-            self.tasks.put(None)
-        _drain_and_join(self.messages, list(self.processes.values()))
-        self.tasks.cancel_join_thread()
+        self.stop_flag.value = 1
+        for worker in self.workers.values():
+            try:
+                worker.conn.send(None)
+            except OSError:
+                pass
+        for number, worker in self.workers.items():
+            while worker.process.is_alive():  # read what it still sends, so none blocks on a full pipe
+                for _ in self.read(number, worker):
+                    pass
+                worker.process.join(timeout=POLL_SECONDS)
+            worker.conn.close()
 
 
 def _exit_text(exitcode: int | None) -> str:
@@ -208,39 +260,39 @@ def _exit_text(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
-def _drain_and_join(messages: multiprocessing.Queue[_Message],
-                    processes: list[multiprocessing.process.BaseProcess]) -> None:
-    """Wait for the workers to end; read what they still send so none blocks on a full pipe."""
-    for process in processes:
-        while process.is_alive():
-            try:
-                messages.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                pass
-            process.join(timeout=0)
-        process.join()
-
-
-def _worker_main(worker: int, tasks: multiprocessing.Queue[BatchInput | None],
-                 messages: multiprocessing.Queue[_Message], stop_event: object,
-                 settings: BatchSettings, parent_pid: int) -> None:
-    """One worker process: inputs from ``tasks`` until a None, a stop, or the coordinator is gone."""
+def _worker_main(worker: int, conn: Connection, stop_flag: Any, settings: BatchSettings, parent_pid: int) -> None:
+    """One worker process: inputs from the coordinator until a None, a stop, or the coordinator is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides how to stop
 
+    coordinator_gone = False
+
+    def send(message: _Message) -> None:
+        nonlocal coordinator_gone
+        if not coordinator_gone:
+            try:
+                conn.send(message)
+            except OSError:  # the coordinator is gone: stop, and leave the input unmarked
+                coordinator_gone = True
+
     def stop() -> bool:
-        return stop_event.is_set() or os.getppid() != parent_pid  # type: ignore[attr-defined]
+        return coordinator_gone or bool(stop_flag.value) or os.getppid() != parent_pid
 
     while not stop():
+        send(_Ready(worker))
+        while not stop() and not conn.poll(POLL_SECONDS):
+            pass
+        if stop():
+            break
         try:
-            item = tasks.get(timeout=POLL_SECONDS)
-        except queue.Empty:
-            continue
+            item = conn.recv()
+        except (EOFError, OSError):
+            break
         if item is None:
             break
-        messages.put(_Started(worker, item))
+        send(_Started(worker, item))
         try:
-            outcome = run_input(item, settings, stop=stop, on_frames=lambda n: messages.put(_Frames(n)))
+            outcome = run_input(item, settings, stop=stop, on_frames=lambda n: send(_Frames(n)))
         except Exception as e:  # a bug, not a bad input: the coordinator retries, then records it
-            messages.put(_Raised(worker, item, f"{type(e).__name__}: {e}".splitlines()[0]))
+            send(_Raised(worker, item, f"{type(e).__name__}: {e}".splitlines()[0]))
             continue
-        messages.put(_Finished(worker, outcome))
+        send(_Finished(worker, outcome))
