@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from engine.cpus import usable_cpu_count
 from engine.errors import UsageError
 from engine.batch.index import InputOutcome, InputStatus
 from engine.batch.inputs import BatchInput
@@ -61,11 +62,7 @@ class _Raised:
 
 def default_workers(threads_per_worker: int) -> int:
     """As many workers as the CPUs this process may use hold ``threads_per_worker`` each."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, cpus // max(1, threads_per_worker))
+    return max(1, usable_cpu_count() // max(1, threads_per_worker))
 
 
 class LocalPoolEngine:
