@@ -409,11 +409,8 @@ class CaptureWorker(QObject):
     def _close_source(self, emit: bool = True) -> None:
         if self._timer is not None:
             self._timer.stop()
-        had_source = self._source is not None
         if self._playback is not None:
-            self._playback.close(notify=emit)
-        if had_source:
-            self._credits.reset()
+            self._playback.close(notify=emit)  # the listener's source_closed resets the credits
 
 
 class _SignalListener:
@@ -446,7 +443,7 @@ class _SignalListener:
         self.worker.frame_count_known.emit(frames)
 
     def source_closed(self) -> None:
-        self.worker._credits.reset()
+        self.worker._credits.reset()  # frames of the old source in flight no longer count
         self.worker.source_closed.emit()
 
     def recording_changed(self, folder: Path | None) -> None:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,22 +21,33 @@ pytestmark = pytest.mark.gui
 LAUNCH_TIMEOUT_S = 120
 
 
-def test_first_tracked_frame_after_launch(weights_dir, media_dir, tmp_path, report_figure) -> None:
-    report = tmp_path / "startup.json"
-    env = dict(os.environ, TRACKER_APP_STARTUP_REPORT=str(report), XDG_CONFIG_HOME=str(tmp_path / "config"),
+def _launch(video: Path, tmp_path: Path, report: Path | None = None) -> subprocess.Popen:
+    """`tracker-app gui --video VIDEO` as a process of its own (``report``: its start-up milestones)."""
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"),
                PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if report is not None:
+        env["TRACKER_APP_STARTUP_REPORT"] = str(report)
+    return subprocess.Popen([sys.executable, "-m", "tracker_app", "gui", "--video", str(video)],
+                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _start_up_milestones(video: Path, tmp_path: Path) -> tuple[float, dict[str, float]]:
+    """Launch, wait for the first tracked frame on screen, kill: (launch time, the report)."""
+    report = tmp_path / "startup.json"
     launched = time.monotonic()
-    app = subprocess.Popen([sys.executable, "-m", "tracker_app", "gui", "--video",
-                            str(media_dir / "obama_pingpong.mp4")], cwd=REPO_ROOT, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    app = _launch(video, tmp_path, report)
     try:
         while not report.is_file() and app.poll() is None and time.monotonic() - launched < LAUNCH_TIMEOUT_S:
             time.sleep(0.01)
         assert report.is_file(), f"no tracked frame shown; exit code {app.poll()}"
-        times = json.loads(report.read_text())
+        return launched, json.loads(report.read_text())
     finally:
         app.kill()  # closing cleanly is tested elsewhere (test_errors_and_shutdown.py)
         app.communicate()
+
+
+def test_first_tracked_frame_after_launch(weights_dir, media_dir, tmp_path, report_figure) -> None:
+    launched, times = _start_up_milestones(media_dir / "obama_pingpong.mp4", tmp_path)
     since = {k: times[k] - launched for k in ("window_created", "engine_ready", "window_shown",
                                               "first_tracked_frame")}
     assert 0 < since["window_created"] <= since["window_shown"] <= since["first_tracked_frame"]
@@ -45,34 +57,17 @@ def test_first_tracked_frame_after_launch(weights_dir, media_dir, tmp_path, repo
                   f"engine loaded {since['engine_ready']:.2f} s)")
 
 
-def _launch(media_dir, tmp_path, report=None) -> subprocess.Popen:
-    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"),
-               PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    if report is not None:
-        env["TRACKER_APP_STARTUP_REPORT"] = str(report)
-    return subprocess.Popen([sys.executable, "-m", "tracker_app", "gui", "--video", str(media_dir / "obama.mp4")],
-                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def test_ctrl_c_at_any_moment_of_start_up_ends_the_app_cleanly(weights_dir, media_dir, tmp_path) -> None:
     # How long start-up takes here, then Ctrl-C at moments spread over it: while the
     # models load, the window is built, the GL context is made, the first frames paint.
     # (A Ctrl-C during the window's construction used to hang the process at exit, one
     # inside a paint crashed it.)
-    report = tmp_path / "startup.json"
-    launched = time.monotonic()
-    app = _launch(media_dir, tmp_path, report)
-    try:
-        while not report.is_file() and app.poll() is None and time.monotonic() - launched < LAUNCH_TIMEOUT_S:
-            time.sleep(0.01)
-        assert report.is_file()
-        start_up = json.loads(report.read_text())["first_tracked_frame"] - launched
-    finally:
-        app.kill()
-        app.communicate()
+    video = media_dir / "obama.mp4"
+    launched, times = _start_up_milestones(video, tmp_path)
+    start_up = times["first_tracked_frame"] - launched
     endings = []
     for fraction in (0.15, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2):
-        app = _launch(media_dir, tmp_path)
+        app = _launch(video, tmp_path)
         time.sleep(fraction * start_up)
         app.send_signal(signal.SIGINT)
         try:
