@@ -21,7 +21,7 @@ from engine.errors import TrackerError
 # of a few MB, so glibc kept unmapping it and the next run page-faulted it back:
 # 0.93 instead of 0.54 ms per face here. Keeping up to this much free heap mapped
 # costs no memory that the process did not already use at its peak.
-HEAP_TRIM_THRESHOLD = int(__import__("os").environ.get("XTRIM", 256 << 20))  # EXPERIMENT
+HEAP_TRIM_THRESHOLD = 256 << 20
 M_TRIM_THRESHOLD = -1  # mallopt parameter number in glibc's malloc.h
 ORT_CACHE_DIR = "ort_cache"  # next to the models: onnxruntime's optimised graphs
 
