@@ -108,6 +108,7 @@ class RuntimeConfig:
     allow_spinning: bool = False
     pipelined: bool = True
     pipeline_queue_frames: int = setting(2, minimum=1, maximum=64)
+    pipelined_decoder_threads: int = setting(1, minimum=0, maximum=64)  # 0: FFmpeg's choice
 
     def effective_threads(self) -> int:
         """Requested threads, never more than the CPUs this process may use."""

@@ -45,7 +45,24 @@ class FrameResult:
 
     index: int
     timestamp: float
-    image: np.ndarray  # the frame these faces belong to (look-ahead smoothing delays results)
+    # The frame these faces belong to (look-ahead smoothing delays results): (H, W, 3) uint8
+    # BGR, or (H, W, 0) when the pipeline was told not to keep pixels (``without_pixels``).
+    image: np.ndarray
     faces: list[TrackedFace]
     detector_ran: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)  # stage name -> milliseconds
+
+    @property
+    def has_pixels(self) -> bool:
+        """False when ``image`` only gives the frame's size (see ``without_pixels``)."""
+        return bool(self.image.size)
+
+
+def without_pixels(image: np.ndarray) -> np.ndarray:
+    """A zero-byte (H, W, 0) stand-in for ``image``: the frame's size without its pixels.
+
+    Results that no export draws on carry this, so the decoded frame goes back to the
+    source's buffer pool as soon as it is tracked instead of waiting in the look-ahead
+    window and the export queue (a 720p frame is 2.7 MB). Code that does read pixels
+    fails loudly on it (no channels) rather than drawing on a blank frame."""
+    return np.empty((*image.shape[:2], 0), np.uint8)

@@ -15,14 +15,15 @@
 
 Interface kept stable for the GUI's capture thread:
 
-* ``TrackingPipeline(analyzer, config=None, dense=False, smoother="lookahead")``;
+* ``TrackingPipeline(analyzer, config=None, dense=False, smoother="lookahead", keep_pixels=True)``;
   ``config`` is an ``EngineConfig`` (default: ``analyzer.config``); ``smoother`` is
   ``"lookahead"`` (offline, delays output by ``config.smoother.n_next`` frames),
   ``"realtime"`` (One Euro, no delay) or ``"off"``.
 * ``process(packet) -> list[FrameResult]``: every packet comes out exactly once, in
   order, possibly later (``delay_frames``); ``flush()`` returns what is still held
   at the end of a stream; ``reset()`` starts a new stream (tracks and IDs restart).
-* each FrameResult carries the frame image, its faces with track IDs and segments (parameters,
+* each FrameResult carries the frame image (only its size, (H, W, 0), with
+  ``keep_pixels=False``), its faces with track IDs and segments (parameters,
   landmarks, pose; ``vertices`` too when ``dense``), ``detector_ran`` and
   ``timings_ms`` with the stages ``decode``, ``detect``, ``regress``, ``verify``, ``smooth``,
   ``reconstruct`` (milliseconds spent on that frame).
@@ -39,7 +40,7 @@ import time
 
 from engine.analyzer import FaceAnalyzer
 from engine.config import EngineConfig
-from engine.frames import FramePacket, FrameResult
+from engine.frames import FramePacket, FrameResult, without_pixels
 from engine.smoothing import SMOOTHERS, Smoother, make_smoother
 from engine.tracker import FaceTracker
 
@@ -67,10 +68,11 @@ class TrackingPipeline:
     """Tracker + smoother + optional dense mesh, fed one FramePacket at a time."""
 
     def __init__(self, analyzer: FaceAnalyzer, config: EngineConfig | None = None, dense: bool = False,
-                 smoother: str = "lookahead", fps: float = 25.0) -> None:
+                 smoother: str = "lookahead", fps: float = 25.0, keep_pixels: bool = True) -> None:
         self.analyzer = analyzer
         self.config = config or analyzer.config
         self.dense = bool(dense)
+        self.keep_pixels = bool(keep_pixels)
         self.smoother: Smoother = make_smoother(smoother, analyzer.face_model, self.config.smoother, fps=fps)
         self.tracker = FaceTracker(analyzer, self.config.tracker)
         self.stats = PipelineStats()
@@ -102,7 +104,8 @@ class TrackingPipeline:
         timings = {"decode": float(packet.decode_ms), "detect": step.timings_ms.get("detect", 0.0),
                    "regress": step.timings_ms.get("regress", 0.0),
                    "verify": step.timings_ms.get("verify", 0.0)}
-        result = FrameResult(index=packet.index, timestamp=packet.timestamp, image=packet.image,
+        image = packet.image if self.keep_pixels else without_pixels(packet.image)
+        result = FrameResult(index=packet.index, timestamp=packet.timestamp, image=image,
                              faces=step.faces, detector_ran=step.detector_ran, timings_ms=timings)
         t = time.perf_counter()
         ready = self.smoother.push(result)

@@ -374,7 +374,7 @@ class Playback:
         else:
             self.flush_to_screen()
         options = SessionOptions(dense=True, smoother=self.options.smoother_for(bool(self.source.is_live)),
-                                 exports=exports, config=self.options.config)
+                                 exports=exports, config=self.options.config, keep_pixels=True)  # shown
         try:
             self.session = Session(self.analyzer, options, Path(folder), SourceDescription.of(self.source))
         except (OSError, ValueError) as e:

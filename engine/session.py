@@ -76,6 +76,11 @@ class ExportOptions:
     animation: tuple[str, ...] = ()  # "glb", "pc2" -> out/animation/track_<id>.{glb,pc2}, track_<id>_base.obj
     overwrite: bool = False  # else refuse a folder holding an earlier run
 
+    @property
+    def reads_pixels(self) -> bool:
+        """Whether an export draws on or samples the frames (the table only needs their size)."""
+        return bool(self.video or self.frames or self.meshes or self.animation)
+
     def __post_init__(self) -> None:
         if self.mesh_space not in MESH_SPACES:
             raise UsageError(f"unknown mesh space '{self.mesh_space}' (choose {', '.join(MESH_SPACES)})")
@@ -109,6 +114,24 @@ class SessionOptions:
     # run_session on a file: decode, track and export on overlapping threads (the same
     # results and files as one thread). None: the config's runtime.pipelined.
     pipelined: bool | None = None
+    # Whether results keep the frame's pixels (FrameResult.image). None: only when an export
+    # reads them (ExportOptions.reads_pixels); sinks and on_result callbacks that draw on
+    # frames need True. Without them a table-only run holds no frame past its tracking.
+    keep_pixels: bool | None = None
+
+    @property
+    def results_keep_pixels(self) -> bool:
+        return self.exports.reads_pixels if self.keep_pixels is None else self.keep_pixels
+
+    def runs_pipelined(self, config: EngineConfig) -> bool:
+        """Whether ``run_session`` runs a file on overlapping threads (``pipelined``, or the config's)."""
+        return config.runtime.pipelined if self.pipelined is None else self.pipelined
+
+    def decoder_threads(self, config: EngineConfig) -> int | None:
+        """FFmpeg threads to open a file with for this run (None: FFmpeg's choice)."""
+        if not self.runs_pipelined(config):
+            return None
+        return config.runtime.pipelined_decoder_threads or None
 
     def __post_init__(self) -> None:
         if self.smoother not in SMOOTHERS:
@@ -177,7 +200,7 @@ class Session:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         config = options.config or analyzer.config
         self.pipeline = TrackingPipeline(analyzer, config, dense=options.dense, smoother=options.smoother,
-                                         fps=source.fps)
+                                         fps=source.fps, keep_pixels=options.results_keep_pixels)
         self.summary = SessionSummary()
         self.error: str | None = None  # first failed write; the run should end
         self._track_ids: set[int] = set()
@@ -356,7 +379,7 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     runtime.pipelined) is true: see ``PipelinedRun``; live sources always run on this thread (their
     reader keeps only the newest frame, which a queue in front of the tracker would undo)."""
     config = options.config or analyzer.config
-    pipelined = config.runtime.pipelined if options.pipelined is None else options.pipelined
+    pipelined = options.runs_pipelined(config)
     session = Session(analyzer, options, out_dir, SourceDescription.of(source), sinks)
     if pipelined and not source.is_live:
         return PipelinedRun(session, source, config.runtime.pipeline_queue_frames, stop, on_result).run()

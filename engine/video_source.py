@@ -119,11 +119,13 @@ class VideoSource:
 
 
 def open_source(spec: str | int | os.PathLike[str], *,
-                max_image_pixels: int = InputConfig.max_image_pixels) -> VideoSource:
+                max_image_pixels: int = InputConfig.max_image_pixels,
+                decoder_threads: int | None = None) -> VideoSource:
     """Camera index (int or digit string), image folder, or video file.
 
     ``max_image_pixels`` (``input.max_image_pixels``): images of a folder declaring more
-    pixels are skipped before they are decoded."""
+    pixels are skipped before they are decoded. ``decoder_threads``: FFmpeg's decoding threads
+    for a video file (None: FFmpeg's choice, about one per core)."""
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         return CameraSource(int(spec))
     text = os.fspath(cast("str | os.PathLike[str]", spec))  # a bool is neither: fspath raises
@@ -132,7 +134,7 @@ def open_source(spec: str | int | os.PathLike[str], *,
     path = Path(text)
     if path.is_dir():
         return ImageFolderSource(path, max_image_pixels=max_image_pixels)
-    return VideoFileSource(path)
+    return VideoFileSource(path, decoder_threads=decoder_threads)
 
 
 def _open_file_capture(path: Path, decoder_threads: int | None = None) -> Any:
@@ -249,17 +251,18 @@ class VideoFileSource(VideoSource):
         with self._lock:
             return self._true_count is not None
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], decoder_threads: int | None = None) -> None:
         super().__init__()
         import cv2
 
         self.path = Path(path)
+        self.decoder_threads = decoder_threads
         self.description = str(self.path)
         if not self.path.is_file():
             raise SourceError(f"{self.path}: no such video file")
         if self.path.stat().st_size == 0:
             raise SourceError(f"{self.path}: file is empty")
-        self._cap: Any = _open_file_capture(self.path)  # None once released
+        self._cap: Any = _open_file_capture(self.path, decoder_threads)  # None once released
         if not self._cap.isOpened():
             self._cap.release()
             raise SourceError(f"{self.path}: not a readable video (unknown format, or a truncated file "
@@ -490,7 +493,7 @@ class VideoFileSource(VideoSource):
 
     def _reopen(self) -> None:
         self._release_capture()
-        self._cap = _open_file_capture(self.path)
+        self._cap = _open_file_capture(self.path, self.decoder_threads)
         self._pos = 0
         if not self._cap.isOpened():
             self._cap = None

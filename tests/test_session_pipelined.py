@@ -3,6 +3,7 @@ stage crashes or the run is stopped half-way."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from engine.analyzer import FaceAnalyzer
+from engine.config import EngineConfig
+from engine.frame_selection import FrameSelection
 from engine.frames import FramePacket, FrameResult
 from engine.session import ExportOptions, SessionOptions, run_session
 from engine.video_source import VideoSource, open_source
@@ -90,6 +93,38 @@ def test_pipelined_run_writes_what_one_thread_writes(analyzer, media_dir, tmp_pa
     assert piped.frames == piped.frames_read == serial.frames == FRAMES and piped.complete
     assert video_frames(tmp_path / "piped" / "overlay.avi") == FRAMES
     assert piped.detector_calls == serial.detector_calls and piped.face_checks == serial.face_checks
+
+
+def test_a_table_only_run_holds_no_pixels_and_writes_the_same_table(analyzer, media_dir, tmp_path) -> None:
+    """Results that no export draws on carry only the frame's size, so each decoded frame goes
+    back to the source's buffers once tracked; the table is the same as with the pixels."""
+    results: dict[bool | None, list[FrameResult]] = {True: [], None: []}
+    for keep, seen in results.items():
+        options = SessionOptions(smoother="lookahead", max_frames=FRAMES, keep_pixels=keep,
+                                 exports=ExportOptions(table=True))
+        with open_source(media_dir / "obama.mp4") as source:
+            width, height = source.frame_size
+            run_session(source, analyzer, options, tmp_path / str(keep), on_result=seen.append)
+    assert [r.image.shape for r in results[True]] == [(height, width, 3)] * FRAMES
+    assert all(r.has_pixels for r in results[True])
+    assert [r.image.shape for r in results[None]] == [(height, width, 0)] * FRAMES
+    assert not any(r.has_pixels for r in results[None])
+    assert (tmp_path / "None" / "faces.csv").read_bytes() == (tmp_path / "True" / "faces.csv").read_bytes()
+    # the exports that draw on frames or sample them keep the pixels
+    for exports in (ExportOptions(video=True), ExportOptions(animation=("pc2",)),
+                    ExportOptions(frames=FrameSelection.parse("0"))):
+        assert SessionOptions(exports=exports).results_keep_pixels
+    assert not SessionOptions().results_keep_pixels
+
+
+def test_only_pipelined_runs_choose_their_decoder_threads() -> None:
+    config = EngineConfig()
+    assert config.runtime.pipelined and config.runtime.pipelined_decoder_threads == 1
+    assert SessionOptions().decoder_threads(config) == 1
+    assert SessionOptions(pipelined=False).decoder_threads(config) is None  # FFmpeg's choice
+    ffmpeg_choice = dataclasses.replace(config, runtime=dataclasses.replace(config.runtime,
+                                                                            pipelined_decoder_threads=0))
+    assert SessionOptions().decoder_threads(ffmpeg_choice) is None
 
 
 @pytest.mark.parametrize("pipelined", [True, False])

@@ -298,3 +298,18 @@ def test_decoded_frames_reuse_buffers_only_when_nobody_holds_them(media_dir) -> 
     if FrameBuffers.POOLING:
         assert len({pointer for pointer, _ in later}) <= 3
     assert _data_pointer(crop.base if crop.base is not None else crop) not in {p for p, _ in later}
+
+
+def test_one_decoder_thread_decodes_the_same_frames_and_keeps_it_after_a_seek(media_dir) -> None:
+    """Pipelined runs open files with one FFmpeg thread (runtime.pipelined_decoder_threads);
+    the frames are those of FFmpeg's own choice, also after a seek reopened the file."""
+    path = media_dir / "obama.mp4"
+    with open_source(path) as default, open_source(path, decoder_threads=1) as single:
+        assert isinstance(single, VideoFileSource) and single.decoder_threads == 1
+        assert default.decoder_threads is None
+        for a, b in zip(default, single, strict=True):
+            assert a.index == b.index and np.array_equal(a.image, b.image)
+        single.seek(7)
+        default.seek(7)
+        assert single.decoder_threads == 1
+        assert np.array_equal(next(iter(single)).image, next(iter(default)).image)

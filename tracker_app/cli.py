@@ -312,7 +312,8 @@ def run_track(args: argparse.Namespace) -> int:
     previous = _catch_stop_signals(stop)
     bar = None
     try:
-        with open_source(args.source, max_image_pixels=config.input.max_image_pixels) as source:
+        with open_source(args.source, max_image_pixels=config.input.max_image_pixels,
+                         decoder_threads=options.decoder_threads(config)) as source:
             total = SourceDescription.of(source).frame_count
             if args.max_frames and total:
                 total = min(total, args.max_frames)
