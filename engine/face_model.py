@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.derived_cache import DerivedCache
 from engine.results import HeadPose
 
 # The regressor's crop size; parameters live in this pixel space.
@@ -41,8 +42,10 @@ class FaceModel:
     """
 
     def __init__(self, arrays: Mapping[str, np.ndarray],
-                 dense_arrays: Callable[[], Mapping[str, np.ndarray]] | None = None) -> None:
+                 dense_arrays: Callable[[], Mapping[str, np.ndarray]] | None = None,
+                 cache: DerivedCache | None = None) -> None:
         self._dense_arrays = dense_arrays or (lambda: {k: arrays[k] for k in DENSE_KEYS})
+        self.cache = cache  # where derived arrays (the packed basis, mesh levels) are kept
         self._dense_basis: DenseBasis | None = None
         self._dense_lock = threading.Lock()
         self.triangles = np.ascontiguousarray(arrays["tri"], dtype=np.int32)
@@ -73,7 +76,8 @@ class FaceModel:
                 raise ModelFileError(f"{path} cannot be read ({e}); "
                                      "re-run `tracker-app setup --force --data DIR`") from None
 
-        return cls(read(lambda k: k not in DENSE_KEYS), lambda: read(lambda k: k in DENSE_KEYS))
+        return cls(read(lambda k: k not in DENSE_KEYS), lambda: read(lambda k: k in DENSE_KEYS),
+                   cache=DerivedCache(path))
 
     def prepare_dense(self) -> None:
         """Read and pack the dense basis now (thread-safe; the first dense call does it otherwise)."""
@@ -83,13 +87,21 @@ class FaceModel:
     def _dense(self) -> "DenseBasis":
         with self._dense_lock:
             if self._dense_basis is None:
-                arrays = self._dense_arrays()
-                mean = arrays["u"].astype(np.float32).reshape(-1)
-                if mean.size != 3 * self.n_vertices:
-                    raise ValueError(f"dense mean has {mean.size // 3} vertices, the model {self.n_vertices}")
-                basis = np.concatenate([arrays["w_shp"], arrays["w_exp"]], axis=1).astype(np.float32)
-                self._dense_basis = DenseBasis.pack(mean, basis)
+                if self.cache is None:
+                    arrays = self._pack_dense()
+                else:  # packing costs 0.15 s of CPU at every start; reading it back 0.01 s
+                    arrays = self.cache.get("dense_basis", DenseBasis.LAYOUT_VERSION, self._pack_dense,
+                                            lambda a: DenseBasis.fits(a, self.n_vertices))
+                self._dense_basis = DenseBasis(arrays, self.n_vertices)
             return self._dense_basis
+
+    def _pack_dense(self) -> dict[str, np.ndarray]:
+        arrays = self._dense_arrays()
+        mean = arrays["u"].astype(np.float32).reshape(-1)
+        if mean.size != 3 * self.n_vertices:
+            raise ValueError(f"dense mean has {mean.size // 3} vertices, the model {self.n_vertices}")
+        basis = np.concatenate([arrays["w_shp"], arrays["w_exp"]], axis=1).astype(np.float32)
+        return DenseBasis.pack(mean, basis)
 
     # -- reconstruction -------------------------------------------------------------
 
@@ -244,17 +256,23 @@ class DenseBasis:
     GROUP = 8
     HALF_RANGE = 16384.0  # largest |value| after scaling, well inside float16's 65504
 
-    def __init__(self, packed: np.ndarray, mean: np.ndarray, scales: np.ndarray, n_vertices: int) -> None:
+    LAYOUT_VERSION = 1  # bump when pack() lays the basis out differently (cached packs are redone)
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], n_vertices: int) -> None:
+        """From ``pack()``'s arrays (``fits`` them first when they come from a file)."""
         try:
             from render_c import _morph
         except ImportError as e:
             raise ImportError(f"render_c._morph is not built ({e}); run: python build_ext.py") from None
         self._kernel = _morph
-        self.packed, self.mean, self.scales, self.n_vertices = packed, mean, scales, n_vertices
+        self.packed, self.mean, self.scales = arrays["packed"], arrays["mean"], arrays["scales"]
+        self.n_vertices = n_vertices
         self.use_simd = _morph.simd_available()
 
     @classmethod
-    def pack(cls, mean: np.ndarray, basis: np.ndarray) -> "DenseBasis":
+    def pack(cls, mean: np.ndarray, basis: np.ndarray) -> dict[str, np.ndarray]:
+        """The arrays of the packed layout: ``packed`` (group, column, axis, lane) float16 bits as
+        uint16, ``mean`` (group, axis, lane) float32, ``scales`` (column,) float32."""
         n, k = mean.size // 3, basis.shape[1]
         groups = -(-n // cls.GROUP)
         peak = np.abs(basis).max(axis=0)
@@ -265,8 +283,19 @@ class DenseBasis:
         mean_padded = np.zeros((groups * cls.GROUP, 3), np.float32)
         mean_padded[:n] = mean.reshape(n, 3)
         packed_mean = mean_padded.reshape(groups, cls.GROUP, 3).transpose(0, 2, 1)
-        return cls(np.ascontiguousarray(packed).view(np.uint16), np.ascontiguousarray(packed_mean),
-                   scales, n)
+        return {"packed": np.ascontiguousarray(packed).view(np.uint16), "mean": np.ascontiguousarray(packed_mean),
+                "scales": scales}
+
+    @classmethod
+    def fits(cls, arrays: Mapping[str, np.ndarray], n_vertices: int) -> bool:
+        """Whether ``arrays`` have the layout's keys, dtypes and shapes for ``n_vertices`` (the
+        kernel trusts them, so a cached file is checked before use)."""
+        groups, k = -(-n_vertices // cls.GROUP), N_SHAPE + N_EXPRESSION
+        expected = {"packed": ((groups, k, 3, cls.GROUP), np.uint16), "mean": ((groups, 3, cls.GROUP), np.float32),
+                    "scales": ((k,), np.float32)}
+        return set(arrays) == set(expected) and all(
+            arrays[name].shape == shape and arrays[name].dtype == dtype and arrays[name].flags.c_contiguous
+            for name, (shape, dtype) in expected.items())
 
     def reconstruct(self, camera: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
         """(n, 3) float32: camera @ (mean + basis @ coefficients), z shifted to a minimum of 0."""

@@ -29,12 +29,12 @@ class LoadedEngine:
 def load_engine(config: EngineConfig, threads: int) -> LoadedEngine:
     """Load everything now, on the calling thread (the dense basis too: the app always draws the mesh)."""
     from engine.analyzer import FaceAnalyzer
-    from tracker_app.mesh_lod import mesh_lods
+    from tracker_app.mesh_lod import model_mesh_lods
 
     analyzer = FaceAnalyzer.from_config(config, threads=threads)
     model = analyzer.face_model
     model.prepare_dense()
-    return LoadedEngine(analyzer, mesh_lods(model.ncc, model.triangles))
+    return LoadedEngine(analyzer, model_mesh_lods(model))
 
 
 class EngineLoader:
