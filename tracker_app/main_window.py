@@ -13,10 +13,13 @@ import json
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QEvent, QSize, Qt, QThreadPool, pyqtSignal, pyqtSlot
-from PyQt6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QResizeEvent
+from typing import TYPE_CHECKING
+
+from PyQt6.QtCore import QEvent, QSize, Qt, QThreadPool, QTimer, pyqtSignal, pyqtSlot
+from PyQt6.QtGui import (QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QResizeEvent,
+                         QShowEvent)
 from PyQt6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow,
-                             QMessageBox, QSlider, QStyle, QToolBar, QToolButton)
+                             QMessageBox, QSlider, QStyle, QToolBar, QToolButton, QWidget)
 
 from engine.config import EngineConfig
 from engine.expressions import BLENDSHAPE_NAMES
@@ -35,12 +38,14 @@ from tracker_app.export_actions import (FRAME_FORMATS, MESH_FORMATS, MeshExportJ
                                         session_folder)
 from tracker_app.gl_view import GLView
 from tracker_app.live_panel import LivePanel
-from tracker_app.plots import PosePlots
 from tracker_app.record_dialog import RecordDialog
 from tracker_app.seek_bar import SeekBar
 from tracker_app.settings import AppSettings, GuiConfig, SettingsStore
 from tracker_app.settings_dialog import SettingsDialog
 from tracker_app.viewer_model import SourceInfo, ViewerModel, engine_ms, frame_counter_text
+
+if TYPE_CHECKING:
+    from tracker_app.plots import PosePlots
 
 VIDEO_PATTERNS = "*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv"
 IMAGE_PATTERNS = "*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp"
@@ -49,6 +54,7 @@ OPEN_FILTER = (f"Videos and images ({VIDEO_PATTERNS} {IMAGE_PATTERNS});;Videos (
 APP_TITLE = "3D Face Tracker"
 EXPORT_WAIT_MS = 10_000
 PLOTS_WIDTH = 380  # px, initial width of the plots dock
+PLOTS_LATEST_MS = 1000  # the plots are built this long after the window is shown, at the latest
 ABOUT_ICON_PX = 64
 PLOTS_MAX_SHARE = 0.3  # the plots dock never takes more of the window's width: the video comes first
 SPEEDS = (0.25, 0.5, 1.0, 1.5, 2.0)  # files: playback rates offered
@@ -88,10 +94,12 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.view = GLView(self.model)
         self.setCentralWidget(self.view)
-        self.plots = PosePlots(self.model, gui_config.refresh_hz)
+        # The plots (pyqtgraph) cost 0.2 s of start-up: the dock gets them after the window
+        # has shown its first frame (see event), or when asked for (``plots``).
+        self._plots: PosePlots | None = None
         self.plots_dock = QDockWidget("Pose and frame time", self)
         self.plots_dock.setObjectName("plots")
-        self.plots_dock.setWidget(self.plots)
+        self.plots_dock.setWidget(QWidget())
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.plots_dock)
         self.last_live: LiveFrame | None = None  # followed face of the last frame (pose vs neutral, weights)
         self.latency_ms = 0.0  # source grab -> on screen, of the last frame
@@ -868,7 +876,25 @@ class MainWindow(QMainWindow):
         if source is not None and not source.is_live:
             self.frame_label.setText(frame_counter_text(index, source.frame_count, source.frame_count_exact))
 
+    @property
+    def plots(self) -> PosePlots:
+        """The plots dock's widget, built on first use."""
+        if self._plots is None:
+            from tracker_app.plots import PosePlots
+
+            self._plots = PosePlots(self.model, self.gui_config.refresh_hz)
+            self.plots_dock.setWidget(self._plots)
+        return self._plots
+
+    def _build_plots(self) -> None:
+        self.plots  # noqa: B018 (the property builds them)
+
     # -- window events --------------------------------------------------------------------------------
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._plots is None:  # no frame to wait for (no source, or it failed to open)
+            QTimer.singleShot(PLOTS_LATEST_MS, self._build_plots)
 
     def event(self, event: QEvent) -> bool:
         # Hovering a menu sends status tips (empty ones too), which would wipe the status
@@ -879,6 +905,8 @@ class MainWindow(QMainWindow):
             started = time.perf_counter()
             handled = super().event(event)
             self.frame_pacer.painted(time.perf_counter() - started)
+            if self._plots is None and self.model.frame is not None:  # the first frame is on screen
+                QTimer.singleShot(0, self._build_plots)
             return handled
         return super().event(event)
 

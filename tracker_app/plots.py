@@ -88,6 +88,8 @@ class PosePlots(QWidget):
         self._refresh = Throttle(self, refresh_hz, self._redraw)
         model.frame_changed.connect(self._on_frame)
         model.source_changed.connect(self._on_source)
+        if model.source is not None:  # built after frames came (the window builds the plots late)
+            self._on_source(model.source)
 
     def _on_frame(self, _frame: DisplayFrame | None) -> None:
         self._mark_stale()
