@@ -156,6 +156,8 @@ class CaptureWorker(QObject):
             self._playback.stop_recording(notify=False)
         self._stop_streaming(emit=False)
         self._close_source(emit=False)
+        if self._engine_loader is not None:
+            self._engine_loader.close()  # its opened video, if nobody took it
         self._analyzer = self._playback = None
         QThread.currentThread().quit()
 
@@ -196,7 +198,8 @@ class CaptureWorker(QObject):
             return spec() if callable(spec) else open_source(spec)
 
         try:
-            source = reopen()
+            preopened = self._engine_loader.take_video(spec) if self._engine_loader is not None else None
+            source = preopened or reopen()
         except (OSError, ValueError) as e:
             title = "Camera not available" if _is_camera(spec) else "Cannot open video"
             self.failed.emit(title, str(e))

@@ -80,7 +80,7 @@ def run_gui(video: Path | None = None, camera: int | None = None, config_path: P
     settings = store.load(AppSettings.defaults(engine_config, gui_config))
     if threads is not None:
         settings = dataclasses.replace(settings, threads=threads)
-    loader = EngineLoader(settings.engine_config(engine_config), settings.threads).start()
+    loader = EngineLoader(settings.engine_config(engine_config), settings.threads, video=video).start()
 
     from tracker_app.main_window import MainWindow
 
