@@ -72,7 +72,8 @@ class Measured:
 def run_process(argv: list[str], env: dict[str, str]) -> Measured:
     """Run one child to completion; its own wall, user+sys CPU and peak RSS."""
     t = time.perf_counter()
-    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # cwd: `python -m` puts the working directory first on sys.path, before PYTHONPATH
+    child = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - t
     stderr = child.stderr.read().decode(errors="replace") if child.stderr else ""
@@ -110,7 +111,7 @@ def gui_startup(video: Path, env: dict[str, str], tmp: Path) -> tuple[float, flo
     report.unlink(missing_ok=True)
     env = dict(env, TRACKER_APP_STARTUP_REPORT=str(report), XDG_CONFIG_HOME=str(tmp / "config"))
     launched = time.monotonic()
-    app = subprocess.Popen([sys.executable, "-m", "tracker_app", "gui", "--video", str(video)], env=env,
+    app = subprocess.Popen([sys.executable, "-m", "tracker_app", "gui", "--video", str(video)], env=env, cwd=REPO,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while not report.is_file() and app.poll() is None and time.monotonic() - launched < 120:
@@ -161,6 +162,17 @@ def loop_figures(video: Path, repeats: int) -> dict[str, tuple[float, float]]:
     return out
 
 
+def compile_bytecode() -> None:
+    """Write the project's .pyc files first, as an installed app has them (pip compiles a
+    wheel's modules; Python writes them on a first run unless PYTHONDONTWRITEBYTECODE is
+    set, as on this machine): otherwise every measured process compiles the sources again
+    (0.1 s of start-up here, and 8 MB of peak memory)."""
+    import compileall
+
+    for package in ("engine", "tracker_app", "render_c"):
+        compileall.compile_dir(REPO / package, quiet=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--video", type=Path, default=DATA / "media" / "obama_pingpong.mp4")
@@ -177,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     frames = count_frames(args.video)
+    compile_bytecode()
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     specs = run_specs([m.strip() for m in args.modes.split(",") if m.strip()], args.split)
     best: dict[str, Measured] = {}
