@@ -886,6 +886,11 @@ class MainWindow(QMainWindow):
             self.plots_dock.setWidget(self._plots)
         return self._plots
 
+    @property
+    def plots_built(self) -> bool:
+        """Whether the plots exist yet (the window builds them after its first frame)."""
+        return self._plots is not None
+
     def _build_plots(self) -> None:
         self.plots  # noqa: B018 (the property builds them)
 
