@@ -67,6 +67,17 @@ class Measured:
     cpu_s: float
     rss_mb: float
     returncode: int
+    stages_ms: dict[str, float] = dataclasses.field(default_factory=dict)  # run.json: mean ms per frame
+
+
+def stage_means(out: Path) -> dict[str, float]:
+    """The run's mean milliseconds per frame by stage (its run.json), empty without one."""
+    import json
+
+    try:
+        return dict(json.loads((out / "run.json").read_text())["summary"]["ms_per_frame_mean"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def run_process(argv: list[str], env: dict[str, str]) -> Measured:
@@ -206,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                 argv_ = [sys.executable, "-m", "tracker_app", "--config", str(config)] + [
                     a.format(video=args.video, image=args.image, out=out) for a in spec.args]
                 m = run_process(argv_, env)
+                if spec.per_frame:
+                    m = dataclasses.replace(m, stages_ms=stage_means(out))
                 if spec.name not in best or m.wall_s < best[spec.name].wall_s:
                     best[spec.name] = m
             if args.peer:
@@ -243,6 +256,18 @@ def main(argv: list[str] | None = None) -> int:
                 m = best[spec.name]
                 print(f"| {spec.name} | {m.wall_s / peer.wall_s:.2f} | {m.cpu_s / peer.cpu_s:.2f} | "
                       f"<= {AIMS['table wall vs peer']} wall, <= {AIMS['table cpu vs peer']} CPU |")
+    staged = [spec for spec in specs if best[spec.name].stages_ms]
+    if staged:
+        names = list(best[staged[0].name].stages_ms)
+        print()
+        print("Mean ms per frame by stage (run.json; in pipelined runs decode, track and export "
+              "overlap on their own threads):")
+        print()
+        print("| run | " + " | ".join(names) + " |")
+        print("| --- |" + " ---: |" * len(names))
+        for spec in staged:
+            stages = best[spec.name].stages_ms
+            print(f"| {spec.name} | " + " | ".join(f"{stages.get(n, 0.0):.2f}" for n in names) + " |")
     serial = {s.name.split(" (")[0]: best[s.name] for s in specs if s.name.endswith("(serial)")}
     piped = {s.name.split(" (")[0]: best[s.name] for s in specs if s.name.endswith("(pipelined)")}
     if serial and piped:
