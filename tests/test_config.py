@@ -150,3 +150,20 @@ def test_desktop_app_turns_off_thread_spinning() -> None:
     engine = AppSettings.defaults(base, GuiConfig.load()).engine_config(base)
     assert engine.runtime.allow_spinning is False
     assert engine.runtime.intra_op_threads >= 1
+
+
+def test_a_config_file_cannot_run_code(tmp_path) -> None:
+    """YAML tags that build Python objects are refused, in one line, and nothing runs."""
+    marker = tmp_path / "ran"
+    override = tmp_path / "hostile.yaml"
+    override.write_text(f"runtime: !!python/object/apply:os.mkdir ['{marker}']\n")
+    with pytest.raises(ConfigError) as info:
+        EngineConfig.load(override)
+    assert str(info.value).startswith(f"config {override} is not valid YAML (line 1)")
+    assert "\n" not in str(info.value)
+    assert not marker.exists()
+    # The same document through PyYAML's unsafe loader does run code: the test can tell.
+    import yaml
+
+    yaml.load(override.read_text(), Loader=yaml.UnsafeLoader)  # noqa: S506
+    assert marker.exists()
