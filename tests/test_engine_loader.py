@@ -35,13 +35,22 @@ def test_the_engine_and_the_opened_video_are_handed_over_once(config, media_dir)
 
 def test_a_video_nobody_takes_is_closed(config, media_dir) -> None:
     loader = EngineLoader(config, 1, video=media_dir / "obama.mp4").start()
-    assert loader.take(EngineConfig.load().with_threads(2), 2) is None  # asked for another configuration
     loader._thread.join()
     opened = loader._video_source  # (a peek: nothing else shows the untaken video)
     assert opened is not None and not opened.closed
-    loader.close()
+    loader.close()  # what the worker does when it shuts down
     assert opened.closed
     assert loader.take_video(str(media_dir / "obama.mp4")) is None
+
+
+def test_asked_for_another_configuration_the_loader_lets_go_of_what_it_loaded(config, media_dir) -> None:
+    loader = EngineLoader(config, 1, video=media_dir / "obama.mp4").start()
+    loader._thread.join()
+    opened = loader._video_source
+    assert opened is not None and loader._result is not None
+    assert loader.take(config.with_threads(2), 2) is None  # the worker then loads its own
+    assert opened.closed and loader._result is None
+    assert loader.take(config, 1) is None and loader.take_video(str(media_dir / "obama.mp4")) is None
     assert not any(t.name == "engine-loader" and t.is_alive() for t in threading.enumerate())
 
 

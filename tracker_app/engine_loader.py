@@ -73,8 +73,12 @@ class EngineLoader:
     def take(self, config: EngineConfig, threads: int) -> LoadedEngine | None:
         """The loaded engine when it was loaded for ``config`` and ``threads`` (waits for it),
         once; None when asked for another configuration or a second time. A failed load
-        raises its error here, in the taker's thread."""
-        if self._taken or (config, threads) != (self.config, self.threads):
+        raises its error here, in the taker's thread. Asked for another configuration, it
+        lets go of what it loaded (the models, the video) once the loading is done."""
+        if self._taken:
+            return None
+        if (config, threads) != (self.config, self.threads):
+            self.close()
             return None
         self._taken = True
         self._thread.join()
@@ -92,8 +96,9 @@ class EngineLoader:
         return source
 
     def close(self) -> None:
-        """Close the opened video if it was not taken (waits for the loader)."""
+        """Let go of what nobody took: the engine, and the opened video (waits for the loader)."""
         self._thread.join()
+        self._result = None
         if self._video_source is not None:
             self._video_source.close()
             self._video_source = None
