@@ -131,7 +131,9 @@ def test_open_an_image_folder(window, obama, tmp_path, monkeypatch) -> None:
                        if (window.source_box.itemData(i) or (None,))[0] == "folder")
     window._source_box_activated(folder_item)
     wait_until(lambda: window.model.source is not None and window.model.source.path == folder, "the folder")
-    wait_until(lambda: not window.model.playing and window.model.frame is not None, "the folder's end")
+    # The end of the source comes after the pause (two queued signals): wait for both.
+    wait_until(lambda: not window.model.playing and window.model.frame is not None
+               and "End of video" in window.statusBar().currentMessage(), "the folder's end")
     assert window.model.frame.result.index == 5 and window.model.frame.n_faces == 1
     assert window.model.source.frame_count == 6
     assert "End of video (6 frames)" in window.statusBar().currentMessage()

@@ -137,7 +137,9 @@ def test_loop_and_speed(window, obama) -> None:
     wait_until(lambda: window.model.frame.result.index < 10 and window.model.playing, "playing again from 0")
     assert "(2×)" in window.fps_label.text() or window.fps_label.text() == ""
     window.set_loop(False)
-    wait_until(lambda: not window.model.playing, "the end without looping")
+    # The end of the source comes after the pause (two queued signals): wait for both.
+    wait_until(lambda: not window.model.playing and "End of video" in window.statusBar().currentMessage(),
+               "the end without looping")
     assert window.model.frame.result.index == 54
     assert "End of video (55 frames)" in window.statusBar().currentMessage()
 
