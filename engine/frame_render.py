@@ -11,6 +11,7 @@ import numpy as np
 
 from engine.name_lists import parse_names
 from engine.face_model import FaceModel
+from engine.image_input import copy_into
 from engine.results import Face
 
 RENDER_MODES = ("mesh", "depth", "pncc")
@@ -42,10 +43,7 @@ class FrameRenderer:
         when it is an array like ``image`` (a writer's reused canvas)."""
         meshes = self.vertices(faces)
         if mode == "mesh":
-            if out is None or out.shape != image.shape or out.dtype != image.dtype:
-                out = image.copy()
-            else:
-                np.copyto(out, image)
+            out = copy_into(image, out)
             return self.renderer.shaded(out, meshes, alpha=MESH_ALPHA, inplace=True) if meshes else out
         if mode == "depth":
             if not meshes:

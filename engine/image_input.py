@@ -15,6 +15,16 @@ class ImageError(TrackerError, ValueError):
     """An image cannot be used as a frame (empty, wrong shape or type)."""
 
 
+def copy_into(image: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``image`` copied into ``out`` when ``out`` is an array of its shape and type (a writer's
+    reused canvas; nothing to copy when it is ``image`` itself), else into a new array."""
+    if out is None or out.shape != image.shape or out.dtype != image.dtype:
+        return image.copy()
+    if out is not image:
+        np.copyto(out, image)
+    return out
+
+
 def to_bgr_uint8(image: np.ndarray) -> np.ndarray:
     """Return a contiguous (H, W, 3) uint8 BGR view or copy of ``image``.
 

@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from engine.face_model import NOSE_TIP, FaceModel
+from engine.image_input import copy_into
 from engine.results import Face
 
 # BGR colours: axes follow the x=red, y=green, z=blue habit of 3D tools.
@@ -29,11 +30,7 @@ def draw_faces(image: np.ndarray, faces: Sequence[Face], labels: Sequence[str] |
 
     ``out``: an array of the image's shape and type to draw into instead of a new one
     (a writer that encodes each overlay at once can keep one)."""
-    if out is not None and out.shape == image.shape and out.dtype == image.dtype:
-        if out is not image:
-            np.copyto(out, image)
-    else:
-        out = image.copy()
+    out = copy_into(image, out)
     for i, face in enumerate(faces):
         label = labels[i] if labels is not None else None
         draw_face(out, face, label=label, draw_box=draw_box)

@@ -90,7 +90,7 @@ class EngineLoader:
     def take_video(self, spec: object) -> VideoSource | None:
         """The command-line video, opened, when ``spec`` names it and the engine was taken; once.
         (Call ``close`` for a video nobody took.)"""
-        if not self._taken or self._video_source is None or self.video is None or str(spec) != str(self.video):
+        if not self._taken or self._video_source is None or str(spec) != str(self.video):
             return None
         source, self._video_source = self._video_source, None
         return source

@@ -12,7 +12,6 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from PyQt6.QtCore import QEvent, QSize, Qt, QThreadPool, QTimer, pyqtSignal, pyqtSlot
@@ -944,4 +943,3 @@ class MainWindow(QMainWindow):
         # Mesh exports run in the global pool: let them finish their files first.
         QThreadPool.globalInstance().waitForDone(EXPORT_WAIT_MS)
         super().closeEvent(event)
-
