@@ -14,6 +14,7 @@ import numpy as np
 from engine.assets import require_assets
 from engine.config import DETECTOR_ONNX, FACE_MODEL_NPZ, REGRESSOR_ONNX, EngineConfig
 from engine.detector import Detection, FaceDetector
+from engine.face_embedder import FaceEmbedder
 from engine.face_model import N_POSE, FaceModel
 from engine.image_input import to_bgr_uint8
 from engine.regressor import ParamRegressor
@@ -30,6 +31,7 @@ class FaceAnalyzer:
         self.regressor = regressor
         self.face_model = face_model
         self.config = config
+        self._embedder: FaceEmbedder | None = None
 
     @classmethod
     def from_config(cls, config: EngineConfig | None = None, threads: int | None = None) -> "FaceAnalyzer":
@@ -43,6 +45,14 @@ class FaceAnalyzer:
         return cls(FaceDetector(weights / DETECTOR_ONNX, n, config.detector, allow_spinning=spin),
                    ParamRegressor(weights / REGRESSOR_ONNX, n, allow_spinning=spin),
                    FaceModel.load(weights / FACE_MODEL_NPZ), config)
+
+    def face_embedder(self) -> FaceEmbedder:
+        """The face-embedding model (re-identification), loaded on first use: commands
+        that never track video do not pay for it."""
+        if self._embedder is None:
+            self._embedder = FaceEmbedder.from_weights(Path(self.config.weights_dir),
+                                                       self.config.runtime.effective_threads())
+        return self._embedder
 
     def analyze(self, image: np.ndarray, dense: bool = False) -> list[Face]:
         """Detect every face and reconstruct it; ``dense`` adds the 38,365-vertex mesh."""
@@ -82,18 +92,19 @@ class FaceAnalyzer:
 
     # -- the small steps the video tracker is made of -----------------------------------
 
-    def detect(self, image: np.ndarray, max_width: int = 0) -> list[Detection]:
+    def detect(self, image: np.ndarray, max_width: int = 0, min_score: float | None = None) -> list[Detection]:
         """FaceBoxes on the frame; with ``max_width`` > 0 on a copy shrunk to at most that
-        width (the tracker's cheap search for new faces), boxes in frame pixels."""
+        width (the tracker's cheap search for new faces), boxes in frame pixels. Boxes
+        scoring at least ``min_score`` (default: the detector's ``min_score``)."""
         import cv2
 
         h, w = image.shape[:2]
         if max_width <= 0 or w <= max_width:
-            return self.detector.detect(image)
+            return self.detector.detect(image, min_score)
         scale = max_width / w
         small = cv2.resize(image, (max_width, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         return [Detection(box=(d.box / np.float32(scale)).astype(np.float32), score=d.score)
-                for d in self.detector.detect(small)]
+                for d in self.detector.detect(small, min_score)]
 
     def regress_rois(self, image: np.ndarray, rois: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(K, 62) parameters for K ROIs in one batched run, and the (K, 120, 120, 3) crops."""

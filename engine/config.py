@@ -147,8 +147,6 @@ class TrackerConfig:
     detect_every: int = setting(6, minimum=0)
     recover_every: int = setting(5, minimum=0)
     recover_frames: int = setting(250, minimum=0)
-    reuse_id_frames: int = setting(25, minimum=0)
-    reuse_id_iou: float = setting(0.3, minimum=0.0, maximum=1.0)
     match_iou: float = setting(0.3, minimum=0.0, maximum=1.0)
     duplicate_iou: float = setting(0.6, minimum=0.0, maximum=1.0)
     max_param_rms: float = setting(1.5, above=0.0)
@@ -162,14 +160,24 @@ class TrackerConfig:
     suspect_landmarks_inside: float = setting(0.9, minimum=0.0, maximum=1.0)
     verify_every: int = setting(5, minimum=0)
     min_face_score: float = setting(0.5, minimum=0.0, maximum=1.0)
-    # -- real footage (issue 9): face search, scene cuts, identity --
+    # -- real footage: face search, scene cuts --
     search_max_width: int = setting(640, minimum=0)
     cut_threshold: float = setting(0.15, minimum=0.0, maximum=1.0)
-    identity_recent_weight: float = setting(0.3, above=0.0, maximum=1.0)
-    identity_min_frames: int = setting(5, minimum=1)
-    identity_break: float = setting(0.2, above=0.0)
-    identity_same_near: float = setting(0.25, minimum=0.0)
-    identity_same_far: float = setting(0.12, minimum=0.0)
+    # -- track states (engine/tracker.py) --
+    confirm_frames: int = setting(2, minimum=0, maximum=25)
+    confirm_score: float = setting(0.95, minimum=0.0, maximum=1.0)
+    coast_frames: int = setting(25, minimum=0)
+    coast_detection_score: float = setting(0.3, minimum=0.0, maximum=1.0)
+    coast_match_iou: float = setting(0.15, minimum=0.0, maximum=1.0)
+    # -- people (engine/reid.py) --
+    reid: bool = setting(True)
+    reid_same_person: float = setting(0.5, above=0.0)
+    reid_min_quality: float = setting(0.15, minimum=0.0, maximum=1.0)
+    reid_settle_quality: float = setting(0.4, minimum=0.0, maximum=1.0)
+    reid_gallery_size: int = setting(6, minimum=1, maximum=100)
+    reid_every: int = setting(25, minimum=1)
+    reid_better_view: float = setting(1.3, minimum=1.0)
+    reid_min_gap: int = setting(5, minimum=1)
     return_frames: int = setting(250, minimum=0)
 
 

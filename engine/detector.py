@@ -38,8 +38,8 @@ class FaceDetector:
         self._input_name = self._session.get_inputs()[0].name
         self._anchor_cache: dict[tuple[int, int], np.ndarray] = {}
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        """Faces with score >= config.min_score, best first."""
+    def detect(self, image: np.ndarray, min_score: float | None = None) -> list[Detection]:
+        """Faces with score >= ``min_score`` (default: config.min_score), best first."""
         import cv2
 
         image = to_bgr_uint8(image)
@@ -64,7 +64,7 @@ class FaceDetector:
         boxes = decode_boxes(loc[candidates], anchors) * np.array([sw, sh, sw, sh], np.float32) / scale
         kept = nms(boxes, scores[candidates], cfg.nms_iou)
         return [Detection(box=boxes[i].astype(np.float32), score=float(scores[candidates][i]))
-                for i in kept if scores[candidates][i] >= cfg.min_score]
+                for i in kept if scores[candidates][i] >= (cfg.min_score if min_score is None else min_score)]
 
     def _shrink_factor(self, h: int, w: int) -> float:
         """Upstream habit: frames taller than max_height or wider than max_width are shrunk."""

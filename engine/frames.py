@@ -24,19 +24,24 @@ class FramePacket:
 
 @dataclass
 class TrackedFace:
-    """A face together with the identity the tracker gave it.
+    """A face together with who the tracker says it is.
 
-    ``track_id`` is the person: it survives cuts and returns when the tracker
-    recognises them. ``segment`` is one continuous stretch of tracking (unique in a
-    stream): it changes at every identity break (a cut, a loss, a re-detection), even
-    when the ID stays, and smoothers never mix two segments. Every face the tracker
-    gives out passed its failure test on that frame; ``face.score`` (0..1) is the
+    ``track_id`` is one track: a continuous stretch of one face, kept through short
+    occlusions (``engine.tracker``). ``person_id`` is the person: re-identified by a face
+    embedding, it survives cuts and returns when the person comes back (0 only inside
+    the tracker, before a track is confirmed). ``segment`` is a stretch without gaps
+    (unique in a stream): smoothers never mix two segments. ``confirmed`` is False for
+    the frames of a tentative track (``engine.confirmation`` holds them until the track
+    is confirmed or dropped; outputs only ever see confirmed faces). Every face the
+    tracker gives out passed its face check on that frame; ``face.score`` (0..1) is the
     latest face-likeness (or detector) score of the track.
     """
 
     track_id: int
     face: Face
     segment: int
+    person_id: int
+    confirmed: bool = True
 
 
 @dataclass

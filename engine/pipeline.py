@@ -15,10 +15,15 @@
 
 Interface kept stable for the GUI's capture thread:
 
-* ``TrackingPipeline(analyzer, config=None, dense=False, smoother="lookahead", keep_pixels=True)``;
+* ``TrackingPipeline(analyzer, config=None, dense=False, smoother="lookahead", keep_pixels=True,
+  live=False)``;
   ``config`` is an ``EngineConfig`` (default: ``analyzer.config``); ``smoother`` is
   ``"lookahead"`` (offline, delays output by ``config.smoother.n_next`` frames),
-  ``"realtime"`` (One Euro, no delay) or ``"off"``.
+  ``"realtime"`` (One Euro, no delay) or ``"off"``. ``live``: the frame loop must never
+  wait (the app): faces are embedded on a thread of their own and tentative faces are
+  hidden rather than held; otherwise (files) embeddings are computed at once and
+  results are held ``tracker.confirm_frames`` frames so tentative faces can be
+  back-filled (``engine.confirmation``).
 * ``process(packet) -> list[FrameResult]``: every packet comes out exactly once, in
   order, possibly later (``delay_frames``); ``flush()`` returns what is still held
   at the end of a stream; ``reset()`` starts a new stream (tracks and IDs restart).
@@ -28,7 +33,8 @@ Interface kept stable for the GUI's capture thread:
   ``timings_ms`` with the stages ``decode``, ``detect``, ``regress``, ``verify``, ``smooth``,
   ``reconstruct`` (milliseconds spent on that frame).
 * ``stats``: running counters (frames in/out, detector calls, face searches, scene
-  cuts, tracks started).
+  cuts, tracks started, confirmed, dropped, coasting, recovered and ended, embeddings
+  and re-identifications).
 
 Not thread-safe: one pipeline per thread (the ONNX sessions of one analyzer are not
 shared across threads).
@@ -40,13 +46,15 @@ import time
 
 from engine.analyzer import FaceAnalyzer
 from engine.config import EngineConfig
+from engine.confirmation import ConfirmationGate
 from engine.frames import FramePacket, FrameResult, without_pixels
+from engine.reid import EmbeddingQueue, InlineEmbeddingQueue, ThreadedEmbeddingQueue
 from engine.smoothing import SMOOTHERS, Smoother, make_smoother
 from engine.tracker import FaceTracker
 
 __all__ = ["SMOOTHERS", "STAGES", "PipelineStats", "TrackingPipeline"]
 
-STAGES = ("decode", "detect", "regress", "verify", "smooth", "reconstruct")
+STAGES = ("decode", "detect", "regress", "verify", "embed", "smooth", "reconstruct")
 
 
 @dataclasses.dataclass
@@ -56,9 +64,18 @@ class PipelineStats:
     detector_calls: int = 0  # full-frame FaceBoxes runs
     search_calls: int = 0  # scheduled searches for new faces (FaceBoxes on the shrunk frame)
     scene_cuts: int = 0
+    cut_frames: list[int] = dataclasses.field(default_factory=list)  # frame numbers that start a shot
     verify_calls: int = 0  # face-likeness checks (FaceBoxes on a 128x128 ROI)
-    tracks_started: int = 0
-    tracks_lost: int = 0
+    tracks_started: int = 0  # tentative tracks born
+    tracks_confirmed: int = 0
+    tracks_dropped: int = 0  # tentative tracks that failed: never in any output
+    tracks_hidden: int = 0  # times a confirmed face was not seen and its track started coasting
+    tracks_recovered: int = 0  # coasting tracks seen again (same track ID)
+    tracks_lost: int = 0  # tracks ended
+    embeddings: int = 0  # faces embedded for re-identification
+    embedding_ms: float = 0.0  # model time spent on them
+    reidentified: int = 0  # tracks given an earlier person's ID
+    people: int = 0  # persons seen
     face_frames: int = 0  # sum over output frames of the faces in them
     max_faces: int = 0  # most faces in one frame
     lost_reasons: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -68,25 +85,37 @@ class TrackingPipeline:
     """Tracker + smoother + optional dense mesh, fed one FramePacket at a time."""
 
     def __init__(self, analyzer: FaceAnalyzer, config: EngineConfig | None = None, dense: bool = False,
-                 smoother: str = "lookahead", fps: float = 25.0, keep_pixels: bool = True) -> None:
+                 smoother: str = "lookahead", fps: float = 25.0, keep_pixels: bool = True,
+                 live: bool = False) -> None:
         self.analyzer = analyzer
         self.config = config or analyzer.config
         self.dense = bool(dense)
         self.keep_pixels = bool(keep_pixels)
         self.smoother: Smoother = make_smoother(smoother, analyzer.face_model, self.config.smoother, fps=fps)
-        self.tracker = FaceTracker(analyzer, self.config.tracker)
+        self.embeddings: EmbeddingQueue | None = None
+        if self.config.tracker.reid:
+            embedder = analyzer.face_embedder()
+            self.embeddings = ThreadedEmbeddingQueue(embedder) if live else InlineEmbeddingQueue(embedder)
+        self.tracker = FaceTracker(analyzer, self.config.tracker, embeddings=self.embeddings)
+        self.gate = ConfirmationGate(0 if live else self.config.tracker.confirm_frames)
         self.stats = PipelineStats()
 
     @property
     def delay_frames(self) -> int:
         """Frames between a packet going in and its result coming out."""
-        return self.smoother.delay_frames
+        return self.gate.delay_frames + self.smoother.delay_frames
 
     def reset(self) -> None:
         """Start a new stream: forget tracks, IDs, held frames and counters."""
         self.tracker.reset()
+        self.gate.reset()
         self.smoother.reset()
         self.stats = PipelineStats()
+
+    def close(self) -> None:
+        """Stop the embedding thread, if any (the pipeline is not used after this)."""
+        if self.embeddings is not None:
+            self.embeddings.close()
 
     def process(self, packet: FramePacket) -> list[FrameResult]:
         """Track one frame; return the frames the smoother releases (oldest first)."""
@@ -96,19 +125,29 @@ class TrackingPipeline:
         s.detector_calls = self.tracker.detector_calls
         s.search_calls = self.tracker.search_calls
         s.scene_cuts += step.cut
+        if step.cut:
+            s.cut_frames.append(packet.index)
         s.verify_calls = self.tracker.verify_calls
         s.tracks_started += len(step.started)
+        s.tracks_confirmed += len(step.confirmed)
+        s.tracks_dropped += len(step.dropped)
+        s.tracks_hidden += len(step.hidden)
+        s.tracks_recovered += len(step.recovered)
         s.tracks_lost += len(step.lost)
         for reason in step.lost.values():
             s.lost_reasons[reason] = s.lost_reasons.get(reason, 0) + 1
+        if self.embeddings is not None:
+            s.embeddings, s.embedding_ms = self.embeddings.calls, self.embeddings.total_ms
+        s.reidentified = self.tracker.people.reidentified
+        s.people = len(self.tracker.people.people)
         timings = {"decode": float(packet.decode_ms), "detect": step.timings_ms.get("detect", 0.0),
                    "regress": step.timings_ms.get("regress", 0.0),
-                   "verify": step.timings_ms.get("verify", 0.0)}
+                   "verify": step.timings_ms.get("verify", 0.0), "embed": step.timings_ms.get("embed", 0.0)}
         image = packet.image if self.keep_pixels else without_pixels(packet.image)
         result = FrameResult(index=packet.index, timestamp=packet.timestamp, image=image,
                              faces=step.faces, detector_ran=step.detector_ran, timings_ms=timings)
         t = time.perf_counter()
-        ready = self.smoother.push(result)
+        ready = [r for held in self.gate.push(result) for r in self.smoother.push(held)]
         # The smoother's cost is booked on the frame pushed (its timings dict is shared
         # with the result object the smoother holds, so it is there when it comes out).
         timings["smooth"] = (time.perf_counter() - t) * 1000
@@ -117,7 +156,7 @@ class TrackingPipeline:
     def flush(self) -> list[FrameResult]:
         """End of stream: every frame still held by the smoother, in order."""
         t = time.perf_counter()
-        ready = self.smoother.flush()
+        ready = [r for held in self.gate.flush() for r in self.smoother.push(held)] + self.smoother.flush()
         if ready:
             per = (time.perf_counter() - t) * 1000 / len(ready)
             for r in ready:

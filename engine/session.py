@@ -167,12 +167,21 @@ class SessionSummary:
     frames: int = 0  # results released (= frames_read once finished)
     frames_with_faces: int = 0
     rows: int = 0  # faces over all frames
-    tracks: int = 0
+    tracks: int = 0  # tracks in the outputs (confirmed)
+    people: int = 0  # distinct person IDs in the outputs
     max_faces_in_a_frame: int = 0
     detector_calls: int = 0
     face_checks: int = 0
-    tracks_lost: int = 0
+    scene_cuts: int = 0
+    cut_frames: list[int] = field(default_factory=list)  # frame numbers that start a new shot
+    tracks_dropped: int = 0  # tentative tracks that failed before confirmation: in no output
+    tracks_hidden: int = 0  # times a face was not seen and its track coasted (no rows meanwhile)
+    tracks_recovered: int = 0  # coasting tracks seen again, same track ID
+    tracks_lost: int = 0  # tracks ended (coasted too long, or a scene cut)
     lost_reasons: dict[str, int] = field(default_factory=dict)
+    embeddings: int = 0  # faces embedded for re-identification
+    embedding_ms: float = 0.0  # model time spent embedding
+    reidentified: int = 0  # tracks given the ID of a person seen before
     started_at_frame: int | None = None  # frame number of the first packet fed (= the table's first row)
     last_frame: int | None = None  # frame number of the last result exported
     seconds: float = 0.0
@@ -204,6 +213,7 @@ class Session:
         self.summary = SessionSummary()
         self.error: str | None = None  # first failed write; the run should end
         self._track_ids: set[int] = set()
+        self._person_ids: set[int] = set()
         self._stage_ms: dict[str, array[float]] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
         self._t0, self._cpu0 = time.perf_counter(), time.process_time()
         self._finished = False
@@ -214,7 +224,8 @@ class Session:
             prepare_out_dir(self.out_dir, options.exports.overwrite)
             self._record = RunRecord(self.out_dir, self._description(config))
             self._record.start()
-            self._exporters = _make_exporters(self.out_dir, options.exports, analyzer.face_model, source)
+            self._exporters = _make_exporters(self.out_dir, options.exports, analyzer.face_model, source,
+                                              lambda pid: self.pipeline.tracker.people.resolve(pid))
         self._sinks: list[ResultSink] = [*self._exporters, *sinks]
 
     def _description(self, config: EngineConfig) -> dict[str, object]:
@@ -293,6 +304,7 @@ class Session:
             s.rows += len(r.faces)
             s.frames_with_faces += bool(r.faces)
             self._track_ids.update(tf.track_id for tf in r.faces)
+            self._person_ids.update(tf.person_id for tf in r.faces)
 
     def _fail(self, message: str) -> None:
         if self.error is None:  # the first failure is the one to report
@@ -328,6 +340,7 @@ class Session:
                 except OSError as e:
                     self._fail(str(e))
             self._sinks = []
+            self.pipeline.close()
             self.summary.warning = warning
             self._complete_summary(interrupted)
             if self._record is not None:
@@ -354,11 +367,20 @@ class Session:
         s = self.summary
         stats = self.pipeline.stats
         s.tracks = len(self._track_ids)
+        s.people = len(self._person_ids)
         s.max_faces_in_a_frame = stats.max_faces
         s.detector_calls = stats.detector_calls
         s.face_checks = stats.verify_calls
+        s.scene_cuts = stats.scene_cuts
+        s.cut_frames = list(stats.cut_frames)
+        s.tracks_dropped = stats.tracks_dropped
+        s.tracks_hidden = stats.tracks_hidden
+        s.tracks_recovered = stats.tracks_recovered
         s.tracks_lost = stats.tracks_lost
         s.lost_reasons = dict(stats.lost_reasons)
+        s.embeddings = stats.embeddings
+        s.embedding_ms = round(stats.embedding_ms, 1)
+        s.reidentified = stats.reidentified
         s.seconds = round(time.perf_counter() - self._t0, 3)
         s.cpu_seconds = round(time.process_time() - self._cpu0, 3)
         s.interrupted = bool(interrupted)
@@ -427,10 +449,11 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
 
 
 def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceModel",
-                    source: SourceDescription) -> list[FileExporter]:
+                    source: SourceDescription, resolve_person: Callable[[int], int]) -> list[FileExporter]:
     """The sinks that write ``exports`` into ``out_dir``; closes what it opened if one fails."""
     from engine.animation_export import AnimationExporter
     from engine.mesh_export import MeshExporter, MeshWriter
+    from engine.people_table import PeopleWriter
     from engine.recorder import OverlayExporter
     from engine.table import TableWriter
 
@@ -438,6 +461,7 @@ def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceMode
     try:
         if exports.table:
             made.append(TableWriter(out_dir, face_model))
+            made.append(PeopleWriter(out_dir, resolve_person))
         if exports.video or exports.frames:
             made.append(OverlayExporter(out_dir, face_model, source.fps, source.frame_size, video=exports.video,
                                         frames=exports.frames, render=exports.render))

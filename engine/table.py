@@ -1,10 +1,10 @@
-"""The per-frame research table (format "tracker-app table 2"): ``faces.csv`` and ``faces.npz``.
+"""The per-frame research table (format "tracker-app table 3"): ``faces.csv`` and ``faces.npz``.
 
 One row per face per frame, and one row with ``success`` 0 and an empty
 ``track_id`` for a frame without a face, so every frame read has a row. The
 columns (units and sign conventions in ``TABLE_SCHEMA``, also written into run.json):
 
-    frame, time, track_id, success, confidence,
+    frame, time, track_id, person_id, success, confidence,
     box_x1, box_y1, box_x2, box_y2, roi_x1, roi_y1, roi_x2, roi_y2,
     yaw, pitch, roll, scale, cam00 ... cam23 (3x4, row-major),
     id0 ... id39, exp0 ... exp9, lm0_x, lm0_y, lm0_z ... lm67_z
@@ -32,7 +32,7 @@ from engine.frames import FrameResult
 from engine.image_space import camera_scale, export_camera, export_landmarks
 from engine.results import Face
 
-TABLE_FORMAT = "tracker-app table 2"
+TABLE_FORMAT = "tracker-app table 3"
 CSV_NAME = "faces.csv"
 NPZ_NAME = "faces.npz"
 
@@ -56,21 +56,24 @@ _GROUPS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
     ("landmarks", tuple(f"lm{k}_{a}" for k in range(N_LANDMARKS) for a in "xyz"), "%.4f",
      "image pixels, iBUG 300-W order; z as the camera's z (same depth frame on every frame)"),
 )
-_INT_COLUMNS = ("frame", "track_id", "success")
+_INT_COLUMNS = ("frame", "track_id", "person_id", "success")
 _INT_DOCS = {"frame": "0-based frame number in the source",
-             "track_id": "track identity (empty / -1 when the frame has no face)",
+             "track_id": "track: one continuous stretch of one face, kept through short occlusions "
+                         "(empty / -1 when the frame has no face)",
+             "person_id": "person, re-identified by a face embedding across tracks and cuts "
+                          "(empty / -1 when the frame has no face); people.csv maps tracks to people",
              "success": "1 for a face, 0 for a frame without one (all other columns empty / NaN)"}
 N_FLOATS = sum(len(cols) for _, cols, _, _ in _GROUPS)
 # npz array name -> shape of one row
 NPZ_ARRAYS: dict[str, tuple[int, ...]] = {
-    "frame": (), "time": (), "track_id": (), "success": (), "confidence": (), "box": (4,), "roi": (4,),
+    "frame": (), "time": (), "track_id": (), "person_id": (), "success": (), "confidence": (), "box": (4,), "roi": (4,),
     "angles": (3,), "scale": (), "camera": (3, 4), "identity": (N_SHAPE,), "expression": (N_EXPRESSION,),
     "landmarks": (N_LANDMARKS, 3)}
 
 
 def table_columns() -> list[str]:
     """Every CSV column, in order."""
-    return ["frame", "time", "track_id", "success", *[c for _, cols, _, _ in _GROUPS[1:] for c in cols]]
+    return ["frame", "time", "track_id", "person_id", "success", *[c for _, cols, _, _ in _GROUPS[1:] for c in cols]]
 
 
 def table_schema() -> dict[str, object]:
@@ -80,7 +83,8 @@ def table_schema() -> dict[str, object]:
     groups += [{"columns": list(cols), "npz": name, "unit": doc} for name, cols, _, doc in _GROUPS[1:]]
     return {"format": TABLE_FORMAT, "csv": CSV_NAME, "npz": NPZ_NAME, "columns": table_columns(),
             "groups": groups,
-            "rows": "one per face per frame; one with success 0 and no track_id for a frame without a face",
+            "rows": "one per face per frame where the face was seen (none while it is hidden); "
+                    "one with success 0 and no track_id for a frame without a face",
             "coordinates": "image pixels, x right, y down; z pixels towards the camera, 0 at the model origin",
             "rebuild": "landmarks = S @ camera[:, :3].T + camera[:, 3], S = (u_base + [w_shp_base, w_exp_base] "
                        "@ [identity, expression]).reshape(-1, 3) from weights/face_model.npz"}
@@ -112,13 +116,13 @@ class TableWriter:
     def write(self, result: FrameResult) -> None:
         if self._csv is None:
             raise ValueError("table is closed")
-        rows: list[tuple[tuple[int, int, int], np.ndarray]] = []
+        rows: list[tuple[tuple[int, int, int, int], np.ndarray]] = []
         if not result.faces:
             blank = np.full(N_FLOATS, np.nan)
             blank[0] = result.timestamp
-            rows.append(((result.index, -1, 0), blank))
+            rows.append(((result.index, -1, -1, 0), blank))
         for tf in result.faces:
-            rows.append(((result.index, tf.track_id, 1), self._face_values(result.timestamp, tf.face)))
+            rows.append(((result.index, tf.track_id, tf.person_id, 1), self._face_values(result.timestamp, tf.face)))
         text = "".join(_csv_line(ints, values) for ints, values in rows)
         try:
             self._csv.write(text)
@@ -138,7 +142,7 @@ class TableWriter:
             np.asarray(face.params, np.float64)[N_POSE:],
             export_landmarks(self.face_model, face).astype(np.float64).reshape(-1)])
 
-    def _append(self, ints: tuple[int, int, int], values: np.ndarray) -> None:
+    def _append(self, ints: tuple[int, int, int, int], values: np.ndarray) -> None:
         if self.rows == len(self._ints):
             self._ints = np.concatenate([self._ints, np.zeros_like(self._ints)])
             self._floats = np.concatenate([self._floats, np.zeros_like(self._floats)])
@@ -192,11 +196,11 @@ class TableWriter:
         self.paths.append(self.npz_path)
 
 
-def _csv_line(ints: tuple[int, int, int], values: np.ndarray) -> str:
-    frame, track_id, success = ints
+def _csv_line(ints: tuple[int, int, int, int], values: np.ndarray) -> str:
+    frame, track_id, person_id, success = ints
     if not success:
-        return f"{frame},{values[0]:.6f},,0" + "," * (N_FLOATS - 1) + "\n"
-    parts = [str(frame), "%.6f" % values[0], str(track_id), "1"]
+        return f"{frame},{values[0]:.6f},,,0" + "," * (N_FLOATS - 1) + "\n"
+    parts = [str(frame), "%.6f" % values[0], str(track_id), str(person_id), "1"]
     col = 1
     for _, cols, fmt, _ in _GROUPS[1:]:
         parts.extend(fmt % v for v in values[col:col + len(cols)])

@@ -1,97 +1,67 @@
-"""Multi-face tracker: re-crop from the previous landmarks, detect only when needed.
+"""Multi-face tracker: tracks that survive occlusions, and people who come back.
 
-    tracker = FaceTracker(analyzer)              # config from analyzer.config.tracker
+    tracker = FaceTracker(analyzer, embeddings=InlineEmbeddingQueue(embedder))
     for image in frames:
-        step = tracker.step(image)               # TrackStep: faces with stable track IDs
+        step = tracker.step(image)               # TrackStep: the faces seen in this frame
         for tf in step.faces:
-            print(tf.track_id, tf.face.landmarks)
+            print(tf.track_id, tf.person_id, tf.confirmed, tf.face.landmarks)
 
-Each track crops the next frame from its previous landmarks (upstream 3DDFA_V2's
-ROI rule) and regresses 62 parameters; all tracks of a frame are regressed in one
-batched run. A measured failure test decides when a track is
-lost (numbers in the README, measured on obama_pingpong.mp4 and the synthetic clips
-of tests/video_fixtures.py). Cheap statistics run on every frame:
+**Tracks** (``track_id``) are continuous stretches of one face. Each track crops the
+next frame from its previous landmarks, moved by its motion model (``engine.motion``),
+and all tracks of a frame are regressed in one batched run. A track is
 
-* ``contrast``: standard deviation of the grey levels in the centre of the 120x120
-  crop. Faces: >= 22 (obama min 22.2, emma patches >= 28); blank frames 0, flat
-  background 2-9. Under ``min_crop_contrast`` the track is lost.
-* ``param_rms``: root mean square of the whitened 40 identity + 10 expression
-  coefficients. Faces <= 0.58 (obama max); exploding regressions go far above.
-* ``scale_change``: ROI side ratio from one frame to the next (obama max 1.055).
-* ``inside``: fraction of the 68 landmarks inside the frame.
+* *tentative* from its first detection until it has been seen ``confirm_frames`` more
+  frames, or at once when its detection scored ``confirm_score``. A tentative track
+  that fails is dropped without a trace: phantoms never reach the outputs
+  (``engine.confirmation`` holds their frames until they are decided);
+* *confirmed* while it is seen;
+* *coasting* while it is not seen: the face check (``engine.face_check``) failed, the
+  face went behind a hand or another face, or a fresher track took its face. It is
+  looked for where its motion model predicts it, on every frame (the crop is regressed
+  and must pass the face-likeness check) and by every detection (one global Hungarian
+  assignment of detections to visible and coasting tracks, gated by IoU with the
+  predicted boxes; detections down to ``coast_detection_score`` may revive a track,
+  ByteTrack's idea). A coasting face gives no rows: faces are reported only where seen;
+* *ended* after ``coast_frames`` frames unseen, or at a scene cut.
 
-Those cannot tell a face from textured background the regressor has drifted onto
-(a face that left the frame: contrast 7-70, param_rms 0.3-0.45, like faces), so a
-face-likeness check runs every ``verify_every`` frames per track, and at once when
-a cheap statistic is in its "suspicious" band: FaceBoxes on the ROI resampled to
-128x128 (one small detector run, about a fiftieth of a 720p one). Faces score
->= 0.94 (obama min 0.978), crops without a face <= 0.06; under ``min_face_score``
-the track is lost.
+**People** (``person_id``, ``engine.reid``): a track is given a person when it is
+confirmed. With an embedding queue, its best view so far is embedded and compared with
+the people seen in the last ``return_frames`` who are not on screen; the nearest within
+``reid_same_person`` is that person, else a new one. Views are embedded again when
+markedly better and every ``reid_every`` frames while the person's gallery fills. A
+track whose first views were too poor to recognise (a profile, a tiny face) is
+recognised later, when a good view comes. Without a queue every track is a person.
 
-The detector (FaceBoxes) runs on the whole frame at start-up, on a frame where a
-track was lost, at a scene cut, while no face is tracked, and every
-``recover_every`` frames for ``recover_frames`` frames after a face was lost while
-others stay tracked. New faces are searched for every ``detect_every`` frames on
-the frame shrunk to ``search_max_width`` (the schedule and its cost are measured in
-the README). Detections that overlap a tracked face are that face (tracking wins:
-its landmark-based ROI is more precise than a detector box); the others start new
-tracks.
-
-Identity (``engine.identity``): every track keeps the mean of its faces' 40
-whitened identity coefficients and a fast moving average of the latest ones. When
-they part by more than ``identity_break`` the crop shows someone else (a cut the
-histogram missed, a face sliding over another): the track ends. At a scene cut
-(``engine.scene_cut``) every track ends and the detector runs. Ended tracks wait in
-a pool for ``return_frames`` frames; a new track takes the ID of the pooled person
-whose signature is nearest, if within ``identity_same_near`` (lost in this shot at
-most ``reuse_id_frames`` ago and overlapping the new box) or ``identity_same_far``
-(anywhere, any shot); a young track with a new ID is compared again over its first
-frames (a face entering through the edge is recognisable only once it is in). Every
-track, even one that takes an old ID back, is a new *segment*
-(``TrackedFace.segment``): smoothers never carry a window across segments.
+The detector (FaceBoxes) runs on the whole frame at start-up, when a track starts
+coasting, at a scene cut, while no face is tracked, and every ``recover_every`` frames
+for ``recover_frames`` frames after a loss. New faces are searched for every
+``detect_every`` frames on the frame shrunk to ``search_max_width``.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 
 from engine.analyzer import FaceAnalyzer
+from engine.assignment import assign
 from engine.config import TrackerConfig
 from engine.detector import Detection
+from engine.face_check import VERIFY_SIZE, box_iou, failure_reason, failure_statistics, suspicious
 from engine.frames import TrackedFace
-from engine.identity import TrackSignature, identity_signature, signature_distance
+from engine.motion import BoxMotion
+from engine.reid import EmbeddingQueue, EmbeddingRequest, PersonRegistry, ViewQuality
 from engine.results import Face
 from engine.roi import box_from_landmarks, roi_from_landmarks
 from engine.scene_cut import SceneCutDetector
 
-if TYPE_CHECKING:
-    from engine.analyzer import FaceAnalyzer
-    from engine.results import Face
 
-# Side of the ROI resampling the face-likeness check runs FaceBoxes on (a face fills
-# about 90 px of it, matching the detector's 64 and 128 px anchors).
-VERIFY_SIZE = 128
-# Centre of the 120x120 crop used for the contrast statistic: the face covers about
-# the central 70 % of a landmark ROI (the ROI side is the diagonal of the face box).
-CONTRAST_WINDOW = slice(24, 96)
-GREY_WEIGHTS = np.array([0.114, 0.587, 0.299], np.float32)  # BGR -> luma
-
-
-@dataclass(frozen=True)
-class FailureStats:
-    """The numbers the failure test looks at, for one regressed crop."""
-
-    param_rms: float  # RMS of the 50 whitened identity + expression coefficients
-    contrast: float  # grey-level standard deviation in the centre of the crop
-    scale_change: float  # ROI side ratio to the previous frame's, >= 1 either way
-    roi_side: float  # pixels
-    inside: float  # share of the 68 landmarks inside the frame
-
-    def finite(self) -> bool:
-        return all(np.isfinite(getattr(self, f.name)) for f in fields(self))
+class TrackState(Enum):
+    TENTATIVE = "tentative"
+    CONFIRMED = "confirmed"
+    COASTING = "coasting"
 
 
 @dataclass
@@ -99,17 +69,27 @@ class Track:
     """State of one tracked face (crop-space params and the ROI they belong to)."""
 
     track_id: int
-    segment: int  # unique per continuous stretch: smoothers never cross segments
+    segment: int  # one continuous stretch of frames: smoothers never cross segments
+    state: TrackState
     params: np.ndarray
     roi: np.ndarray
     landmarks: np.ndarray
     score: float  # detector score when (re)detected, face-likeness when verified
+    motion: BoxMotion
     first_frame: int
-    last_frame: int
-    signature: TrackSignature
-    frames_tracked: int = 1
+    last_seen: int
+    birth_score: float
+    person_id: int = 0  # 0 until confirmed
+    person_settled: bool = False  # recognised, or a new person decided from a good view
+    frames_seen: int = 1
     since_verify: int = 0  # frames since the last face-likeness check
-    new_id: bool = True  # the ID was issued for this track (not given back from the pool)
+    best_view: tuple[float, np.ndarray] | None = None  # (quality, chip) while tentative
+    embedded_quality: float = 0.0  # best view quality embedded so far
+    last_embedded: int = -(10 ** 9)
+
+    @property
+    def visible(self) -> bool:
+        return self.state is not TrackState.COASTING
 
 
 @dataclass
@@ -119,82 +99,48 @@ class TrackStep:
     faces: list[TrackedFace]
     detector_ran: bool  # a whole-frame detection or a face search ran on this frame
     cut: bool = False  # the frame starts a new shot
-    started: list[int] = field(default_factory=list)  # track IDs that began a segment in this frame
+    started: list[int] = field(default_factory=list)  # track IDs born in this frame (tentative)
+    confirmed: list[int] = field(default_factory=list)  # track IDs confirmed in this frame
+    dropped: list[int] = field(default_factory=list)  # tentative tracks that failed: never shown
+    hidden: dict[int, str] = field(default_factory=dict)  # track ID -> reason, started coasting
+    recovered: list[int] = field(default_factory=list)  # coasting tracks seen again
     lost: dict[int, str] = field(default_factory=dict)  # track ID -> reason, ended in this frame
-    timings_ms: dict[str, float] = field(default_factory=dict)  # "detect", "regress", "verify"
+    reidentified: list[int] = field(default_factory=list)  # tracks given an earlier person's ID
+    timings_ms: dict[str, float] = field(default_factory=dict)  # "detect", "regress", "verify", "embed"
 
 
 @dataclass
-class _PooledPerson:
-    """A track that ended: who it was and where, for giving the ID back."""
+class _Candidate:
+    """A track's regression in this frame, before the tracker decides whether it counts."""
 
-    track_id: int
-    box: np.ndarray
-    frame: int
-    shot: int  # scene cuts before it ended: a place in another shot says nothing
-    signature: np.ndarray
+    track: Track
+    params: np.ndarray
+    roi: np.ndarray
+    landmarks: np.ndarray
+    score: float
+    clean: bool  # no cheap statistic was suspicious
 
-
-def failure_statistics(coefficients: np.ndarray, crop: np.ndarray, new_roi: np.ndarray, old_roi: np.ndarray,
-                       landmarks: np.ndarray, frame_size: tuple[int, int]) -> FailureStats:
-    """Failure-test numbers from the 50 whitened coefficients (``FaceAnalyzer.whitened_coefficients``),
-    the crop they were regressed from, this and the previous ROI and the landmarks."""
-    z = np.asarray(coefficients, np.float64)
-    grey = crop[CONTRAST_WINDOW, CONTRAST_WINDOW].astype(np.float32) @ GREY_WEIGHTS
-    side_new = float(new_roi[2] - new_roi[0])
-    side_old = float(old_roi[2] - old_roi[0])
-    w, h = frame_size
-    xy = landmarks[:, :2]
-    inside = (xy[:, 0] >= 0) & (xy[:, 0] <= w - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= h - 1)
-    ratio = side_new / side_old if side_old > 0 else float("inf")
-    return FailureStats(param_rms=float(np.sqrt(np.mean(z * z))), contrast=float(grey.std()),
-                        scale_change=float(max(ratio, 1 / ratio)) if ratio > 0 else float("inf"),
-                        roi_side=side_new, inside=float(inside.mean()))
-
-
-def failure_reason(stats: FailureStats, cfg: TrackerConfig) -> str | None:
-    """None when the cheap statistics pass, else a short reason."""
-    if not stats.finite():
-        return "non-finite"
-    if stats.contrast < cfg.min_crop_contrast:
-        return "contrast"
-    if stats.param_rms > cfg.max_param_rms:
-        return "param_rms"
-    if stats.scale_change > cfg.max_roi_scale_change or stats.roi_side < cfg.min_roi_side:
-        return "scale"
-    if stats.inside < cfg.min_landmarks_inside:
-        return "outside"
-    return None
-
-
-def suspicious(stats: FailureStats, cfg: TrackerConfig) -> bool:
-    """A cheap statistic is near its limit: confirm with the face-likeness check now."""
-    return (stats.contrast < cfg.suspect_crop_contrast or stats.param_rms > cfg.suspect_param_rms
-            or stats.scale_change > cfg.suspect_roi_scale_change
-            or stats.inside < cfg.suspect_landmarks_inside)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two x1, y1, x2, y2 boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+    @property
+    def face_roi(self) -> np.ndarray:
+        """Where the face was found (the ROI the next frame would crop)."""
+        return roi_from_landmarks(self.landmarks)
 
 
 class FaceTracker:
     """Tracks several faces with stable IDs. One instance per video; not thread-safe."""
 
-    def __init__(self, analyzer: FaceAnalyzer, config: TrackerConfig | None = None) -> None:
+    def __init__(self, analyzer: FaceAnalyzer, config: TrackerConfig | None = None,
+                 embeddings: EmbeddingQueue | None = None) -> None:
         self.analyzer = analyzer
         self.config = config or analyzer.config.tracker
+        self.embeddings = embeddings
         self.cuts = SceneCutDetector(self.config.cut_threshold)
         self.reset()
 
     def reset(self) -> None:
-        """Forget all tracks (a new video); track IDs start again at 1."""
+        """Forget all tracks and people (a new video); IDs start again at 1."""
         self.tracks: list[Track] = []
+        self.people = PersonRegistry(self.config)
         self.detector_calls = 0  # whole-frame detections
         self.search_calls = 0  # scheduled searches for new faces (shrunk frame)
         self.verify_calls = 0
@@ -203,15 +149,24 @@ class FaceTracker:
         self._next_id = 1
         self._next_segment = 1
         self._last_detect = -(10 ** 9)
-        self._pool: list[_PooledPerson] = []
         self._recover_until = -1
         self._wanted = 0  # faces tracked before the latest loss
         self.cuts.reset()
+        if self.embeddings is not None:
+            self.embeddings.collect()  # results for a stream that is over
+
+    @property
+    def shot(self) -> int:
+        return len(self.cut_frames)
+
+    def person_of(self, track_id: int) -> int:
+        """The person a live track shows now (0 when not decided or the track ended)."""
+        return next((t.person_id for t in self.tracks if t.track_id == track_id), 0)
 
     # -- one frame --------------------------------------------------------------------
 
     def step(self, image: np.ndarray) -> TrackStep:
-        """Track the existing faces into ``image``, detect when needed, return every face."""
+        """Track the faces into ``image``, detect when needed, return the faces seen."""
         self.frame += 1
         cfg = self.config
         result = TrackStep(faces=[], detector_ran=False)
@@ -219,218 +174,347 @@ class FaceTracker:
         result.cut = self.cuts.update(image)
         if result.cut:
             self.cut_frames.append(self.frame)
-            for track in self.tracks:  # a new shot: who is who is decided again, from the detector
+            for track in self.tracks:  # a new shot: who is who is decided again, by the embeddings
                 self._end(track, "cut", result)
             self.tracks = []
-        verify_ms = self._follow_tracks(image, result)
-        if result.lost:
-            self._wanted = max(self._wanted, len(self.tracks) + len(result.lost))
+        for track in self.tracks:
+            track.motion.predict()
+        verify_ms = self._follow(image, result)
+        if result.hidden or result.lost:
+            self._wanted = max(self._wanted, len(self.tracks))
             if cfg.recover_every > 0:
                 self._recover_until = self.frame + cfg.recover_frames
-        self._note_enough_tracks()
         result.timings_ms["regress"] = (time.perf_counter() - t0) * 1000 - verify_ms
         result.timings_ms["verify"] = verify_ms
         result.timings_ms["detect"] = 0.0
 
-        search = self._detection_due(bool(result.lost))
+        search = self._detection_due(bool(result.hidden))
         if search is not None:
             result.detector_ran = True
             self._last_detect = self.frame
             td = time.perf_counter()
+            low = cfg.coast_detection_score
             if search:
                 self.search_calls += 1
-                detections = self.analyzer.detect(image, cfg.search_max_width)
+                detections = self.analyzer.detect(image, cfg.search_max_width, min_score=low)
             else:
                 self.detector_calls += 1
-                detections = self.analyzer.detect(image)
+                detections = self.analyzer.detect(image, min_score=low)
             result.timings_ms["detect"] = (time.perf_counter() - td) * 1000
             tr = time.perf_counter()
-            self._start_tracks(image, detections, result)
+            self._match_detections(image, detections, result)
             result.timings_ms["regress"] += (time.perf_counter() - tr) * 1000
-
-        result.faces = [TrackedFace(t.track_id, self._face(t), t.segment) for t in self.tracks]
+        self._expire(result)
+        self._note_enough_tracks()
+        te = time.perf_counter()
+        self._confirm_and_identify(image, result)
+        result.timings_ms["embed"] = (time.perf_counter() - te) * 1000
+        for track in self.tracks:
+            if track.visible and track.person_id:
+                self.people.note_seen(track.person_id, self.frame, self.shot)
+        result.faces = [TrackedFace(t.track_id, self._face(t), t.segment, t.person_id,
+                                    t.state is TrackState.CONFIRMED)
+                        for t in self.tracks if t.visible and t.last_seen == self.frame]
         return result
 
-    def _follow_tracks(self, image: np.ndarray, result: TrackStep) -> float:
-        """Every track: crop from the previous landmarks, one batched regression, the
-        failure and identity tests. Returns the milliseconds spent on face checks."""
+    # -- following tracks -----------------------------------------------------------------
+
+    def _follow(self, image: np.ndarray, result: TrackStep) -> float:
+        """Regress every visible track where its face should be now, and look for every
+        coasting face where it should be; then decide who keeps which face. Returns the
+        milliseconds spent on face-likeness checks."""
         if not self.tracks:
             return 0.0
         cfg = self.config
         h, w = image.shape[:2]
-        verify_ms = 0.0
-        rois = [roi_from_landmarks(t.landmarks) for t in self.tracks]
+        probes = [t for t in self.tracks if t.visible or _inside(t.motion.box, w, h)]
+        if not probes:
+            return 0.0
+        rois = [self._predicted_roi(t) for t in probes]
         params, crops = self.analyzer.regress_rois(image, rois)
-        survivors: list[tuple[Track, np.ndarray]] = []
-        for track, roi, crop, p in zip(self.tracks, rois, crops, params):
+        verify_ms = 0.0
+        candidates: list[_Candidate] = []
+        for track, roi, crop, p in zip(probes, rois, crops, params):
             landmarks = self.analyzer.landmarks(p, roi)
-            coefficients = self.analyzer.whitened_coefficients(p)
-            stats = failure_statistics(coefficients, crop, roi_from_landmarks(landmarks), roi, landmarks, (w, h))
+            stats = failure_statistics(self.analyzer.whitened_coefficients(p), crop, roi_from_landmarks(landmarks),
+                                       track.roi, landmarks, (w, h))
             reason = failure_reason(stats, cfg)
+            score = track.score
             track.since_verify += 1
-            if reason is None and cfg.verify_every > 0 and (
-                    track.since_verify >= cfg.verify_every or suspicious(stats, cfg)):
+            check = track.state is TrackState.COASTING or (
+                cfg.verify_every > 0 and (track.since_verify >= cfg.verify_every or suspicious(stats, cfg)))
+            if reason is None and check:
                 tv = time.perf_counter()
-                track.score = self.face_score(image, roi_from_landmarks(landmarks))
+                score = self.face_score(image, roi_from_landmarks(landmarks))
                 verify_ms += (time.perf_counter() - tv) * 1000
                 track.since_verify = 0
-                if track.score < cfg.min_face_score:
+                if score < cfg.min_face_score:
                     reason = "not_a_face"
-            # Identity evidence only from clean crops: a face half out of the frame or
-            # half covered regresses another shape.
-            signature = identity_signature(coefficients)
-            clean = reason is None and not suspicious(stats, cfg)
-            if (clean and track.signature.frames >= cfg.identity_min_frames
-                    and track.signature.drift(signature) > cfg.identity_break):
-                reason = "identity"
-            if reason is not None:
-                self._end(track, reason, result)
-                continue
-            if clean:
-                track.signature.add(signature)
-                self._recognise_late(track)
-            track.params, track.roi, track.landmarks = p, roi, landmarks
-            track.last_frame = self.frame
-            track.frames_tracked += 1
-            survivors.append((track, signature))
-        self.tracks = self._drop_duplicates(survivors, result)
+            if reason is None and track.state is TrackState.COASTING and not self._predicted_best_by(
+                    track, box_from_landmarks(landmarks)):
+                reason = "elsewhere"  # a face, but not this one
+            if reason is None:
+                candidates.append(_Candidate(track, p, roi, landmarks, score, not suspicious(stats, cfg)))
+            elif track.visible:
+                self._hide(track, reason, result)
+        for c in self._one_track_per_face(candidates, result):
+            self._see(c.track, c.params, c.roi, c.landmarks, c.score, result)
         return verify_ms
+
+    def _predicted_best_by(self, track: Track, box: np.ndarray) -> bool:
+        """A face found at ``box`` while looking for a hidden one is that face only if its
+        track predicted it (``coast_match_iou``) better than any other track did: a face
+        that hid this very frame is still predicted where it was, and keeps its place."""
+        own = box_iou(box, track.motion.box)
+        return own >= self.config.coast_match_iou and all(
+            box_iou(box, t.motion.box) <= own for t in self.tracks if t is not track)
+
+    def _predicted_roi(self, track: Track) -> np.ndarray:
+        """The track's landmark ROI moved (and scaled) to where its motion model puts the face."""
+        roi = roi_from_landmarks(track.landmarks)
+        last = box_from_landmarks(track.landmarks)
+        now = track.motion.box
+        shift = ((now[0] + now[2]) - (last[0] + last[2])) / 2, ((now[1] + now[3]) - (last[1] + last[3])) / 2
+        scale = float(np.clip((now[2] - now[0]) / max(float(last[2] - last[0]), 1e-3), 0.8, 1.25))
+        cx, cy = (roi[0] + roi[2]) / 2 + shift[0], (roi[1] + roi[3]) / 2 + shift[1]
+        half = (roi[2] - roi[0]) / 2 * scale
+        return np.array([cx - half, cy - half, cx + half, cy + half], np.float32)
+
+    def _one_track_per_face(self, candidates: list[_Candidate], result: TrackStep) -> list[_Candidate]:
+        """Two tracks that found one face (a face slid in front of another, a coasting face
+        looked for where another face now is): the face goes to the track that was seen
+        last frame rather than one coming back, a confirmed rather than a tentative one,
+        the one whose motion predicted it clearly better, else the older; the other is
+        hidden (or dropped when tentative)."""
+        kept: list[_Candidate] = []
+        for c in sorted(candidates, key=self._priority):
+            rival = next((k for k in kept if box_iou(c.face_roi, k.face_roi) > self.config.duplicate_iou), None)
+            if rival is None:
+                kept.append(c)
+                continue
+            box = box_from_landmarks(c.landmarks)
+            if (self._priority(c)[:2] == self._priority(rival)[:2]
+                    and box_iou(box, c.track.motion.box) > box_iou(box, rival.track.motion.box) + 0.2):
+                kept[kept.index(rival)] = c
+                c, rival = rival, c
+            if c.track.visible:
+                self._hide(c.track, "duplicate", result)
+        return kept
+
+    def _priority(self, c: _Candidate) -> tuple[int, int, int, int]:
+        t = c.track
+        return (t.state is TrackState.COASTING, t.state is TrackState.TENTATIVE, t.first_frame, t.track_id)
+
+    def _see(self, track: Track, params: np.ndarray, roi: np.ndarray, landmarks: np.ndarray, score: float,
+             result: TrackStep) -> None:
+        """The track's face is at ``landmarks`` in this frame."""
+        box = box_from_landmarks(landmarks)
+        if track.state is TrackState.COASTING:
+            track.state = TrackState.CONFIRMED
+            if track.last_seen < self.frame - 1:  # a gap: the face may have moved while hidden
+                track.segment = self._new_segment()
+                track.motion = BoxMotion(box)  # its old velocity says nothing now
+            else:
+                track.motion.update(box)
+            result.recovered.append(track.track_id)
+        else:
+            track.motion.update(box)
+        track.params, track.roi, track.landmarks, track.score = params, roi, landmarks, score
+        track.last_seen = self.frame
+        track.frames_seen += 1
+
+    def _hide(self, track: Track, reason: str, result: TrackStep) -> None:
+        """The track's face was not seen: a tentative track is dropped, a confirmed one coasts."""
+        if track.state is TrackState.TENTATIVE:
+            self.tracks.remove(track)
+            result.dropped.append(track.track_id)
+            return
+        track.state = TrackState.COASTING
+        result.hidden[track.track_id] = reason
 
     def face_score(self, image: np.ndarray, roi: np.ndarray) -> float:
         """Face-likeness of a ROI: best FaceBoxes score on it resampled to 128x128 (0 if none)."""
         self.verify_calls += 1
         return self.analyzer.face_likeness(image, roi, VERIFY_SIZE)
 
-    def _detection_due(self, lost_now: bool) -> bool | None:
+    # -- detections -> tracks -------------------------------------------------------------
+
+    def _detection_due(self, hidden_now: bool) -> bool | None:
         """None: no detector on this frame; False: the whole frame; True: a face search."""
         cfg = self.config
-        if not self.tracks or lost_now:
+        visible = [t for t in self.tracks if t.visible]
+        if not visible or hidden_now:
             return False
         since = self.frame - self._last_detect
         if self.frame <= self._recover_until and cfg.recover_every > 0 and since >= cfg.recover_every:
             return False
-        if cfg.max_faces and len(self.tracks) >= cfg.max_faces:
+        if cfg.max_faces and len(visible) >= cfg.max_faces:
             return None
         if cfg.detect_every > 0 and since >= cfg.detect_every:
             return True
         return None
 
     def _note_enough_tracks(self) -> None:
-        if len(self.tracks) >= self._wanted:
-            self._wanted = len(self.tracks)
+        visible = sum(t.visible for t in self.tracks)
+        if visible >= self._wanted:
+            self._wanted = visible
             self._recover_until = -1
+
+    def _match_detections(self, image: np.ndarray, detections: list[Detection], result: TrackStep) -> None:
+        """One global assignment of this frame's detections to the tracks (visible ones at
+        their faces, coasting ones at their predictions); a detection taken by a coasting
+        track brings it back, an unclaimed strong one starts a tentative track."""
+        cfg = self.config
+        if not detections:
+            return
+        boxes = [box_from_landmarks(t.landmarks) if t.last_seen == self.frame else t.motion.box for t in self.tracks]
+        cost = np.array([[1.0 - box_iou(d.box, b) for b in boxes] for d in detections]).reshape(len(detections),
+                                                                                              len(boxes))
+        # Visible faces first, then coasting ones with the detections left (ByteTrack's cascade):
+        # a hidden face's prediction must not take the detection of a face in plain view.
+        visible = [j for j, t in enumerate(self.tracks) if t.visible]
+        coasting = [j for j, t in enumerate(self.tracks) if not t.visible]
+        taken = [(i, visible[j]) for i, j in assign(cost[:, visible], 1.0 - cfg.match_iou)]
+        claimed = {i for i, _ in taken}
+        rest = [i for i in range(len(detections)) if i not in claimed]
+        revivals = assign(cost[np.ix_(rest, coasting)], 1.0 - cfg.coast_match_iou)
+        revive = [(detections[rest[i]], self.tracks[coasting[j]]) for i, j in revivals]
+        claimed |= {rest[i] for i, _ in revivals}
+        # A detection overlapping any visible face is that face, even if another detection won it.
+        fresh = [d for i, d in enumerate(detections) if i not in claimed and d.score >= self.analyzer.config.detector.min_score
+                 and all(box_iou(d.box, b) <= cfg.match_iou
+                         for b, t in zip(boxes, self.tracks) if t.visible)]
+        room = cfg.max_faces - sum(t.visible for t in self.tracks) if cfg.max_faces else len(fresh)
+        fresh = fresh[: max(0, room)]
+        wanted = [d for d, _ in revive] + fresh
+        if not wanted:
+            return
+        h, w = image.shape[:2]
+        params, rois = self.analyzer.regress_detections(image, wanted)
+        for k, (det, roi, p) in enumerate(zip(wanted, rois, params)):
+            landmarks = self.analyzer.landmarks(p, roi)
+            stats = failure_statistics(self.analyzer.whitened_coefficients(p), self.analyzer.crop(image, roi), roi,
+                                       roi, landmarks, (w, h))
+            if failure_reason(stats, cfg) is not None:
+                continue  # the detection does not regress to a face
+            on_visible_face = any(
+                t.visible and box_iou(roi_from_landmarks(landmarks), roi_from_landmarks(t.landmarks)) > cfg.duplicate_iou
+                for t in self.tracks)
+            if on_visible_face:
+                continue  # its regression landed on a face in view
+            if k < len(revive):
+                track = revive[k][1]
+                self._see(track, p, roi, landmarks, det.score, result)
+                continue
+            track = Track(track_id=self._next_id, segment=self._new_segment(), state=TrackState.TENTATIVE,
+                          params=p, roi=roi, landmarks=landmarks, score=det.score,
+                          motion=BoxMotion(box_from_landmarks(landmarks)), first_frame=self.frame,
+                          last_seen=self.frame, birth_score=det.score)
+            self._next_id += 1
+            self.tracks.append(track)
+            result.started.append(track.track_id)
+
+    def _expire(self, result: TrackStep) -> None:
+        for track in list(self.tracks):
+            if track.state is TrackState.COASTING and self.frame - track.last_seen >= self.config.coast_frames:
+                self._end(track, result.hidden.get(track.track_id, "unseen"), result)
+                self.tracks.remove(track)
+
+    def _end(self, track: Track, reason: str, result: TrackStep) -> None:
+        """The track is over; its person stays known for ``return_frames``."""
+        if track.state is TrackState.TENTATIVE:
+            result.dropped.append(track.track_id)
+        else:
+            result.lost[track.track_id] = reason
+
+    def _new_segment(self) -> int:
+        self._next_segment += 1
+        return self._next_segment - 1
 
     def _face(self, track: Track) -> Face:
         return self.analyzer.make_face(track.params, track.roi, box_from_landmarks(track.landmarks), track.score,
                                        dense=False, landmarks=track.landmarks)
 
-    # -- detections -> tracks -----------------------------------------------------------
+    # -- confirmation and people ----------------------------------------------------------
 
-    def _start_tracks(self, image: np.ndarray, detections: list[Detection], result: TrackStep) -> None:
+    def _confirm_and_identify(self, image: np.ndarray, result: TrackStep) -> None:
+        """Confirm tentative tracks, give them people, and keep the galleries growing."""
         cfg = self.config
-        tracked_boxes = [box_from_landmarks(t.landmarks) for t in self.tracks]
-        fresh = [d for d in detections if all(box_iou(d.box, b) <= cfg.match_iou for b in tracked_boxes)]
-        if cfg.max_faces:
-            fresh = fresh[: max(0, cfg.max_faces - len(self.tracks))]
-        if not fresh:
+        requests: list[EmbeddingRequest] = []
+        seen_now = [t for t in self.tracks if t.last_seen == self.frame]
+        for track in seen_now:
+            quality = self._quality(track)
+            if track.state is TrackState.TENTATIVE:
+                if (self.embeddings is not None and quality >= cfg.reid_min_quality
+                        and (track.best_view is None or quality > track.best_view[0])):
+                    track.best_view = (quality, self.embeddings.chips(image, [track.landmarks])[0])
+                if track.frames_seen > cfg.confirm_frames or track.birth_score >= cfg.confirm_score:
+                    track.state = TrackState.CONFIRMED
+                    result.confirmed.append(track.track_id)
+                    if track.best_view is not None:
+                        q, chip = track.best_view
+                        requests.append(EmbeddingRequest(track.track_id, self.frame, q, chip))
+                        track.embedded_quality, track.last_embedded = q, self.frame
+                    track.best_view = None
+            elif (self.embeddings is not None and track.state is TrackState.CONFIRMED
+                  and quality >= cfg.reid_min_quality and self._wants_view(track, quality)):
+                chip = self.embeddings.chips(image, [track.landmarks])[0]
+                requests.append(EmbeddingRequest(track.track_id, self.frame, quality, chip))
+                track.embedded_quality = max(track.embedded_quality, quality)
+                track.last_embedded = self.frame
+        for track_id in result.confirmed:  # a person for every confirmed track, known or provisional
+            track = self._track(track_id)
+            if track is not None and not track.person_id:
+                track.person_id = self.people.new_person(self.frame, self.shot)
+        if self.embeddings is None:
+            for track_id in result.confirmed:
+                track = self._track(track_id)
+                if track is not None:
+                    track.person_settled = True
             return
-        h, w = image.shape[:2]
-        params, rois = self.analyzer.regress_detections(image, fresh)
-        started: list[tuple[Track, np.ndarray]] = []
-        for det, roi, p in zip(fresh, rois, params):
-            landmarks = self.analyzer.landmarks(p, roi)
-            coefficients = self.analyzer.whitened_coefficients(p)
-            # The same test as for tracked faces, bar the frame-to-frame scale change:
-            # a detection whose regression does not look like a face starts no track.
-            stats = failure_statistics(coefficients, self.analyzer.crop(image, roi), roi, roi, landmarks, (w, h))
-            if failure_reason(stats, cfg) is not None:
-                continue
-            signature = TrackSignature(cfg.identity_recent_weight)
-            signature.add(identity_signature(coefficients))
-            track = Track(track_id=0, segment=self._next_segment, params=p, roi=roi, landmarks=landmarks,
-                          score=det.score, first_frame=self.frame, last_frame=self.frame, signature=signature)
-            self._next_segment += 1
-            started.append((track, signature.mean))
-        self._assign_ids([t for t, _ in started])
-        self.tracks = self._drop_duplicates([(t, t.signature.mean) for t in self.tracks] + started, result)
-        result.started += [t.track_id for t, _ in started if t in self.tracks]
-        self._note_enough_tracks()
+        self.embeddings.submit(requests)
+        for done in self.embeddings.collect():
+            track = self._track(done.track_id)
+            if track is not None and track.person_id:
+                self._identify(track, done.embedding, done.quality, result)
 
-    def _assign_ids(self, tracks: list[Track]) -> None:
-        """Old IDs for the people of the pool the new tracks show, new IDs for the rest."""
+    def _wants_view(self, track: Track, quality: float) -> bool:
         cfg = self.config
-        self._pool = [e for e in self._pool if self.frame - e.frame <= cfg.return_frames]
-        active = {t.track_id for t in self.tracks}
-        pairs = []
-        for i, track in enumerate(tracks):
-            box = box_from_landmarks(track.landmarks)
-            for j, entry in enumerate(self._pool):
-                if entry.track_id in active:
-                    continue
-                near = (entry.shot == len(self.cut_frames) and self.frame - entry.frame <= cfg.reuse_id_frames
-                        and box_iou(box, entry.box) > cfg.reuse_id_iou)
-                d = signature_distance(track.signature.mean, entry.signature)
-                if d <= (cfg.identity_same_near if near else cfg.identity_same_far):
-                    pairs.append((d, i, j))
-        taken_tracks: set[int] = set()
-        taken_entries: set[int] = set()
-        for _, i, j in sorted(pairs):
-            if i in taken_tracks or j in taken_entries:
-                continue
-            taken_tracks.add(i)
-            taken_entries.add(j)
-            tracks[i].track_id, tracks[i].new_id = self._pool[j].track_id, False
-        self._pool = [e for j, e in enumerate(self._pool) if j not in taken_entries]
-        for track in tracks:
-            if track.track_id == 0:
-                track.track_id = self._next_id
-                self._next_id += 1
+        gallery = self.people.people.get(track.person_id)
+        filling = gallery is None or len(gallery.exemplars) < cfg.reid_gallery_size
+        since = self.frame - track.last_embedded
+        if quality > track.embedded_quality * cfg.reid_better_view and since >= cfg.reid_min_gap:
+            return True
+        return filling and since >= cfg.reid_every
 
-    def _recognise_late(self, track: Track) -> None:
-        """A young track with a new ID whose recent faces match a pooled person takes
-        that person's ID: a face that came in through the edge or half turned away
-        was not recognisable on its first frame. Same person, same segment."""
-        cfg = self.config
-        if not track.new_id or not cfg.identity_min_frames <= track.signature.frames <= 3 * cfg.identity_min_frames:
-            return
-        active = {t.track_id for t in self.tracks}
-        candidates = [(signature_distance(track.signature.recent, e.signature), k)
-                      for k, e in enumerate(self._pool) if e.track_id not in active
-                      and self.frame - e.frame <= cfg.return_frames]
-        if not candidates:
-            return
-        d, k = min(candidates)
-        if d <= cfg.identity_same_far:
-            track.track_id, track.new_id = self._pool.pop(k).track_id, False
+    def _identify(self, track: Track, embedding: np.ndarray, quality: float, result: TrackStep) -> None:
+        """An embedding of the track's face arrived: recognise the person if not yet done,
+        and keep the view in their gallery."""
+        if not track.person_settled:
+            on_screen = {t.person_id for t in self.tracks if t is not track}
+            match = self.people.best_match(embedding, self.frame, exclude=on_screen | {track.person_id})
+            if match is not None:
+                # The older ID stays: its rows are already out (people.csv maps the other).
+                keep, drop = sorted((match[0], track.person_id))
+                self.people.merge(keep=keep, drop=drop)
+                track.person_id = keep
+                self.people.reidentified += 1
+                result.reidentified.append(track.track_id)
+                track.person_settled = True
+            elif quality >= self.config.reid_settle_quality:
+                track.person_settled = True  # a good view matched nobody: a new person
+        self.people.add_exemplar(track.person_id, embedding, quality)
 
-    def _end(self, track: Track, reason: str, result: TrackStep) -> None:
-        """The track's segment is over; its person waits in the pool for ``return_frames``."""
-        if track.first_frame < self.frame:  # else it was never shown: nothing was lost
-            result.lost[track.track_id] = reason
-        self._pool = [e for e in self._pool if e.track_id != track.track_id]
-        shot = len(self.cut_frames) - (reason == "cut")  # a track ended by a cut belongs to the shot before
-        self._pool.append(_PooledPerson(track.track_id, box_from_landmarks(track.landmarks), self.frame, shot,
-                                        track.signature.mean))
+    def _quality(self, track: Track) -> float:
+        box = box_from_landmarks(track.landmarks)
+        pose = self.analyzer.face_model.head_pose(track.params)
+        return ViewQuality(side_px=float(max(box[2] - box[0], box[3] - box[1])), yaw_deg=pose.yaw).score
 
-    def _drop_duplicates(self, tracks: list[tuple[Track, np.ndarray]], result: TrackStep) -> list[Track]:
-        """Two tracks on one face (a face slid over another, a re-detection of a tracked
-        face): keep the one whose person the face looks like, the older on a tie."""
-        if len(tracks) < 2:
-            return [t for t, _ in tracks]
-        kept: list[tuple[Track, np.ndarray]] = []
-        for track, now in sorted(tracks, key=lambda ts: (ts[0].first_frame, ts[0].track_id)):
-            rival = next((k for k in kept if box_iou(track.roi, k[0].roi) > self.config.duplicate_iou), None)
-            if rival is None:
-                kept.append((track, now))
-                continue
-            other, other_now = rival
-            # A young track's mean is its current face: it would always look right.
-            mature = min(track.signature.frames, other.signature.frames) >= self.config.identity_min_frames
-            if mature and (signature_distance(track.signature.mean, now)
-                           < signature_distance(other.signature.mean, other_now)):
-                kept[kept.index(rival)] = (track, now)
-                self._end(other, "duplicate", result)
-            else:
-                self._end(track, "duplicate", result)
-        keep = {id(t) for t, _ in kept}
-        return [t for t, _ in tracks if id(t) in keep]
+    def _track(self, track_id: int) -> Track | None:
+        return next((t for t in self.tracks if t.track_id == track_id), None)
+
+
+def _inside(box: np.ndarray, w: int, h: int) -> bool:
+    """The box's centre is in the frame: worth looking for a hidden face there."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return bool(0 <= cx < w and 0 <= cy < h)

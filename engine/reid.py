@@ -1,0 +1,280 @@
+"""Who is who: people's embedding galleries, and the embedding work queue.
+
+The tracker follows *tracks* (continuous stretches of one face, ``track_id``). A
+*person* (``person_id``) is what re-identification makes of them: a new track is
+compared, by a learned face embedding (``engine.face_embedder``), with the people seen
+before and not on screen now, and takes an earlier person's ID when it is close enough.
+
+    people = PersonRegistry(config)
+    people.note_seen(person_id, frame, shot)         # each frame a track shows its person
+    match = people.best_match(embedding, frame, exclude={...})
+
+    queue = InlineEmbeddingQueue(embedder)           # files: embeddings at once
+    queue = ThreadedEmbeddingQueue(embedder)         # live: on a thread, a few frames late
+    queue.submit([EmbeddingRequest(...)])
+    for done in queue.collect(): ...
+
+Each person keeps a small gallery of exemplars, each weighted by the quality of the
+view it came from (``ViewQuality``): the distance from a new face to a person is the
+quality-weighted mean of its distances to the person's nearest exemplars. Profiles
+and tiny faces embed poorly, so views under ``reid_min_quality`` are not embedded at
+all (the track waits for a better view) and exemplars are replaced best-first.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from engine.config import TrackerConfig
+
+
+class FaceEmbedding(Protocol):
+    """What the tracker needs of a face-embedding model (``engine.face_embedder.FaceEmbedder``)."""
+
+    def chips(self, image_bgr: np.ndarray, landmarks68: Sequence[np.ndarray]) -> np.ndarray: ...
+
+    def embed_chips(self, chips: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ViewQuality:
+    """How well a face can be recognised in one view: 0 (useless) to 1."""
+
+    side_px: float  # face box side in image pixels
+    yaw_deg: float  # head yaw; profiles embed poorly
+
+    @property
+    def score(self) -> float:
+        # Size: the embedding's aligned chip is 150 px across a face of about 100 px; under
+        # 30 px faces recognise poorly. Pose: cos of yaw, nothing past 60 degrees.
+        size = float(np.clip((self.side_px - 20.0) / 80.0, 0.0, 1.0))
+        pose = float(np.clip(np.cos(np.radians(self.yaw_deg)) * 2.0 - 1.0, 0.0, 1.0))
+        return size * pose
+
+
+@dataclass
+class EmbeddingRequest:
+    """One face to embed: the aligned chip (taken on the tracker's thread) and whose it is."""
+
+    track_id: int
+    frame: int
+    quality: float
+    chip: np.ndarray  # (150, 150, 3) uint8 RGB
+
+
+@dataclass
+class EmbeddingResult:
+    track_id: int
+    frame: int
+    quality: float
+    embedding: np.ndarray  # (D,) float32
+    ms: float  # model time per face (batched runs share it out)
+
+
+class EmbeddingQueue(Protocol):
+    """Where the tracker sends faces to embed and reads the embeddings back."""
+
+    calls: int  # faces embedded so far
+    total_ms: float  # model time spent on them
+
+    def chips(self, image_bgr: np.ndarray, landmarks68: Sequence[np.ndarray]) -> np.ndarray:
+        """Aligned chips of faces, cut on the caller's thread (the frame is not kept)."""
+        ...
+
+    def submit(self, requests: list[EmbeddingRequest]) -> None: ...
+
+    def collect(self) -> list[EmbeddingResult]: ...
+
+    def close(self) -> None: ...
+
+
+class InlineEmbeddingQueue:
+    """Embeds at ``submit`` on the caller's thread: results come back on the same frame.
+    For files, where the run may wait and results must not depend on timing."""
+
+    def __init__(self, embedder: FaceEmbedding) -> None:
+        self.embedder = embedder
+        self.calls = 0
+        self.total_ms = 0.0
+        self._done: list[EmbeddingResult] = []
+
+    def chips(self, image_bgr: np.ndarray, landmarks68: Sequence[np.ndarray]) -> np.ndarray:
+        return self.embedder.chips(image_bgr, landmarks68)
+
+    def submit(self, requests: list[EmbeddingRequest]) -> None:
+        if requests:
+            self._done += _embed(self.embedder, requests)
+            self.calls += len(requests)
+            self.total_ms += sum(r.ms for r in self._done[-len(requests):])
+
+    def collect(self) -> list[EmbeddingResult]:
+        done, self._done = self._done, []
+        return done
+
+    def close(self) -> None:
+        pass
+
+
+class ThreadedEmbeddingQueue:
+    """Embeds on a worker thread in batches, so the live frame loop never waits for it.
+    Requests beyond ``max_pending`` are dropped (the tracker asks again later)."""
+
+    def __init__(self, embedder: FaceEmbedding, max_pending: int = 8) -> None:
+        self.embedder = embedder
+        self.calls = 0
+        self.total_ms = 0.0
+        self._todo: queue.Queue[EmbeddingRequest | None] = queue.Queue(maxsize=max_pending)
+        self._done: queue.Queue[EmbeddingResult] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="face-embedding", daemon=True)
+        self._thread.start()
+
+    def chips(self, image_bgr: np.ndarray, landmarks68: Sequence[np.ndarray]) -> np.ndarray:
+        return self.embedder.chips(image_bgr, landmarks68)
+
+    def submit(self, requests: list[EmbeddingRequest]) -> None:
+        for r in requests:
+            try:
+                self._todo.put_nowait(r)
+            except queue.Full:
+                return
+
+    def collect(self) -> list[EmbeddingResult]:
+        out: list[EmbeddingResult] = []
+        while True:
+            try:
+                out.append(self._done.get_nowait())
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        try:
+            self._todo.put(None, timeout=1.0)
+        except queue.Full:
+            pass
+        self._thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        while True:
+            first = self._todo.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < 8:
+                try:
+                    more = self._todo.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._todo.put(None)
+                    break
+                batch.append(more)
+            for result in _embed(self.embedder, batch):
+                self.calls += 1
+                self.total_ms += result.ms
+                self._done.put(result)
+
+
+def _embed(embedder: FaceEmbedding, requests: list[EmbeddingRequest]) -> list[EmbeddingResult]:
+    t = time.perf_counter()
+    vectors = embedder.embed_chips(np.stack([r.chip for r in requests]))
+    ms = (time.perf_counter() - t) * 1000 / len(requests)
+    return [EmbeddingResult(r.track_id, r.frame, r.quality, np.asarray(v, np.float32), ms)
+            for r, v in zip(requests, vectors)]
+
+
+@dataclass
+class _Exemplar:
+    embedding: np.ndarray
+    quality: float
+
+
+@dataclass
+class Person:
+    """What is known of one person: a gallery of views and where they were last seen."""
+
+    person_id: int
+    exemplars: list[_Exemplar] = field(default_factory=list)
+    last_frame: int = -1
+    shot: int = 0
+
+    @property
+    def best_quality(self) -> float:
+        return max((e.quality for e in self.exemplars), default=0.0)
+
+
+class PersonRegistry:
+    """Every person of a stream, with their galleries. One per tracker."""
+
+    def __init__(self, config: TrackerConfig) -> None:
+        self.config = config
+        self.people: dict[int, Person] = {}
+        self._next_id = 1
+        self.reidentified = 0  # tracks given an earlier person's ID
+        self._merged_into: dict[int, int] = {}  # person -> the person they turned out to be
+
+    def new_person(self, frame: int, shot: int) -> int:
+        pid = self._next_id
+        self._next_id += 1
+        self.people[pid] = Person(pid, last_frame=frame, shot=shot)
+        return pid
+
+    def note_seen(self, person_id: int, frame: int, shot: int) -> None:
+        person = self.people[person_id]
+        person.last_frame, person.shot = frame, shot
+
+    def distance(self, person_id: int, embedding: np.ndarray) -> float:
+        """Quality-weighted distance from ``embedding`` to the person's nearest exemplars."""
+        person = self.people[person_id]
+        if not person.exemplars:
+            return float("inf")
+        d = np.array([float(np.linalg.norm(e.embedding - embedding)) for e in person.exemplars])
+        w = np.array([e.quality for e in person.exemplars]) + 1e-6
+        nearest = np.argsort(d)[:3]
+        return float(np.sum(d[nearest] * w[nearest]) / np.sum(w[nearest]))
+
+    def best_match(self, embedding: np.ndarray, frame: int, exclude: set[int]) -> tuple[int, float] | None:
+        """The nearest person seen within ``return_frames`` (and not in ``exclude``), when
+        within ``reid_same_person``; else None."""
+        cfg = self.config
+        best: tuple[float, int] | None = None
+        for pid, person in self.people.items():
+            if pid in exclude or not person.exemplars or frame - person.last_frame > cfg.return_frames:
+                continue
+            d = self.distance(pid, embedding)
+            if best is None or d < best[0]:
+                best = (d, pid)
+        if best is None or best[0] > cfg.reid_same_person:
+            return None
+        return best[1], best[0]
+
+    def add_exemplar(self, person_id: int, embedding: np.ndarray, quality: float) -> bool:
+        """Keep the view in the person's gallery (the best ``reid_gallery_size`` views).
+        A view far from the gallery is refused: it is probably someone else's face."""
+        person = self.people[person_id]
+        if person.exemplars and self.distance(person_id, embedding) > self.config.reid_same_person:
+            return False
+        person.exemplars.append(_Exemplar(np.asarray(embedding, np.float32), quality))
+        person.exemplars.sort(key=lambda e: -e.quality)
+        del person.exemplars[self.config.reid_gallery_size:]
+        return True
+
+    def resolve(self, person_id: int) -> int:
+        """The person ``person_id`` turned out to be (itself unless merged)."""
+        while person_id in self._merged_into:
+            person_id = self._merged_into[person_id]
+        return person_id
+
+    def merge(self, keep: int, drop: int) -> None:
+        """``drop`` turned out to be ``keep``: move its views over and forget it."""
+        self._merged_into[drop] = keep
+        gone = self.people.pop(drop)
+        for e in gone.exemplars:
+            self.add_exemplar(keep, e.embedding, e.quality)
+        person = self.people[keep]
+        person.last_frame = max(person.last_frame, gone.last_frame)
