@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.assets import require_assets
+from engine.assets import ANALYZER_ASSETS, require_assets
 from engine.config import DETECTOR_ONNX, FACE_MODEL_NPZ, REGRESSOR_ONNX, EngineConfig
 from engine.detector import Detection, FaceDetector
 from engine.face_embedder import FaceEmbedder
@@ -41,7 +41,7 @@ class FaceAnalyzer:
             config = config.with_threads(threads)
         n, spin = config.runtime.effective_threads(), config.runtime.allow_spinning
         weights = Path(config.weights_dir)
-        require_assets(weights)
+        require_assets(weights, ANALYZER_ASSETS)  # the face embedding is the tracker's, not needed here
         return cls(FaceDetector(weights / DETECTOR_ONNX, n, config.detector, allow_spinning=spin),
                    ParamRegressor(weights / REGRESSOR_ONNX, n, allow_spinning=spin),
                    FaceModel.load(weights / FACE_MODEL_NPZ), config)

@@ -1,7 +1,8 @@
 """Where the converted models live, and how `tracker-app setup` makes them.
 
-The assets (two ONNX graphs and the dense face model) are converted from the
-upstream data once, into one folder:
+The assets (three ONNX graphs and the dense face model) are converted once, into one
+folder, from the upstream data and, for the face embedding, from dlib's ResNet
+weights in the ``face_recognition_models`` package (public domain, CC0):
 
 1. ``weights_dir`` in a config file, when set;
 2. else ``$TRACKER_WEIGHTS_DIR``;
@@ -10,7 +11,10 @@ upstream data once, into one folder:
    ``~/.local/share/tracker-app/weights`` on Linux.
 
 Conversion verifies the data against its ``SHA256SUMS``, and re-running skips every
-asset whose inputs and converter code are unchanged (``manifest.json``).
+asset whose inputs and converter code are unchanged (``manifest.json``). The face
+embedding came later than the other three: a weights folder converted before it still
+serves everything that does not re-identify (``ANALYZER_ASSETS``), and re-running set-up
+adds it in seconds.
 """
 from __future__ import annotations
 
@@ -32,7 +36,9 @@ DATA_ENV = "TRACKER_DATA_DIR"
 DETECTOR_ONNX = "faceboxes.onnx"
 REGRESSOR_ONNX = "mb05_120x120.onnx"
 FACE_MODEL_NPZ = "face_model.npz"
-ASSET_NAMES = (DETECTOR_ONNX, REGRESSOR_ONNX, FACE_MODEL_NPZ)
+FACE_EMBEDDING_ONNX = "face_embedding.onnx"
+ANALYZER_ASSETS = (DETECTOR_ONNX, REGRESSOR_ONNX, FACE_MODEL_NPZ)  # what FaceAnalyzer loads
+ASSET_NAMES = (*ANALYZER_ASSETS, FACE_EMBEDDING_ONNX)  # what set-up makes
 MANIFEST = "manifest.json"
 
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
@@ -48,6 +54,10 @@ FACE_MODEL_INPUTS = [
     "3ddfa_v1/u_shp.npy", "3ddfa_v1/u_exp.npy", "3ddfa_v1/keypoints_sim.npy", "3ddfa_v1/Model_PAF.pkl",
     "keypoint_basis/w_shp_base.npy", "keypoint_basis/w_exp_base.npy",
 ]
+# The embedding's weights: a file of a PyPI package, located without importing it (its
+# __init__ needs pkg_resources, and set-up runs no code that a data package ships).
+EMBEDDING_PACKAGE = "face_recognition_models"
+EMBEDDING_DAT = "models/dlib_face_recognition_resnet_model_v1.dat"
 SETUP_COMMAND = "tracker-app setup --data DIR"
 
 
@@ -73,9 +83,23 @@ def default_data_dir() -> Path | None:
     return None
 
 
-def require_assets(weights_dir: Path) -> None:
-    """Raise ModelFileError, in one line saying what to run, when an asset is missing."""
-    missing = [name for name in ASSET_NAMES if not (Path(weights_dir) / name).is_file()]
+def embedding_weights_file() -> Path:
+    """dlib's ResNet weights inside the installed ``face_recognition_models`` package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(EMBEDDING_PACKAGE)  # finds the folder; runs nothing
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        path = Path(folder) / EMBEDDING_DAT
+        if path.is_file():
+            return path
+    raise AssetSetupError(f"the face embedding needs the {EMBEDDING_PACKAGE} package "
+                          f"(dlib's ResNet weights, CC0): pip install {EMBEDDING_PACKAGE}")
+
+
+def require_assets(weights_dir: Path, names: tuple[str, ...] = ASSET_NAMES) -> None:
+    """Raise ModelFileError, in one line saying what to run, when one of ``names`` is missing."""
+    missing = [name for name in names if not (Path(weights_dir) / name).is_file()]
     if missing:
         raise ModelFileError(f"no {missing[0]} in {weights_dir}: run `{SETUP_COMMAND}` "
                              "(DIR: the upstream data folder) to convert the models")
@@ -117,7 +141,7 @@ def install_assets(data_dir: Path, weights_dir: Path, *, bfm: Path | None = None
             log(f"       {line}")
 
     try:
-        from engine.convert import face_model_build, faceboxes_onnx, regressor_onnx, torch_legacy
+        from engine.convert import dlib_resnet_onnx, face_model_build, faceboxes_onnx, regressor_onnx, torch_legacy
     except ImportError as e:
         raise AssetSetupError(f"{e.name} is needed to convert the models: pip install onnx scipy") from None
 
@@ -133,6 +157,10 @@ def install_assets(data_dir: Path, weights_dir: Path, *, bfm: Path | None = None
     bfm_extra = [Path(bfm).resolve()] if bfm is not None else []
     step(FACE_MODEL_NPZ, FACE_MODEL_INPUTS, [converters / "face_model_build.py", *bfm_extra],
          lambda out: face_model_build.build_face_model(data_dir, out, bfm_path=bfm))
+    dat = embedding_weights_file()
+    step(FACE_EMBEDDING_ONNX, [], [dat, converters / "dlib_resnet_onnx.py", converters / "dlib_serialize.py",
+                                   converters / "onnx_layers.py"],
+         lambda out: dlib_resnet_onnx.build_face_embedding_onnx(dat, out))
     log(f"set-up finished in {time.perf_counter() - t0:.1f} s; assets in {weights}")
 
 

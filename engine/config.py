@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 # The asset file names are defined in engine/assets.py and re-exported here for callers.
 from engine.assets import DETECTOR_ONNX as DETECTOR_ONNX
+from engine.assets import FACE_EMBEDDING_ONNX as FACE_EMBEDDING_ONNX
 from engine.assets import FACE_MODEL_NPZ as FACE_MODEL_NPZ
 from engine.assets import REGRESSOR_ONNX as REGRESSOR_ONNX
 from engine.assets import default_weights_dir

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.assets import default_weights_dir
-from engine.config import DEFAULT_DATA_DIR, DETECTOR_ONNX, FACE_MODEL_NPZ, REGRESSOR_ONNX
+from engine.assets import ASSET_NAMES, default_weights_dir
+from engine.config import DEFAULT_DATA_DIR
 
 DATA_DIR = Path(os.environ.get("TRACKER_DATA_DIR", DEFAULT_DATA_DIR))
 WEIGHTS_DIR = default_weights_dir()  # the checkout's weights/ unless TRACKER_WEIGHTS_DIR is set
@@ -54,7 +54,7 @@ def media_dir(data_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def weights_dir() -> Path:
-    for name in (DETECTOR_ONNX, REGRESSOR_ONNX, FACE_MODEL_NPZ):
+    for name in ASSET_NAMES:
         if not (WEIGHTS_DIR / name).is_file():
             pytest.fail(f"{WEIGHTS_DIR / name} missing: run python build_ext.py first")
     return WEIGHTS_DIR
