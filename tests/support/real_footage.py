@@ -7,8 +7,8 @@
 * ``crowd_clip``: ``footage/crowd.mp4`` as it is (1920x1080, 105 frames, one shot).
 * ``splice_clip``: crowd frames 0-40, obama.mp4 scaled 1.5x to 1920x1080, crowd 41-104.
 * ``occluder_clip``: obama.mp4 with a drawn hand passing in front of the face.
-* ``profile_clip`` (tests/support/profile_render.py): obama's face turning to a profile
-  and back, rendered from his dense mesh.
+* ``profile_clip``: obama's face turning to a 75 degree profile and back, rendered from
+  his dense mesh with the engine's rasteriser (needs a FaceAnalyzer).
 
 The crowd's ground truth is ``tests/data/crowd_truth.csv`` (how it was made:
 ``tests/data/README.md``): per frame, the face boxes of the three largest faces that stay
@@ -259,5 +259,80 @@ def occluder_clip(out_dir: Path, media_dir: Path) -> OccluderClip:
             if mask.any():
                 draw_hand(image, mask)
             out.write(image)
+    clip.n_frames = out.count
+    return clip
+
+
+@dataclass
+class ProfileClip(RealClip):
+    turn: list[float] = field(default_factory=list)  # per frame, degrees the head is turned from the source
+    source_yaw: float = 0.0  # the tracker's yaw of the untouched source frame (table convention)
+
+    def yaw(self, frame: int) -> float:
+        """Expected table yaw: turning by +d turns the head towards the image's right (yaw falls)."""
+        return self.source_yaw - self.turn[frame]
+
+
+PROFILE_TURN = 75.0  # degrees at the far end of the turn
+# (frames, turn at the end of the stretch) in order; turns ease in and out (cosine).
+PROFILE_SCHEDULE = ((15, 0.0), (30, PROFILE_TURN), (10, PROFILE_TURN), (30, 0.0), (15, 0.0))
+INPAINT_MARGIN = 25  # px around the source face that is painted over before the turned face is drawn
+
+
+def turn_schedule() -> list[float]:
+    turns, last = [], 0.0
+    for frames, target in PROFILE_SCHEDULE:
+        for i in range(frames):
+            u = (i + 1) / frames
+            turns.append(last + (target - last) * (1 - np.cos(np.pi * u)) / 2)
+        last = target
+    return turns
+
+
+def _yaw_rotation(degrees: float) -> np.ndarray:
+    a = np.radians(degrees)
+    return np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+
+
+def profile_clip(out_dir: Path, media_dir: Path, analyzer) -> ProfileClip:  # noqa: ANN001 (engine FaceAnalyzer)
+    """obama's face turning to a 75 degree profile and back, rendered from his dense mesh.
+
+    The most frontal of every sixth frame of obama.mp4 is the source: its face's dense
+    mesh takes its texture from that frame, and is drawn turned about the model's
+    vertical axis (a head turn about the neck) over the same frame with the face painted
+    out (cv2.inpaint), so no second, untouched face shows behind it. Frames are still
+    apart from the turn, so any ID change is the turn's doing. Truth: the turn per frame
+    and the face's landmark box.
+    """
+    import cv2
+
+    from engine.face_model import N_POSE
+    from engine.render import MeshRenderer
+
+    with video_frames(Path(media_dir) / OBAMA) as frames:
+        candidates = [image for k, image in enumerate(frames) if k % 6 == 0]
+    found = [(abs(f.pose.yaw), k, f) for k, image in enumerate(candidates) for f in analyzer.analyze(image)[:1]]
+    _, k, face = min(found, key=lambda t: t[:2])
+    source = candidates[k]
+    model = analyzer.face_model
+    renderer = MeshRenderer(model.triangles, uv=model.uv, ncc=model.ncc)
+    camera = model.image_camera(face.params, face.roi)
+    coefficients = face.params[N_POSE:]
+    vertices = model.dense_from_camera(camera, coefficients)
+    texture = renderer.uv_texture(source, vertices, size=512)
+    covered = renderer.rasterize(source.shape, vertices, whole_frame=True).covered.astype(np.uint8) * 255
+    hole = cv2.dilate(covered, np.ones((2 * INPAINT_MARGIN + 1,) * 2, np.uint8))
+    background = cv2.inpaint(source, hole, 5, cv2.INPAINT_TELEA)
+    clip = ProfileClip(path=Path(out_dir) / "profile.avi", n_frames=0, people={"obama": {}},
+                       source_yaw=float(face.pose.yaw))
+    with ClipWriter(clip.path) as out:
+        for frame, turn in enumerate(turn_schedule()):
+            turned = camera.copy()
+            turned[:, :3] = camera[:, :3] @ _yaw_rotation(turn)
+            out.write(renderer.textured(background, model.dense_from_camera(turned, coefficients), texture))
+            lm = model.landmarks_from_camera(turned, coefficients)
+            clip.people["obama"][frame] = (float(lm[:, 0].min()), float(lm[:, 1].min()),
+                                           float(lm[:, 0].max()), float(lm[:, 1].max()))
+            clip.turn.append(turn)
     clip.n_frames = out.count
     return clip
