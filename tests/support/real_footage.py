@@ -297,7 +297,7 @@ def _yaw_rotation(degrees: float) -> np.ndarray:
 def profile_clip(out_dir: Path, media_dir: Path, analyzer) -> ProfileClip:  # noqa: ANN001 (engine FaceAnalyzer)
     """obama's face turning to a 75 degree profile and back, rendered from his dense mesh.
 
-    The most frontal of every sixth frame of obama.mp4 is the source: its face's dense
+    The most frontal of every third frame of obama.mp4 is the source: its face's dense
     mesh takes its texture from that frame, and is drawn turned about the model's
     vertical axis (a head turn about the neck) over the same frame with the face painted
     out (cv2.inpaint), so no second, untouched face shows behind it. Frames are still
@@ -310,7 +310,7 @@ def profile_clip(out_dir: Path, media_dir: Path, analyzer) -> ProfileClip:  # no
     from engine.render import MeshRenderer
 
     with video_frames(Path(media_dir) / OBAMA) as frames:
-        candidates = [image for k, image in enumerate(frames) if k % 6 == 0]
+        candidates = [image for k, image in enumerate(frames) if k % 3 == 0]
     found = [(abs(f.pose.yaw), k, f) for k, image in enumerate(candidates) for f in analyzer.analyze(image)[:1]]
     _, k, face = min(found, key=lambda t: t[:2])
     source = candidates[k]
