@@ -171,7 +171,7 @@ def test_occluder_one_id_and_no_row_when_hidden(occluder, report_figure) -> None
     frames = by_frame(run.faces)
     ids = sorted({r.person_id for r in run.faces})
     on_hidden = [f for f in clip.hidden if frames.get(f)]
-    missing = [f for f, c in enumerate(clip.coverage) if c == 0 and not frames.get(f)]
+    missing = [f for f in clip.visible if not frames.get(f)]
     report_figure(f"occluder: IDs {ids}; hidden frames {clip.hidden} (rows on {on_hidden}); partly hidden "
                   f"{clip.partly} (rows on {[f for f in clip.partly if frames.get(f)]}); {run.figures.line()}")
     assert len(ids) == 1, f"IDs {ids}"

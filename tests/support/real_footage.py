@@ -65,6 +65,11 @@ class OccluderClip(RealClip):
     partly: list[int] = field(default_factory=list)  # covered in part
     coverage: list[float] = field(default_factory=list)  # per frame, share of the face box covered
 
+    @property
+    def visible(self) -> list[int]:
+        """Frames where the hand covers none of the face box."""
+        return [f for f, c in enumerate(self.coverage) if c == 0]
+
 
 # -- reading and writing ---------------------------------------------------------------
 
