@@ -14,7 +14,9 @@ DIR/NAME`` (the table only, as a user would run it), in its own process; the tab
 is then scored with tests/support/identity_metrics.py: IDs (person_id, else
 track_id), tracks shorter than 5 frames, switches inside shots (cut frames from
 run.json when it lists them, else the clip's own), face-frames, and the embedding
-calls and their total ms when run.json reports them ("-" when it does not). Wall
+calls, their total ms and that as a share of the run's CPU time when run.json reports
+them ("-" when it does not; the embedding may run on its own thread, so its share of
+the CPU, not of the wall time, is its cost). Wall
 time, CPU time and peak memory are the track process's own (os.wait4). For the
 clips with ground truth, the IDs each ground-truth person got follow the table.
 No assertion: a report (tests/test_identity_footage.py asserts the issue's figures).
@@ -104,7 +106,7 @@ def run_track(video: Path, out_dir: Path) -> Usage:
 
 
 COLUMNS = ("clip", "frames", "IDs", "tracks<5", "switches", "face-frames", "embed calls", "embed ms",
-           "wall s", "CPU s", "peak MB")
+           "embed % CPU", "wall s", "CPU s", "peak MB")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((clip.name, str(run["summary"]["frames_read"]), str(figures.ids), str(figures.short_tracks),
                          str(len(figures.switches)), str(figures.face_frames),
                          "-" if cost is None else str(cost.calls), "-" if cost is None else f"{cost.ms:.0f}",
+                         "-" if cost is None else f"{cost.ms / 10 / max(usage.cpu_s, 1e-9):.1f}",
                          f"{usage.wall_s:.1f}", f"{usage.cpu_s:.1f}", f"{usage.peak_rss_mb:.0f}"))
             where = "run.json" if listed is not None else "the clip"
             notes.append(f"{clip.name}: switches at frames {[s.frame for s in figures.switches]} "
