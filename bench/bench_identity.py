@@ -127,18 +127,15 @@ def main(argv: list[str] | None = None) -> int:
             usage = run_track(clip.path, run_dir)
             faces = read_faces(run_dir / "faces.csv")
             run = read_run(run_dir / "run.json")
-            listed = read_cuts(run_dir / "run.json")
-            cuts = clip.cuts if listed is None else listed
+            cuts = read_cuts(run_dir / "run.json")
             figures = identity_figures(faces, cuts)
             cost = read_embedding_cost(run_dir / "run.json")
             rows.append((clip.name, str(run["summary"]["frames_read"]), str(figures.ids), str(figures.short_tracks),
                          str(len(figures.switches)), str(figures.face_frames),
-                         "-" if cost is None else str(cost.calls), "-" if cost is None else f"{cost.ms:.0f}",
-                         "-" if cost is None else f"{cost.ms / 10 / max(usage.cpu_s, 1e-9):.1f}",
+                         str(cost.calls), f"{cost.ms:.0f}", f"{cost.ms / 10 / max(usage.cpu_s, 1e-9):.1f}",
                          f"{usage.wall_s:.1f}", f"{usage.cpu_s:.1f}", f"{usage.peak_rss_mb:.0f}"))
-            where = "run.json" if listed is not None else "the clip"
             notes.append(f"{clip.name}: switches at frames {[s.frame for s in figures.switches]} "
-                         f"(cuts {cuts} from {where})")
+                         f"(cuts at {cuts} from run.json; the clip has them at {clip.cuts})")
             for person, ids in ids_of_truth(faces, clip.truth).items():
                 notes.append(f"  {person}: IDs {ids}")
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]

@@ -23,8 +23,13 @@ _POSITION_NOISE = 0.05
 _VELOCITY_NOISE = 0.02
 _MEASUREMENT_NOISE = 0.03
 # A hidden face's predicted velocity decays: after a second of coasting the prediction
-# should not have sailed off across the frame.
+# should not have sailed off across the frame. Its size is held: a face going behind a
+# hand regresses smaller and smaller landmarks on its last frames, which is no motion.
 _COAST_DAMPING = 0.9
+# Faces do not move more than half their side, or grow more than 5 %, per frame (a bad
+# regression on a half-hidden face can say so; the prediction must not believe it).
+_MAX_SPEED = 0.5
+_MAX_GROWTH = 0.05
 
 
 class BoxMotion:
@@ -47,6 +52,11 @@ class BoxMotion:
         half_h = side * self.aspect / 2
         return np.array([cx - half_w, cy - half_h, cx + half_w, cy + half_h], np.float32)
 
+    def copy(self) -> "BoxMotion":
+        twin = BoxMotion.__new__(BoxMotion)
+        twin.x, twin.p, twin.aspect, twin.unseen = self.x.copy(), self.p.copy(), self.aspect, self.unseen
+        return twin
+
     @property
     def velocity(self) -> np.ndarray:
         """(dx, dy) of the centre in pixels per frame."""
@@ -54,8 +64,12 @@ class BoxMotion:
 
     def predict(self) -> None:
         """Advance one frame."""
+        side = max(float(self.x[2]), 1.0)
+        self.x[3:5] = np.clip(self.x[3:5], -_MAX_SPEED * side, _MAX_SPEED * side)
+        self.x[5] = np.clip(self.x[5], -_MAX_GROWTH * side, _MAX_GROWTH * side)
         if self.unseen:
-            self.x[3:] *= _COAST_DAMPING
+            self.x[3:5] *= _COAST_DAMPING
+            self.x[5] = 0.0
         self.x[:3] += self.x[3:]
         side = max(float(self.x[2]), 1.0)
         f = np.eye(6)

@@ -16,14 +16,16 @@
 Interface kept stable for the GUI's capture thread:
 
 * ``TrackingPipeline(analyzer, config=None, dense=False, smoother="lookahead", keep_pixels=True,
-  live=False)``;
+  background_embedding=False)``;
   ``config`` is an ``EngineConfig`` (default: ``analyzer.config``); ``smoother`` is
   ``"lookahead"`` (offline, delays output by ``config.smoother.n_next`` frames),
-  ``"realtime"`` (One Euro, no delay) or ``"off"``. ``live``: the frame loop must never
-  wait (the app): faces are embedded on a thread of their own and tentative faces are
-  hidden rather than held; otherwise (files) embeddings are computed at once and
-  results are held ``tracker.confirm_frames`` frames so tentative faces can be
-  back-filled (``engine.confirmation``).
+  ``"realtime"`` (One Euro, no delay) or ``"off"``. Results are held
+  ``tracker.confirm_frames`` frames more so that tentative faces can be back-filled once
+  confirmed (``engine.confirmation``), except with ``"realtime"``, which promises no delay:
+  there tentative faces are hidden until confirmed. ``background_embedding``: the frame
+  loop must never wait (the app): faces are embedded on a thread of their own and
+  people are recognised a few frames later; otherwise (files) embeddings are computed
+  at once, so results do not depend on timing.
 * ``process(packet) -> list[FrameResult]``: every packet comes out exactly once, in
   order, possibly later (``delay_frames``); ``flush()`` returns what is still held
   at the end of a stream; ``reset()`` starts a new stream (tracks and IDs restart).
@@ -72,6 +74,7 @@ class PipelineStats:
     tracks_hidden: int = 0  # times a confirmed face was not seen and its track started coasting
     tracks_recovered: int = 0  # coasting tracks seen again (same track ID)
     tracks_lost: int = 0  # tracks ended
+    tracks_merged: int = 0  # tracks found to follow the face of an older track, which took it over
     embeddings: int = 0  # faces embedded for re-identification
     embedding_ms: float = 0.0  # model time spent on them
     reidentified: int = 0  # tracks given an earlier person's ID
@@ -86,7 +89,7 @@ class TrackingPipeline:
 
     def __init__(self, analyzer: FaceAnalyzer, config: EngineConfig | None = None, dense: bool = False,
                  smoother: str = "lookahead", fps: float = 25.0, keep_pixels: bool = True,
-                 live: bool = False) -> None:
+                 background_embedding: bool = False) -> None:
         self.analyzer = analyzer
         self.config = config or analyzer.config
         self.dense = bool(dense)
@@ -95,9 +98,10 @@ class TrackingPipeline:
         self.embeddings: EmbeddingQueue | None = None
         if self.config.tracker.reid:
             embedder = analyzer.face_embedder()
-            self.embeddings = ThreadedEmbeddingQueue(embedder) if live else InlineEmbeddingQueue(embedder)
+            self.embeddings = (ThreadedEmbeddingQueue(embedder) if background_embedding
+                               else InlineEmbeddingQueue(embedder))
         self.tracker = FaceTracker(analyzer, self.config.tracker, embeddings=self.embeddings)
-        self.gate = ConfirmationGate(0 if live else self.config.tracker.confirm_frames)
+        self.gate = ConfirmationGate(0 if smoother == "realtime" else self.config.tracker.confirm_frames)
         self.stats = PipelineStats()
 
     @property
@@ -134,6 +138,7 @@ class TrackingPipeline:
         s.tracks_hidden += len(step.hidden)
         s.tracks_recovered += len(step.recovered)
         s.tracks_lost += len(step.lost)
+        s.tracks_merged += len(step.merged)
         for reason in step.lost.values():
             s.lost_reasons[reason] = s.lost_reasons.get(reason, 0) + 1
         if self.embeddings is not None:

@@ -136,7 +136,8 @@ class Playback:
                 self.listener.playing_changed(False)
         if self.source is not None:
             self.source.close()
-            self.source = self._frames = self.pipeline = None
+            self._close_pipeline()
+            self.source = self._frames = None
             if notify:
                 self.listener.source_closed()
 
@@ -148,11 +149,18 @@ class Playback:
         self.options = options or self.options
         if self.source is None:
             return
+        self._close_pipeline()
         self.pipeline = TrackingPipeline(self.analyzer, self.options.config, dense=True,
                                          smoother=self.options.smoother_for(bool(self.source.is_live)),
-                                         fps=float(self.source.fps))
+                                         fps=float(self.source.fps), background_embedding=True)
         self._pulled.clear()
         self.last_result = None
+
+    def _close_pipeline(self) -> None:
+        """Let the pipeline's embedding thread go (a recording's session closes its own)."""
+        if self.pipeline is not None and (self.session is None or self.pipeline is not self.session.pipeline):
+            self.pipeline.close()
+        self.pipeline = None
 
     # -- transport -------------------------------------------------------------------------
 
@@ -374,12 +382,15 @@ class Playback:
         else:
             self.flush_to_screen()
         options = SessionOptions(dense=True, smoother=self.options.smoother_for(bool(self.source.is_live)),
-                                 exports=exports, config=self.options.config, keep_pixels=True)  # shown
+                                 exports=exports, config=self.options.config, keep_pixels=True,  # shown
+                                 background_embedding=True)
         try:
             self.session = Session(self.analyzer, options, Path(folder), SourceDescription.of(self.source))
         except (OSError, ValueError) as e:
             self.listener.failed("Cannot record", str(e))
             return
+        if self.pipeline is not None:
+            self.pipeline.close()
         self.pipeline = self.session.pipeline
         self.recording_dir = Path(folder)
         self.listener.recording_changed(self.recording_dir)

@@ -118,6 +118,9 @@ class SessionOptions:
     # reads them (ExportOptions.reads_pixels); sinks and on_result callbacks that draw on
     # frames need True. Without them a table-only run holds no frame past its tracking.
     keep_pixels: bool | None = None
+    # Faces embedded for re-identification on a thread of their own (the app: its frame
+    # loop never waits), instead of at once (files: results independent of timing).
+    background_embedding: bool = False
 
     @property
     def results_keep_pixels(self) -> bool:
@@ -178,6 +181,7 @@ class SessionSummary:
     tracks_hidden: int = 0  # times a face was not seen and its track coasted (no rows meanwhile)
     tracks_recovered: int = 0  # coasting tracks seen again, same track ID
     tracks_lost: int = 0  # tracks ended (coasted too long, or a scene cut)
+    tracks_merged: int = 0  # second tracks on one face, merged into the older track
     lost_reasons: dict[str, int] = field(default_factory=dict)
     embeddings: int = 0  # faces embedded for re-identification
     embedding_ms: float = 0.0  # model time spent embedding
@@ -209,7 +213,8 @@ class Session:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         config = options.config or analyzer.config
         self.pipeline = TrackingPipeline(analyzer, config, dense=options.dense, smoother=options.smoother,
-                                         fps=source.fps, keep_pixels=options.results_keep_pixels)
+                                         fps=source.fps, keep_pixels=options.results_keep_pixels,
+                                         background_embedding=options.background_embedding)
         self.summary = SessionSummary()
         self.error: str | None = None  # first failed write; the run should end
         self._track_ids: set[int] = set()
@@ -377,6 +382,7 @@ class Session:
         s.tracks_hidden = stats.tracks_hidden
         s.tracks_recovered = stats.tracks_recovered
         s.tracks_lost = stats.tracks_lost
+        s.tracks_merged = stats.tracks_merged
         s.lost_reasons = dict(stats.lost_reasons)
         s.embeddings = stats.embeddings
         s.embedding_ms = round(stats.embedding_ms, 1)

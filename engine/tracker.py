@@ -86,6 +86,10 @@ class Track:
     best_view: tuple[float, np.ndarray] | None = None  # (quality, chip) while tentative
     embedded_quality: float = 0.0  # best view quality embedded so far
     last_embedded: int = -(10 ** 9)
+    # The last frame no cheap statistic doubted: a face going behind a hand regresses
+    # drifting, shrinking landmarks on its last frames, so a hidden face is looked for
+    # from here (motion model as it was then, and the face's place).
+    clean: tuple[BoxMotion, np.ndarray, np.ndarray] | None = None  # (motion, landmarks, roi)
 
     @property
     def visible(self) -> bool:
@@ -106,6 +110,7 @@ class TrackStep:
     recovered: list[int] = field(default_factory=list)  # coasting tracks seen again
     lost: dict[int, str] = field(default_factory=dict)  # track ID -> reason, ended in this frame
     reidentified: list[int] = field(default_factory=list)  # tracks given an earlier person's ID
+    merged: dict[int, int] = field(default_factory=dict)  # track ID -> the older track that took its face
     timings_ms: dict[str, float] = field(default_factory=dict)  # "detect", "regress", "verify", "embed"
 
 
@@ -259,6 +264,8 @@ class FaceTracker:
                 self._hide(track, reason, result)
         for c in self._one_track_per_face(candidates, result):
             self._see(c.track, c.params, c.roi, c.landmarks, c.score, result)
+            if c.clean:
+                c.track.clean = (c.track.motion.copy(), c.landmarks, c.roi)
         return verify_ms
 
     def _predicted_best_by(self, track: Track, box: np.ndarray) -> bool:
@@ -331,6 +338,11 @@ class FaceTracker:
             return
         track.state = TrackState.COASTING
         result.hidden[track.track_id] = reason
+        if track.clean is not None:
+            motion, track.landmarks, track.roi = track.clean
+            track.motion = motion.copy()
+            for _ in range(self.frame - track.last_seen):
+                track.motion.predict()
 
     def face_score(self, image: np.ndarray, roi: np.ndarray) -> float:
         """Face-likeness of a ROI: best FaceBoxes score on it resampled to 128x128 (0 if none)."""
@@ -491,9 +503,17 @@ class FaceTracker:
         """An embedding of the track's face arrived: recognise the person if not yet done,
         and keep the view in their gallery."""
         if not track.person_settled:
-            on_screen = {t.person_id for t in self.tracks if t is not track}
-            match = self.people.best_match(embedding, self.frame, exclude=on_screen | {track.person_id})
+            twin = self._twin_in_view(track, embedding)
+            if twin is not None:
+                self._merge_into(twin, track, result)
+                return
+            # People in view now are someone else; a hidden (coasting) person may be back.
+            in_view = {t.person_id for t in self.tracks if t is not track and t.visible}
+            match = self.people.best_match(embedding, self.frame, exclude=in_view | {track.person_id})
             if match is not None:
+                for hidden in [t for t in self.tracks if not t.visible and t.person_id == match[0]]:
+                    self._end(hidden, "returned", result)  # they came back as this track
+                    self.tracks.remove(hidden)
                 # The older ID stays: its rows are already out (people.csv maps the other).
                 keep, drop = sorted((match[0], track.person_id))
                 self.people.merge(keep=keep, drop=drop)
@@ -504,6 +524,28 @@ class FaceTracker:
             elif quality >= self.config.reid_settle_quality:
                 track.person_settled = True  # a good view matched nobody: a new person
         self.people.add_exemplar(track.person_id, embedding, quality)
+
+    def _twin_in_view(self, track: Track, embedding: np.ndarray) -> Track | None:
+        """A track in view whose face overlaps this one and whose person this face is: the
+        same face followed twice (one of them drifted, to the chin of a face looking down,
+        so the two no longer overlap enough to be duplicates)."""
+        box = box_from_landmarks(track.landmarks)
+        for other in self.tracks:
+            if (other is not track and other.visible and other.person_id and other.person_id != track.person_id
+                    and box_iou(box, box_from_landmarks(other.landmarks)) > 0
+                    and self.people.distance(other.person_id, embedding) <= self.config.reid_same_person):
+                return other
+        return None
+
+    def _merge_into(self, older: Track, newer: Track, result: TrackStep) -> None:
+        """Two tracks on one face merge into the older ID; the newer one's face, found by a
+        fresh detection, is the better place, so the older track moves there."""
+        older.params, older.roi, older.landmarks, older.score = newer.params, newer.roi, newer.landmarks, newer.score
+        older.motion, older.clean = newer.motion, newer.clean
+        older.segment = self._new_segment()
+        self.people.merge(keep=older.person_id, drop=newer.person_id)
+        self.tracks.remove(newer)
+        result.merged[newer.track_id] = older.track_id
 
     def _quality(self, track: Track) -> float:
         box = box_from_landmarks(track.landmarks)

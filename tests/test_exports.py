@@ -55,10 +55,13 @@ def test_every_export(tmp_path, analyzer, media_dir) -> None:
                     frames=FrameSelection.of([2]), meshes=FrameSelection.of([3]))
     assert summary.complete and summary.frames == N_FRAMES and summary.error is None
     header, rows = read_table(out / CSV_NAME)
-    assert header == table_columns() and len(header) == 17 + 12 + 50 + 68 * 3
+    assert header == table_columns() and len(header) == 18 + 12 + 50 + 68 * 3
     assert len(rows) == N_FRAMES and all(len(row) == len(header) for row in rows)
     assert [int(r) for r in column(header, rows, "frame")] == list(range(N_FRAMES))
     assert set(column(header, rows, "success")) == {"1"} and set(column(header, rows, "track_id")) == {"1"}
+    assert set(column(header, rows, "person_id")) == {"1"}
+    assert (out / "people.csv").read_text().splitlines() == [
+        "track_id,person_id,first_frame,last_frame,rows,person_ids_in_table", f"1,1,0,{N_FRAMES - 1},{N_FRAMES},1"]
     times = [float(t) for t in column(header, rows, "time")]
     assert times == pytest.approx([i / 25.0 for i in range(N_FRAMES)], abs=1e-6)
     run = json.loads((out / RUN_NAME).read_text())
@@ -123,9 +126,11 @@ def test_blank_frames_get_a_row_each(tmp_path, analyzer, media_dir) -> None:
     assert [i for i, s in enumerate(success) if not s] == sorted(clip.blank)
     for row, ok in zip(rows, success):
         assert (row[header.index("track_id")] == "") == (not ok)
-        assert all(v == "" for v in row[4:]) == (not ok)  # everything but frame, time, track_id, success
+        assert (row[header.index("person_id")] == "") == (not ok)
+        assert all(v == "" for v in row[5:]) == (not ok)  # everything but frame, time, track_id, person_id, success
     npz = read_npz(out / NPZ_NAME)
     np.testing.assert_array_equal(npz["success"], np.array(success, bool))
+    assert (npz["person_id"][~npz["success"]] == -1).all()
     assert (npz["track_id"][~npz["success"]] == -1).all() and np.isnan(npz["landmarks"][~npz["success"]]).all()
     assert summary.frames == summary.frames_read == clip.n_frames
     assert summary.frames_with_faces == clip.n_frames - len(clip.blank)

@@ -57,7 +57,7 @@ def runs(analyzer, media_dir, tmp_path_factory) -> dict[str, Run]:
 
 
 def score(run: Run):
-    faces = [[(tf.track_id, tf.face.box) for tf in r.faces] for r in run.raw]
+    faces = [[(tf.person_id, tf.face.box) for tf in r.faces] for r in run.raw]
     return evaluate(run.clip, faces, run.scores)
 
 

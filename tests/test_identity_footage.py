@@ -1,10 +1,9 @@
 """Identity on real footage through the real `track` command (issue 19's "Must show").
 
 Clips and ground truth: tests/support/real_footage.py; figures: tests/support/identity_metrics.py
-(the same as bench/bench_identity.py prints). IDs are the table's ``person_id``, or
-``track_id`` while the table has no ``person_id``. The tests the tracker of December 2026
-fails are marked ``xfail(strict=True)``: when the rewrite makes one pass, pytest reports
-it as XPASS and fails, and the mark comes off. Figures are printed either way.
+(the same as bench/bench_identity.py prints). IDs are the table's ``person_id``. Before
+the tracker had track states and re-identification (December 2026) crowd.mp4 gave 36 IDs,
+16 short tracks, 15 switches and 591 face-frames. Figures are printed by every test.
 """
 from __future__ import annotations
 
@@ -30,8 +29,6 @@ from tests.support.identity_metrics import (
 
 from engine.config import REPO_ROOT
 
-# raises=AssertionError: a bug in a test (TypeError, KeyError) still fails instead of hiding as XFAIL
-REWRITE = pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 19: tracker rewrite")
 # issue 19's Must show, crowd.mp4
 CROWD_MAX_SWITCHES = 0
 CROWD_MAX_SHORT_TRACKS = 2
@@ -54,7 +51,8 @@ def track(video: Path, out: Path, cuts: list[int]) -> TrackRun:
     assert proc.returncode == 0, proc.stderr[-2000:]
     faces = read_faces(out / "faces.csv")
     listed = read_cuts(out / "run.json")
-    return TrackRun(faces, identity_figures(faces, cuts if listed is None else listed), out)
+    assert listed == cuts, f"run.json lists cuts at {listed}, the clip has them at {cuts}"
+    return TrackRun(faces, identity_figures(faces, listed), out)
 
 
 def read_yaws(path: Path) -> dict[int, float]:
@@ -120,7 +118,6 @@ def test_clips_and_their_ground_truth(crowd, splice, occluder, profile) -> None:
 
 # -- crowd.mp4 ----------------------------------------------------------------------------
 
-@REWRITE
 def test_crowd_figures(crowd, report_figure) -> None:
     _, run = crowd
     f = run.figures
@@ -131,7 +128,6 @@ def test_crowd_figures(crowd, report_figure) -> None:
     assert f.face_frames >= CROWD_MIN_FACE_FRAMES
 
 
-@REWRITE
 def test_crowd_people_keep_one_id(crowd, report_figure) -> None:
     """The largest faces, and the woman in front who crosses to the right edge, keep one ID each."""
     clip, run = crowd
@@ -143,7 +139,6 @@ def test_crowd_people_keep_one_id(crowd, report_figure) -> None:
 
 # -- the splice: crowd 0-40 | obama | crowd 41-104 ---------------------------------------
 
-@REWRITE
 def test_splice_crowd_gets_its_ids_back_and_obama_his_own(splice, report_figure) -> None:
     clip, run = splice
     frames = by_frame(run.faces)
@@ -165,7 +160,6 @@ def test_splice_crowd_gets_its_ids_back_and_obama_his_own(splice, report_figure)
 
 # -- the occluder: a hand passes over obama's face -----------------------------------------
 
-@REWRITE
 def test_occluder_one_id_and_no_row_when_hidden(occluder, report_figure) -> None:
     clip, run = occluder
     frames = by_frame(run.faces)

@@ -84,11 +84,8 @@ def test_reads_a_table_with_and_without_person_id(tmp_path: Path) -> None:
 
 
 def test_reads_cuts_and_embedding_cost_from_run_json(tmp_path: Path) -> None:
-    today = tmp_path / "today.json"
-    today.write_text(json.dumps({"summary": {"rows": 5, "lost_reasons": {"scale": 1}}}))
-    assert read_cuts(today) is None and read_embedding_cost(today) is None
-    later = tmp_path / "later.json"
-    later.write_text(json.dumps({"summary": {"cuts": [41, 96], "embedding": {"calls": 12, "ms_total": 900.5}}}))
-    assert read_cuts(later) == [41, 96]
-    cost = read_embedding_cost(later)
-    assert cost is not None and (cost.calls, cost.ms) == (12, 900.5)
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"summary": {"cut_frames": [41, 96], "embeddings": 12, "embedding_ms": 900.5}}))
+    assert read_cuts(run) == [41, 96]
+    cost = read_embedding_cost(run)
+    assert (cost.calls, cost.ms) == (12, 900.5)

@@ -109,7 +109,7 @@ def test_no_frame_lost_or_duplicated_when_tracks_start_and_end(analyzer, media_d
     inputs, out = [], []
     for i in range(40):
         # segments: track 1's return after the gap is a new segment (3), as the tracker makes it
-        tfs = [TrackedFace(tid, faces[(i + 3 * tid) % 40], tid if i < 20 else tid + 2) for tid in (1, 2)
+        tfs = [TrackedFace(tid, faces[(i + 3 * tid) % 40], tid if i < 20 else tid + 2, tid) for tid in (1, 2)
                if i in presence[tid]]
         r = FrameResult(index=i, timestamp=i / 25, image=TINY, faces=tfs)
         inputs.append(r)
@@ -138,7 +138,7 @@ def test_smoothed_faces_are_consistent_with_the_model(analyzer, media_dir) -> No
     smoother = LookAheadSmoother(model, 2, 2, 1.0)
     out = []
     for i, face in enumerate(faces):
-        out += smoother.push(FrameResult(index=i, timestamp=i / 25, image=TINY, faces=[TrackedFace(1, face, 1)]))
+        out += smoother.push(FrameResult(index=i, timestamp=i / 25, image=TINY, faces=[TrackedFace(1, face, 1, 1)]))
     out += smoother.flush()
     for r in out:
         s = r.faces[0].face
@@ -157,7 +157,7 @@ def test_lookahead_is_exact_on_steady_motion_even_at_track_edges(analyzer, media
         roi = base.roi + np.float32(4.0 * i)  # the ROI slides 4 px per frame; params stay: linear motion
         face = dataclasses.replace(base, roi=roi, landmarks=model.landmarks(base.params, roi))
         inputs.append(face)
-        out += smoother.push(FrameResult(index=i, timestamp=i / 25, image=TINY, faces=[TrackedFace(1, face, 1)]))
+        out += smoother.push(FrameResult(index=i, timestamp=i / 25, image=TINY, faces=[TrackedFace(1, face, 1, 1)]))
     out += smoother.flush()
     for face, r in zip(inputs, out):
         np.testing.assert_allclose(r.faces[0].face.landmarks[:, :2], face.landmarks[:, :2], atol=0.05)
@@ -201,7 +201,7 @@ def test_a_new_segment_is_never_blended_with_the_old_one(analyzer, media_dir, ki
         for i, seg in enumerate(segments):
             face = base if i < 6 else moved
             out += smoother.push(FrameResult(index=i, timestamp=i / 25, image=TINY,
-                                             faces=[TrackedFace(1, face, seg)]))
+                                             faces=[TrackedFace(1, face, seg, 1)]))
         return out + smoother.flush()
 
     def shift(results: list[FrameResult], i: int) -> float:

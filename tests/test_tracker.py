@@ -1,4 +1,8 @@
-"""FaceTracker on real frames with the real models: loss, re-detection, stable IDs."""
+"""FaceTracker on real frames with the real models: loss, re-detection, stable IDs.
+
+The tracker runs as files run it: faces embedded at once (``InlineEmbeddingQueue``), so a
+person who comes back is recognised. Faces of tentative tracks are included in the steps
+(``TrackedFace.confirmed`` False): it is the pipeline's confirmation gate that holds them."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,8 +11,10 @@ import numpy as np
 import pytest
 
 from engine.analyzer import FaceAnalyzer
+from engine.face_check import VERIFY_SIZE, FailureStats, failure_reason, failure_statistics
+from engine.reid import InlineEmbeddingQueue
 from engine.roi import crop_roi, roi_from_landmarks
-from engine.tracker import VERIFY_SIZE, FaceTracker, FailureStats, failure_reason, failure_statistics
+from engine.tracker import FaceTracker
 from engine.video_source import open_source
 from tests.support.video_fixtures import PATCH, blank_gap_clip, edge_exit_clip, second_face_clip
 
@@ -19,7 +25,8 @@ def analyzer(weights_dir) -> FaceAnalyzer:
 
 
 def run_tracker(analyzer, path, **overrides):
-    tracker = FaceTracker(analyzer, dataclasses.replace(analyzer.config.tracker, **overrides))
+    tracker = FaceTracker(analyzer, dataclasses.replace(analyzer.config.tracker, **overrides),
+                          embeddings=InlineEmbeddingQueue(analyzer.face_embedder()))
     steps = []
     with open_source(path) as source:
         for packet in source:
@@ -27,14 +34,14 @@ def run_tracker(analyzer, path, **overrides):
     return tracker, steps
 
 
-def ids_near(step, centre, radius=PATCH / 2):
-    """Track IDs whose landmark box centre lies within radius of a pasted patch centre."""
+def ids_near(step, centre, radius=PATCH / 2, person=False):
+    """Track IDs (person IDs) whose landmark box centre lies within radius of a pasted patch centre."""
     out = []
     for tf in step.faces:
         b = tf.face.box
         c = ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
         if np.hypot(c[0] - centre[0], c[1] - centre[1]) < radius:
-            out.append(tf.track_id)
+            out.append(tf.person_id if person else tf.track_id)
     return out
 
 
@@ -60,11 +67,14 @@ def test_blank_frames_lose_the_track_and_the_detector_finds_it_again(analyzer, t
             assert len(step.faces) == 1, f"frame {i}"
             assert ids_near(step, clip.centre(i, "A")), f"frame {i}: face not where it was drawn"
     # black frames are a scene cut as well as a crop without contrast
-    assert steps[gap[0]].lost and set(steps[gap[0]].lost.values()) <= {"cut", "contrast", "not_a_face"}
+    ended = {**steps[gap[0]].lost, **steps[gap[0]].hidden}
+    assert ended and set(ended.values()) <= {"cut", "contrast", "not_a_face"}
     before = {s.faces[0].track_id for s in steps[: gap[0]]}
     after = {s.faces[0].track_id for s in steps[gap[-1] + 1:]}
-    assert len(before) == 1 and len(after) == 1  # one stable ID on each side of the gap
-    assert before == after  # the same person, back where it was: the same ID
+    assert len(before) == 1 and len(after) == 1  # one stable track on each side of the gap
+    people_before = {s.faces[0].person_id for s in steps[: gap[0]]}
+    people_after = {s.faces[0].person_id for s in steps[gap[-1] + 3:]}  # once confirmed and embedded
+    assert people_before == people_after  # the same person, recognised: the same person ID
     assert steps[gap[-1] + 1].detector_ran and steps[gap[-1] + 1].started
     # while tracked, only the scheduled face search runs: every detect_every frames
     every = analyzer.config.tracker.detect_every
@@ -111,7 +121,7 @@ def test_face_cut_off_by_the_edge_is_lost_and_found_again(analyzer, tmp_path, me
     # no ghost track while C is out of the frame (frames 18-25), the loss is noticed
     # within a few frames of C leaving (fully out at frame 16)
     assert all(others[i] == [] for i in range(17, 26))
-    lost_at = next(i for i, s in enumerate(steps) if s.lost)
+    lost_at = next(i for i, s in enumerate(steps) if s.lost or s.hidden)
     assert 10 <= lost_at <= 17
     # C is back fully inside from frame 36: tracked again within a few frames
     back = next(i for i in range(26, 44) if others[i])

@@ -262,7 +262,7 @@ def detector_scores(clip: Footage, detections: list[list[tuple[np.ndarray, float
 
 
 def evaluate(clip: Footage, faces: list[list[tuple[int, np.ndarray]]], scores: list[dict[str, float]]) -> Score:
-    """Score per-frame (track ID, face box) lists against the clip's ground truth."""
+    """Score per-frame (person ID, face box) lists against the clip's ground truth."""
     shots = [0] + clip.cuts + [clip.n_frames]
     on: dict[int, list[tuple[int, str]]] = {}  # ID -> (frame, person)
     tracked = [set() for _ in range(clip.n_frames)]
@@ -271,24 +271,24 @@ def evaluate(clip: Footage, faces: list[list[tuple[int, np.ndarray]]], scores: l
     ghosts = 0
     for frame, frame_faces in enumerate(faces):
         shot = int(np.searchsorted(shots, frame, side="right") - 1)
-        for track_id, box in frame_faces:
+        for person_id, box in frame_faces:
             name = who(clip, frame, box)
             if name is None:
                 ghosts += 1
                 continue
-            on.setdefault(track_id, []).append((frame, name))
+            on.setdefault(person_id, []).append((frame, name))
             tracked[frame].add(name)
-            if track_id not in ids.setdefault(name, []):
-                ids[name].append(track_id)
-            per_shot[shot].setdefault(name, set()).add(track_id)
+            if person_id not in ids.setdefault(name, []):
+                ids[name].append(person_id)
+            per_shot[shot].setdefault(name, set()).add(person_id)
     switches = []
-    for track_id, seen in sorted(on.items()):
+    for person_id, seen in sorted(on.items()):
         if len({n for _, n in seen}) > 1:
             spans = {}
             for frame, name in seen:
                 lo, hi = spans.get(name, (frame, frame))
                 spans[name] = (min(lo, frame), max(hi, frame))
-            switches.append(f"ID {track_id}: " + ", ".join(f"{n} (frames {a}-{b})" for n, (a, b) in spans.items()))
+            switches.append(f"ID {person_id}: " + ", ".join(f"{n} (frames {a}-{b})" for n, (a, b) in spans.items()))
     delays: dict[str, list[int | None]] = {}
     for name in clip.people:
         run_start = None

@@ -88,13 +88,9 @@ def read_run(path: Path) -> dict:
         return json.load(f)
 
 
-def read_cuts(path: Path) -> list[int] | None:
-    """The cut frames run.json lists (``summary.cuts`` or top-level ``cuts``), None if it lists none."""
-    run = read_run(path)
-    for where in (run.get("summary") or {}, run):
-        if isinstance(where.get("cuts"), list):
-            return [int(c) for c in where["cuts"]]
-    return None
+def read_cuts(path: Path) -> list[int]:
+    """The frames run.json's summary says start a new shot (``summary.cut_frames``)."""
+    return [int(c) for c in read_run(path)["summary"]["cut_frames"]]
 
 
 @dataclass(frozen=True)
@@ -103,38 +99,10 @@ class EmbeddingCost:
     ms: float
 
 
-def read_embedding_cost(path: Path) -> EmbeddingCost | None:
-    """Embedding calls and their total ms from run.json, if it has an ``embedding`` entry.
-
-    The tracker rewrite decides the exact shape; this takes the first mapping under a key
-    containing "embedding" and reads its integer entry named like ``calls``/``count`` and
-    its number named like ``ms``. None when run.json has no such entry (today).
-    """
-    found = _find_embedding(read_run(path))
-    if found is None:
-        return None
-    calls = next((int(v) for k, v in found.items() if ("call" in k or "count" in k) and isinstance(v, int)), None)
-    ms = next((float(v) for k, v in found.items() if "ms" in k and isinstance(v, (int, float))), None)
-    if calls is None or ms is None:
-        return None
-    return EmbeddingCost(calls=calls, ms=ms)
-
-
-def _find_embedding(node: object) -> Mapping | None:
-    if isinstance(node, Mapping):
-        for k, v in node.items():
-            if "embedding" in str(k) and isinstance(v, Mapping):
-                return v
-        for v in node.values():
-            hit = _find_embedding(v)
-            if hit is not None:
-                return hit
-    elif isinstance(node, list):
-        for v in node:
-            hit = _find_embedding(v)
-            if hit is not None:
-                return hit
-    return None
+def read_embedding_cost(path: Path) -> EmbeddingCost:
+    """Faces embedded for re-identification and the model time they took (run.json's summary)."""
+    summary = read_run(path)["summary"]
+    return EmbeddingCost(calls=int(summary["embeddings"]), ms=float(summary["embedding_ms"]))
 
 
 def iou(a: Box, b: Box) -> float:
