@@ -126,7 +126,11 @@ class FaceAnalyzer:
         p = np.asarray(params, np.float64).reshape(-1)[N_POSE:]
         return (p - model.param_mean[N_POSE:]) / model.param_std[N_POSE:]
 
-    def face_likeness(self, image: np.ndarray, roi: np.ndarray, size: int) -> float:
-        """Best FaceBoxes score on ``roi`` resampled to size x size (0 when none)."""
-        detections = self.detector.detect(crop_roi(image, roi, size))
-        return max((d.score for d in detections), default=0.0)
+    def faces_in_roi(self, image: np.ndarray, roi: np.ndarray, size: int) -> list[Detection]:
+        """FaceBoxes on ``roi`` resampled to size x size: the faces in it, boxes in image pixels
+        (the tracker's face-likeness check, about a fiftieth of a 720p detection)."""
+        x1, y1, x2, y2 = (float(v) for v in roi[:4])
+        scale = np.float32((x2 - x1) / size)
+        offset = np.array([x1, y1, x1, y1], np.float32)
+        return [Detection(box=(d.box * scale + offset).astype(np.float32), score=d.score)
+                for d in self.detector.detect(crop_roi(image, roi, size))]

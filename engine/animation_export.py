@@ -1,9 +1,10 @@
-"""Animated meshes per track for Blender and other DCC tools: glTF 2.0 binary, PC2 point cache, base OBJ.
+"""Animated meshes per person for Blender and other DCC tools: glTF 2.0 binary, PC2 point cache, base OBJ.
 
 ``AnimationExporter`` is a ``ResultSink`` (``write(result)`` in frame order, ``close()``).
-For each track it writes into ``out_dir/animation/``:
+For each person (``person_id``: one file per actor, whichever tracks followed them) it
+writes into ``out_dir/animation/``:
 
-* ``track_<id>.glb``: the track's mean identity (the mean of its 40 identity
+* ``person_<id>.glb``: the track's mean identity (the mean of its 40 identity
   coefficients over the frames it was tracked) as the base mesh in head space
   (``engine.head_space``: metres, +Y up, the face looking down +Z), UVs, optionally the
   texture seen on the track's first frame; the 10 expression components as 20 morph
@@ -16,7 +17,7 @@ For each track it writes into ``out_dir/animation/``:
   The glb reproduces, for frame k, ``mean identity + expression_k`` in head space
   (exactly, up to float32 rounding) and puts it in the scene with
   ``T_k + s_k R_k (.)``.
-* ``track_<id>.pc2``: the exact head-space mesh of every frame (the frame's own
+* ``person_<id>.pc2``: the exact head-space mesh of every frame (the frame's own
   identity and expression coefficients, what ``--mesh-space head`` writes), float32,
   in the Z-up axes of PC2's home applications (3ds Max, Blender): head-space
   (x, y, z) is stored as (x, -z, y), which is where Blender's OBJ importer (default
@@ -24,7 +25,7 @@ For each track it writes into ``out_dir/animation/``:
   Header: start frame = the track's first frame, sample rate 1 (one sample a frame);
   Blender's modifier ignores the header's start in its default Frame mode, so its
   Frame Start must be set to the track's first frame.
-* ``track_<id>_base.obj`` (with pc2): the glb's base mesh (mean identity, neutral
+* ``person_<id>_base.obj`` (with pc2): the glb's base mesh (mean identity, neutral
   expression) with UVs, the mesh to put the Mesh Cache modifier on (same vertex order).
 
 Frames where a track is absent (lost and found again under the same ID, or frame
@@ -96,7 +97,7 @@ class AnimationExporter:
         self.formats = tuple(formats)
         self.fps = float(fps)
         self.texture = texture
-        self._tracks: dict[int, _TrackAnimation] = {}
+        self._tracks: dict[int, _PersonAnimation] = {}
         self._last_index: int | None = None
         self._paths: list[Path] = []
         self._closed = False
@@ -116,14 +117,14 @@ class AnimationExporter:
             return
         height, width = result.image.shape[:2]
         for tracked in result.faces:
-            track = self._tracks.get(tracked.track_id)
+            track = self._tracks.get(tracked.person_id)
             if track is None:
                 try:
                     self.folder.mkdir(parents=True, exist_ok=True)
                 except OSError as e:
                     raise AnimationExportError(f"cannot create {self.folder}: {e.strerror or e}") from None
-                track = _TrackAnimation(self, tracked, result)
-                self._tracks[tracked.track_id] = track
+                track = _PersonAnimation(self, tracked, result)
+                self._tracks[tracked.person_id] = track
             track.add(result.index, tracked, (width, height))
 
     def close(self) -> None:
@@ -142,13 +143,13 @@ class AnimationExporter:
             raise first_error
 
 
-class _TrackAnimation:
+class _PersonAnimation:
     """The files of one track while the run goes on."""
 
     def __init__(self, owner: AnimationExporter, first: TrackedFace, first_result: FrameResult) -> None:
         face, model = first.face, owner.face_model
         self.owner = owner
-        self.track_id = first.track_id
+        self.person_id = first.person_id
         self.first_index = self.last_index = first_result.index
         self.metres_per_px = metres_per_pixel(model.image_camera(face.params, face.roi))
         self.identity_sum = np.zeros(N_SHAPE, np.float64)
@@ -161,9 +162,9 @@ class _TrackAnimation:
         folder = owner.folder
         try:
             self.keys: IO[bytes] | None = tempfile.TemporaryFile(  # noqa: SIM115 - open for the whole track
-                prefix=f".track_{self.track_id}.", suffix=".keys", dir=folder)
+                prefix=f".person_{self.person_id}.", suffix=".keys", dir=folder)
             if "pc2" in owner.formats:
-                self.cache = PointCacheWriter(folder / f"track_{self.track_id}.pc2", model.n_vertices,
+                self.cache = PointCacheWriter(folder / f"person_{self.person_id}.pc2", model.n_vertices,
                                               start_frame=float(self.first_index), sample_rate=1.0)
         except OSError as e:
             raise AnimationExportError(f"cannot write into {folder}: {e.strerror or e}") from None
@@ -200,7 +201,7 @@ class _TrackAnimation:
             if self.cache is not None and vertices is not None:
                 self.cache.append(vertices)
         except OSError as e:
-            raise AnimationExportError(f"cannot write the animation of track {self.track_id}: "
+            raise AnimationExportError(f"cannot write the animation of person {self.person_id}: "
                                        f"{e.strerror or e}") from None
         self.frames += 1
 
@@ -215,13 +216,13 @@ class _TrackAnimation:
             written.append(self.cache.close())
             self.cache = None
         if "glb" in owner.formats:
-            path = folder / f"track_{self.track_id}.glb"
+            path = folder / f"person_{self.person_id}.glb"
             glb = _build_glb(owner.face_model, identity, base, triangles, keys, self.first_index, owner.fps,
-                             f"track_{self.track_id}", self.texture_bgr)
+                             f"person_{self.person_id}", self.texture_bgr)
             _write(path, glb)
             written.append(path)
         if "pc2" in owner.formats:  # the mesh the point cache animates
-            written.extend(self._write_base_obj(folder / f"track_{self.track_id}_base.obj", base))
+            written.extend(self._write_base_obj(folder / f"person_{self.person_id}_base.obj", base))
         return written
 
     def discard(self) -> None:

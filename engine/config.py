@@ -170,11 +170,11 @@ class TrackerConfig:
     coast_frames: int = setting(25, minimum=0)
     coast_detection_score: float = setting(0.3, minimum=0.0, maximum=1.0)
     coast_match_iou: float = setting(0.15, minimum=0.0, maximum=1.0)
+    anchor_iou: float = setting(0.5, minimum=0.0, maximum=1.0)
     # -- people (engine/reid.py) --
     reid: bool = setting(True)
     reid_same_person: float = setting(0.5, above=0.0)
     reid_min_quality: float = setting(0.15, minimum=0.0, maximum=1.0)
-    reid_settle_quality: float = setting(0.4, minimum=0.0, maximum=1.0)
     reid_gallery_size: int = setting(6, minimum=1, maximum=100)
     reid_every: int = setting(25, minimum=1)
     reid_better_view: float = setting(1.3, minimum=1.0)

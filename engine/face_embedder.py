@@ -179,21 +179,31 @@ def extract_chip(image_bgr: np.ndarray, geometry: ChipGeometry, size: int = CHIP
 def chip_quality(chip_rgb: np.ndarray, landmarks68: np.ndarray, geometry: ChipGeometry | None = None) -> ChipQuality:
     """Size, frontalness and sharpness of one chip (see ChipQuality)."""
     geometry = geometry or chip_geometry(landmarks68)
+    grey = cv2.cvtColor(np.ascontiguousarray(chip_rgb), cv2.COLOR_RGB2GRAY)
+    sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    return ChipQuality(float(geometry.face_size_px), frontalness(landmarks68), sharpness)
+
+
+def frontalness(landmarks68: np.ndarray) -> float:
+    """About cos^2 of the yaw, from the landmarks alone (see ChipQuality)."""
     xy = _landmarks_xy(landmarks68)
-    # frontalness: where the nose tip (30) falls between the outer eye corners (36, 45),
-    # along the line joining them: mid-way when frontal. Its offset from the middle,
-    # doubled, is about sin(yaw) (measured on our landmarks: 0.28 at 17 degrees, 0.56
-    # at 34), so 1 - offset^2 is about cos^2(yaw).
+    # Where the nose tip (30) falls between the outer eye corners (36, 45), along the
+    # line joining them: mid-way when frontal. Its offset from the middle, doubled, is
+    # about sin(yaw) (measured on our landmarks: 0.28 at 17 degrees, 0.56 at 34), so
+    # 1 - offset^2 is about cos^2(yaw).
     axis = xy[45] - xy[36]
     span = float(np.hypot(*axis))
     if span < 1e-6:
-        frontal = 0.0
-    else:
-        offset = 2.0 * abs(float(np.dot(xy[30] - xy[36], axis)) / span ** 2 - 0.5)
-        frontal = float(np.clip(1.0 - offset ** 2, 0.0, 1.0))
-    grey = cv2.cvtColor(np.ascontiguousarray(chip_rgb), cv2.COLOR_RGB2GRAY)
-    sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
-    return ChipQuality(float(geometry.face_size_px), frontal, sharpness)
+        return 0.0
+    offset = 2.0 * abs(float(np.dot(xy[30] - xy[36], axis)) / span ** 2 - 0.5)
+    return float(np.clip(1.0 - offset ** 2, 0.0, 1.0))
+
+
+def view_quality(landmarks68: np.ndarray) -> float:
+    """ChipQuality's score without the sharpness, from the landmarks alone: cheap enough to
+    decide on every frame whether a view is worth cutting a chip for."""
+    size = chip_geometry(landmarks68).face_size_px
+    return min(1.0, size / FULL_QUALITY_SIZE_PX) * frontalness(landmarks68)
 
 
 def embedding_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -15,10 +15,11 @@ before and not on screen now, and takes an earlier person's ID when it is close 
     for done in queue.collect(): ...
 
 Each person keeps a small gallery of exemplars, each weighted by the quality of the
-view it came from (``ViewQuality``): the distance from a new face to a person is the
-quality-weighted mean of its distances to the person's nearest exemplars. Profiles
-and tiny faces embed poorly, so views under ``reid_min_quality`` are not embedded at
-all (the track waits for a better view) and exemplars are replaced best-first.
+chip it came from (``engine.face_embedder.ChipQuality``: size, frontalness, sharpness):
+the distance from a new face to a person is the quality-weighted mean of its distances
+to the person's nearest exemplars. Profiles and tiny faces embed poorly, so views
+whose ``view_quality`` is under ``reid_min_quality`` are not embedded at all (the track
+waits for a better view) and exemplars are replaced best-first.
 """
 from __future__ import annotations
 
@@ -42,29 +43,13 @@ class FaceEmbedding(Protocol):
     def embed_chips(self, chips: np.ndarray) -> np.ndarray: ...
 
 
-@dataclass(frozen=True)
-class ViewQuality:
-    """How well a face can be recognised in one view: 0 (useless) to 1."""
-
-    side_px: float  # face box side in image pixels
-    yaw_deg: float  # head yaw; profiles embed poorly
-
-    @property
-    def score(self) -> float:
-        # Size: the embedding's aligned chip is 150 px across a face of about 100 px; under
-        # 30 px faces recognise poorly. Pose: cos of yaw, nothing past 60 degrees.
-        size = float(np.clip((self.side_px - 20.0) / 80.0, 0.0, 1.0))
-        pose = float(np.clip(np.cos(np.radians(self.yaw_deg)) * 2.0 - 1.0, 0.0, 1.0))
-        return size * pose
-
-
 @dataclass
 class EmbeddingRequest:
     """One face to embed: the aligned chip (taken on the tracker's thread) and whose it is."""
 
     track_id: int
     frame: int
-    quality: float
+    quality: float  # ChipQuality.score of the chip
     chip: np.ndarray  # (150, 150, 3) uint8 RGB
 
 

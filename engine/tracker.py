@@ -52,7 +52,8 @@ from engine.detector import Detection
 from engine.face_check import VERIFY_SIZE, box_iou, failure_reason, failure_statistics, suspicious
 from engine.frames import TrackedFace
 from engine.motion import BoxMotion
-from engine.reid import EmbeddingQueue, EmbeddingRequest, PersonRegistry, ViewQuality
+from engine.face_embedder import chip_quality, view_quality
+from engine.reid import EmbeddingQueue, EmbeddingRequest, PersonRegistry
 from engine.results import Face
 from engine.roi import box_from_landmarks, roi_from_landmarks
 from engine.scene_cut import SceneCutDetector
@@ -83,7 +84,7 @@ class Track:
     person_settled: bool = False  # recognised, or a new person decided from a good view
     frames_seen: int = 1
     since_verify: int = 0  # frames since the last face-likeness check
-    best_view: tuple[float, np.ndarray] | None = None  # (quality, chip) while tentative
+    best_view: tuple[float, np.ndarray, np.ndarray] | None = None  # (view quality, chip, landmarks) while tentative
     embedded_quality: float = 0.0  # best view quality embedded so far
     last_embedded: int = -(10 ** 9)
     # The last frame no cheap statistic doubted: a face going behind a hand regresses
@@ -111,6 +112,7 @@ class TrackStep:
     lost: dict[int, str] = field(default_factory=dict)  # track ID -> reason, ended in this frame
     reidentified: list[int] = field(default_factory=list)  # tracks given an earlier person's ID
     merged: dict[int, int] = field(default_factory=dict)  # track ID -> the older track that took its face
+    anchored: list[int] = field(default_factory=list)  # tracks moved to their detection (drift corrected)
     timings_ms: dict[str, float] = field(default_factory=dict)  # "detect", "regress", "verify", "embed"
 
 
@@ -250,11 +252,14 @@ class FaceTracker:
                 cfg.verify_every > 0 and (track.since_verify >= cfg.verify_every or suspicious(stats, cfg)))
             if reason is None and check:
                 tv = time.perf_counter()
-                score = self.face_score(image, roi_from_landmarks(landmarks))
+                found = self.faces_near(image, landmarks)
                 verify_ms += (time.perf_counter() - tv) * 1000
                 track.since_verify = 0
+                score = max((d.score for d in found), default=0.0)
                 if score < cfg.min_face_score:
                     reason = "not_a_face"
+                else:
+                    p, roi, landmarks = self._anchor(image, found, p, roi, landmarks, result, track)
             if reason is None and track.state is TrackState.COASTING and not self._predicted_best_by(
                     track, box_from_landmarks(landmarks)):
                 reason = "elsewhere"  # a face, but not this one
@@ -344,10 +349,27 @@ class FaceTracker:
             for _ in range(self.frame - track.last_seen):
                 track.motion.predict()
 
-    def face_score(self, image: np.ndarray, roi: np.ndarray) -> float:
-        """Face-likeness of a ROI: best FaceBoxes score on it resampled to 128x128 (0 if none)."""
+    def faces_near(self, image: np.ndarray, landmarks: np.ndarray) -> list[Detection]:
+        """The face-likeness check: FaceBoxes on the landmarks' ROI resampled to 128x128."""
         self.verify_calls += 1
-        return self.analyzer.face_likeness(image, roi, VERIFY_SIZE)
+        return self.analyzer.faces_in_roi(image, roi_from_landmarks(landmarks), VERIFY_SIZE)
+
+    def _anchor(self, image: np.ndarray, found: list[Detection], params: np.ndarray, roi: np.ndarray,
+                landmarks: np.ndarray, result: TrackStep, track: Track) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The face check found the face somewhere else in the crop than the landmarks say
+        (they drifted, to the chin of a face looking down): regress it from its detection.
+        The detection nearest the landmarks is this face; a neighbour in the crop is not."""
+        box = box_from_landmarks(landmarks)
+        good = [d for d in found if d.score >= self.config.min_face_score]
+        if not good:
+            return params, roi, landmarks
+        nearest = max(good, key=lambda d: box_iou(d.box, box))
+        if box_iou(nearest.box, box) >= self.config.anchor_iou or box_iou(nearest.box, box) <= 0:
+            return params, roi, landmarks
+        new_params, new_rois = self.analyzer.regress_detections(image, [nearest])
+        new_landmarks = self.analyzer.landmarks(new_params[0], new_rois[0])
+        result.anchored.append(track.track_id)
+        return new_params[0], new_rois[0], new_landmarks
 
     # -- detections -> tracks -------------------------------------------------------------
 
@@ -388,35 +410,46 @@ class FaceTracker:
         coasting = [j for j, t in enumerate(self.tracks) if not t.visible]
         taken = [(i, visible[j]) for i, j in assign(cost[:, visible], 1.0 - cfg.match_iou)]
         claimed = {i for i, _ in taken}
+        # A face in view whose detection overlaps it only loosely has drifted (landmarks
+        # sliding to the chin of a face looking down): it moves to its detection.
+        anchor = [(detections[i], self.tracks[j]) for i, j in taken if 1.0 - cost[i, j] < cfg.anchor_iou]
         rest = [i for i in range(len(detections)) if i not in claimed]
         revivals = assign(cost[np.ix_(rest, coasting)], 1.0 - cfg.coast_match_iou)
         revive = [(detections[rest[i]], self.tracks[coasting[j]]) for i, j in revivals]
         claimed |= {rest[i] for i, _ in revivals}
         # A detection overlapping any visible face is that face, even if another detection won it.
-        fresh = [d for i, d in enumerate(detections) if i not in claimed and d.score >= self.analyzer.config.detector.min_score
-                 and all(box_iou(d.box, b) <= cfg.match_iou
-                         for b, t in zip(boxes, self.tracks) if t.visible)]
+        strong = self.analyzer.config.detector.min_score
+        fresh = [d for i, d in enumerate(detections) if i not in claimed and d.score >= strong
+                 and all(box_iou(d.box, b) <= cfg.match_iou for b, t in zip(boxes, self.tracks) if t.visible)]
         room = cfg.max_faces - sum(t.visible for t in self.tracks) if cfg.max_faces else len(fresh)
         fresh = fresh[: max(0, room)]
-        wanted = [d for d, _ in revive] + fresh
+        moved = revive + anchor
+        wanted = [d for d, _ in moved] + fresh
         if not wanted:
             return
         h, w = image.shape[:2]
         params, rois = self.analyzer.regress_detections(image, wanted)
         for k, (det, roi, p) in enumerate(zip(wanted, rois, params)):
+            moved_track = moved[k][1] if k < len(moved) else None
             landmarks = self.analyzer.landmarks(p, roi)
             stats = failure_statistics(self.analyzer.whitened_coefficients(p), self.analyzer.crop(image, roi), roi,
                                        roi, landmarks, (w, h))
             if failure_reason(stats, cfg) is not None:
                 continue  # the detection does not regress to a face
             on_visible_face = any(
-                t.visible and box_iou(roi_from_landmarks(landmarks), roi_from_landmarks(t.landmarks)) > cfg.duplicate_iou
+                t.visible and t is not moved_track
+                and box_iou(roi_from_landmarks(landmarks), roi_from_landmarks(t.landmarks)) > cfg.duplicate_iou
                 for t in self.tracks)
             if on_visible_face:
                 continue  # its regression landed on a face in view
-            if k < len(revive):
-                track = revive[k][1]
-                self._see(track, p, roi, landmarks, det.score, result)
+            if k < len(moved):
+                track = moved[k][1]
+                if track.visible:  # re-anchored: the same stretch of the same face
+                    track.params, track.roi, track.landmarks, track.score = p, roi, landmarks, det.score
+                    track.motion.update(box_from_landmarks(landmarks))
+                    result.anchored.append(track.track_id)
+                else:
+                    self._see(track, p, roi, landmarks, det.score, result)
                 continue
             track = Track(track_id=self._next_id, segment=self._new_segment(), state=TrackState.TENTATIVE,
                           params=p, roi=roi, landmarks=landmarks, score=det.score,
@@ -450,45 +483,56 @@ class FaceTracker:
     # -- confirmation and people ----------------------------------------------------------
 
     def _confirm_and_identify(self, image: np.ndarray, result: TrackStep) -> None:
-        """Confirm tentative tracks, give them people, and keep the galleries growing."""
-        cfg = self.config
+        """Confirm tentative tracks, give each confirmed track a person (new until an
+        embedding recognises someone), and keep the people's galleries growing."""
         requests: list[EmbeddingRequest] = []
-        seen_now = [t for t in self.tracks if t.last_seen == self.frame]
-        for track in seen_now:
-            quality = self._quality(track)
-            if track.state is TrackState.TENTATIVE:
-                if (self.embeddings is not None and quality >= cfg.reid_min_quality
-                        and (track.best_view is None or quality > track.best_view[0])):
-                    track.best_view = (quality, self.embeddings.chips(image, [track.landmarks])[0])
-                if track.frames_seen > cfg.confirm_frames or track.birth_score >= cfg.confirm_score:
-                    track.state = TrackState.CONFIRMED
-                    result.confirmed.append(track.track_id)
-                    if track.best_view is not None:
-                        q, chip = track.best_view
-                        requests.append(EmbeddingRequest(track.track_id, self.frame, q, chip))
-                        track.embedded_quality, track.last_embedded = q, self.frame
-                    track.best_view = None
-            elif (self.embeddings is not None and track.state is TrackState.CONFIRMED
-                  and quality >= cfg.reid_min_quality and self._wants_view(track, quality)):
-                chip = self.embeddings.chips(image, [track.landmarks])[0]
-                requests.append(EmbeddingRequest(track.track_id, self.frame, quality, chip))
-                track.embedded_quality = max(track.embedded_quality, quality)
-                track.last_embedded = self.frame
-        for track_id in result.confirmed:  # a person for every confirmed track, known or provisional
-            track = self._track(track_id)
-            if track is not None and not track.person_id:
+        for track in [t for t in self.tracks if t.last_seen == self.frame]:
+            request = self._view_to_embed(image, track)
+            if track.state is TrackState.TENTATIVE and (track.frames_seen > self.config.confirm_frames
+                                                        or track.birth_score >= self.config.confirm_score):
+                track.state = TrackState.CONFIRMED
+                result.confirmed.append(track.track_id)
                 track.person_id = self.people.new_person(self.frame, self.shot)
+                track.person_settled = self.embeddings is None  # without embeddings, every track is a person
+                request = self._best_view_request(track)
+            if request is not None:
+                requests.append(request)
         if self.embeddings is None:
-            for track_id in result.confirmed:
-                track = self._track(track_id)
-                if track is not None:
-                    track.person_settled = True
             return
         self.embeddings.submit(requests)
         for done in self.embeddings.collect():
-            track = self._track(done.track_id)
-            if track is not None and track.person_id:
-                self._identify(track, done.embedding, done.quality, result)
+            found = self._track(done.track_id)
+            if found is not None and found.person_id:
+                self._identify(found, done.embedding, done.quality, result)
+
+    def _view_to_embed(self, image: np.ndarray, track: Track) -> EmbeddingRequest | None:
+        """A tentative track remembers its best view; a confirmed one asks for an embedding
+        of this view when it is wanted (``_wants_view``)."""
+        if self.embeddings is None:
+            return None
+        quality = view_quality(track.landmarks)
+        if quality < self.config.reid_min_quality:
+            return None
+        if track.state is TrackState.TENTATIVE:
+            if track.best_view is None or quality > track.best_view[0]:
+                track.best_view = (quality, self.embeddings.chips(image, [track.landmarks])[0], track.landmarks)
+            return None
+        if not self._wants_view(track, quality):
+            return None
+        chip = self.embeddings.chips(image, [track.landmarks])[0]
+        track.embedded_quality = max(track.embedded_quality, quality)
+        track.last_embedded = self.frame
+        return EmbeddingRequest(track.track_id, self.frame, chip_quality(chip, track.landmarks).score, chip)
+
+    def _best_view_request(self, track: Track) -> EmbeddingRequest | None:
+        """At confirmation: the best view the track had while tentative (None: no view good
+        enough yet; the person stays undecided until one comes)."""
+        if track.best_view is None:
+            return None
+        quality, chip, landmarks = track.best_view
+        track.best_view = None
+        track.embedded_quality, track.last_embedded = quality, self.frame
+        return EmbeddingRequest(track.track_id, self.frame, chip_quality(chip, landmarks).score, chip)
 
     def _wants_view(self, track: Track, quality: float) -> bool:
         cfg = self.config
@@ -520,9 +564,10 @@ class FaceTracker:
                 track.person_id = keep
                 self.people.reidentified += 1
                 result.reidentified.append(track.track_id)
-                track.person_settled = True
-            elif quality >= self.config.reid_settle_quality:
-                track.person_settled = True  # a good view matched nobody: a new person
+            # Matched or not, the person is decided by the first view good enough to embed
+            # (later views only grow the gallery): a late change of mind would relabel a
+            # person whose rows are already out.
+            track.person_settled = True
         self.people.add_exemplar(track.person_id, embedding, quality)
 
     def _twin_in_view(self, track: Track, embedding: np.ndarray) -> Track | None:
@@ -546,11 +591,6 @@ class FaceTracker:
         self.people.merge(keep=older.person_id, drop=newer.person_id)
         self.tracks.remove(newer)
         result.merged[newer.track_id] = older.track_id
-
-    def _quality(self, track: Track) -> float:
-        box = box_from_landmarks(track.landmarks)
-        pose = self.analyzer.face_model.head_pose(track.params)
-        return ViewQuality(side_px=float(max(box[2] - box[0], box[3] - box[1])), yaw_deg=pose.yaw).score
 
     def _track(self, track_id: int) -> Track | None:
         return next((t for t in self.tracks if t.track_id == track_id), None)

@@ -61,7 +61,7 @@ from engine.frames import FrameResult, TrackedFace
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 39539
 CLOSE_TIMEOUT_S = 10.0  # for the sending process to drain its pipe and report
-_FRAME_HEADER = struct.Struct("<idiii")  # index, timestamp, track id, frame width, height
+_FRAME_HEADER = struct.Struct("<idiii")  # index, timestamp, person id, frame width, height
 POLL_S = 0.002  # the sending process looks for frames this often (at most this much latency)
 HEAD_BONE = "Head"
 MIRROR_AXES = np.diag([-1.0, 1.0, 1.0])  # camera frame <-> Unity avatar frame (see the module notes)
@@ -105,16 +105,17 @@ class LiveFrame:
 
     index: int
     time: float
-    track_id: int
+    person_id: int  # who is streamed (TrackedFace.person_id)
     motion: HeadMotion
     weights: dict[str, float]  # the subject's left/right (not mirrored)
 
 
 def choose_face(result: FrameResult, follow: int | None) -> TrackedFace | None:
-    """The face to stream: track ``follow``, or the oldest track (lowest id) when None."""
+    """The face to stream: person ``follow``, or the first person seen (lowest id) when None.
+    People keep their IDs across cuts and gaps, so a chosen actor stays chosen."""
     if follow is not None:
-        return next((tf for tf in result.faces if tf.track_id == follow), None)
-    return min(result.faces, key=lambda tf: tf.track_id, default=None)
+        return next((tf for tf in result.faces if tf.person_id == follow), None)
+    return min(result.faces, key=lambda tf: tf.person_id, default=None)
 
 
 def live_frame(model: ExpressionModel, result: FrameResult, calibration: Calibration,
@@ -125,7 +126,7 @@ def live_frame(model: ExpressionModel, result: FrameResult, calibration: Calibra
         return None
     h, w = result.image.shape[:2]
     face = tracked.face
-    return LiveFrame(index=result.index, time=float(result.timestamp), track_id=tracked.track_id,
+    return LiveFrame(index=result.index, time=float(result.timestamp), person_id=tracked.person_id,
                      motion=model.head_motion(face, (w, h), calibration),
                      weights=model.weights(face, calibration))
 
@@ -290,7 +291,7 @@ class VmcSender:
         h, w = result.image.shape[:2]
         face = tracked.face
         # Raw bytes, not a pickled Face: a quarter of the cost in the frame loop.
-        self._put(b"F" + _FRAME_HEADER.pack(result.index, float(result.timestamp), tracked.track_id, w, h)
+        self._put(b"F" + _FRAME_HEADER.pack(result.index, float(result.timestamp), tracked.person_id, w, h)
                   + np.asarray(face.params, np.float32).tobytes()
                   + np.asarray(face.landmarks, np.float32).tobytes()
                   + np.asarray(face.pose.rotation, np.float32).tobytes())
@@ -375,10 +376,10 @@ def _serve(conn: Connection, model: ExpressionModel, family: int, address: tuple
             state = pickle.loads(body)
             continue
         if kind == b"F":
-            index, stamp, track_id, w, h = _FRAME_HEADER.unpack_from(body)
+            index, stamp, person_id, w, h = _FRAME_HEADER.unpack_from(body)
             arrays = np.frombuffer(body, np.float32, offset=_FRAME_HEADER.size)
             params, landmarks, rotation = arrays[:62], arrays[62:62 + 204].reshape(68, 3), arrays[266:].reshape(3, 3)
-            frame = LiveFrame(index=index, time=stamp, track_id=track_id,
+            frame = LiveFrame(index=index, time=stamp, person_id=person_id,
                               motion=model.head_motion_of(rotation, landmarks, (w, h), state.calibration),
                               weights=model.weights_of(params, state.calibration))
         else:

@@ -57,7 +57,7 @@ class Run:
 
     def track_frames(self, track_id: int) -> dict[int, np.ndarray]:
         """frame -> 62 parameters of the track."""
-        return {r.index: tf.face.params for r in self.results for tf in r.faces if tf.track_id == track_id}
+        return {r.index: tf.face.params for r in self.results for tf in r.faces if tf.person_id == track_id}
 
     def head_mesh(self, identity: np.ndarray, expression: np.ndarray) -> np.ndarray:
         a = self.arrays
@@ -108,10 +108,10 @@ def run(tmp_path_factory, media_dir, weights_dir) -> Run:
 
 
 def test_files_per_track(run: Run) -> None:
-    tracks = sorted({tf.track_id for r in run.results for tf in r.faces})
+    tracks = sorted({tf.person_id for r in run.results for tf in r.faces})
     assert len(run.results) == 55 and tracks == [1]
     names = sorted(p.name for p in (run.out / "animation").iterdir())
-    assert names == ["track_1.glb", "track_1.pc2", "track_1_base.obj"]
+    assert names == ["person_1.glb", "person_1.pc2", "person_1_base.obj"]
 
 
 def probe_frames(frames: list[int]) -> list[int]:
@@ -123,7 +123,7 @@ def test_glb_in_blender(run: Run, tmp_path, report_figure) -> None:
     frames = sorted(params)
     probe = probe_frames(frames)
     result = tmp_path / "glb.npz"
-    run_blender("glb", str(run.out / "animation" / "track_1.glb"), "--fps", str(round(run.fps)),
+    run_blender("glb", str(run.out / "animation" / "person_1.glb"), "--fps", str(round(run.fps)),
                 "--frames", ",".join(map(str, probe)), "--out", str(result))
     got = np.load(result)
     assert int(got["vertices"]) == 38365
@@ -142,7 +142,7 @@ def test_glb_in_blender(run: Run, tmp_path, report_figure) -> None:
     mpp = metres_per_pixel(model.image_camera(params[first], run.results[first].faces[0].face.roi))
     worst_local = worst_world = worst_shear = worst_glb_world = 0.0
     for i, frame in enumerate(probe):
-        face = next(tf.face for tf in run.results[frame].faces if tf.track_id == 1)
+        face = next(tf.face for tf in run.results[frame].faces if tf.person_id == 1)
         expected = run.head_mesh(identity, face.params[52:])
         face_width = float(np.ptp(expected[:, 0]))
         local = got["local"][i] @ GLTF_TO_BLENDER  # Blender -> glTF axes (the matrix is orthonormal)
@@ -175,7 +175,7 @@ def test_pc2_on_base_obj_in_blender(run: Run, tmp_path, report_figure) -> None:
     probe = probe_frames(frames)
     folder = run.out / "animation"
     result = tmp_path / "pc2.npz"
-    run_blender("pc2", str(folder / "track_1_base.obj"), str(folder / "track_1.pc2"), "--fps",
+    run_blender("pc2", str(folder / "person_1_base.obj"), str(folder / "person_1.pc2"), "--fps",
                 str(round(run.fps)), "--frames", ",".join(map(str, probe)), "--first", str(frames[0]),
                 "--out", str(result))
     got = np.load(result)
@@ -212,15 +212,15 @@ def test_frames_without_the_track_hold_its_last_frame(run: Run, tmp_path) -> Non
     gap = range(20, 25)
     results = [dataclasses.replace(r, faces=[]) if r.index in gap else r for r in run.results]
     export(tmp_path, results, run.analyzer, run.fps)
-    start, rate, samples = read_pc2(tmp_path / "animation" / "track_1.pc2")
+    start, rate, samples = read_pc2(tmp_path / "animation" / "person_1.pc2")
     assert (start, rate, len(samples)) == (0.0, 1.0, 55)
     for frame in gap:
         assert np.array_equal(samples[frame], samples[19])
     assert not np.array_equal(samples[25], samples[19])
-    _, _, full = read_pc2(run.out / "animation" / "track_1.pc2")
+    _, _, full = read_pc2(run.out / "animation" / "person_1.pc2")
     assert np.array_equal(samples[25], full[25]) and np.array_equal(samples[19], full[19])
 
-    gltf = pygltflib.GLTF2().load(str(tmp_path / "animation" / "track_1.glb"))
+    gltf = pygltflib.GLTF2().load(str(tmp_path / "animation" / "person_1.glb"))
     blob = gltf.binary_blob()
     sampler = gltf.animations[0].samplers[0]
     times = accessor_array(gltf, blob, sampler.input)
@@ -239,7 +239,7 @@ def test_results_out_of_order_are_refused(run: Run, tmp_path) -> None:
     with pytest.raises(ValueError, match="must come in order"):
         exporter.write(run.results[2])
     exporter.close()
-    assert [p.name for p in exporter.paths] == ["track_1.glb"]
+    assert [p.name for p in exporter.paths] == ["person_1.glb"]
 
 
 def accessor_array(gltf, blob: bytes, index: int) -> np.ndarray:
@@ -256,9 +256,9 @@ def test_a_run_cut_short_keeps_valid_files(run: Run, tmp_path) -> None:
     import pygltflib
 
     export(tmp_path, run.results[:10], run.analyzer, run.fps)
-    start, _, samples = read_pc2(tmp_path / "animation" / "track_1.pc2")
+    start, _, samples = read_pc2(tmp_path / "animation" / "person_1.pc2")
     assert (start, len(samples)) == (0.0, 10)
-    gltf = pygltflib.GLTF2().load(str(tmp_path / "animation" / "track_1.glb"))
+    gltf = pygltflib.GLTF2().load(str(tmp_path / "animation" / "person_1.glb"))
     assert gltf.accessors[gltf.animations[0].samplers[0].input].count == 10
     assert not list((tmp_path / "animation").glob(".*"))  # no temporary files left behind
 

@@ -138,7 +138,7 @@ def test_writing_never_waits_for_the_network(obama_results, expressions, receive
 
 def test_follows_the_chosen_track(obama_results, expressions, receiver) -> None:
     stream(obama_results[:3], expressions, receiver.port, follow=7)  # no such track: nothing sent
-    stream(obama_results[:3], expressions, receiver.port, follow=obama_results[0].faces[0].track_id)
+    stream(obama_results[:3], expressions, receiver.port, follow=obama_results[0].faces[0].person_id)
     receiver.wait_for(3)
     time.sleep(0.2)
     assert len(receiver.bundles) == 3

@@ -717,7 +717,7 @@ class MainWindow(QMainWindow):
             self.view.set_readout(f"no face\n{latency}")
             return
         m = live.motion
-        self.view.set_readout(f"face {live.track_id}  yaw {m.yaw:+6.1f}°  pitch {m.pitch:+6.1f}°  "
+        self.view.set_readout(f"face {live.person_id}  yaw {m.yaw:+6.1f}°  pitch {m.pitch:+6.1f}°  "
                               f"roll {m.roll:+6.1f}°\n{latency}")
 
     @pyqtSlot(object)

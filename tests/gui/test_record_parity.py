@@ -86,8 +86,9 @@ def test_record_session_equals_track(qapp, weights_dir, obama, tmp_path) -> None
     assert np.abs(app_video[30].astype(int) - cli_video[30]).mean() < 3
     assert sorted(p.name for p in (recorded / "meshes").iterdir()) == \
         sorted(p.name for p in (tracked / "meshes").iterdir()) == ["frame_000000_id1.ply", "frame_000030_id1.ply"]
+    animations = ["person_1.glb", "person_1.pc2", "person_1_base.obj"]
     assert sorted(p.name for p in (recorded / "animation").iterdir()) == \
-        sorted(p.name for p in (tracked / "animation").iterdir()) == ["track_1.glb", "track_1.pc2", "track_1_base.obj"]
+        sorted(p.name for p in (tracked / "animation").iterdir()) == animations
 
 
 def test_record_dialog_gives_the_cli_options(qapp, tmp_path) -> None:
