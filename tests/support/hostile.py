@@ -1,0 +1,61 @@
+"""Run `tracker-app` on a hostile input in a child process and measure what it cost.
+
+The child's own peak resident memory comes from ``os.wait4`` (its rusage, nobody
+else's), so a test can state a memory bound and check it; stdout and stderr go to files
+so the child is reaped by ``wait4`` itself, not by ``communicate``.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class CliRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    peak_rss_mb: float
+    cpu_s: float
+
+    def error_line(self) -> str:
+        """The one line on stderr (asserting there is exactly one and no traceback)."""
+        lines = self.stderr.splitlines()
+        assert "Traceback" not in self.stderr, self.stderr[-3000:]
+        assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{self.stderr[:3000]}"
+        return lines[0]
+
+
+def run_cli(*args: str | os.PathLike[str], cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 180.0) -> CliRun:
+    """``python -m tracker_app ARGS`` from this checkout; its exit code, output and peak RSS."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-m", "tracker_app", *map(str, args)], stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, cwd=cwd or REPO, env=full_env)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                raise AssertionError(f"tracker-app {' '.join(map(str, args))} ran over {timeout} s")
+            time.sleep(0.02)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keeps Popen from waiting again
+        out.seek(0)
+        err.seek(0)
+        code = proc.returncode
+        if code < 0:
+            raise AssertionError(f"tracker-app died of {signal.Signals(-code).name}: {err.read().decode()[-2000:]}")
+        return CliRun(code, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
+                      usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
