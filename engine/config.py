@@ -333,7 +333,7 @@ def _check_yaml_shape(events: Iterable[Any], path: Path | Traversable) -> None:
         if isinstance(event, yaml.CollectionEndEvent):
             count, anchor = open_collections.pop()
         elif isinstance(event, yaml.AliasEvent):
-            count, anchor = anchored.get(event.anchor, 1), None
+            count, anchor = anchored.get(event.anchor or "", 1), None
         elif isinstance(event, yaml.ScalarEvent):
             count, anchor = 1, event.anchor
         else:
