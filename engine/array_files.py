@@ -278,17 +278,16 @@ def _check_matrix(body: bytes, order: str, where: str) -> None:
 
 
 def _inflate(body: bytes, budget: int, where: str) -> bytes:
+    """``body`` inflated, never to more than the budget nor MAX_INFLATION times its size."""
+    limit = max(0, min(budget, MAX_INFLATION * len(body) + INFLATION_SLACK))
     inflater = zlib.decompressobj()
     try:
-        out = inflater.decompress(body, max(budget, 0) + 1)
+        out = inflater.decompress(body, limit + 1)
     except zlib.error as e:
         raise ArrayFileError(f"{where}: a compressed element is damaged ({e})") from None
-    if len(out) > budget or inflater.unconsumed_tail:
-        raise ArrayFileError(f"{where}: a compressed element inflates to more than the budget of "
-                             f"{budget:,} bytes")
-    if len(out) > MAX_INFLATION * len(body) + INFLATION_SLACK:
-        raise ArrayFileError(f"{where}: a compressed element inflates {len(body):,} bytes to {len(out):,} "
-                             "(a zip bomb?)")
+    if len(out) > limit:
+        raise ArrayFileError(f"{where}: a compressed element of {len(body):,} bytes inflates to more than "
+                             f"{limit:,} (over the budget of {budget:,} bytes, or a zip bomb)")
     return out
 
 
