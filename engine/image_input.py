@@ -111,7 +111,10 @@ def read_image_header(data: bytes | np.ndarray, path: str, max_pixels: int) -> I
                     raise ImageError(f"{path}: {width}x{height} pixels is over the budget of {max_pixels} "
                                      f"(input.max_image_pixels)")
                 orientation = _orientation(image)
-                if image.format == "PNG":
+                is_png = image.format == "PNG"
+            if is_png:  # verify() walks the chunks and must come straight after open
+                buffer.seek(0)
+                with Image.open(buffer) as image:
                     image.verify()
     except Image.DecompressionBombError:
         raise ImageError(f"{path}: its header declares more than {PILLOW_HARD_PIXEL_LIMIT} pixels, over the "
