@@ -35,11 +35,13 @@ class CliRun:
 
 
 def run_cli(*args: str | os.PathLike[str], cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 180.0) -> CliRun:
-    """``python -m tracker_app ARGS`` from this checkout; its exit code, output and peak RSS."""
+            timeout: float = 180.0, prefix: tuple[str, ...] = ()) -> CliRun:
+    """``python -m tracker_app ARGS`` from this checkout; its exit code, output and peak RSS.
+
+    ``prefix``: a command that execs the rest in the same process (``small_disk``)."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "tracker_app", *map(str, args)], stdout=out, stderr=err,
+        proc = subprocess.Popen([*prefix, sys.executable, "-m", "tracker_app", *map(str, args)], stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL, cwd=cwd or REPO, env=full_env)
         deadline = time.monotonic() + timeout
         while True:
@@ -59,3 +61,16 @@ def run_cli(*args: str | os.PathLike[str], cwd: Path | None = None, env: dict[st
             raise AssertionError(f"tracker-app died of {signal.Signals(-code).name}: {err.read().decode()[-2000:]}")
         return CliRun(code, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"),
                       usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+
+
+def small_disk(folder: Path, megabytes: int) -> tuple[str, ...]:
+    """A ``run_cli`` prefix: the child sees a ``megabytes`` tmpfs at ``folder`` (its own mount
+    namespace, so nothing is mounted for anyone else and nothing needs cleaning up)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return ("unshare", "--map-root-user", "--mount", "sh", "-c",
+            f'mount -t tmpfs -o size={megabytes}m tmpfs "$0" && exec "$@"', str(folder))
+
+
+def can_make_small_disks(tmp_path: Path) -> bool:
+    probe = subprocess.run([*small_disk(tmp_path / "probe", 1), "true"], capture_output=True)
+    return probe.returncode == 0
