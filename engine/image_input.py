@@ -16,6 +16,8 @@ from engine.errors import TrackerError
 # frames anyway, and a 100k-pixel-wide image is almost surely a corrupt header.
 MAX_SIDE = 16384
 EXIF_ORIENTATION = 0x0112
+# An image file is at most this many bytes per pixel (16-bit RGBA, uncompressed) plus its metadata.
+MAX_BYTES_PER_PIXEL = 8
 
 
 class ImageError(TrackerError, ValueError):
@@ -199,6 +201,10 @@ def read_image(path: str, max_pixels: int = InputConfig.max_image_pixels) -> np.
     if problem is not None:
         raise ImageError(f"{path}: {problem}")
     with open(path, "rb") as f:  # works for non-ASCII paths, unlike cv2.imread
+        size = os.fstat(f.fileno()).st_size
+        if size > max_pixels * MAX_BYTES_PER_PIXEL + (1 << 20):  # read nothing an image in budget cannot be
+            raise ImageError(f"{path}: {size:,} bytes is more than any image within the budget of {max_pixels} "
+                             "pixels (input.max_image_pixels)")
         data = np.frombuffer(f.read(), dtype=np.uint8)
     if not data.size:
         raise ImageError(f"{path}: not a readable image (empty file)")

@@ -203,3 +203,14 @@ def test_a_disk_that_fills_during_the_run_stops_it_in_one_line(small, tmp_path: 
     assert line.startswith("tracker-app: error: not enough disk space for the meshes of frame ") and \
         line.endswith("(the frames before it were processed and kept)"), line
     assert run.peak_rss_mb < DETECT_RSS_LIMIT_MB
+
+
+def test_a_file_larger_than_any_image_in_budget_is_not_read(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.png"
+    with open(huge, "wb") as f:  # 900 MB, sparse: it costs no disk
+        f.truncate(900_000_000)
+    run = run_cli("detect", huge, "--out", tmp_path / "o")
+    assert run.returncode == 1
+    assert run.error_line() == (f"{huge}: error: {huge}: 900,000,000 bytes is more than any image within the "
+                                "budget of 100000000 pixels (input.max_image_pixels)")
+    assert run.peak_rss_mb < REFUSED_RSS_LIMIT_MB, f"{run.peak_rss_mb:.0f} MB"
