@@ -3,6 +3,7 @@
 --vmc ':' was accepted, argparse printed 9 usage lines, a --frames note echoed 54 KB)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,13 @@ def test_an_unreachable_frame_list_is_not_echoed_whole(media_dir: Path, tmp_path
     line = run.error_line()
     assert line == ("tracker-app: note: --frames 2,4,6,8,10,12,14,16,18,20,22,24,26,28,30,32,34,36,38,40,"
                     "4...: past the end (1 frame read, 0-based); nothing written for them")
+
+
+def test_gui_names_what_its_video_path_is(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    for path, what in ((Path("/dev/zero"), "is a device, not a file"), (fifo, "is a FIFO (named pipe), not a file"),
+                       (tmp_path / "gone.mp4", "no such file")):
+        run = run_cli("gui", "--video", path, env={"QT_QPA_PLATFORM": "offscreen"})
+        assert run.returncode == 1 and run.error_line() == f"tracker-app: error: {path}: {what}"
+        assert run.peak_rss_mb < REFUSED_RSS_LIMIT_MB

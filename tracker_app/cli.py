@@ -202,8 +202,12 @@ def run_gui(args: argparse.Namespace) -> int:
                                                  or os.environ.get("QT_QPA_PLATFORM")):
         raise OSError("no display for the desktop window (DISPLAY is not set); "
                       "use `tracker-app detect` or `tracker-app track` to work headless")
-    if args.video is not None and not args.video.is_file():
-        raise OSError(f"{args.video}: no such file")
+    if args.video is not None and not args.video.is_dir():  # a folder of images opens as a video
+        from engine.image_input import unusable_path_problem
+
+        problem = unusable_path_problem(args.video)
+        if problem is not None:
+            raise OSError(f"{args.video}: {problem}")
     from tracker_app.gui_main import run_gui as open_window
 
     return open_window(video=args.video, camera=args.camera, config_path=args.config, threads=args.threads)
