@@ -36,6 +36,7 @@ from engine.assets import default_weights_dir
 from engine.brief import brief
 from engine.cpus import usable_cpu_count
 from engine.errors import TrackerError
+from engine.file_kinds import unusable_path_problem
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 11):
@@ -283,6 +284,10 @@ def read_yaml_mapping(path: Path | Traversable) -> dict[str, Any]:
     # libyaml's safe loader when PyYAML has it: the same documents and types as the pure
     # Python SafeLoader, 9 ms -> 0.7 ms per config file, read at every start.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    # A FIFO would block the start until someone writes to it; a missing file is open()'s to say.
+    problem = unusable_path_problem(path) if isinstance(path, Path) and path.exists() else None
+    if problem is not None:
+        raise ConfigError(f"cannot read config {path}: {problem}")
     try:
         with path.open("rb") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import stat
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 
 from engine.config import PILLOW_HARD_PIXEL_LIMIT, InputConfig
 from engine.errors import TrackerError
+from engine.file_kinds import unusable_path_problem
 
 # Frames beyond this many pixels per side are refused: the detector shrinks big
 # frames anyway, and a 100k-pixel-wide image is almost surely a corrupt header.
@@ -157,30 +157,6 @@ def upright(image: np.ndarray, orientation: int) -> np.ndarray:
     if orientation == 8:
         return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
     return image
-
-
-def unusable_path_problem(path: str | os.PathLike[str]) -> str | None:
-    """Why ``path`` cannot be read as a file ("no such file", "is a folder", "is a FIFO"...), or None.
-
-    A FIFO or a device would block or never end (/dev/zero); naming what the path is, rather
-    than "no such file", tells the user what they typed."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return "no such file"
-    except OSError as e:
-        return f"cannot be read ({e.strerror or e})"
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "is a folder, not a file"
-    if stat.S_ISFIFO(mode):
-        return "is a FIFO (named pipe), not a file"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "is a device, not a file"
-    if stat.S_ISSOCK(mode):
-        return "is a socket, not a file"
-    return "is not a regular file"
 
 
 def read_image(path: str, max_pixels: int = InputConfig.max_image_pixels) -> np.ndarray:

@@ -2,6 +2,7 @@
 one line on stderr, exit code 1, no traceback and a small peak memory (issue 21)."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -86,3 +87,13 @@ def test_a_refused_value_is_shown_briefly_whatever_its_size() -> None:
     assert brief(10 ** 5000) == "<16610-bit integer>"
     assert brief({"a": (1,), "b": b"x" * 100}, 30) == "{'a': (1,), 'b': b'xxxxxxxx..."
     assert time.process_time() - t < 2.0  # CPU time; repr() of either would not finish in minutes
+
+
+def test_a_config_that_is_a_fifo_or_a_device_does_not_block(tmp_path: Path) -> None:
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)  # opening it would wait for a writer for ever
+    for path, what in ((fifo, "is a FIFO (named pipe), not a file"), (Path("/dev/zero"), "is a device, not a file"),
+                       (tmp_path, "is a folder, not a file")):
+        run = run_cli("--config", path, "detect", tmp_path / "none.jpg", timeout=60)
+        assert run.returncode == 1 and run.error_line() == f"tracker-app: error: cannot read config {path}: {what}"
+        assert run.peak_rss_mb < CONFIG_RSS_LIMIT_MB

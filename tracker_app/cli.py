@@ -203,7 +203,7 @@ def run_gui(args: argparse.Namespace) -> int:
         raise OSError("no display for the desktop window (DISPLAY is not set); "
                       "use `tracker-app detect` or `tracker-app track` to work headless")
     if args.video is not None and not args.video.is_dir():  # a folder of images opens as a video
-        from engine.image_input import unusable_path_problem
+        from engine.file_kinds import unusable_path_problem
 
         problem = unusable_path_problem(args.video)
         if problem is not None:
@@ -444,7 +444,7 @@ def _check_track_source(source: str) -> None:
     """Say what a source that cannot be tracked is: a negative camera index, a FIFO, a device."""
     import re
 
-    from engine.image_input import unusable_path_problem
+    from engine.file_kinds import unusable_path_problem
 
     path = Path(source)
     if re.fullmatch(r"\s*-\d+\s*", source) and not path.exists():
