@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from engine.brief import brief
 from engine.errors import AssetSetupError
 from engine.onnx_session import ModelFileError
 
@@ -169,11 +170,7 @@ def verify_data(data_dir: Path, log: Callable[[str], None] = print) -> dict[str,
     sums = data_dir / "SHA256SUMS"
     if not sums.is_file():
         raise AssetSetupError(f"no SHA256SUMS in {data_dir} (point --data at the upstream data folder)")
-    expected: dict[str, str] = {}
-    for line in sums.read_text().splitlines():
-        if line.strip():
-            digest, name = line.split(maxsplit=1)
-            expected[name.strip().removeprefix("./")] = digest
+    expected = read_checksums(sums, data_dir)
     needed = set(REGRESSOR_INPUTS + DETECTOR_INPUTS + FACE_MODEL_INPUTS)
     missing = needed - expected.keys()
     if missing:
@@ -185,6 +182,47 @@ def verify_data(data_dir: Path, log: Callable[[str], None] = print) -> dict[str,
         if _file_hash(path) != digest:
             raise AssetSetupError(f"damaged data file (checksum mismatch): {path}")
     log(f"[ok]   {len(expected)} data files verified in {data_dir}")
+    return expected
+
+
+# A checksum list names a few hundred files; more than this is not one.
+MAX_CHECKSUMS_BYTES = 1 << 20
+
+
+def read_checksums(sums: Path, data_dir: Path) -> dict[str, str]:
+    """{relative path: sha256} from a ``sha256sum`` listing, every path inside ``data_dir``.
+
+    Lines are ``DIGEST  NAME`` (``*NAME`` in binary mode). A malformed line, text that is
+    not UTF-8, or a name reaching outside the folder (absolute or through ``..``) is an
+    AssetSetupError naming the line: set-up must never hash, and so reveal the checksum
+    of, a file elsewhere on the machine. (Symbolic links inside the folder are the
+    owner's own arrangement, e.g. git-annex, and are followed.)
+    """
+    try:
+        with open(sums, "rb") as f:
+            raw = f.read(MAX_CHECKSUMS_BYTES + 1)
+    except OSError as e:
+        raise AssetSetupError(f"cannot read {sums}: {e.strerror or e}") from None
+    if len(raw) > MAX_CHECKSUMS_BYTES:
+        raise AssetSetupError(f"{sums} is larger than {MAX_CHECKSUMS_BYTES // 1024} KiB: not a checksum list")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise AssetSetupError(f"{sums} is not UTF-8 text (line {line})") from None
+    expected: dict[str, str] = {}
+    for number, entry in enumerate(text.splitlines(), 1):
+        if not entry.strip():
+            continue
+        parts = entry.split(maxsplit=1)
+        digest = parts[0].lower()
+        if len(parts) != 2 or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise AssetSetupError(f"{sums} line {number} is not 'SHA256  FILE': {brief(entry, 60)}")
+        name = parts[1].strip().removeprefix("*").removeprefix("./")
+        relative = Path(name)
+        if relative.is_absolute() or ".." in relative.parts or not name:
+            raise AssetSetupError(f"{sums} line {number} names a file outside the data folder: {brief(name, 60)}")
+        expected[relative.as_posix()] = digest
     return expected
 
 

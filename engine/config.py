@@ -22,7 +22,7 @@ import os
 import sys
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -34,8 +34,10 @@ from engine.assets import FACE_EMBEDDING_ONNX as FACE_EMBEDDING_ONNX
 from engine.assets import FACE_MODEL_NPZ as FACE_MODEL_NPZ
 from engine.assets import REGRESSOR_ONNX as REGRESSOR_ONNX
 from engine.assets import default_weights_dir
+from engine.brief import brief
 from engine.cpus import usable_cpu_count
 from engine.errors import TrackerError
+from engine.file_kinds import unusable_path_problem
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 11):
@@ -274,6 +276,16 @@ def load_config(cls: type[_T], paths: Sequence[Path | Traversable]) -> _T:
     return _build(cls, merged)
 
 
+# What a config file may cost before it is parsed: the shipped files are 5 KB and two
+# levels deep. libyaml's composer recurses once per level (50,000 levels of "[" crashed
+# the process with SIGSEGV in PyYAML 6.0.3), and anchors let a few hundred bytes stand
+# for a billion values ("billion laughs"), so size, depth and expanded size are checked
+# on the parser's event stream (iterative, in every PyYAML) before anything is built.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_DEPTH = 32
+MAX_CONFIG_VALUES = 100_000  # scalars and collections, aliases counted as what they repeat
+
+
 def read_yaml_mapping(path: Path | Traversable) -> dict[str, Any]:
     """The top-level mapping of a YAML file (empty file: {}); one-line ConfigError otherwise."""
     import yaml  # deferred: keeps `tracker-app --help` fast
@@ -281,23 +293,74 @@ def read_yaml_mapping(path: Path | Traversable) -> dict[str, Any]:
     # libyaml's safe loader when PyYAML has it: the same documents and types as the pure
     # Python SafeLoader, 9 ms -> 0.7 ms per config file, read at every start.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    # A FIFO would block the start until someone writes to it; a missing file is open()'s to say.
+    problem = unusable_path_problem(path) if isinstance(path, Path) and path.exists() else None
+    if problem is not None:
+        raise ConfigError(f"cannot read config {path}: {problem}")
     try:
-        with path.open(encoding="utf-8") as f:
-            data = yaml.load(f, Loader=loader)  # noqa: S506 (a safe loader)
+        with path.open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as e:
-        raise ConfigError(f"cannot read config {path}: {e.strerror}") from None
+        raise ConfigError(f"cannot read config {path}: {e.strerror or e}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB; "
+                          "a config file holds a few settings")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"config {path} is not UTF-8 text") from None
+    try:
+        _check_yaml_shape(yaml.parse(text, Loader=loader), path)
+        data = yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         problem = getattr(e, "problem", None) or "syntax error"
         raise ConfigError(f"config {path} is not valid YAML{where}: {problem}") from None
+    except ConfigError:
+        raise
+    except (ValueError, OverflowError) as e:  # a value YAML matched but Python cannot build (2001-13-45)
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"config {path} holds a value that cannot be read: {reason[:100]}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config {path} must be a mapping at the top level")
     return data
+
+
+def _check_yaml_shape(events: Iterable[Any], path: Path | Traversable) -> None:
+    """ConfigError when the document nests deeper than MAX_CONFIG_DEPTH or stands for more than
+    MAX_CONFIG_VALUES values once its aliases are expanded; reads events one at a time."""
+    import yaml
+
+    anchored: dict[str, int] = {}  # anchor -> values it stands for
+    open_collections: list[tuple[int, str | None]] = []  # (values so far, anchor)
+    total = 0
+    for event in events:
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(open_collections) >= MAX_CONFIG_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark is not None else 0
+                raise ConfigError(f"config {path} nests more than {MAX_CONFIG_DEPTH} levels deep (line {line})")
+            open_collections.append((1, event.anchor))
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            count, anchor = open_collections.pop()
+        elif isinstance(event, yaml.AliasEvent):
+            count, anchor = anchored.get(event.anchor or "", 1), None
+        elif isinstance(event, yaml.ScalarEvent):
+            count, anchor = 1, event.anchor
+        else:
+            continue
+        if anchor is not None:
+            anchored[anchor] = count
+        total += count
+        if open_collections:
+            parent, parent_anchor = open_collections[-1]
+            open_collections[-1] = (parent + count, parent_anchor)
+        if total > MAX_CONFIG_VALUES:
+            raise ConfigError(f"config {path} stands for more than {MAX_CONFIG_VALUES} values "
+                              "(anchors and aliases expanded)")
 
 
 def _checked_values(cls: type, data: Mapping[Any, Any], source: str, prefix: str) -> dict[str, Any]:
@@ -362,8 +425,7 @@ def _convert(hint: Any, value: Any) -> tuple[Any, str | None]:
 
 
 def _shown(value: Any) -> str:
-    text = "null" if value is None else repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return "null" if value is None else brief(value, 40)
 
 
 def _build(cls: type[_T], values: Mapping[str, Any]) -> _T:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.array_files import ArrayFileError, ArraySpec, read_npz
 from engine.derived_cache import DerivedCache
 from engine.results import HeadPose
 
@@ -31,6 +32,19 @@ GIMBAL_LOCK = 0.998
 
 # The dense mean and bases: 23 MB read and packed only when a dense mesh is first asked for.
 DENSE_KEYS = ("u", "w_shp", "w_exp")
+# What face_model.npz holds (n: 3 x the vertices, m: triangles), checked before it is read.
+FACE_MODEL_ARRAYS: dict[str, ArraySpec] = {
+    "u": ArraySpec((None,), "f"), "w_shp": ArraySpec((None, N_SHAPE), "f"),
+    "w_exp": ArraySpec((None, N_EXPRESSION), "f"), "tri": ArraySpec((None, 3), "iu"),
+    "keypoints": ArraySpec((N_LANDMARKS,), "iu"), "u_base": ArraySpec((3 * N_LANDMARKS,), "f"),
+    "w_shp_base": ArraySpec((3 * N_LANDMARKS, N_SHAPE), "f"),
+    "w_exp_base": ArraySpec((3 * N_LANDMARKS, N_EXPRESSION), "f"),
+    "uv": ArraySpec((None, 2), "f"), "ncc": ArraySpec((None, 3), "f"),
+    "param_mean": ArraySpec((N_PARAMS,), "f"), "param_std": ArraySpec((N_PARAMS,), "f"),
+    "source": ArraySpec((), "U"),
+}
+# The model is 25 MB (38,365 vertices); 8x that leaves room for a denser official BFM.
+FACE_MODEL_MAX_BYTES = 200 << 20
 
 
 class FaceModel:
@@ -70,11 +84,10 @@ class FaceModel:
 
         def read(keys: Callable[[str], bool]) -> dict[str, np.ndarray]:
             try:
-                with np.load(path, allow_pickle=False) as npz:
-                    return {k: npz[k] for k in npz.files if keys(k)}
-            except (OSError, ValueError) as e:
-                raise ModelFileError(f"{path} cannot be read ({e}); "
-                                     "re-run `tracker-app setup --force --data DIR`") from None
+                return read_npz(path, FACE_MODEL_ARRAYS, max_bytes=FACE_MODEL_MAX_BYTES,
+                                keys=[k for k in FACE_MODEL_ARRAYS if keys(k)], required=list(FACE_MODEL_ARRAYS))
+            except ArrayFileError as e:
+                raise ModelFileError(f"{e}; re-run `tracker-app setup --force --data DIR`") from None
 
         return cls(read(lambda k: k not in DENSE_KEYS), lambda: read(lambda k: k in DENSE_KEYS),
                    cache=DerivedCache(path))

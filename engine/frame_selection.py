@@ -113,6 +113,18 @@ class FrameSelection:
                 past.append(FrameRange(first, r.last, r.step))
         return FrameSelection(tuple(past))
 
+    def count_below(self, frames: int) -> int:
+        """How many frames of the selection a source of ``frames`` frames holds (overlapping
+        ranges may count a frame twice: an estimate's upper side)."""
+        if self.everything:
+            return max(frames, 0)
+        total = 0
+        for r in self.ranges:
+            last = min(r.last, frames - 1)
+            if last >= r.first:
+                total += (last - r.first) // r.step + 1
+        return total
+
     def text(self) -> str:
         """The selection as a frame list that ``parse`` reads back ('' for none)."""
         return "all" if self.everything else ",".join(r.text() for r in self.ranges)

@@ -1,14 +1,23 @@
 """Normalise whatever a user hands us into the 8-bit BGR frame the models expect."""
 from __future__ import annotations
 
+import os
+import struct
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from engine.config import PILLOW_HARD_PIXEL_LIMIT, InputConfig
 from engine.errors import TrackerError
+from engine.file_kinds import unusable_path_problem
 
 # Frames beyond this many pixels per side are refused: the detector shrinks big
 # frames anyway, and a 100k-pixel-wide image is almost surely a corrupt header.
 MAX_SIDE = 16384
+EXIF_ORIENTATION = 0x0112
+# An image file is at most this many bytes per pixel (16-bit RGBA, uncompressed) plus its metadata.
+MAX_BYTES_PER_PIXEL = 8
 
 
 class ImageError(TrackerError, ValueError):
@@ -65,57 +74,121 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     raise ImageError(f"unsupported image dtype {image.dtype}")
 
 
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an encoded image's header says, read without decoding its pixels."""
+
+    width: int
+    height: int
+    orientation: int = 1  # EXIF Orientation (1: stored upright; 6: turn 90 degrees clockwise...)
+
+
 def check_image_header(data: bytes | np.ndarray, path: str, max_pixels: int) -> tuple[int, int]:
     """(width, height) that an encoded image's header declares, read without decoding its
-    pixels; ImageError when that is more than ``max_pixels`` pixels or the header is unreadable.
+    pixels; ImageError when that is more than ``max_pixels`` pixels or the header is unreadable."""
+    header = read_image_header(data, path, max_pixels)
+    return header.width, header.height
+
+
+def read_image_header(data: bytes | np.ndarray, path: str, max_pixels: int) -> ImageHeader:
+    """The header of an encoded image, checked against the pixel budget ``max_pixels``.
 
     Pillow's ``Image.open`` reads only the header. It refuses by itself headers over twice
     its ``MAX_IMAGE_PIXELS`` (that is why ``input.max_image_pixels`` cannot go higher).
+    A PNG's chunks are also walked and their checksums verified (no pixels decoded): a
+    truncated or damaged PNG is refused here in one line, before libpng prints its own.
     """
     import io
     import warnings
 
     from PIL import Image, UnidentifiedImageError
 
+    buffer = io.BytesIO(data if isinstance(data, bytes) else data.tobytes())
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the budget decides
-            with Image.open(io.BytesIO(bytes(data))) as header:
-                width, height = int(header.size[0]), int(header.size[1])
+            with Image.open(buffer) as image:
+                width, height = int(image.size[0]), int(image.size[1])
+                if width * height > max_pixels:
+                    raise ImageError(f"{path}: {width}x{height} pixels is over the budget of {max_pixels} "
+                                     f"(input.max_image_pixels)")
+                orientation = _orientation(image)
+                is_png = image.format == "PNG"
+            if is_png:  # verify() walks the chunks and must come straight after open
+                buffer.seek(0)
+                with Image.open(buffer) as image:
+                    image.verify()
     except Image.DecompressionBombError:
         raise ImageError(f"{path}: its header declares more than {PILLOW_HARD_PIXEL_LIMIT} pixels, over the "
                          f"budget of {max_pixels} (input.max_image_pixels)") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # Pillow's parse errors
-        raise ImageError(f"{path}: not a readable image (unknown format or damaged header)") from None
-    if width * height > max_pixels:
-        raise ImageError(f"{path}: {width}x{height} pixels is over the budget of {max_pixels} "
-                         f"(input.max_image_pixels)")
-    return width, height
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error, EOFError) as e:
+        if isinstance(e, ImageError):
+            raise
+        raise ImageError(f"{path}: not a readable image (unknown format, damaged or truncated)") from None
+    return ImageHeader(width, height, orientation)
+
+
+def _orientation(image: Any) -> int:
+    """The EXIF Orientation tag (1..8) of an opened Pillow image; 1 when absent or unreadable."""
+    try:
+        value = image.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # a damaged EXIF block must not refuse an image that decodes
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """``image`` as it is meant to be seen, given its EXIF Orientation (as Pillow's
+    ``ImageOps.exif_transpose`` does): phone photos are often stored sideways with a tag."""
+    import cv2
+
+    if orientation == 2:
+        return cv2.flip(image, 1)
+    if orientation == 3:
+        return cv2.rotate(image, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(image, 0)
+    if orientation == 5:
+        return cv2.transpose(image)
+    if orientation == 6:
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.flip(cv2.transpose(image), -1)
+    if orientation == 8:
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return image
 
 
 def read_image(path: str, max_pixels: int = InputConfig.max_image_pixels) -> np.ndarray:
-    """Read an image file as 8-bit BGR, with a one-line error when it cannot be read.
+    """Read an image file as 8-bit BGR, upright, with a one-line error when it cannot be read.
 
-    The header is read first: an image declaring more than ``max_pixels`` pixels
-    (``input.max_image_pixels`` in configs/default.yaml) is refused before decoding, so a
-    few hundred bytes cannot ask for gigabytes. OpenCV then decodes straight to 8-bit BGR
-    (16-bit and alpha are dropped inside the decoder), so a 16-bit RGBA file never
-    exists in memory at its full depth. EXIF orientation is ignored, as for arrays.
+    The one path by which still images are read (``detect``, ``track`` on an image or an
+    image folder, the app). The header is read first: an image declaring more than
+    ``max_pixels`` pixels (``input.max_image_pixels`` in configs/default.yaml) is refused
+    before decoding, so a few hundred bytes cannot ask for gigabytes. OpenCV then decodes
+    straight to 8-bit BGR (16-bit and alpha are dropped inside the decoder), so a 16-bit
+    RGBA file never exists in memory at its full depth. The EXIF orientation is applied
+    (a phone photo stored sideways is turned upright), so coordinates are in the upright
+    image; arrays handed over directly are taken as they are.
     """
-    import os
-
     import cv2
 
-    if not os.path.isfile(path):
-        raise ImageError(f"{path}: no such file")
-    data = np.fromfile(path, dtype=np.uint8)  # works for non-ASCII paths, unlike cv2.imread
+    problem = unusable_path_problem(path)
+    if problem is not None:
+        raise ImageError(f"{path}: {problem}")
+    with open(path, "rb") as f:  # works for non-ASCII paths, unlike cv2.imread
+        size = os.fstat(f.fileno()).st_size
+        if size > max_pixels * MAX_BYTES_PER_PIXEL + (1 << 20):  # read nothing an image in budget cannot be
+            raise ImageError(f"{path}: {size:,} bytes is more than any image within the budget of {max_pixels} "
+                             "pixels (input.max_image_pixels)")
+        data = np.frombuffer(f.read(), dtype=np.uint8)
     if not data.size:
         raise ImageError(f"{path}: not a readable image (empty file)")
-    check_image_header(data, path, max_pixels)
+    header = read_image_header(data, path, max_pixels)
     try:
         image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error:  # a header the decoder itself refuses
         image = None
     if image is None:
-        raise ImageError(f"{path}: not a readable image (unknown format or truncated)")
-    return to_bgr_uint8(image)
+        raise ImageError(f"{path}: not a readable image (unknown format, damaged or truncated)")
+    return to_bgr_uint8(upright(image, header.orientation))

@@ -19,12 +19,13 @@ complete).
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.errors import UsageError
+from engine.errors import TrackerError, UsageError
 from engine.atomic_files import atomic_open
 
 if TYPE_CHECKING:
@@ -217,6 +218,70 @@ MESH_SPACES = ("image", "head")
 TEXTURE_SIZE = 512  # px, square UV texture of a textured OBJ
 
 
+# Typical bytes per OBJ line (image-space coordinates of a few hundred pixels), for estimates.
+OBJ_VERTEX_LINE = 30
+OBJ_COLOURED_VERTEX_LINE = 52
+OBJ_UV_LINE = 21
+OBJ_FACE_LINE = 19
+OBJ_FACE_UV_LINE = 37
+TEXTURE_PNG_BYTES = 400_000
+# Room left on a disk after mesh files: the table, run.json and the video still need it.
+DISK_MARGIN = 64 << 20
+
+
+class DiskSpaceError(TrackerError, OSError):
+    """Files about to be written would not fit on the disk (one-line message)."""
+
+
+def check_free_space(folder: Path, needed: int, what: str) -> None:
+    """DiskSpaceError when the disk holding ``folder`` (or its nearest existing parent) has
+    less than ``needed`` bytes free beyond ``DISK_MARGIN``."""
+    place = Path(folder).absolute()
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        free = shutil.disk_usage(place).free
+    except OSError:
+        return  # no answer (an odd file system): the writes themselves will tell
+    if needed + DISK_MARGIN > free:
+        raise DiskSpaceError(f"not enough disk space for {what}: about {_size(needed)} needed, "
+                             f"{_size(free)} free on {place} (keeping {_size(DISK_MARGIN)} spare)")
+
+
+def mesh_file_bytes(face_model: "FaceModel", formats: tuple[str, ...], texture: bool) -> int:
+    """About what one face's mesh files take on disk (the OBJ text is estimated from typical
+    line lengths; 4.9 MB for OBJ + PLY of the 38,365-vertex mesh)."""
+    n, m = face_model.n_vertices, len(face_model.triangles)
+    total = 0
+    if "obj" in formats and texture:
+        total += n * (OBJ_VERTEX_LINE + OBJ_UV_LINE) + m * OBJ_FACE_UV_LINE + TEXTURE_PNG_BYTES
+    elif "obj" in formats:
+        total += n * OBJ_COLOURED_VERTEX_LINE + m * OBJ_FACE_LINE
+    if "ply" in formats:
+        total += n * (3 * 4 + 3) + m * (1 + 3 * 4) + 512
+    return total
+
+
+def check_mesh_space(out_dir: Path, face_model: "FaceModel", formats: tuple[str, ...], texture: bool,
+                     selection: "FrameSelection", frames_expected: int | None) -> None:
+    """Before a run: refuse ``--meshes`` whose files would not fit, at one face per selected
+    frame (more faces need more); nothing to check when the frame count is unknown (live)."""
+    if not selection or not frames_expected:
+        return
+    count = selection.count_below(frames_expected)
+    per_face = mesh_file_bytes(face_model, formats, texture)
+    check_free_space(out_dir, count * per_face,
+                     f"--meshes {selection.text()[:40]} ({count} frames x {_size(per_face)} per face, "
+                     "at least one face each)")
+
+
+def _size(nbytes: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:.1f} {unit}"
+    return f"{nbytes} bytes"
+
+
 class MeshWriter:
     """A face's dense mesh as OBJ (vertex colours, or a UV texture with ``texture``) and/or PLY.
 
@@ -242,6 +307,10 @@ class MeshWriter:
             from engine.render import MeshRenderer
 
             self._renderer = MeshRenderer(face_model.triangles, uv=face_model.uv, ncc=face_model.ncc)
+
+    def bytes_per_mesh(self) -> int:
+        """About what one face's files take on disk."""
+        return mesh_file_bytes(self.face_model, self.formats, self.texture)
 
     def write(self, stem: Path, image: np.ndarray, face: "Face") -> list[Path]:
         """``stem``.obj / .ply (+ .mtl and .png with a texture); the paths written."""
@@ -272,7 +341,11 @@ class MeshWriter:
 
 
 class MeshExporter:
-    """ResultSink: ``meshes/frame_000123_id1.obj`` etc. for the selected frames."""
+    """ResultSink: ``meshes/frame_000123_id1.obj`` etc. for the selected frames.
+
+    Before each frame's meshes are written the disk must have room for them (plus
+    ``DISK_MARGIN``): a disk filling up stops the run with one line, between two frames,
+    instead of leaving half-written files or starving the table and run.json."""
 
     def __init__(self, out_dir: Path, writer: MeshWriter, frames: "FrameSelection") -> None:
         self.folder = Path(out_dir) / "meshes"
@@ -287,6 +360,8 @@ class MeshExporter:
             self.folder.mkdir(exist_ok=True)
         except OSError as e:
             raise OSError(f"cannot create {self.folder}: {e.strerror or e}") from None
+        check_free_space(self.folder, len(result.faces) * self.writer.bytes_per_mesh(),
+                         f"the meshes of frame {result.index}")
         for tf in result.faces:
             self.paths += self.writer.write(self.folder / f"frame_{result.index:06d}_id{tf.track_id}",
                                             result.image, tf.face)

@@ -36,6 +36,8 @@ from typing import Any, Union
 import cv2
 import numpy as np
 
+from engine.array_files import read_npz
+
 try:
     from render_c import _raster
 except ImportError as e:  # pragma: no cover - depends on the build
@@ -145,8 +147,11 @@ class MeshRenderer:
             from engine.assets import FACE_MODEL_NPZ, default_weights_dir
 
             path = default_weights_dir() / FACE_MODEL_NPZ
-        with np.load(path, allow_pickle=False) as model:
-            return cls(model["tri"], uv=model["uv"], ncc=model["ncc"])
+        from engine.face_model import FACE_MODEL_ARRAYS, FACE_MODEL_MAX_BYTES
+
+        model = read_npz(path, FACE_MODEL_ARRAYS, max_bytes=FACE_MODEL_MAX_BYTES, keys=("tri", "uv", "ncc"),
+                         required=("tri", "uv", "ncc"))
+        return cls(model["tri"], uv=model["uv"], ncc=model["ncc"])
 
     @property
     def n_tris(self) -> int:

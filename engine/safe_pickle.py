@@ -16,8 +16,9 @@ only build plain numeric arrays and bytes:
 * dtypes holding Python objects are refused (their ``BUILD`` would take pickled objects).
 
 Subclasses (the legacy PyTorch reader) extend the allow-list with their own globals.
-Containers nested deeper than ``MAX_DEPTH`` are refused too: walking them would
-otherwise end in a ``RecursionError`` traceback.
+Containers nested deeper than ``MAX_DEPTH``, or sharing one another so that the data
+stands for more than ``MAX_VALUES`` values, are refused too: walking them would
+otherwise end in a ``RecursionError`` traceback or take minutes and gigabytes.
 """
 from __future__ import annotations
 
@@ -28,8 +29,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from engine.brief import brief
+
 # Nesting beyond this is not data any of our files hold (they are 1-3 levels deep).
 MAX_DEPTH = 100
+# Values (containers and what they hold, arrays counting one) a pickle may stand for when
+# read as a tree; upstream's largest, a checkpoint's state dict, holds a few hundred.
+MAX_VALUES = 1_000_000
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -58,7 +64,7 @@ def _reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray[Any, Any]:
         raise UnsafePickleError("refused array of a non-plain dtype")
     dims = shape if isinstance(shape, tuple) else (shape,)
     if not all(isinstance(d, int) for d in dims) or int(np.prod(dims)) != 0:
-        raise UnsafePickleError(f"refused array placeholder of shape {shape!r:.40}")  # numpy writes (0,)
+        raise UnsafePickleError(f"refused array placeholder of shape {brief(shape)}")  # numpy writes (0,)
     return np.ndarray.__new__(np.ndarray, dims, _plain_dtype(dtype))
 
 
@@ -79,7 +85,7 @@ def _frombuffer(buffer: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray[A
     try:
         return array.reshape(shape, order=order)
     except (TypeError, ValueError):
-        raise UnsafePickleError(f"_frombuffer shape {shape!r:.40} does not fit its bytes") from None
+        raise UnsafePickleError(f"_frombuffer shape {brief(shape)} does not fit its bytes") from None
 
 
 def _latin1_bytes(text: Any, encoding: Any = "latin1") -> bytes:
@@ -117,20 +123,51 @@ class DataOnlyUnpickler(RestrictedUnpickler):
     allowed: ClassVar[Mapping[tuple[str, str], Any]] = {}
 
 
-def check_depth(obj: Any, what: str, limit: int = MAX_DEPTH) -> None:
-    """Raise ValueError when dicts/lists/tuples in ``obj`` nest deeper than ``limit``; also
-    refuse arrays that hold Python objects. Iterative, so deep data cannot overflow the stack."""
-    stack: list[tuple[Any, int]] = [(obj, 0)]
+def check_depth(obj: Any, what: str, limit: int = MAX_DEPTH, max_values: int = MAX_VALUES) -> None:
+    """Raise ValueError when dicts/lists/tuples in ``obj`` nest deeper than ``limit``, refer to
+    themselves, or stand for more than ``max_values`` values when read as a tree; also refuse
+    arrays that hold Python objects.
+
+    A pickle's memo lets one container be referred to many times: 274 bytes can describe
+    10^10 values ("pickle laughs") that every later walk of the data would visit one by one.
+    This walk visits each container once (memoised by id), computes its height and its size
+    as a tree bottom-up, iteratively, so neither deep nor shared data can cost more than
+    the file that described it.
+    """
+    height: dict[int, int] = {}   # id -> levels of containers at and below it
+    size: dict[int, int] = {}     # id -> values in it, shared ones counted each time
+    keep: list[Any] = []          # keeps every id valid while the walk runs
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(obj, False)]
     while stack:
-        item, depth = stack.pop()
+        item, children_done = stack.pop()
         if isinstance(item, np.ndarray) and item.dtype.hasobject:
             raise ValueError(f"{what} holds an array of Python objects")
         if not isinstance(item, (dict, list, tuple)):
             continue
-        if depth >= limit:
-            raise ValueError(f"{what} nests containers more than {limit} levels deep")
+        key = id(item)
         children = list(item.keys()) + list(item.values()) if isinstance(item, dict) else list(item)
-        stack.extend((child, depth + 1) for child in children)
+        if children_done:
+            on_path.discard(key)
+            inner = [c for c in children if isinstance(c, (dict, list, tuple))]
+            height[key] = 1 + max((height[id(c)] for c in inner), default=0)
+            size[key] = 1 + len(children) - len(inner) + sum(size[id(c)] for c in inner)
+            if height[key] > limit:  # a shared container met first nearer the top
+                raise ValueError(f"{what} nests containers more than {limit} levels deep")
+            if size[key] > max_values:
+                raise ValueError(f"{what} stands for more than {max_values} values (shared containers "
+                                 "repeated)")
+            continue
+        if key in height:
+            continue
+        if key in on_path:
+            raise ValueError(f"{what} holds a container that contains itself")
+        if len(on_path) >= limit:
+            raise ValueError(f"{what} nests containers more than {limit} levels deep")
+        on_path.add(key)
+        keep.append(item)
+        stack.append((item, True))
+        stack.extend((child, False) for child in children)
 
 
 def load_pickle_file(path: Path) -> Any:

@@ -226,6 +226,7 @@ class Session:
         self._record: RunRecord | None = None
         self._exporters: list[FileExporter] = []
         if self.out_dir is not None:
+            _check_mesh_space(self.out_dir, options, analyzer.face_model, source)  # before anything is written
             prepare_out_dir(self.out_dir, options.exports.overwrite)
             self._record = RunRecord(self.out_dir, self._description(config))
             self._record.start()
@@ -452,6 +453,16 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
         session.finish(error=f"{type(e).__name__}: {e}")
         raise
     return session.finish(interrupted=interrupted, error=error, warning=source.warning)
+
+
+def _check_mesh_space(out_dir: Path, options: SessionOptions, face_model: "FaceModel",
+                      source: SourceDescription) -> None:
+    from engine.mesh_export import check_mesh_space
+
+    exports, count = options.exports, source.frame_count
+    if count is not None and options.max_frames is not None:
+        count = min(count, options.max_frames)
+    check_mesh_space(out_dir, face_model, exports.mesh_formats, exports.mesh_texture, exports.meshes, count)
 
 
 def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceModel",

@@ -134,6 +134,10 @@ def open_source(spec: str | int | os.PathLike[str], *,
     path = Path(text)
     if path.is_dir():
         return ImageFolderSource(path, max_image_pixels=max_image_pixels)
+    if path.suffix.lower() in IMAGE_EXTENSIONS:  # read as `detect` reads it: pixel budget, EXIF orientation
+        from engine.still_image import StillImageSource
+
+        return StillImageSource(path, max_image_pixels=max_image_pixels)
     return VideoFileSource(path, decoder_threads=decoder_threads)
 
 

@@ -86,6 +86,8 @@ class VmcTarget:
         host, sep, port_text = text.rpartition(":")
         if not sep:
             host, port_text = text, ""
+        if sep and not port_text:  # "HOST:" or ":" promise a port and give none
+            raise VmcTargetError(f"VMC target '{text}': no port after ':' (HOST:PORT, HOST or :PORT)")
         host = host.strip("[]") or base.host
         try:
             port = int(port_text) if port_text else base.port

@@ -6,20 +6,28 @@ import argparse
 import logging
 import sys
 import traceback
+import typing
 from pathlib import Path
 
 from engine.errors import TrackerError, UsageError
 from tracker_app import __version__
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the usage block (9 lines for `track`) buries the message."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"tracker-app: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tracker-app",
         description="Realtime 3D dense face tracker (3DDFA_V2 family). "
                     "With no command, opens the desktop window.")
     parser.add_argument("--config", type=Path, default=None,
                         help="YAML file overriding configs/default.yaml")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--threads", type=_int_at_least(1), default=None,
                         help="onnxruntime intra-op threads (default from config, capped at the CPU count)")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of every error, not only a one-line message")
@@ -48,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open the desktop window (the default with no command)")
     where = gui.add_mutually_exclusive_group()
     where.add_argument("--video", type=Path, default=None, help="start playing this video file")
-    where.add_argument("--camera", type=int, default=None, metavar="N", help="start on camera N (0, 1, ...)")
+    where.add_argument("--camera", type=_int_at_least(0), default=None, metavar="N",
+                       help="start on camera N (0, 1, ...)")
     gui.set_defaults(func=run_gui)
 
     detect = sub.add_parser("detect", help="find and reconstruct faces in still images")
@@ -112,10 +121,24 @@ def _add_session_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--animation", default=None, metavar="FMTS",
                         help="glb, pc2 (comma-separated): per track, animation/track_<id>.glb (morph targets + "
                              "head motion), .pc2 point cache and track_<id>_base.obj")
-    parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
-    parser.add_argument("--detect-every", type=int, default=None, metavar="N",
+    parser.add_argument("--max-frames", type=_int_at_least(1), default=None, metavar="N", help="stop after N frames")
+    parser.add_argument("--detect-every", type=_int_at_least(0), default=None, metavar="N",
                         help="also run the detector every N frames to pick up new faces (0 = only when needed)")
-    parser.add_argument("--max-faces", type=int, default=None, metavar="N", help="track at most N faces (0 = any)")
+    parser.add_argument("--max-faces", type=_int_at_least(0), default=None, metavar="N",
+                        help="track at most N faces (0 = any)")
+
+
+def _int_at_least(low: int) -> typing.Callable[[str], int]:
+    """An argparse type: a whole number >= ``low``; argparse names the flag in its one-line error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got '{text[:40]}'") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+    return parse
 
 
 def _frame_selection(text: str):
@@ -133,8 +156,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:  # plain `tracker-app` opens the window
         args.func, args.video, args.camera = run_gui, None, None
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be at least 1")
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="tracker-app: %(levelname)s: %(name)s: %(message)s")
     try:
@@ -181,8 +202,12 @@ def run_gui(args: argparse.Namespace) -> int:
                                                  or os.environ.get("QT_QPA_PLATFORM")):
         raise OSError("no display for the desktop window (DISPLAY is not set); "
                       "use `tracker-app detect` or `tracker-app track` to work headless")
-    if args.video is not None and not args.video.is_file():
-        raise OSError(f"{args.video}: no such file")
+    if args.video is not None and not args.video.is_dir():  # a folder of images opens as a video
+        from engine.file_kinds import unusable_path_problem
+
+        problem = unusable_path_problem(args.video)
+        if problem is not None:
+            raise OSError(f"{args.video}: {problem}")
     from tracker_app.gui_main import run_gui as open_window
 
     return open_window(video=args.video, camera=args.camera, config_path=args.config, threads=args.threads)
@@ -205,12 +230,14 @@ def run_detect(args: argparse.Namespace) -> int:
     from engine.overlay import draw_faces
 
     modes = parse_render_modes(args.render)
+    _check_out_folder(args.out)
+    stems = _output_stems(args.images)
     analyzer = _load_analyzer(args)
     renderer = FrameRenderer(analyzer.face_model) if modes else None
     mesh_writer = MeshWriter(analyzer.face_model, ("obj",), texture=True) if args.mesh_texture else None
     args.out.mkdir(parents=True, exist_ok=True)
     failures = 0
-    for path in args.images:
+    for path, stem in zip(args.images, stems):
         try:
             image = read_image(str(path), analyzer.config.input.max_image_pixels)
         except ImageError as e:
@@ -229,18 +256,44 @@ def run_detect(args: argparse.Namespace) -> int:
                   f"yaw={face.pose.yaw:+.1f} pitch={face.pose.pitch:+.1f} roll={face.pose.roll:+.1f}")
         base = renderer.render(image, faces, "mesh") if "mesh" in modes else image
         overlay = draw_faces(base, faces, labels=[str(i) for i in range(len(faces))])
-        write_image(args.out / f"{path.stem}_overlay.jpg", overlay)
+        write_image(args.out / f"{stem}_overlay.jpg", overlay)
         for mode in modes:
             if mode != "mesh":
-                write_image(args.out / f"{path.stem}_{mode}.png", renderer.render(image, faces, mode))
+                write_image(args.out / f"{stem}_{mode}.png", renderer.render(image, faces, mode))
         if mesh_writer is not None:
             for i, face in enumerate(faces):
-                mesh_writer.write(args.out / f"{path.stem}_face{i}", image, face)
+                mesh_writer.write(args.out / f"{stem}_face{i}", image, face)
         if args.json:
             doc = {"image": str(path), "width": image.shape[1], "height": image.shape[0],
                    "faces": [f.to_dict() for f in faces]}
-            write_atomic(args.out / f"{path.stem}.json", json.dumps(doc).encode("utf-8"))
+            write_atomic(args.out / f"{stem}.json", json.dumps(doc).encode("utf-8"))
     return 1 if failures else 0
+
+
+def _check_out_folder(out: Path) -> None:
+    """--out must be a folder or not exist yet (mkdir's '[Errno 17] File exists' says neither)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is a file, not a folder")
+
+
+def _output_stems(images: list[Path]) -> list[str]:
+    """The name each input's outputs start with: its stem, unless inputs share one (emma.png,
+    emma.webp), when the extension (and then a number) keeps their outputs apart; said on stdout."""
+    from collections import Counter
+
+    shared = Counter(p.stem for p in images)
+    stems: list[str] = []
+    taken: set[str] = set()
+    for path in images:
+        stem = path.stem if shared[path.stem] == 1 else f"{path.stem}_{path.suffix.lstrip('.').lower() or 'noext'}"
+        base, n = stem, 2
+        while stem in taken:
+            stem, n = f"{base}_{n}", n + 1
+        taken.add(stem)
+        stems.append(stem)
+        if stem != path.stem:
+            print(f"{path}: outputs named {stem}_* (another input is also called {path.stem})")
+    return stems
 
 
 def _session_options(args: argparse.Namespace, *, overwrite: bool):
@@ -255,8 +308,6 @@ def _session_options(args: argparse.Namespace, *, overwrite: bool):
     from engine.name_lists import parse_names
     from engine.session import ExportOptions, SessionOptions
 
-    if args.max_frames is not None and args.max_frames < 1:
-        raise UsageError("--max-frames must be at least 1")
     formats = parse_names(args.mesh_format, MESH_FORMATS, "mesh format")
     if not formats:
         raise UsageError(f"--mesh-format: expected {' and/or '.join(MESH_FORMATS)}, got '{args.mesh_format}'")
@@ -268,9 +319,9 @@ def _session_options(args: argparse.Namespace, *, overwrite: bool):
     config = EngineConfig.load(args.config)
     overrides = {}
     if args.detect_every is not None:
-        overrides["detect_every"] = max(0, args.detect_every)
+        overrides["detect_every"] = args.detect_every
     if args.max_faces is not None:
-        overrides["max_faces"] = max(0, args.max_faces)
+        overrides["max_faces"] = args.max_faces
     if overrides:
         config = dataclasses.replace(config, tracker=dataclasses.replace(config.tracker, **overrides))
     options = SessionOptions(dense=args.dense, smoother=args.smoother, max_frames=args.max_frames,
@@ -302,9 +353,12 @@ def run_track(args: argparse.Namespace) -> int:
     from engine.session import SourceDescription, run_session
     from engine.video_source import open_source
 
+    _check_track_source(args.source)
+    _check_out_folder(args.out)
     config, options = _session_options(args, overwrite=args.overwrite)
+    target = _vmc_target(args, config)
     analyzer = FaceAnalyzer.from_config(config, threads=args.threads)
-    sender = _vmc_sender(args, config, analyzer)
+    sender = _vmc_sender(args, config, analyzer, target)
 
     # Ctrl-C / SIGTERM only set a flag, checked between frames, so a frame is never half
     # exported (in the table but not in the video); a second signal aborts at once.
@@ -350,8 +404,8 @@ def run_track(args: argparse.Namespace) -> int:
         past = selection.beyond(summary.frames_read)
         if past:
             read = summary.frames_read
-            print(f"tracker-app: note: {flag} {past.text()}: past the end ({read} frame{'' if read == 1 else 's'} "
-                  f"read, 0-based); nothing written for them", file=sys.stderr)
+            print(f"tracker-app: note: {flag} {_cut(past.text(), 60)}: past the end ({read} "
+                  f"frame{'' if read == 1 else 's'} read, 0-based); nothing written for them", file=sys.stderr)
     if summary.error:
         print(f"tracker-app: error: {summary.error} (the frames before it were processed and kept)",
               file=sys.stderr)
@@ -359,15 +413,46 @@ def run_track(args: argparse.Namespace) -> int:
     return 0
 
 
-def _vmc_sender(args: argparse.Namespace, config, analyzer):
-    """The VMC sink asked for by ``--vmc`` (None without it); a bad target is a ValueError."""
+def _cut(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters: a frame list can be 54 KB long."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _vmc_target(args: argparse.Namespace, config):
+    """The target of ``--vmc`` (None without it), checked before the models load; a bad one is a UsageError."""
     if args.vmc is None:
         return None
-    from engine.expressions import ExpressionModel
-    from engine.vmc import VmcSender, VmcTarget
+    from engine.vmc import VmcTarget, VmcTargetError
 
-    target = VmcTarget.parse(args.vmc, VmcTarget(config.vmc.host, config.vmc.port))
+    try:
+        return VmcTarget.parse(args.vmc, VmcTarget(config.vmc.host, config.vmc.port))
+    except VmcTargetError as e:
+        raise UsageError(f"--vmc: {e}") from None
+
+
+def _vmc_sender(args: argparse.Namespace, config, analyzer, target):
+    """The VMC sink for ``target`` (None without one)."""
+    if target is None:
+        return None
+    from engine.expressions import ExpressionModel
+    from engine.vmc import VmcSender
+
     return VmcSender(ExpressionModel(analyzer.face_model, config.expressions), target, mirror=args.vmc_mirror)
+
+
+def _check_track_source(source: str) -> None:
+    """Say what a source that cannot be tracked is: a negative camera index, a FIFO, a device."""
+    import re
+
+    from engine.file_kinds import unusable_path_problem
+
+    path = Path(source)
+    if re.fullmatch(r"\s*-\d+\s*", source) and not path.exists():
+        raise UsageError(f"{source}: not a camera (cameras are 0, 1, ...) and no file of that name")
+    if path.exists() and not path.is_dir():
+        problem = unusable_path_problem(path)
+        if problem is not None:
+            raise UsageError(f"{source}: {problem}")
 
 
 def _print_summary(args: argparse.Namespace, summary) -> None:
@@ -394,7 +479,7 @@ def _add_batch_parser(sub) -> None:
                             "or a glob such as 'clips/*.mp4'")
     batch.add_argument("--out", type=Path, required=True, help="dataset folder: one folder per input, index.csv")
     _add_session_flags(batch)
-    batch.add_argument("--workers", type=int, default=None, metavar="N",
+    batch.add_argument("--workers", type=_int_at_least(1), default=None, metavar="N",
                        help="tasks at once (default: from configs/default.yaml batch:, by default the CPUs "
                             "divided by the onnxruntime threads per worker; --threads sets those)")
     batch.add_argument("--retry-failed", action="store_true", help="run the inputs that failed before again")
@@ -414,9 +499,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
     # Folders without a completion marker are partial runs of this batch: replaced.
     config, options = _session_options(args, overwrite=True)
     threads = args.threads or config.batch.threads_per_worker
-    workers = args.workers or config.batch.workers or default_workers(threads)
-    if workers < 1:
-        raise UsageError("--workers must be at least 1")
+    workers = args.workers if args.workers is not None else config.batch.workers or default_workers(threads)
     inputs = expand_inputs(args.inputs)
     settings = BatchSettings(config=config, threads=threads, session=options, out_dir=str(args.out.resolve()))
     if args.ray is not None:

@@ -37,10 +37,13 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 from scipy.sparse import linalg as sparse_linalg
 
+from engine.array_files import ArraySpec, read_mat_variable, read_npy
 from engine.cpus import usable_cpu_count
 from engine.safe_pickle import load_pickle_file
 
 # --- named constants --------------------------------------------------------------
+# An upstream array file declaring more is refused before it is read (the largest holds 1 MB).
+UPSTREAM_MAX_BYTES = 256 << 20
 N_SHP = 40                    # identity coefficients of the 62-d parameters
 N_EXP = 10                    # expression coefficients
 N_LANDMARKS = 68
@@ -108,10 +111,7 @@ def _require_file(path: Path) -> None:
 
 def _load_npy(path: Path) -> np.ndarray:
     _require_file(path)
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read {path}: {e}") from None
+    return read_npy(path, max_bytes=UPSTREAM_MAX_BYTES)
 
 
 def _load_pickle(path: Path) -> Any:
@@ -121,15 +121,8 @@ def _load_pickle(path: Path) -> Any:
 
 
 def _load_mat(path: Path, key: str) -> np.ndarray:
-    import scipy.io
-
     _require_file(path)
-    try:
-        return np.asarray(scipy.io.loadmat(str(path))[key])
-    except KeyError:
-        raise ValueError(f"{path} has no variable '{key}'") from None
-    except Exception as e:  # scipy.io raises ValueError, TypeError, MatReadError...
-        raise ValueError(f"cannot read {path}: {e}") from None
+    return read_mat_variable(path, key, ArraySpec((None, 2), "f"), max_bytes=UPSTREAM_MAX_BYTES)
 
 
 def _dict_array(obj: Any, key: str, path: Path) -> np.ndarray:

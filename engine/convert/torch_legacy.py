@@ -34,6 +34,7 @@ from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
+from engine.brief import brief
 from engine.safe_pickle import DataOnlyUnpickler, RestrictedUnpickler, check_depth
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
@@ -127,10 +128,12 @@ class _LegacyUnpickler(RestrictedUnpickler):
 
     def persistent_load(self, pid: Any) -> _StorageRef:
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
-            raise pickle.UnpicklingError(f"unsupported persistent id {pid!r:.80}")
+            raise pickle.UnpicklingError(f"unsupported persistent id {brief(pid, 80)}")
         _, storage_type, root_key, _location, numel, view_metadata = pid
         if not isinstance(storage_type, _StorageType):
             raise pickle.UnpicklingError("persistent id without a storage type")
+        if not isinstance(root_key, (str, int)):  # str() of anything else may cost any amount
+            raise pickle.UnpicklingError(f"persistent id with a storage key of type {type(root_key).__name__}")
         if view_metadata is None:
             return _StorageRef(str(root_key), storage_type.dtype, int(numel))
         _view_key, view_offset, view_numel = view_metadata
@@ -159,7 +162,7 @@ def load_legacy_state_dict(path: Path) -> dict[str, np.ndarray]:
     obj = _unpickle(stream, path, "the pickled object", _LegacyUnpickler)
     check_depth(obj, str(path))  # the walks below recurse
     keys = _unpickle(stream, path, "the storage key list", _PlainUnpickler)
-    if not isinstance(keys, list):
+    if not isinstance(keys, list) or not all(isinstance(k, (str, int)) for k in keys):
         raise ValueError(f"{path} is not a legacy PyTorch checkpoint (no storage key list)")
     storages = _read_storages(data, stream.tell(), keys, _collect_storage_refs(obj), little_endian, path)
     _check_tensor_bytes(obj, len(data), path)
@@ -179,7 +182,7 @@ def _read_header(stream: io.BytesIO, path: Path) -> bool:
     version = _unpickle(stream, path, "the header", _PlainUnpickler)
     sys_info = _unpickle(stream, path, "the header", _PlainUnpickler)
     if version != PROTOCOL_VERSION:
-        raise ValueError(f"{path} has unsupported legacy protocol version {version!r}")
+        raise ValueError(f"{path} has unsupported legacy protocol version {brief(version)}")
     if not isinstance(sys_info, dict):
         raise ValueError(f"{path} is not a legacy PyTorch checkpoint (no sys info)")
     return bool(sys_info.get("little_endian", True))
@@ -300,7 +303,7 @@ def _to_state_dict(obj: Any, path: Path) -> dict[str, np.ndarray]:
     state: dict[str, np.ndarray] = {}
     for key, value in obj.items():
         if not isinstance(key, str) or not isinstance(value, np.ndarray):
-            raise ValueError(f"{path} holds no state dict (entry {key!r:.60} is not a tensor)")
+            raise ValueError(f"{path} holds no state dict (entry {brief(key, 60)} is not a tensor)")
         if key.endswith(DROPPED_KEY_SUFFIXES):
             continue
         state[key.removeprefix(DATA_PARALLEL_PREFIX)] = value
