@@ -35,6 +35,7 @@ from engine.config import EngineConfig
 from engine.frame_selection import FrameSelection
 from engine.frames import FramePacket, FrameResult
 from engine.mesh_export import MESH_FORMATS, MESH_SPACES
+from engine.out_lock import OutDirLock, lock_out_dir
 from engine.pipeline import SMOOTHERS, STAGES, TrackingPipeline
 from engine.run_record import RunRecord, prepare_out_dir
 
@@ -210,11 +211,17 @@ class Session:
         self._flushed = False
         self._record: RunRecord | None = None
         self._exporters: list[FileExporter] = []
+        self._lock: OutDirLock | None = None  # held from here to the end of finish
         if self.out_dir is not None:
-            prepare_out_dir(self.out_dir, options.exports.overwrite)
-            self._record = RunRecord(self.out_dir, self._description(config))
-            self._record.start()
-            self._exporters = _make_exporters(self.out_dir, options.exports, analyzer.face_model, source)
+            self._lock = lock_out_dir(self.out_dir)
+            try:
+                prepare_out_dir(self.out_dir, options.exports.overwrite)
+                self._record = RunRecord(self.out_dir, self._description(config))
+                self._record.start()
+                self._exporters = _make_exporters(self.out_dir, options.exports, analyzer.face_model, source)
+            except BaseException:
+                self._lock.release()
+                raise
         self._sinks: list[ResultSink] = [*self._exporters, *sinks]
 
     def _description(self, config: EngineConfig) -> dict[str, object]:
@@ -337,6 +344,8 @@ class Session:
                     self._fail(str(e))
                     self.summary.error = self.error
                     self.summary.complete = False
+            if self._lock is not None:
+                self._lock.release()
         return self.summary
 
     def _files(self) -> list[str]:
