@@ -34,6 +34,7 @@ from engine.animation_export import ANIMATION_FORMATS
 from engine.config import EngineConfig
 from engine.frame_selection import FrameSelection
 from engine.frames import FramePacket, FrameResult
+from engine.interrupts import deferred_interrupts
 from engine.mesh_export import MESH_FORMATS, MESH_SPACES
 from engine.out_lock import OutDirLock, lock_out_dir
 from engine.pipeline import SMOOTHERS, STAGES, TrackingPipeline
@@ -42,7 +43,7 @@ from engine.run_record import RunRecord, prepare_out_dir
 if TYPE_CHECKING:
     from engine.analyzer import FaceAnalyzer
     from engine.face_model import FaceModel
-    from engine.video_source import VideoSource
+    from engine.video_source import SourceEnding, VideoSource
 
 EXPORT_STAGE = "export"
 
@@ -282,24 +283,29 @@ class Session:
         self._flushed = True
 
     def _emit(self, results: list[FrameResult]) -> None:
-        s = self.summary
         for r in results:
-            t = time.perf_counter()
-            for sink in list(self._sinks):
-                try:
-                    sink.write(r)
-                except OSError as e:
-                    self._fail(str(e))
-                    self._sinks.remove(sink)
-                    self._close_quietly(sink)
-            r.timings_ms[EXPORT_STAGE] = (time.perf_counter() - t) * 1000
-            for k, values in self._stage_ms.items():
-                values.append(r.timings_ms.get(k, 0.0))
-            s.frames += 1
-            s.last_frame = r.index
-            s.rows += len(r.faces)
-            s.frames_with_faces += bool(r.faces)
-            self._track_ids.update(tf.track_id for tf in r.faces)
+            # A second Ctrl-C waits for the frame to be in every file and counted.
+            with deferred_interrupts():
+                self._emit_one(r)
+
+    def _emit_one(self, r: FrameResult) -> None:
+        s = self.summary
+        t = time.perf_counter()
+        for sink in list(self._sinks):
+            try:
+                sink.write(r)
+            except OSError as e:
+                self._fail(str(e))
+                self._sinks.remove(sink)
+                self._close_quietly(sink)
+        r.timings_ms[EXPORT_STAGE] = (time.perf_counter() - t) * 1000
+        for k, values in self._stage_ms.items():
+            values.append(r.timings_ms.get(k, 0.0))
+        s.frames += 1
+        s.last_frame = r.index
+        s.rows += len(r.faces)
+        s.frames_with_faces += bool(r.faces)
+        self._track_ids.update(tf.track_id for tf in r.faces)
 
     def _fail(self, message: str) -> None:
         if self.error is None:  # the first failure is the one to report
@@ -319,10 +325,18 @@ class Session:
         return results
 
     def finish(self, *, interrupted: bool = False, error: str | None = None,
-               warning: str | None = None) -> SessionSummary:
-        """Flush the smoother, export the rest, close every sink, write the final run.json."""
+               warning: str | None = None, ending: SourceEnding | None = None) -> SessionSummary:
+        """Flush the smoother, export the rest, close every sink, write the final run.json
+        (with ``ending``: how reading the source ended). A second Ctrl-C meanwhile waits
+        for the final run.json."""
         if self._finished:
             return self.summary
+        with deferred_interrupts():
+            self._finish(interrupted, error, warning, ending)
+        return self.summary
+
+    def _finish(self, interrupted: bool, error: str | None, warning: str | None,
+                ending: SourceEnding | None) -> None:
         if error is not None:
             self._fail(error)
         try:
@@ -339,14 +353,14 @@ class Session:
             self._complete_summary(interrupted)
             if self._record is not None:
                 try:
-                    self._record.finish(self.summary.to_dict(), self._files())
+                    self._record.finish(self.summary.to_dict(), self._files(),
+                                        source=ending.to_dict() if ending is not None else None)
                 except OSError as e:
                     self._fail(str(e))
                     self.summary.error = self.error
                     self.summary.complete = False
             if self._lock is not None:
                 self._lock.release()
-        return self.summary
 
     def _files(self) -> list[str]:
         """Written files, relative to the output folder."""
@@ -432,7 +446,8 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     except BaseException as e:
         session.finish(error=f"{type(e).__name__}: {e}")
         raise
-    return session.finish(interrupted=interrupted, error=error, warning=source.warning)
+    return session.finish(interrupted=interrupted, error=error, warning=source.warning,
+                          ending=source.ending())
 
 
 def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceModel",
@@ -554,7 +569,7 @@ class PipelinedRun:
             session.finish(error=f"{type(crash).__name__}: {crash}")
             raise crash
         return session.finish(interrupted=interrupted, error=error,
-                              warning=self.source.warning)
+                              warning=self.source.warning, ending=self.source.ending())
 
     @staticmethod
     def _join(thread: threading.Thread) -> bool:

@@ -288,9 +288,11 @@ def _catch_stop_signals(stop: list[int]) -> dict:
     once. Returns the previous handlers, to put back."""
     import signal
 
+    from engine.interrupts import interrupt
+
     def on_signal(signum, frame):
         if stop:
-            raise _Terminated()
+            interrupt(_Terminated())  # at once, or once the frame being written is in every file
         stop.append(signum)
 
     return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
