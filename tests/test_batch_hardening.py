@@ -5,6 +5,7 @@ stderr with no traceback, the peak memory of the command, and what the files say
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -228,3 +229,57 @@ def test_a_killed_runs_partial_point_cache_is_reclaimed_by_the_next_command(medi
     assert again.returncode == 1
     one_error_line(again, "holds an earlier run")  # refused without --overwrite ...
     assert not partials()  # ... but what nobody was writing any more is gone
+
+
+# -- the pieces, without the models ------------------------------------------------------------------
+
+
+def test_a_journal_line_cut_by_a_kill_is_ignored_and_the_next_line_starts_afresh(tmp_path) -> None:
+    from engine.batch.index import InputOutcome, Journal, read_journal
+
+    done = InputOutcome(input="/d/a.mp4", output="a-1", status=InputStatus.DONE, frames=3, faces=3, tracks=1)
+    with Journal(tmp_path) as journal:
+        journal.append(done)
+    with open(tmp_path / JOURNAL_NAME, "ab") as f:
+        f.write(b'{"input":"/d/b.mp4","output":"b-2","sta')  # the coordinator died mid-line
+    failed = InputOutcome(input="/d/c.mp4", output="", status=InputStatus.FAILED, error="/d/c.mp4: file is empty")
+    with Journal(tmp_path) as journal:
+        journal.append(failed)
+        journal.append(dataclasses.replace(done, frames=4))  # run again: the last line wins
+    outcomes, lines = read_journal(tmp_path)
+    assert lines == 4 and list(outcomes) == ["/d/a.mp4", "/d/c.mp4"]
+    assert outcomes["/d/a.mp4"].frames == 4 and outcomes["/d/c.mp4"] == failed
+
+
+def test_the_folder_lock_refuses_another_process_and_is_reentrant_within_one(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from engine.out_lock import OutDirBusyError, lock_out_dir
+
+    (tmp_path / ".faces.npz.abc.partial").write_bytes(b"x" * 1000)  # left by a killed run
+    probe = ("import sys; from engine.out_lock import lock_out_dir, OutDirBusyError\n"
+             "try:\n    lock_out_dir(sys.argv[1]).release(); print('locked')\n"
+             "except OutDirBusyError as e:\n    print(e)\n")
+    with lock_out_dir(tmp_path):
+        assert not (tmp_path / ".faces.npz.abc.partial").exists()  # reclaimed with the lock
+        with lock_out_dir(tmp_path):  # the same process again (a batch task, then its session)
+            pass
+        other = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True,
+                               check=True, cwd=Path(__file__).resolve().parent.parent)
+        assert f"in use by another tracker-app command (process {os.getpid()})" in other.stdout
+    other = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True,
+                           check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert other.stdout.strip() == "locked"
+    with pytest.raises(OutDirBusyError):  # noqa: PT012 - held by a child that keeps it
+        child = subprocess.Popen([sys.executable, "-c", "import sys, time; from engine.out_lock import "
+                                  "lock_out_dir; lock_out_dir(sys.argv[1]); print('ok', flush=True); "
+                                  "time.sleep(30)", str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                                 cwd=Path(__file__).resolve().parent.parent)
+        try:
+            assert child.stdout.readline().strip() == "ok"
+            lock_out_dir(tmp_path)
+        finally:
+            child.kill()
+            child.wait()
+    lock_out_dir(tmp_path).release()  # the kernel let go when the holder died
