@@ -37,8 +37,11 @@ from engine.batch.inputs import BatchInput
 from engine.batch.task import BatchSettings
 from engine.out_lock import lock_out_dir
 
-# The index is compacted from the outcomes at most this often while the batch runs.
+# The index is compacted from the outcomes at most this often while the batch runs, and
+# never for more than INDEX_TIME_SHARE of the time (a large index takes longer to write:
+# the interval grows with it, so the cost per input stays constant).
 INDEX_EVERY_SECONDS = 5.0
+INDEX_TIME_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -150,14 +153,16 @@ def _run_locked(inputs: Sequence[BatchInput], settings: BatchSettings, engine: B
     ours = {item.source for item in inputs}
     others = [o for o in journaled.values() if o.input not in ours]  # earlier commands' other inputs
     report = BatchReport(skipped=plan.skipped, index_path=out_dir / INDEX_CSV)
-    index_written = 0.0
+    index_due = 0.0  # time.monotonic() of the next compaction
     appended = 0
 
     def write_index_now() -> None:
-        nonlocal index_written
+        nonlocal index_due
+        t = time.monotonic()
         rows = [outcomes.get(item.source) or journaled.get(item.source) for item in inputs]
         write_index(out_dir, [o for o in rows if o is not None] + others)
-        index_written = time.monotonic()
+        now = time.monotonic()
+        index_due = now + max(INDEX_EVERY_SECONDS, (now - t) / INDEX_TIME_SHARE)
 
     with Journal(out_dir) as journal:
         for outcome in plan.unjournaled + plan.unreadable:
@@ -181,7 +186,7 @@ def _run_locked(inputs: Sequence[BatchInput], settings: BatchSettings, engine: B
             else:
                 report.failed += 1
                 report.failures.append(outcome)
-            if time.monotonic() - index_written >= INDEX_EVERY_SECONDS:
+            if time.monotonic() >= index_due:
                 write_index_now()
             observer.input_finished(outcome)
         write_index_now()
