@@ -14,11 +14,12 @@ run.json, marker). Each configuration is one `tracker-app batch` process over a 
 * ``--missing`` paths that do not exist (found up front, recorded without a folder).
 
 The time each input finished is read from the batch's journal (one line per finished
-input, polled every 0.1 s: nothing is added to the program). Printed per configuration:
-wall s, CPU s (every process of the run), the seconds per input over the first and the
-last ``--window`` finished inputs and their ratio (constant cost: ~1.0), and the process
-tree's resident memory (sum over the coordinator and its workers) when the first window
-ended, at the end, and its peak. No assertion: a report.
+input, polled every 0.1 s: nothing is added to the program), the CPU time and resident
+memory of the process tree (the coordinator and its workers) from /proc every second.
+Printed per configuration: wall s, CPU s, and over the first and the last ``--window``
+finished inputs the wall and the CPU milliseconds per input with their ratios (a constant
+cost: ~1.0; on a shared machine the wall ratio also carries the other load, the CPU ratio
+much less), and the tree's peak RSS in each window. No assertion: a report.
 """
 from __future__ import annotations
 
@@ -38,12 +39,14 @@ sys.path.insert(0, str(REPO))
 
 import cv2  # noqa: E402
 
-from bench.bench_batch import tree_rss_bytes  # noqa: E402
 from engine.avi_writer import MjpegAviWriter  # noqa: E402
 from engine.batch.index import JOURNAL_NAME  # noqa: E402
 from engine.config import DEFAULT_DATA_DIR  # noqa: E402
 
 POLL_SECONDS = 0.1
+SAMPLE_SECONDS = 1.0  # CPU and RSS of the process tree
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 FRAME_SIZE = (160, 120)
 
 
@@ -54,15 +57,22 @@ class ScaleRun:
     finished: int
     wall: float
     cpu: float
-    first_s_per_input: float
+    first_s_per_input: float  # wall
     last_s_per_input: float
-    rss_first_mb: float
-    rss_end_mb: float
+    first_cpu_per_input: float  # CPU seconds of the whole process tree
+    last_cpu_per_input: float
+    rss_first_mb: float  # peak tree RSS during the first window
+    rss_last_mb: float  # ... during the last window
     rss_peak_mb: float
 
     @property
     def ratio(self) -> float:
         return self.last_s_per_input / self.first_s_per_input if self.first_s_per_input > 0 else float("nan")
+
+    @property
+    def cpu_ratio(self) -> float:
+        return (self.last_cpu_per_input / self.first_cpu_per_input if self.first_cpu_per_input > 0
+                else float("nan"))
 
 
 def one_frame_video(photo: Path, path: Path) -> None:
@@ -96,15 +106,46 @@ def missing_inputs(folder: Path, count: int) -> Path:
     return listing
 
 
-class JournalWatch:
-    """The time each journal line appeared, and the process tree's RSS meanwhile."""
+def tree_usage(root_pid: int) -> tuple[int, float]:
+    """Resident bytes and CPU seconds (its own and its waited-for children's) of ``root_pid``
+    and all its descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    usage: dict[int, tuple[int, float]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            parents[int(entry.name)] = int(fields[1])
+            ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+            usage[int(entry.name)] = (int(fields[21]) * PAGE_BYTES, ticks / CLOCK_TICKS)
+        except (OSError, ValueError):
+            continue  # ended while we looked
+    tree, frontier = {root_pid}, [root_pid]
+    while frontier:
+        pid = frontier.pop()
+        children = [c for c, p in parents.items() if p == pid and c not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    rss = sum(usage.get(pid, (0, 0.0))[0] for pid in tree)
+    return rss, sum(usage.get(pid, (0, 0.0))[1] for pid in tree)
 
-    def __init__(self, journal: Path, pid: int, window: int) -> None:
-        self.journal, self.pid, self.window = journal, pid, window
+
+@dataclass(frozen=True)
+class Sample:
+    finished: int  # journal lines so far
+    cpu: float  # CPU seconds of the process tree so far
+    rss: int  # resident bytes of the process tree
+
+
+class JournalWatch:
+    """The time each journal line appeared, and the process tree's CPU time and RSS meanwhile."""
+
+    def __init__(self, journal: Path, pid: int) -> None:
+        self.journal, self.pid = journal, pid
         self.times: list[float] = []
-        self.rss_first = 0
-        self.rss_last = 0
-        self.rss_peak = 0
+        self.samples: list[Sample] = []
         self._offset = 0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -123,22 +164,28 @@ class JournalWatch:
         self.times.extend([now] * data[:end].count(b"\n"))
 
     def _run(self) -> None:
-        last_rss_at = 0.0
+        last_sample_at = 0.0
         while not self._done.wait(POLL_SECONDS):
             self._read()
-            if time.perf_counter() - last_rss_at >= 1.0:  # /proc walks cost; once a second
-                last_rss_at = time.perf_counter()
-                rss = tree_rss_bytes(self.pid)
+            if time.perf_counter() - last_sample_at >= SAMPLE_SECONDS:  # /proc walks cost
+                last_sample_at = time.perf_counter()
+                rss, cpu = tree_usage(self.pid)
                 if rss:
-                    self.rss_last = rss
-                    self.rss_peak = max(self.rss_peak, rss)
-                    if len(self.times) <= self.window:
-                        self.rss_first = rss
+                    self.samples.append(Sample(len(self.times), cpu, rss))
 
     def stop(self) -> None:
         self._done.set()
         self._thread.join()
         self._read()
+
+    def window(self, start: int, end: int) -> tuple[float, int]:
+        """CPU seconds per input and peak RSS between ``start`` and ``end`` finished inputs
+        (from the samples taken then; NaN when the window is too short to hold two)."""
+        inside = [s for s in self.samples if start <= s.finished <= end]
+        if len(inside) < 2 or inside[-1].finished == inside[0].finished:
+            return float("nan"), max((s.rss for s in inside), default=0)
+        first, last = inside[0], inside[-1]
+        return (last.cpu - first.cpu) / (last.finished - first.finished), max(s.rss for s in inside)
 
 
 def run_batch(label: str, listing: Path, out: Path, window: int, *options: str) -> ScaleRun:
@@ -148,7 +195,7 @@ def run_batch(label: str, listing: Path, out: Path, window: int, *options: str) 
     t0 = time.perf_counter()
     errors = tempfile.TemporaryFile()
     p = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=errors)
-    watch = JournalWatch(out / JOURNAL_NAME, p.pid, window)
+    watch = JournalWatch(out / JOURNAL_NAME, p.pid)
     p.wait()
     wall = time.perf_counter() - t0
     watch.stop()
@@ -164,11 +211,13 @@ def run_batch(label: str, listing: Path, out: Path, window: int, *options: str) 
     def per_input(span: list[float]) -> float:
         return (span[-1] - span[0]) / (len(span) - 1) if len(span) > 1 else float("nan")
 
+    cpu_first, rss_first = watch.window(1, w)  # from the first input on: not start-up
+    cpu_last, rss_last = watch.window(n - w, n)
     mb = 2 ** 20
     return ScaleRun(label, int(listing.read_text().count("\n")), n, wall,
                     (cpu1.children_user - cpu0.children_user) + (cpu1.children_system - cpu0.children_system),
-                    per_input(times[:w]), per_input(times[-w:]), watch.rss_first / mb, watch.rss_last / mb,
-                    watch.rss_peak / mb)
+                    per_input(times[:w]), per_input(times[-w:]), cpu_first, cpu_last, rss_first / mb,
+                    rss_last / mb, max((s.rss for s in watch.samples), default=0) / mb)
 
 
 def main() -> int:
@@ -201,17 +250,20 @@ def main() -> int:
             runs.append(run)
             print(f"  {label}: {run.finished} finished in {run.wall:.1f} s; first/last {args.window}: "
                   f"{run.first_s_per_input * 1000:.2f} / {run.last_s_per_input * 1000:.2f} ms per input "
-                  f"(x{run.ratio:.2f}); RSS {run.rss_first_mb:.0f} -> {run.rss_end_mb:.0f} MB "
-                  f"(load average {os.getloadavg()[0]:.1f})", flush=True)
+                  f"(x{run.ratio:.2f}), CPU {run.first_cpu_per_input * 1000:.2f} / "
+                  f"{run.last_cpu_per_input * 1000:.2f} ms (x{run.cpu_ratio:.2f}); RSS {run.rss_first_mb:.0f} / "
+                  f"{run.rss_last_mb:.0f} MB (load average {os.getloadavg()[0]:.1f})", flush=True)
             shutil.rmtree(root / f"out{k}", ignore_errors=True)
     print()
-    print(f"| run | inputs | wall s | CPU s | ms/input, first {args.window} | ms/input, last {args.window} "
-          "| last/first | RSS after first window MB | RSS at end MB | peak RSS MB |")
+    w = args.window
+    print(f"| run | inputs | wall s | CPU s | wall ms/input, first {w} / last {w} | ratio "
+          f"| CPU ms/input, first {w} / last {w} | ratio | peak RSS MB, first {w} / last {w} | peak RSS MB |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in runs:
-        print(f"| {r.label} | {r.finished:,} | {r.wall:.1f} | {r.cpu:.1f} | {r.first_s_per_input * 1000:.2f} "
-              f"| {r.last_s_per_input * 1000:.2f} | {r.ratio:.2f} | {r.rss_first_mb:.0f} | {r.rss_end_mb:.0f} "
-              f"| {r.rss_peak_mb:.0f} |")
+        print(f"| {r.label} | {r.finished:,} | {r.wall:.1f} | {r.cpu:.1f} "
+              f"| {r.first_s_per_input * 1000:.2f} / {r.last_s_per_input * 1000:.2f} | {r.ratio:.2f} "
+              f"| {r.first_cpu_per_input * 1000:.2f} / {r.last_cpu_per_input * 1000:.2f} | {r.cpu_ratio:.2f} "
+              f"| {r.rss_first_mb:.0f} / {r.rss_last_mb:.0f} | {r.rss_peak_mb:.0f} |")
     return 0
 
 
