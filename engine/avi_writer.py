@@ -144,6 +144,8 @@ class MjpegAviWriter:
             strh = 12 + 8 + 4 + 8 + 56 + 12 + 8
             f.seek(strh + 32)  # strh.dwLength
             f.write(struct.pack("<II", self.frames, self._max_chunk))
+            f.flush()
+            os.fsync(f.fileno())  # on disk before run.json (and a batch's marker) say it is complete
             f.close()
         except OSError as e:
             raise VideoWriteError(f"cannot write {self.path}: {e.strerror or e}") from None

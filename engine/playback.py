@@ -410,7 +410,8 @@ class Playback:
         finally:
             session.finish(interrupted=not at_end and error is None,
                            error=error or (source.error if at_end and source is not None else None),
-                           warning=source.warning if source is not None else None)
+                           warning=source.warning if source is not None else None,
+                           ending=source.ending() if source is not None else None)
         self.recording_dir = None
         if notify and session.error is not None and session.error != (source.error if source else None):
             self.listener.failed("Recording stopped", session.error)

@@ -11,12 +11,21 @@ rewritten when it ends, whole (temp name + rename), by every front end alike:
      "files": {...}, "complete": bool, "interrupted": bool, "error": str | null,
      "summary": engine.session.SessionSummary.to_dict()}
 
-A run killed before its end leaves the first version: ``complete`` false.
-Also: the check that refuses an output folder holding an earlier run.
+When the run ends, "source" also says how reading it ended (engine.video_source.SourceEnding):
+``frames_announced`` and ``ended_early`` (a video whose header announced more frames than
+it held: a wrong header or a file cut short, with the note in ``summary.warning``),
+``skipped_inputs`` (an image folder's unreadable images, each with its reason) and, for an
+image folder, ``frame_files`` (the file of every frame, by frame number).
+
+A run killed before its end leaves the first version: ``complete`` false. A disk that
+fills up during the run must not keep the final version out: ``start`` sets aside
+``RESERVE_BYTES`` (plus twice the first version) in a hidden file that ``finish`` frees
+just before it writes. Also: the check that refuses an output folder holding an earlier run.
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -31,6 +40,11 @@ RUN_NAME = "run.json"
 # Everything a run may write into its folder (files and sub-folders), for --overwrite.
 RUN_FILES = (RUN_NAME, "faces.csv", "faces.npz", "overlay.avi", "depth.avi", "pncc.avi")
 RUN_FOLDERS = ("frames", "meshes", "animation")
+# Room set aside for the final run.json (summary, file list) on a disk that fills up.
+# Named like a temporary file, so the next command's lock reclaims it after a kill
+# (engine.out_lock.remove_stale_partials).
+RESERVE_NAME = ".run.json.reserve.partial"
+RESERVE_BYTES = 256 * 1024
 
 
 class EarlierRunError(OSError):
@@ -74,15 +88,41 @@ class RunRecord:
                                      "summary": None}
 
     def start(self) -> None:
-        self._write()
+        size = self._write()
+        self._reserve(RESERVE_BYTES + 2 * size)
 
-    def finish(self, summary: dict[str, Any], files: list[str]) -> None:
+    def finish(self, summary: dict[str, Any], files: list[str], source: dict[str, Any] | None = None) -> None:
+        """The final version; ``source``: how reading the source ended (SourceEnding.to_dict)."""
         self._doc.update(finished=_stamp(time.time()), files=files, complete=bool(summary["complete"]),
                          interrupted=bool(summary["interrupted"]), error=summary["error"], summary=summary)
+        if source:
+            self._doc["source"] = {**self._doc.get("source", {}), **source}
+        self._release_reserve()
         self._write()
 
-    def _write(self) -> None:
-        write_atomic(self.path, json.dumps(self._doc, indent=1, default=_json_default).encode("utf-8"))
+    def _write(self) -> int:
+        data = json.dumps(self._doc, indent=1, default=_json_default).encode("utf-8")
+        write_atomic(self.path, data)
+        return len(data)
+
+    def _reserve(self, size: int) -> None:
+        try:
+            fd = os.open(self.path.with_name(RESERVE_NAME), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                         0o644)
+        except OSError:
+            return  # no room even now: the run's first write will say so
+        try:
+            os.posix_fallocate(fd, 0, size)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def _release_reserve(self) -> None:
+        try:
+            os.unlink(self.path.with_name(RESERVE_NAME))
+        except OSError:
+            pass
 
 
 def _stamp(t: float) -> str:

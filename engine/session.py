@@ -34,14 +34,16 @@ from engine.animation_export import ANIMATION_FORMATS
 from engine.config import EngineConfig
 from engine.frame_selection import FrameSelection
 from engine.frames import FramePacket, FrameResult
+from engine.interrupts import deferred_interrupts
 from engine.mesh_export import MESH_FORMATS, MESH_SPACES
+from engine.out_lock import OutDirLock, lock_out_dir
 from engine.pipeline import SMOOTHERS, STAGES, TrackingPipeline
 from engine.run_record import RunRecord, prepare_out_dir
 
 if TYPE_CHECKING:
     from engine.analyzer import FaceAnalyzer
     from engine.face_model import FaceModel
-    from engine.video_source import VideoSource
+    from engine.video_source import SourceEnding, VideoSource
 
 EXPORT_STAGE = "export"
 
@@ -225,13 +227,19 @@ class Session:
         self._flushed = False
         self._record: RunRecord | None = None
         self._exporters: list[FileExporter] = []
+        self._lock: OutDirLock | None = None  # held from here to the end of finish
         if self.out_dir is not None:
             _check_mesh_space(self.out_dir, options, analyzer.face_model, source)  # before anything is written
-            prepare_out_dir(self.out_dir, options.exports.overwrite)
-            self._record = RunRecord(self.out_dir, self._description(config))
-            self._record.start()
-            self._exporters = _make_exporters(self.out_dir, options.exports, analyzer.face_model, source,
-                                              lambda pid: self.pipeline.tracker.people.resolve(pid))
+            self._lock = lock_out_dir(self.out_dir)
+            try:
+                prepare_out_dir(self.out_dir, options.exports.overwrite)
+                self._record = RunRecord(self.out_dir, self._description(config))
+                self._record.start()
+                self._exporters = _make_exporters(self.out_dir, options.exports, analyzer.face_model, source,
+                                                  lambda pid: self.pipeline.tracker.people.resolve(pid))
+            except BaseException:
+                self._lock.release()
+                raise
         self._sinks: list[ResultSink] = [*self._exporters, *sinks]
 
     def _description(self, config: EngineConfig) -> dict[str, object]:
@@ -292,25 +300,30 @@ class Session:
         self._flushed = True
 
     def _emit(self, results: list[FrameResult]) -> None:
-        s = self.summary
         for r in results:
-            t = time.perf_counter()
-            for sink in list(self._sinks):
-                try:
-                    sink.write(r)
-                except OSError as e:
-                    self._fail(str(e))
-                    self._sinks.remove(sink)
-                    self._close_quietly(sink)
-            r.timings_ms[EXPORT_STAGE] = (time.perf_counter() - t) * 1000
-            for k, values in self._stage_ms.items():
-                values.append(r.timings_ms.get(k, 0.0))
-            s.frames += 1
-            s.last_frame = r.index
-            s.rows += len(r.faces)
-            s.frames_with_faces += bool(r.faces)
-            self._track_ids.update(tf.track_id for tf in r.faces)
-            self._person_ids.update(tf.person_id for tf in r.faces)
+            # A second Ctrl-C waits for the frame to be in every file and counted.
+            with deferred_interrupts():
+                self._emit_one(r)
+
+    def _emit_one(self, r: FrameResult) -> None:
+        s = self.summary
+        t = time.perf_counter()
+        for sink in list(self._sinks):
+            try:
+                sink.write(r)
+            except OSError as e:
+                self._fail(str(e))
+                self._sinks.remove(sink)
+                self._close_quietly(sink)
+        r.timings_ms[EXPORT_STAGE] = (time.perf_counter() - t) * 1000
+        for k, values in self._stage_ms.items():
+            values.append(r.timings_ms.get(k, 0.0))
+        s.frames += 1
+        s.last_frame = r.index
+        s.rows += len(r.faces)
+        s.frames_with_faces += bool(r.faces)
+        self._track_ids.update(tf.track_id for tf in r.faces)
+        self._person_ids.update(tf.person_id for tf in r.faces)
 
     def _fail(self, message: str) -> None:
         if self.error is None:  # the first failure is the one to report
@@ -330,10 +343,18 @@ class Session:
         return results
 
     def finish(self, *, interrupted: bool = False, error: str | None = None,
-               warning: str | None = None) -> SessionSummary:
-        """Flush the smoother, export the rest, close every sink, write the final run.json."""
+               warning: str | None = None, ending: SourceEnding | None = None) -> SessionSummary:
+        """Flush the smoother, export the rest, close every sink, write the final run.json
+        (with ``ending``: how reading the source ended). A second Ctrl-C meanwhile waits
+        for the final run.json."""
         if self._finished:
             return self.summary
+        with deferred_interrupts():
+            self._finish(interrupted, error, warning, ending)
+        return self.summary
+
+    def _finish(self, interrupted: bool, error: str | None, warning: str | None,
+                ending: SourceEnding | None) -> None:
         if error is not None:
             self._fail(error)
         try:
@@ -351,12 +372,14 @@ class Session:
             self._complete_summary(interrupted)
             if self._record is not None:
                 try:
-                    self._record.finish(self.summary.to_dict(), self._files())
+                    self._record.finish(self.summary.to_dict(), self._files(),
+                                        source=ending.to_dict() if ending is not None else None)
                 except OSError as e:
                     self._fail(str(e))
                     self.summary.error = self.error
                     self.summary.complete = False
-        return self.summary
+            if self._lock is not None:
+                self._lock.release()
 
     def _files(self) -> list[str]:
         """Written files, relative to the output folder."""
@@ -452,7 +475,8 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     except BaseException as e:
         session.finish(error=f"{type(e).__name__}: {e}")
         raise
-    return session.finish(interrupted=interrupted, error=error, warning=source.warning)
+    return session.finish(interrupted=interrupted, error=error, warning=source.warning,
+                          ending=source.ending())
 
 
 def _check_mesh_space(out_dir: Path, options: SessionOptions, face_model: "FaceModel",
@@ -586,7 +610,7 @@ class PipelinedRun:
             session.finish(error=f"{type(crash).__name__}: {crash}")
             raise crash
         return session.finish(interrupted=interrupted, error=error,
-                              warning=self.source.warning)
+                              warning=self.source.warning, ending=self.source.ending())
 
     @staticmethod
     def _join(thread: threading.Thread) -> bool:

@@ -183,6 +183,8 @@ class TableWriter:
             return
         table, self._csv = self._csv, None
         try:
+            table.flush()
+            os.fsync(table.fileno())  # on disk before run.json (and a batch's marker) say it is complete
             table.close()
         except OSError as e:
             raise TableError(f"cannot write {self.csv_path}: {e.strerror or e}") from None

@@ -31,6 +31,7 @@ by the camera, so dropped frames show up as gaps.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import os
 import re
 import sys
@@ -38,6 +39,7 @@ import threading
 import time
 from pathlib import Path
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Iterator, cast
 
 import numpy as np
@@ -62,6 +64,32 @@ CAMERA_TIMEOUT_S = 5.0
 
 class SourceError(TrackerError, OSError):
     """A video source cannot be opened or stopped delivering frames (one-line message)."""
+
+
+@dataclass(frozen=True)
+class SkippedInput:
+    """A file of an image folder that gave no frame, and why."""
+
+    file: str  # name inside the folder
+    reason: str
+
+
+@dataclass(frozen=True)
+class SourceEnding:
+    """How reading a source ended, beyond ``error`` and ``warning``: what run.json records
+    under "source" when the run ends."""
+
+    frames_announced: int | None = None  # what a video's header claims (None: no claim)
+    ended_early: bool = False  # read to its end, with fewer frames than announced
+    skipped_inputs: tuple[SkippedInput, ...] = ()  # image folders: unreadable images, skipped
+    frame_files: tuple[str, ...] | None = None  # image folders: the file of each frame, by frame number
+
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"frames_announced": self.frames_announced, "ended_early": self.ended_early,
+                                "skipped_inputs": [dataclasses.asdict(s) for s in self.skipped_inputs]}
+        if self.frame_files is not None:
+            d["frame_files"] = list(self.frame_files)
+        return d
 
 
 class VideoSource:
@@ -103,6 +131,10 @@ class VideoSource:
     def start_counting(self, on_done: Callable[[int], None] | None = None) -> None:
         """Find the exact frame count in the background, then call ``on_done(count)`` from
         that thread. Sources that know it already, or never will (live), do nothing."""
+
+    def ending(self) -> SourceEnding:
+        """How reading ended so far (complete once the iterator is exhausted)."""
+        return SourceEnding()
 
     @property
     def closed(self) -> bool:
@@ -214,7 +246,10 @@ class FrameBuffers:
 class VideoFileSource(VideoSource):
     """Every frame of a video file OpenCV can read (any container/codec its FFmpeg build knows).
 
-    Timestamps are ``index / fps``. If decoding stops with an exception, the iterator
+    Timestamps are the stream's own (the decoder's ``CAP_PROP_POS_MSEC`` of each frame, so a
+    variable frame rate keeps its real times), checked: a missing, negative or non-increasing
+    one is replaced by the previous one plus a frame at the average rate (``index / fps`` for
+    a first frame without one). If decoding stops with an exception, the iterator
     ends, ``error`` holds the reason and every frame before it has been delivered.
     If fewer frames are read than the header announces, ``warning`` says so: the
     header may simply be wrong (as in obama.mp4) or the file cut short.
@@ -227,7 +262,7 @@ class VideoFileSource(VideoSource):
     when a seek ran past the end.
 
     ``seek(k)``: the next packet the iterator yields is frame ``k`` (index ``k``,
-    timestamp ``k / fps``), exactly the ``k``-th frame sequential decoding gives.
+    its own timestamp), exactly the ``k``-th frame sequential decoding gives.
     OpenCV's ``CAP_PROP_POS_FRAMES`` seek converts the frame number to a time and
     can land on another frame (variable frame rate, odd timestamps, some codecs),
     so every landing is checked: the timestamp (``CAP_PROP_POS_MSEC``) of the frame
@@ -288,13 +323,16 @@ class VideoFileSource(VideoSource):
         self._counter_stop = False
         self._count_generation = 0  # bumped when a seek takes the count over from the background
         self._on_count_done: Any = None
+        self._last_stamp: float | None = None  # seconds, of the frame decoded last
+        self._ended_early = False  # read to the end short of the header's count
         # Decode the first frame now: a file that opens but cannot decode fails here, and
         # frame_size is the real decoded size (not a header field).
         first = self._read_one()
         if first is None:
             self._cap.release()
             raise SourceError(f"{self.path}: no frame could be decoded (damaged or unsupported video)")
-        self._pending: FramePacket | None = FramePacket(index=0, timestamp=0.0, image=first, decode_ms=0.0)
+        self._pending: FramePacket | None = FramePacket(index=0, timestamp=self._stamp(0), image=first,
+                                                        decode_ms=0.0)
         h, w = first.shape[:2]
         self.frame_size = (w, h)
 
@@ -310,6 +348,21 @@ class VideoFileSource(VideoSource):
             self._note_time(self._read_times, float(self._cap.get(cv2.CAP_PROP_POS_MSEC)))
         self._pos += 1
         return to_bgr_uint8(frame)
+
+    def _stamp(self, index: int) -> float:
+        """Seconds: the decoder's timestamp of the frame it decoded last, when usable (finite,
+        not negative, after the previous frame's); else the previous one plus a frame at the
+        average rate (``index / fps`` with no previous one)."""
+        import cv2
+
+        ms = float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
+        previous = self._last_stamp
+        if np.isfinite(ms) and ms >= 0 and (previous is None or ms / 1000 > previous):
+            stamp = ms / 1000
+        else:
+            stamp = index / self.fps if previous is None else previous + 1 / self.fps
+        self._last_stamp = stamp
+        return stamp
 
     def _note_time(self, times: list[float], ms: float) -> None:
         with self._lock:
@@ -339,7 +392,7 @@ class VideoFileSource(VideoSource):
                     with self._lock:
                         self._true_count = index
                     break
-                packet = FramePacket(index=index, timestamp=index / self.fps, image=frame,
+                packet = FramePacket(index=index, timestamp=self._stamp(index), image=frame,
                                      decode_ms=(time.perf_counter() - t) * 1000)
             self.frames_read = packet.index + 1
             yield packet
@@ -347,9 +400,13 @@ class VideoFileSource(VideoSource):
             return
         n = self._true_count
         if self.header_frame_count and n is not None and n < self.header_frame_count:
+            self._ended_early = True
             self.warning = (f"{self.path}: {n} frames read, the header announces "
                             f"{self.header_frame_count} (wrong header, or a file cut short)")
         self._release_capture()  # a seek reopens it
+
+    def ending(self) -> SourceEnding:
+        return SourceEnding(frames_announced=self.header_frame_count, ended_early=self._ended_early)
 
     # -- counting --------------------------------------------------------------------------
 
@@ -454,7 +511,8 @@ class VideoFileSource(VideoSource):
         if not ok or frame is None:
             raise SourceError(f"{self.path}: frame {k} cannot be decoded after a seek")
         self.error = None
-        self._pending = FramePacket(index=k, timestamp=k / self.fps, image=to_bgr_uint8(frame),
+        self._last_stamp = None  # a new start: the landing frame's own timestamp
+        self._pending = FramePacket(index=k, timestamp=self._stamp(k), image=to_bgr_uint8(frame),
                                     decode_ms=(time.perf_counter() - t) * 1000)
 
     def _past_end(self, k: int, n: int) -> SeekError:
@@ -531,8 +589,10 @@ class ImageFolderSource(VideoSource):
     """The images of a folder in natural order (frame2 before frame10), at ``fps``.
 
     An unreadable image, or one whose header declares more than ``max_image_pixels``
-    (refused before decoding), is skipped and named in ``warning``; frames keep
-    consecutive indices. Images of another size than the first are delivered as they are.
+    (refused before decoding), is skipped: named in ``warning`` and, with its reason, in
+    ``ending().skipped_inputs``; frames keep consecutive indices, and ``ending().frame_files``
+    names the file of every frame. Images of another size than the first are delivered as
+    they are.
     """
 
     def __init__(self, folder: str | os.PathLike[str], fps: float = FALLBACK_FPS, *,
@@ -551,6 +611,8 @@ class ImageFolderSource(VideoSource):
         self.fps = float(fps)
         self._first: tuple[int, np.ndarray] | None = None
         self.skipped: list[str] = []
+        self._skipped: list[SkippedInput] = []
+        self._frame_files: list[str] = []  # the file of each frame yielded, by frame number
         self._first_skip_reason = ""
         for i, p in enumerate(self.files):
             try:
@@ -566,7 +628,11 @@ class ImageFolderSource(VideoSource):
 
     def _skip(self, path: Path, error: ImageError) -> None:
         self.skipped.append(path.name)
+        self._skipped.append(SkippedInput(path.name, str(error)))
         self._first_skip_reason = self._first_skip_reason or str(error)
+
+    def ending(self) -> SourceEnding:
+        return SourceEnding(skipped_inputs=tuple(self._skipped), frame_files=tuple(self._frame_files))
 
     def __iter__(self) -> Iterator[FramePacket]:
         if self._closed or self._first is None:
@@ -585,6 +651,7 @@ class ImageFolderSource(VideoSource):
                     continue
                 decode_ms = (time.perf_counter() - t) * 1000
             self.frames_read = index + 1
+            self._frame_files.append(self.files[i].name)
             yield FramePacket(index=index, timestamp=index / self.fps, image=image, decode_ms=decode_ms)
             index += 1
             if self._closed:

@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--overwrite", action="store_true",
                        help="replace an earlier run's files in --out (otherwise such a folder is refused)")
     track.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    _add_wait_flag(track)
     track.add_argument("--vmc", nargs="?", const="", default=None, metavar="HOST:PORT",
                        help="stream head pose and expressions of the oldest track over the VMC protocol "
                             "(default target from configs/default.yaml vmc:, 127.0.0.1:39539)")
@@ -338,9 +339,11 @@ def _catch_stop_signals(stop: list[int]) -> dict:
     once. Returns the previous handlers, to put back."""
     import signal
 
+    from engine.interrupts import interrupt
+
     def on_signal(signum, frame):
         if stop:
-            raise _Terminated()
+            interrupt(_Terminated())  # at once, or once the frame being written is in every file
         stop.append(signum)
 
     return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -365,7 +368,12 @@ def run_track(args: argparse.Namespace) -> int:
     stop: list[int] = []
     previous = _catch_stop_signals(stop)
     bar = None
+    out_lock = None
     try:
+        if args.wait:  # the session takes the folder's lock again (re-entrant) and keeps it to its end
+            from engine.out_lock import lock_out_dir
+
+            out_lock = lock_out_dir(args.out, wait=True)
         with open_source(args.source, max_image_pixels=config.input.max_image_pixels,
                          decoder_threads=options.decoder_threads(config)) as source:
             total = SourceDescription.of(source).frame_count
@@ -380,6 +388,8 @@ def run_track(args: argparse.Namespace) -> int:
                                   sinks=[sender] if sender is not None else [],
                                   on_result=(lambda r: bar.update(1)) if bar is not None else None)
     finally:
+        if out_lock is not None:
+            out_lock.release()
         if sender is not None:
             sender.close()  # the session closed it already, unless the source failed to open
         for sig, handler in previous.items():
@@ -487,7 +497,17 @@ def _add_batch_parser(sub) -> None:
                        help="run the tasks on Ray (pip install '.[ray]'): the cluster at ADDRESS, or a local "
                             "Ray instance without one; inputs and --out must be paths every node shares")
     batch.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    _add_wait_flag(batch)
     batch.set_defaults(func=run_batch_command)
+
+
+def _add_wait_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", action="store_true",
+                        help="when another command writes into --out, wait for it to end (default: refuse)")
+
+
+# The summary lists this many failed inputs; the index has them all.
+BATCH_FAILURES_LISTED = 20
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
@@ -513,7 +533,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
     previous = _catch_stop_signals(stop)
     try:
         report = run_batch(inputs, settings, engine, retry_failed=args.retry_failed, observer=progress,
-                           stop=lambda: bool(stop))
+                           stop=lambda: bool(stop), wait=args.wait)
     finally:
         import signal
 
@@ -522,8 +542,10 @@ def run_batch_command(args: argparse.Namespace) -> int:
         progress.close()
     print(f"batch: {report.done} done, {report.failed} failed, {report.skipped} skipped (finished before); "
           f"{report.frames} frames in {report.seconds:.1f} s ({report.fps:.1f} fps overall)")
-    for outcome in report.failures:
+    for outcome in report.failures[:BATCH_FAILURES_LISTED]:
         print(f"  failed: {outcome.error}")  # the error names the input
+    if len(report.failures) > BATCH_FAILURES_LISTED:
+        print(f"  ... and {len(report.failures) - BATCH_FAILURES_LISTED} more failed (see the index)")
     print(f"  index: {report.index_path}")
     if report.not_finished:
         print(f"tracker-app: interrupted; {report.not_finished} input(s) not finished, "
@@ -541,7 +563,9 @@ class _BatchProgress:
         self.frames = 0
 
     def planned(self, plan, engine) -> None:
-        print(f"batch: {len(plan.inputs)} input(s); {plan.skipped} finished before, skipped; "
+        unreadable = (f"{len(plan.unreadable)} missing or unreadable, recorded as failed; "
+                      if plan.unreadable else "")
+        print(f"batch: {len(plan.inputs)} input(s); {plan.skipped} finished before, skipped; {unreadable}"
               f"{len(plan.to_run)} to run on {engine.description}", flush=True)
         if self.enabled and plan.to_run:
             from tqdm import tqdm

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.errors import UsageError
+
 LIST_SUFFIXES = (".txt", ".list", ".lst")
 GLOB_CHARACTERS = frozenset("*?[")
 # Output folder names: the input's stem cut to this length, then a hash of its full path.
@@ -23,8 +25,9 @@ NAME_STEM_CHARS = 48
 NAME_HASH_CHARS = 8
 
 
-class BatchInputError(ValueError):
-    """An INPUT argument cannot be expanded (an unreadable list file, a glob matching nothing)."""
+class BatchInputError(UsageError):
+    """An INPUT argument cannot be expanded (an unreadable list file, a glob matching nothing):
+    a usage error, so the command line says it in one line."""
 
 
 @dataclass(frozen=True)

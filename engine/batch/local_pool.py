@@ -65,16 +65,26 @@ def default_workers(threads_per_worker: int) -> int:
     return max(1, usable_cpu_count() // max(1, threads_per_worker))
 
 
+def capped_workers(requested: int) -> int:
+    """``requested`` workers, at most one per usable CPU: a worker runs its input's frames on
+    a CPU of its own, so more only add processes (each with its models, about 18 MB) that wait."""
+    if requested < 1:
+        raise UsageError("--workers must be at least 1")
+    return min(requested, usable_cpu_count())
+
+
 class LocalPoolEngine:
     def __init__(self, workers: int, task_retries: int) -> None:
-        if workers < 1:
-            raise UsageError("--workers must be at least 1")
-        self.workers = workers
+        self.requested = workers
+        self.workers = capped_workers(workers)
         self.task_retries = task_retries
 
     @property
     def description(self) -> str:
-        return f"{self.workers} local worker process{'es' if self.workers > 1 else ''}"
+        text = f"{self.workers} local worker process{'es' if self.workers > 1 else ''}"
+        if self.requested > self.workers:
+            text += f" (--workers {self.requested} capped at the {self.workers} usable CPUs)"
+        return text
 
     def run(self, items: Sequence[BatchInput], settings: BatchSettings, *,
             on_frames: Callable[[int], None], stop: Callable[[], bool]) -> Iterator[InputOutcome]:

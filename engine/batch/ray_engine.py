@@ -13,11 +13,13 @@ with as many CPUs as the workers asked for need.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from engine.batch.index import InputOutcome, InputStatus
 from engine.batch.inputs import BatchInput
+from engine.batch.local_pool import capped_workers
 from engine.batch.task import BatchSettings, record_failure, run_input
 
 POLL_SECONDS = 0.2
@@ -69,7 +71,8 @@ class RayEngine:
             raise RayUnavailableError("--ray needs the Ray package: pip install '.[ray]'") from None
         self.ray = ray
         self.address = address
-        self.workers = workers  # local instance: CPUs for this many tasks at once
+        # A local instance: CPUs for this many tasks at once, no more than this machine has.
+        self.workers = capped_workers(workers)
         self.threads = threads
         self.task_retries = task_retries
 
@@ -116,7 +119,8 @@ class RayEngine:
         # and a stop leaves little queued behind.
         cpus = int(ray.cluster_resources().get("CPU", 1))
         window = max(1, cpus // max(1, self.threads)) * 2
-        waiting = list(items)
+        waiting = deque(items)  # popped from the left: constant time per input
+        shared_settings = ray.put(settings)  # sent to the object store once, not with every task
         in_flight: dict[Any, BatchInput] = {}
         stopping = False
         while waiting or in_flight:
@@ -124,8 +128,8 @@ class RayEngine:
                 stopping = True
                 ray.get(board.stop.remote())
             while waiting and not stopping and len(in_flight) < window:
-                item = waiting.pop(0)
-                in_flight[task.remote(item, settings, board)] = item
+                item = waiting.popleft()
+                in_flight[task.remote(item, shared_settings, board)] = item
             if not in_flight:
                 break
             ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_SECONDS)

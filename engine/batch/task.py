@@ -22,6 +22,7 @@ from engine.batch.index import InputOutcome, InputStatus, write_marker
 from engine.batch.inputs import BatchInput
 from engine.config import EngineConfig
 from engine.frames import FrameResult
+from engine.out_lock import LOCK_NAME, lock_out_dir
 from engine.session import SessionOptions, run_session
 from engine.video_source import open_source
 
@@ -53,10 +54,18 @@ def run_input(item: BatchInput, settings: BatchSettings, *, stop: Callable[[], b
               on_frames: FrameCounter) -> InputOutcome:
     """Track one input into its folder; the marker is written only for a finished input."""
     folder = settings.folder(item)
+    # The folder's lock, for the whole task: a worker of a killed coordinator may still be
+    # ending its frame in this folder (it stops within one); wait for it rather than mix files.
+    with lock_out_dir(folder, wait=True):
+        return _run_locked(item, settings, folder, stop, on_frames)
+
+
+def _run_locked(item: BatchInput, settings: BatchSettings, folder: Path, stop: Callable[[], bool],
+                on_frames: FrameCounter) -> InputOutcome:
     # Not done (the caller checked), so whatever the folder holds is a partial or failed
     # earlier attempt: start it afresh, so no stale file of that attempt stays behind.
-    shutil.rmtree(folder, ignore_errors=True)
-    if not os.path.exists(item.source):  # also keeps a vanished "3" from meaning camera 3
+    _clear_folder(folder)
+    if not os.path.exists(item.source):  # vanished since the plan; also keeps "3" from meaning camera 3
         return _record(folder, _failed(item, f"{item.source}: no such file or folder"))
     try:
         source = open_source(item.source, max_image_pixels=settings.config.input.max_image_pixels)
@@ -83,6 +92,24 @@ def run_input(item: BatchInput, settings: BatchSettings, *, stop: Callable[[], b
         outcome = dataclasses.replace(outcome, status=InputStatus.FAILED,
                                       error=summary.error or "the run did not read the input to its end")
     return _record(folder, outcome)
+
+
+def _clear_folder(folder: Path) -> None:
+    """Remove everything in ``folder`` but its lock file (which must stay: it is what the lock is on)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
 
 
 def record_failure(item: BatchInput, settings: BatchSettings, error: str) -> InputOutcome:

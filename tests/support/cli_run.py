@@ -1,0 +1,61 @@
+"""Run `tracker-app` as a user would and keep what a hostile-input test checks: the exit
+code, stdout, stderr and the peak resident memory of the process (and of the children it
+waited for), read from ``wait4``'s resource usage, not sampled."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.config import REPO_ROOT
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    peak_rss_mb: float
+
+    @property
+    def error_lines(self) -> list[str]:
+        """The non-blank lines on stderr."""
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+def start_cli(*args: str, threads: int = 1, preexec_fn: Callable[[], None] | None = None,
+              new_session: bool = True) -> tuple[subprocess.Popen, Path]:
+    """The CLI in the background (its own session, so a test can signal its process group);
+    stdout and stderr go to files in a temporary folder, returned beside the process."""
+    logs = Path(tempfile.mkdtemp(prefix="cli-"))
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(logs / "stdout", "w") as out, open(logs / "stderr", "w") as err:
+        p = subprocess.Popen([sys.executable, "-m", "tracker_app.cli", "--threads", str(threads), *args],
+                             cwd=REPO_ROOT, stdout=out, stderr=err, text=True, env=env,
+                             start_new_session=new_session, preexec_fn=preexec_fn)
+    return p, logs
+
+
+def wait_cli(p: subprocess.Popen, logs: Path, timeout: float = 600) -> CliResult:
+    """Wait for a ``start_cli`` process (killing its group after ``timeout`` s)."""
+    import signal
+    import threading
+
+    timer = threading.Timer(timeout, lambda: os.killpg(p.pid, signal.SIGKILL))
+    timer.start()
+    try:
+        _, status, usage = os.wait4(p.pid, 0)
+    finally:
+        timer.cancel()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return CliResult(p.returncode, (logs / "stdout").read_text(), (logs / "stderr").read_text(),
+                     usage.ru_maxrss / 1024)
+
+
+def run_cli(*args: str, timeout: float = 600, **kw: object) -> CliResult:
+    p, logs = start_cli(*args, **kw)  # type: ignore[arg-type]
+    return wait_cli(p, logs, timeout)
