@@ -12,7 +12,7 @@ mistake is a ``ConfigError`` naming the file and the dotted key, in one line.
 Type rules: ``bool`` takes only true/false (never "false" or 0), ``int`` only
 integers (2.9 is refused, not truncated), ``float`` any finite number (NaN and
 infinities are refused), ``str`` only strings, ``Path`` a string, relative to the
-repository root unless absolute, ``X | None`` also takes null (``~``).
+working directory unless absolute (a leading ``~/`` is the home folder), ``X | None`` also takes null (``~``).
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ their root-mean-square difference is a distance between people:
     sig = identity_signature(analyzer.whitened_coefficients(face.params))   # (40,)
     d = signature_distance(sig_a, sig_b)                                     # 0 = identical
 
-Measured on the shared media (README "Tracking", tests/test_identity.py): one
+Measured on the shared media (docs/tracking.md, tests/test_identity.py): one
 person across the frames of obama.mp4 is 0.09 (median) to 0.18 (max) from the
 track's mean, its moving average at most 0.16; 2,080 pairs of different people are
 at least 0.06 apart (median 0.30, 5 % under 0.15); different photos of one person

@@ -9,8 +9,8 @@
 Each track crops the next frame from its previous landmarks (upstream 3DDFA_V2's
 ROI rule) and regresses 62 parameters; all tracks of a frame are regressed in one
 batched run. A measured failure test decides when a track is
-lost (numbers in the README, measured on obama_pingpong.mp4 and the synthetic clips
-of tests/video_fixtures.py). Cheap statistics run on every frame:
+lost (numbers in docs/tracking.md, measured on obama_pingpong.mp4 and the synthetic clips
+of tests/support/video_fixtures.py). Cheap statistics run on every frame:
 
 * ``contrast``: standard deviation of the grey levels in the centre of the 120x120
   crop. Faces: >= 22 (obama min 22.2, emma patches >= 28); blank frames 0, flat
@@ -33,7 +33,7 @@ track was lost, at a scene cut, while no face is tracked, and every
 ``recover_every`` frames for ``recover_frames`` frames after a face was lost while
 others stay tracked. New faces are searched for every ``detect_every`` frames on
 the frame shrunk to ``search_max_width`` (the schedule and its cost are measured in
-the README). Detections that overlap a tracked face are that face (tracking wins:
+docs/tracking.md). Detections that overlap a tracked face are that face (tracking wins:
 its landmark-based ROI is more precise than a detector box); the others start new
 tracks.
 

@@ -6,7 +6,7 @@ track's mean), and the 140 same-person pairs of identity/pairs.csv (different
 photos). Different people: every pair among the faces of emma.jpg,
 trump_hillary.jpg, dlib_faces/, one photo per person of identity/ and obama's
 mean, and the 140 different-people pairs of pairs.csv. The figures and the rates at
-the configured thresholds are printed (README "Tracking" quotes them).
+the configured thresholds are printed (docs/tracking.md quotes them).
 """
 from __future__ import annotations
 
