@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from engine.choices import STAGES
 from engine.analyzer import FaceAnalyzer
 from engine.config import EngineConfig
 from engine.frames import FramePacket, FrameResult, without_pixels
@@ -46,7 +47,6 @@ from engine.tracker import FaceTracker
 
 __all__ = ["SMOOTHERS", "STAGES", "PipelineStats", "TrackingPipeline"]
 
-STAGES = ("decode", "detect", "regress", "verify", "smooth", "reconstruct")
 
 
 @dataclasses.dataclass

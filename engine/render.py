@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Union
 
 import cv2
@@ -108,10 +107,6 @@ class GBuffer:
         out[self.window] = src
         return out
 
-    def face_index(self) -> np.ndarray:
-        """(h, w) face index of every covered pixel, -1 elsewhere."""
-        return np.where(self.tri_id >= 0, self.tri_id // self.n_tris, -1)
-
 
 @dataclass
 class MeshRenderer:
@@ -137,16 +132,6 @@ class MeshRenderer:
             self.uv = _float_table(self.uv, 2, "uv", n_min)
         if self.ncc is not None:
             self.ncc = _float_table(self.ncc, 3, "ncc", n_min)
-
-    @classmethod
-    def from_face_model(cls, path: str | Path | None = None) -> "MeshRenderer":
-        """Renderer for weights/face_model.npz (keys tri, uv, ncc)."""
-        if path is None:
-            from engine.assets import FACE_MODEL_NPZ, default_weights_dir
-
-            path = default_weights_dir() / FACE_MODEL_NPZ
-        with np.load(path, allow_pickle=False) as model:
-            return cls(model["tri"], uv=model["uv"], ncc=model["ncc"])
 
     @property
     def n_tris(self) -> int:

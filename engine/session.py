@@ -29,13 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from engine.errors import UsageError
+from engine.errors import UsageError, one_line
 from engine.animation_export import ANIMATION_FORMATS
 from engine.config import EngineConfig
 from engine.frame_selection import FrameSelection
 from engine.frames import FramePacket, FrameResult
 from engine.mesh_export import MESH_FORMATS, MESH_SPACES
-from engine.pipeline import SMOOTHERS, STAGES, TrackingPipeline
+from engine.choices import EXPORT_STAGE, RENDER_MODES, SMOOTHERS, STAGES
+from engine.name_lists import check_names
+from engine.pipeline import TrackingPipeline
 from engine.run_record import RunRecord, prepare_out_dir
 
 if TYPE_CHECKING:
@@ -43,7 +45,6 @@ if TYPE_CHECKING:
     from engine.face_model import FaceModel
     from engine.video_source import VideoSource
 
-EXPORT_STAGE = "export"
 
 
 class ResultSink(Protocol):
@@ -84,13 +85,9 @@ class ExportOptions:
     def __post_init__(self) -> None:
         if self.mesh_space not in MESH_SPACES:
             raise UsageError(f"unknown mesh space '{self.mesh_space}' (choose {', '.join(MESH_SPACES)})")
-        from engine.frame_render import RENDER_MODES
-
         if not self.mesh_formats or any(f not in MESH_FORMATS for f in self.mesh_formats):
             raise UsageError(f"mesh formats must be obj and/or ply, got '{','.join(self.mesh_formats)}'")
-        for mode in self.render:
-            if mode not in RENDER_MODES:
-                raise UsageError(f"unknown render mode '{mode}' (choose from {', '.join(RENDER_MODES)})")
+        check_names(self.render, RENDER_MODES, "render mode")
         for fmt in self.animation:
             if fmt not in ANIMATION_FORMATS:
                 raise UsageError(f"unknown animation format '{fmt}' (choose from {', '.join(ANIMATION_FORMATS)})")
@@ -396,7 +393,7 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
                 raise
             except Exception as e:  # the source failed (decoder error, unreadable file): an input error
                 error = (f"{session.source.description}: reading stopped after {session.summary.frames_read} "
-                         f"frames ({_one_line(e)})")
+                         f"frames ({one_line(e)})")
                 break
             for result in session.feed(packet):
                 if on_result is not None:
@@ -452,11 +449,6 @@ def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceMode
             Session._close_quietly(sink)
         raise
     return made
-
-
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 # -- pipelined runs -------------------------------------------------------------------------
@@ -574,7 +566,7 @@ class PipelinedRun:
                 break
             except Exception as e:  # the source failed (decoder error, unreadable file): an input error
                 self._source_error = (f"{self.session.source.description}: reading stopped after {decoded} "
-                                      f"frames ({_one_line(e)})")
+                                      f"frames ({one_line(e)})")
                 break
             if not self._put(self._packets, packet, until=self._halt) or self._halt.is_set():
                 return

@@ -41,7 +41,6 @@ once (``error``), never per frame.
 """
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import socket
@@ -57,6 +56,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from engine.errors import UsageError
 from engine.expressions import Calibration, ExpressionModel, HeadMotion, mirrored
 from engine.frames import FrameResult, TrackedFace
+from engine.head_space import matrix_to_quaternion
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 39539
@@ -138,27 +138,6 @@ def unity_head(motion: HeadMotion, mirror: bool) -> tuple[np.ndarray, np.ndarray
         rotation = MIRROR_AXES @ rotation @ MIRROR_AXES
         position = MIRROR_AXES @ position
     return position, matrix_to_quaternion(rotation)
-
-
-def matrix_to_quaternion(r: np.ndarray) -> np.ndarray:
-    """Unit quaternion (x, y, z, w), w >= 0, of a rotation matrix (Shepperd's method)."""
-    m = np.asarray(r, np.float64)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0:
-        s = 2.0 * math.sqrt(trace + 1.0)
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s]
-    quat = np.asarray(q, np.float64)
-    quat /= np.linalg.norm(quat)
-    return -quat if quat[3] < 0 else quat
 
 
 def encode_bundle(frame: LiveFrame, mirror: bool) -> bytes:

@@ -73,14 +73,16 @@ def main() -> int:
     from PyQt6.QtCore import QSettings
 
     from engine.config import EngineConfig
+    from tracker_app.capture_worker import CaptureWorker
     from tracker_app.gui_main import make_application
     from tracker_app.main_window import MainWindow
-    from tracker_app.settings import GuiConfig, SettingsStore
+    from tracker_app.settings import GuiConfig, SettingsStore, startup_settings
 
     app = make_application()
     settings_dir = tempfile.mkdtemp(prefix="tracker-app-shots-")
     store = SettingsStore(QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.Format.IniFormat))
-    window = MainWindow(EngineConfig.load(), GuiConfig.load(), store)
+    engine, gui = EngineConfig.load(), GuiConfig.load()
+    window = MainWindow(engine, gui, store, startup_settings(engine, gui, store))
     window.resize(1500, 860)
     window.show()
 
@@ -96,7 +98,7 @@ def main() -> int:
 
     window.open_source(str(args.video))
     wait_until(lambda: window.model.frames_shown >= args.frames, args.timeout, f"{args.frames} frames")
-    window.controller.pause()
+    window.controller.submit(CaptureWorker.pause)
     wait_until(lambda: not window.model.playing, 10, "pause")
     settle = time.monotonic() + 0.5  # let the plots' timer redraw with the last samples
     wait_until(lambda: time.monotonic() > settle, 5, "plots")

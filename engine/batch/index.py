@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
@@ -126,8 +125,3 @@ def _write_parquet(path: Path, outcomes: Sequence[InputOutcome]) -> Path | None:
     except OSError as e:
         raise OSError(f"cannot write {path}: {e.strerror or e}") from None
     return path
-
-
-def is_partial(folder: Path) -> bool:
-    """A folder holding something but no marker: a run that did not finish."""
-    return folder.is_dir() and not marker_path(folder).is_file() and any(os.scandir(folder))
