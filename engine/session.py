@@ -381,20 +381,9 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     if pipelined and not source.is_live:
         return PipelinedRun(session, source, config.runtime.pipeline_queue_frames, stop, on_result).run()
     interrupted = False
-    error: str | None = None
-    packets = iter(source)
+    reader = SourceReader(source, session.source.description)
     try:
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except (KeyboardInterrupt, MemoryError):
-                raise
-            except Exception as e:  # the source failed (decoder error, unreadable file): an input error
-                error = (f"{session.source.description}: reading stopped after {session.summary.frames_read} "
-                         f"frames ({one_line(e)})")
-                break
+        while (packet := reader.next()) is not None:
             for result in session.feed(packet):
                 if on_result is not None:
                     on_result(result)
@@ -410,7 +399,7 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     except BaseException as e:
         session.finish(error=f"{type(e).__name__}: {e}")
         raise
-    error = error or source.error
+    error = reader.error or source.error
     try:
         for result in session.flush():  # the frames the smoother still holds
             if on_result is not None:
@@ -449,6 +438,32 @@ def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceMode
             Session._close_quietly(sink)
         raise
     return made
+
+
+class SourceReader:
+    """The one read step of a run, serial or pipelined: ``next()`` gives the source's next
+    packet, or None at its end or at its first failure. A failing source (a decoder error, an
+    unreadable file) is an input error: reading stops and ``error`` says so in one line.
+    KeyboardInterrupt and MemoryError are not the source's fault and pass through."""
+
+    def __init__(self, source: "VideoSource", description: str) -> None:
+        self.description = description
+        self.error: str | None = None
+        self.read = 0
+        self._packets = iter(source)
+
+    def next(self) -> FramePacket | None:
+        try:
+            packet = next(self._packets)
+        except StopIteration:
+            return None
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as e:
+            self.error = f"{self.description}: reading stopped after {self.read} frames ({one_line(e)})"
+            return None
+        self.read += 1
+        return packet
 
 
 # -- pipelined runs -------------------------------------------------------------------------
@@ -554,23 +569,14 @@ class PipelinedRun:
     # -- stages (threads) ---------------------------------------------------------------------
 
     def _decode(self) -> None:
-        decoded = 0
-        packets = iter(self.source)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except (KeyboardInterrupt, MemoryError) as e:
-                self._crash = self._crash or e
-                break
-            except Exception as e:  # the source failed (decoder error, unreadable file): an input error
-                self._source_error = (f"{self.session.source.description}: reading stopped after {decoded} "
-                                      f"frames ({one_line(e)})")
-                break
-            if not self._put(self._packets, packet, until=self._halt) or self._halt.is_set():
-                return
-            decoded += 1
+        reader = SourceReader(self.source, self.session.source.description)
+        try:
+            while (packet := reader.next()) is not None:
+                if not self._put(self._packets, packet, until=self._halt) or self._halt.is_set():
+                    return
+        except (KeyboardInterrupt, MemoryError) as e:
+            self._crash = self._crash or e
+        self._source_error = reader.error
         self._put(self._packets, _END, until=self._halt)
 
     def _export(self) -> None:

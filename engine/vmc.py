@@ -221,8 +221,8 @@ class _Report:
 class VmcSender:
     """A ResultSink streaming the followed face to a VMC receiver from a separate process.
 
-    ``write(result)`` (frame results) or ``send(live)`` (already computed, the app's way)
-    pickle the followed face (about 2 KB) into a non-blocking pipe and return; the
+    ``write(result)``, the one entry point (the command line's sessions and the app's capture
+    thread alike), copies the followed face (about 1.3 KB) into a non-blocking pipe and returns; the
     process computes the weights and head motion, encodes the bundle and sends it. A
     process rather than a thread because that work is a few hundred small NumPy and
     Python steps per frame, which in a thread would hold the GIL the frame loop needs
@@ -273,9 +273,6 @@ class VmcSender:
                   + np.asarray(face.params, np.float32).tobytes()
                   + np.asarray(face.landmarks, np.float32).tobytes()
                   + np.asarray(face.pose.rotation, np.float32).tobytes())
-
-    def send(self, frame: LiveFrame) -> None:
-        self._put(b"L" + pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL))
 
     def set_calibration(self, calibration: Calibration) -> None:
         self.calibration = calibration
@@ -353,15 +350,13 @@ def _serve(conn: Connection, model: ExpressionModel, family: int, address: tuple
         if kind == b"S":
             state = pickle.loads(body)
             continue
-        if kind == b"F":
-            index, stamp, track_id, w, h = _FRAME_HEADER.unpack_from(body)
-            arrays = np.frombuffer(body, np.float32, offset=_FRAME_HEADER.size)
-            params, landmarks, rotation = arrays[:62], arrays[62:62 + 204].reshape(68, 3), arrays[266:].reshape(3, 3)
-            frame = LiveFrame(index=index, time=stamp, track_id=track_id,
-                              motion=model.head_motion_of(rotation, landmarks, (w, h), state.calibration),
-                              weights=model.weights_of(params, state.calibration))
-        else:
-            frame = pickle.loads(body)
+        # The one frame message ("F"): the followed face's parameters, landmarks and rotation.
+        index, stamp, track_id, w, h = _FRAME_HEADER.unpack_from(body)
+        arrays = np.frombuffer(body, np.float32, offset=_FRAME_HEADER.size)
+        params, landmarks, rotation = arrays[:62], arrays[62:62 + 204].reshape(68, 3), arrays[266:].reshape(3, 3)
+        frame = LiveFrame(index=index, time=stamp, track_id=track_id,
+                          motion=model.head_motion_of(rotation, landmarks, (w, h), state.calibration),
+                          weights=model.weights_of(params, state.calibration))
         try:
             sock.sendto(encode_bundle(frame, state.mirror), address)
             sent += 1

@@ -12,19 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from enum import Enum, auto
 from typing import Union
 
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
-from PyQt6.QtWidgets import QMainWindow, QMenu, QStyle, QToolBar, QToolButton, QWidget
+from PyQt6.QtWidgets import (QHBoxLayout, QLabel, QMainWindow, QMenu, QSlider, QStyle, QToolBar, QToolButton,
+                             QWidget)
 
 from tracker_app.app_assets import standard_icon
-from tracker_app.viewer_model import ViewerModel
+from tracker_app.viewer_model import ViewerModel, face_label
 
 SP = QStyle.StandardPixmap
 SPEEDS = (0.25, 0.5, 1.0, 1.5, 2.0)  # files: playback rates offered
 PLOTS_SHORTCUT = "F9"
+OPACITY_WIDTH = 80  # px
 
 
 class Act(Enum):
@@ -259,6 +262,40 @@ class ActionSet:
                     self.menus[item] = sub
         for action in self.speed.values():
             self.menus[Slot.SPEED_MENU].addAction(action)
+        focus = self.menus[Slot.FOCUS_MENU]
+        focus.aboutToShow.connect(self._fill_focus)
+
+    def fill_sources(self, cameras: list[tuple[int, str]], recent: list[str],
+                     open_source: Callable[[int | str], None]) -> None:
+        """File ▸ Open Camera (the cameras found) and File ▸ Open Recent (``recent``, newest first)."""
+        menu = self.menus[Slot.CAMERA_MENU]
+        menu.clear()
+        for index, name in cameras:
+            menu.addAction(f"Camera {index}: {name}", lambda i=index: open_source(i))
+        if not cameras:
+            nothing = menu.addAction("No camera found")
+            assert nothing is not None
+            nothing.setEnabled(False)
+        menu.addSeparator()
+        menu.addAction(self.actions[Act.OPEN_CAMERA_NUMBER])
+        menu = self.menus[Slot.RECENT_MENU]
+        menu.clear()
+        for i, path in enumerate(recent):
+            action = menu.addAction(f"&{i + 1} {Path(path).name}", lambda p=path: open_source(p))
+            assert action is not None
+            action.setToolTip(path)
+        menu.setEnabled(bool(recent))
+
+    def _fill_focus(self) -> None:
+        """All faces, or one of the faces of the frame shown (also picked by a click in the 3D view)."""
+        menu, model = self.menus[Slot.FOCUS_MENU], self.model
+        menu.clear()
+        ids = sorted(tf.track_id for tf in model.frame.result.faces) if model.frame is not None else []
+        for label, track in [("&All Faces", None)] + [(face_label(i), i) for i in ids]:
+            action = menu.addAction(label, lambda t=track: model.set_focus(t))
+            assert action is not None
+            action.setCheckable(True)
+            action.setChecked(model.focus_track == track)
 
     def build_toolbar(self, widgets: Mapping[Slot, QWidget]) -> QToolBar:
         """The toolbar from ``TOOLBAR``; ``widgets`` gives the window's widgets placed in it."""
@@ -277,3 +314,21 @@ class ActionSet:
             else:
                 bar.addWidget(widgets[item])
         return bar
+
+
+def opacity_control(model: ViewerModel) -> QWidget:
+    """The toolbar's mesh opacity slider, in step with the model's overlay options."""
+    box = QWidget()
+    row = QHBoxLayout(box)
+    row.setContentsMargins(0, 0, 0, 0)
+    row.addWidget(QLabel(" Opacity "))
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(0, 100)
+    slider.setFixedWidth(OPACITY_WIDTH)
+    slider.setToolTip("Mesh opacity")
+    slider.setValue(round(model.overlay.mesh_opacity * 100))
+    # actionTriggered comes from the user only (drag, click, keys); the model sets the value back.
+    slider.actionTriggered.connect(lambda _a: model.update_overlay(mesh_opacity=slider.sliderPosition() / 100))
+    model.overlay_changed.connect(lambda o: slider.setValue(round(o.mesh_opacity * 100)))
+    row.addWidget(slider)
+    return box

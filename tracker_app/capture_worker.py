@@ -21,7 +21,6 @@ source and the latency stays at about one processing time.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -39,9 +38,10 @@ from engine.frames import FrameResult
 from engine.playback import Playback, PlaybackOptions
 from engine.session import ExportOptions
 from engine.video_source import VideoSource
-from engine.vmc import LiveFrame, VmcSender, VmcTarget
+from engine.vmc import LiveFrame, VmcTarget
 from tracker_app.display_frame import DisplayFrame, build_display_frame
 from tracker_app.engine_loader import EngineLoader, load_engine
+from tracker_app.live_stream import LiveStream, stored_calibration
 from tracker_app.settings import AppSettings, GuiConfig
 from tracker_app.viewer_model import SourceInfo
 
@@ -163,9 +163,7 @@ class CaptureWorker(QObject):
         self._playback: Playback | None = None  # with the analyzer: the source, pipeline, clock
         self._listener = _SignalListener(self)
         self._timer: QTimer | None = None
-        self._expressions: ExpressionModel | None = None  # with the analyzer
-        self._calibration = _stored_calibration(settings)
-        self._sender: VmcSender | None = None  # while streaming
+        self._live = LiveStream(stored_calibration(settings.live.calibration))  # readout, neutral, VMC
         self._counted.connect(self._on_counted)  # queued: emitted in the counting thread
 
     @pyqtSlot(_Call)
@@ -197,7 +195,7 @@ class CaptureWorker(QObject):
         self._analyzer = loaded.analyzer
         # Index buffers shared by every DisplayFrame, so the view uploads them once per model.
         self._lods = loaded.lods
-        self._expressions = ExpressionModel(self._analyzer.face_model, self._base_config.expressions)
+        self._live.expressions = ExpressionModel(self._analyzer.face_model, self._base_config.expressions)
         if self._playback is None:
             self._playback = Playback(self._analyzer, self._playback_options(), self._listener,
                                       should_stop=self.stop_requested.is_set)
@@ -274,7 +272,7 @@ class CaptureWorker(QObject):
         # The GUI knows the source before its first frame or its playing state arrive.
         playback.options = self._playback_options()
         playback.open(source, reopen, start=False)
-        self._update_sender()
+        self._update_live()
         self.source_opened.emit(info)
         # Files: the true length, cheaply, in the background (other sources: nothing to count).
         source.start_counting(functools.partial(self._report_count, source))
@@ -329,7 +327,7 @@ class CaptureWorker(QObject):
 
     def apply_settings(self, settings: AppSettings) -> None:
         old, self._settings = self._settings, settings
-        self._update_sender()
+        self._update_live()
         if old.engine_part() == settings.engine_part():
             return
         # Threads and detector options are fixed when the sessions are made: reload
@@ -342,7 +340,7 @@ class CaptureWorker(QObject):
         assert playback is not None
         if playback.source is not None:
             playback.restart_pipeline(self._playback_options())  # a recording had the old options: it ends
-            self._update_sender()
+            self._update_live()
             self.notice.emit("Settings applied: tracking restarted")
         else:
             playback.options = self._playback_options()
@@ -361,39 +359,24 @@ class CaptureWorker(QObject):
 
     def start_streaming(self, target: VmcTarget) -> None:
         """Stream the followed face to ``target`` over VMC."""
-        from engine.vmc import VmcTargetError
-
-        self._stop_streaming(emit=False)
-        if self._expressions is None:
-            self.failed.emit(Failure("Cannot stream", "The face tracker is not loaded."))
-            self.streaming_changed.emit(Streaming(None))
-            return
-        try:
-            self._sender = VmcSender(self._expressions, target, calibration=self._calibration)
-        except (OSError, VmcTargetError) as e:
-            self.failed.emit(Failure("Cannot stream", str(e)))
-            self.streaming_changed.emit(Streaming(None))
-            return
-        self._update_sender()
-        self.streaming_changed.emit(Streaming(target))
+        self._update_live()
+        problem = self._live.start(target)
+        if problem is not None:
+            self.failed.emit(Failure("Cannot stream", problem))
+        self.streaming_changed.emit(Streaming(None if problem is not None else target))
 
     def stop_streaming(self) -> None:
         self._stop_streaming()
 
     def set_neutral(self) -> None:
         """The followed face of the last frame becomes the neutral pose and expression."""
-        from engine.vmc import choose_face
-
         last = self._playback.last_result if self._playback is not None else None
-        tracked = None if last is None else choose_face(last, self._follow())
-        if last is None or tracked is None or self._expressions is None:
+        calibration = self._live.set_neutral(last)
+        if last is None or calibration is None:
             self.notice.emit("Set neutral: no face in view")
             return
-        self._calibration = self._expressions.neutral_from(tracked.face, self._calibration)
-        if self._sender is not None:
-            self._sender.set_calibration(self._calibration)
-        self.calibration_changed.emit(self._calibration)
-        self._emit_live(last)  # the readout shows the recentred pose at once
+        self.calibration_changed.emit(calibration)
+        self.live_frame.emit(Followed(self._live.live_of(last)))  # the readout shows the recentred pose at once
 
     # -- frame loop (worker thread) ----------------------------------------------------
 
@@ -414,42 +397,27 @@ class CaptureWorker(QObject):
 
     def _send(self, result: FrameResult, pulled_at: float) -> None:
         """A processed frame (from the playback): to the VMC stream and the GUI."""
-        live = self._emit_live(result)
-        if self._sender is not None and live is not None:
-            self._sender.send(live)
+        self.live_frame.emit(Followed(self._live.live_of(result)))
+        self._live.send(result)
         source = self._source
         frame = build_display_frame(result, self._lods, pulled_at=pulled_at,
                                     frames_dropped=source.frames_dropped if source is not None else 0)
         self._credits.take()
         self.frame_ready.emit(frame)
 
-    def _emit_live(self, result: FrameResult) -> LiveFrame | None:
-        from engine.vmc import live_frame
-
-        live = None
-        if self._expressions is not None:
-            live = live_frame(self._expressions, result, self._calibration, self._follow())
-        self.live_frame.emit(Followed(live))
-        return live
-
-    def _follow(self) -> int | None:
-        return self._settings.live.stream_follow or None
-
-    def _update_sender(self) -> None:
-        if self._sender is not None:
-            source = self._source
-            self._sender.follow = self._follow()
-            self._sender.mirror = self._settings.live.mirror_for(source is not None and source.is_live)
+    def _update_live(self) -> None:
+        source = self._source
+        self._live.follow = self._settings.live.stream_follow or None
+        self._live.mirror = self._settings.live.mirror_for(source is not None and source.is_live)
 
     def _stop_streaming(self, emit: bool = True) -> None:
-        if self._sender is None:
+        if not self._live.streaming:
             return
-        sender, self._sender = self._sender, None
-        sender.close()
+        error = self._live.stop()
         if emit:
             self.streaming_changed.emit(Streaming(None))
-            if sender.error:
-                self.notice.emit(sender.error)
+            if error:
+                self.notice.emit(error)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -499,16 +467,6 @@ class _SignalListener:
 
     def recording_changed(self, folder: Path | None) -> None:
         self.worker.recording_changed.emit(Recording(folder))
-
-
-def _stored_calibration(settings: AppSettings) -> Calibration:
-    """The Calibration kept in the settings (JSON); a damaged one is dropped (no neutral)."""
-    if not settings.live.calibration:
-        return Calibration()
-    try:
-        return Calibration.from_dict(json.loads(settings.live.calibration))
-    except (ValueError, TypeError, AttributeError):
-        return Calibration()
 
 
 def _is_camera(spec: SourceSpec) -> bool:

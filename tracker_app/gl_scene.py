@@ -10,14 +10,29 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 from OpenGL import GL
 
+from engine.render import Light
 from tracker_app import gl_shaders
 from tracker_app.display_frame import AXIS_FLOATS, MESH_FLOATS, DisplayFrame
 
 FLOAT = 4  # bytes
+
+
+@dataclass(frozen=True)
+class MeshLook:
+    """How the meshes are drawn: projection, lighting, colour, opacity, wireframe."""
+
+    mvp: np.ndarray  # image space -> clip space
+    normal_to_eye: np.ndarray  # image-space normals -> eye space (the light's frame)
+    colour: np.ndarray  # RGB 0..1
+    opacity: float
+    wireframe: bool
+    light_eye: np.ndarray  # unit direction towards the light, eye space
+    light: Light
 
 
 class GpuScene:
@@ -87,6 +102,55 @@ class GpuScene:
                 GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
                 GL.glBufferData(GL.GL_ARRAY_BUFFER, data.nbytes, data, GL.GL_STREAM_DRAW)
         GL.glBindVertexArray(0)
+
+    def draw_meshes(self, frame: DisplayFrame, look: MeshLook, lod: int) -> None:
+        """Every face's mesh at level ``lod``: a depth pass, then the nearest surface's colour
+        blended over what is drawn (a translucent mesh shows only its front)."""
+        GL.glUseProgram(self.programs["mesh"])
+        u = self.uniforms["mesh"]
+        u.set_matrix4("u_mvp", look.mvp)
+        u.set_matrix3("u_normal_to_eye", look.normal_to_eye)
+        u.set_vec3("u_color", look.colour)
+        u.set_float("u_opacity", look.opacity)
+        u.set_vec3("u_light_dir", look.light_eye)
+        u.set_float("u_ambient", look.light.ambient)
+        u.set_float("u_diffuse", look.light.diffuse)
+        u.set_float("u_specular", look.light.specular)
+        u.set_float("u_shininess", look.light.shininess)
+        GL.glBindVertexArray(self.mesh_vao)
+        GL.glEnable(GL.GL_DEPTH_TEST)
+        GL.glDepthMask(GL.GL_TRUE)
+        # Pass 1: depth only, pushed back a little so the lines of pass 2 win the depth test.
+        GL.glDepthFunc(GL.GL_LESS)
+        GL.glColorMask(GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE)
+        GL.glEnable(GL.GL_POLYGON_OFFSET_FILL)
+        GL.glPolygonOffset(1.0, 1.0)
+        self._draw_faces(frame, lod)
+        GL.glDisable(GL.GL_POLYGON_OFFSET_FILL)
+        # Pass 2: colour of the nearest surface only, blended over the frame.
+        GL.glColorMask(GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE)
+        GL.glEnable(GL.GL_BLEND)
+        GL.glBlendFuncSeparate(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA, GL.GL_ZERO, GL.GL_ONE)
+        if look.wireframe:
+            # Lines write depth so the first one at a pixel hides the rest: a dense mesh
+            # has several edges per pixel, and blending all of them would look opaque.
+            GL.glPolygonMode(GL.GL_FRONT_AND_BACK, GL.GL_LINE)
+            GL.glDepthFunc(GL.GL_LESS)
+            GL.glDepthMask(GL.GL_TRUE)
+        else:
+            GL.glDepthFunc(GL.GL_LEQUAL)
+            GL.glDepthMask(GL.GL_FALSE)
+        self._draw_faces(frame, lod)
+        GL.glPolygonMode(GL.GL_FRONT_AND_BACK, GL.GL_FILL)
+        GL.glDisable(GL.GL_BLEND)
+        GL.glDepthMask(GL.GL_TRUE)
+        GL.glDepthFunc(GL.GL_LESS)
+
+    def _draw_faces(self, frame: DisplayFrame, lod: int) -> None:
+        offset, count = self.lod_ranges[lod]
+        n = frame.n_vertices
+        for i in range(frame.n_faces):
+            GL.glDrawElementsBaseVertex(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(offset), i * n)
 
     def release(self) -> None:
         """Free every object (the context must be current)."""

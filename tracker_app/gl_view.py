@@ -14,7 +14,6 @@ with an orbit camera: drag to turn, wheel to zoom, double-click to reset.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 from typing import Any
 
@@ -35,7 +34,7 @@ from PyQt6.QtWidgets import QLabel, QWidget
 from engine.overlay import LANDMARK_COLOUR
 from engine.render import DEFAULT_COLOR_BGR, Light
 from tracker_app.display_frame import DisplayFrame
-from tracker_app.gl_scene import GpuScene
+from tracker_app.gl_scene import GpuScene, MeshLook
 from tracker_app.mesh_lod import choose_lod
 from tracker_app.view_math import IMAGE_TO_EYE, OrbitCamera, fit_rect, image_projection
 from tracker_app.viewer_model import ViewerModel
@@ -260,55 +259,10 @@ class GLView(QOpenGLWidget):
 
     def _draw_mesh(self, frame: DisplayFrame, mvp: np.ndarray, normal_to_eye: np.ndarray, opacity: float,
                    wireframe: bool, lod: int) -> None:
-        gpu = self._gpu
-        assert gpu is not None
-        GL.glUseProgram(gpu.programs["mesh"])
-        u = gpu.uniforms["mesh"]
-        u.set_matrix4("u_mvp", mvp)
-        u.set_matrix3("u_normal_to_eye", normal_to_eye)
-        colour = np.asarray(_rgb(DEFAULT_COLOR_BGR), np.float32)
-        u.set_vec3("u_color", colour * (WIREFRAME_DARKEN if wireframe else 1.0))
-        u.set_float("u_opacity", opacity)
-        u.set_vec3("u_light_dir", self._light_eye)
-        u.set_float("u_ambient", self._light.ambient)
-        u.set_float("u_diffuse", self._light.diffuse)
-        u.set_float("u_specular", self._light.specular)
-        u.set_float("u_shininess", self._light.shininess)
-        GL.glBindVertexArray(gpu.mesh_vao)
-        GL.glEnable(GL.GL_DEPTH_TEST)
-        GL.glDepthMask(GL.GL_TRUE)
-        # Pass 1: depth only, pushed back a little so the lines of pass 2 win the depth test.
-        GL.glDepthFunc(GL.GL_LESS)
-        GL.glColorMask(GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE)
-        GL.glEnable(GL.GL_POLYGON_OFFSET_FILL)
-        GL.glPolygonOffset(1.0, 1.0)
-        self._draw_faces(frame, lod)
-        GL.glDisable(GL.GL_POLYGON_OFFSET_FILL)
-        # Pass 2: colour of the nearest surface only, blended over the frame.
-        GL.glColorMask(GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE)
-        GL.glEnable(GL.GL_BLEND)
-        GL.glBlendFuncSeparate(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA, GL.GL_ZERO, GL.GL_ONE)
-        if wireframe:
-            # Lines write depth so the first one at a pixel hides the rest: a dense mesh
-            # has several edges per pixel, and blending all of them would look opaque.
-            GL.glPolygonMode(GL.GL_FRONT_AND_BACK, GL.GL_LINE)
-            GL.glDepthFunc(GL.GL_LESS)
-            GL.glDepthMask(GL.GL_TRUE)
-        else:
-            GL.glDepthFunc(GL.GL_LEQUAL)
-            GL.glDepthMask(GL.GL_FALSE)
-        self._draw_faces(frame, lod)
-        GL.glPolygonMode(GL.GL_FRONT_AND_BACK, GL.GL_FILL)
-        GL.glDisable(GL.GL_BLEND)
-        GL.glDepthMask(GL.GL_TRUE)
-        GL.glDepthFunc(GL.GL_LESS)
-
-    def _draw_faces(self, frame: DisplayFrame, lod: int) -> None:
         assert self._gpu is not None
-        offset, count = self._gpu.lod_ranges[lod]
-        n = frame.n_vertices
-        for i in range(frame.n_faces):
-            GL.glDrawElementsBaseVertex(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(offset), i * n)
+        colour = np.asarray(_rgb(DEFAULT_COLOR_BGR), np.float32) * (WIREFRAME_DARKEN if wireframe else 1.0)
+        self._gpu.draw_meshes(frame, MeshLook(mvp, normal_to_eye, colour, opacity, wireframe, self._light_eye,
+                                              self._light), lod)
 
     # -- grabbing -------------------------------------------------------------------------
 

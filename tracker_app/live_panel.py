@@ -1,8 +1,9 @@
 """The Live panel: camera and mode picker, mirror, Set neutral, VMC streaming and the weights as bars.
 
 Widgets only: the panel edits a ``LiveOptions`` and says what the user asked for
-through signals (emitted for the user's clicks only); the main window does it
-(through the capture controller) and shows the app's state back with ``show_state``.
+through signals; the main window does it (through the capture controller) and shows the
+app's state back with ``show_state``, which the window's handlers take as "nothing to do"
+when it is already the state (no blocked signals).
 """
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ class LivePanel(QWidget):
         form.addRow(self.open_camera)
 
         self.mirror = QCheckBox("Mirror (cameras on, files off by default)")
-        self.mirror.clicked.connect(self.mirror_toggled)  # clicked: the user's, never show_state's
+        self.mirror.toggled.connect(self.mirror_toggled)
         self.neutral = QPushButton("Set neutral (N)")
         self.neutral.setToolTip("This face and pose are the rest pose: recentres the head and the expressions")
         self.neutral.clicked.connect(self.neutral_requested)
@@ -109,7 +110,7 @@ class LivePanel(QWidget):
         self.follow.setValue(options.stream_follow)
         self.follow.setToolTip("Track ID of the face to stream (shown by the view's readout)")
         self.stream_status = QLabel("Not streaming")
-        self.stream.clicked.connect(self.streaming_toggled)
+        self.stream.toggled.connect(self.streaming_toggled)
         self.host.editingFinished.connect(self._edited)
         self.port.valueChanged.connect(self._edited)
         self.follow.valueChanged.connect(self._edited)
@@ -137,7 +138,7 @@ class LivePanel(QWidget):
         self._fill_modes()
 
     def show_state(self, mirror: bool, streaming: VmcTarget | None) -> None:
-        """The app's mirror and streaming state (no signal: those are for the user's clicks)."""
+        """The app's mirror and streaming state."""
         self.mirror.setChecked(mirror)
         self.stream.setChecked(streaming is not None)
         self.stream_status.setText(f"Streaming to {streaming}" if streaming is not None else "Not streaming")

@@ -19,28 +19,29 @@ from typing import TYPE_CHECKING
 
 from PyQt6.QtCore import QEvent, QSize, Qt, QThreadPool, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QResizeEvent, QShowEvent
-from PyQt6.QtWidgets import (QDockWidget, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMessageBox, QSlider,
-                             QStackedWidget, QWidget)
+from PyQt6.QtWidgets import (QDockWidget, QInputDialog, QMainWindow, QMessageBox, QStackedWidget)
 
 from engine.config import EngineConfig
 from engine.expressions import BLENDSHAPE_NAMES
 from engine.session import ExportOptions
-from engine.vmc import LiveFrame, VmcTarget, VmcTargetError
-from tracker_app.actions import Act, ActionSet, Slot
+from engine.vmc import LiveFrame
+from tracker_app.actions import Act, ActionSet, Slot, opacity_control
 from tracker_app.app_assets import app_icon
-from tracker_app.cameras import CameraMode, camera_modes, list_cameras
+from tracker_app.cameras import camera_modes, list_cameras
 from tracker_app.capture_worker import CaptureController, CaptureWorker, SourceSpec
 from tracker_app.display_pacing import FramePacer
 from tracker_app.empty_state import EmptyState
 from tracker_app.engine_loader import EngineLoader
 from tracker_app.export_actions import MeshExportJob, save_frame_image
 from tracker_app.gl_view import GLView
+from tracker_app.live_controls import LiveControls
 from tracker_app.live_panel import LivePanel
 from tracker_app.seek_bar import SeekControls
-from tracker_app.settings import AppSettings, GuiConfig, LiveOptions, OverlayOptions, SettingsStore
+from tracker_app.settings import AppSettings, GuiConfig, OverlayOptions, SettingsStore
 from tracker_app.source_picker import ChoiceKind, SourceChoice, SourcePicker, source_offers
 from tracker_app.status_bar import StatusBar
-from tracker_app.viewer_model import PlayState, SourceInfo, ViewerModel, face_label
+from tracker_app.plots_dock import PlotsDock
+from tracker_app.viewer_model import PlayState, SourceInfo, ViewerModel, readout_text
 from tracker_app.window_dialogs import APP_TITLE, DIALOG_MIN_WIDTH, WindowDialogs, about_box, message_box
 from tracker_app.worker_link import WorkerLink
 
@@ -53,7 +54,6 @@ EXPORT_WAIT_MS = 10_000
 PLOTS_WIDTH = 380  # px, initial width of the plots dock
 PLOTS_LATEST_MS = 1000  # the plots are built this long after the window is shown, at the latest
 PLOTS_MAX_SHARE = 0.3  # the plots dock never takes more of the window's width: the video comes first
-OPACITY_WIDTH = 80  # px
 
 
 def _toggle(dock: QDockWidget) -> QAction:
@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         self.dialogs: list[QMessageBox] = []  # open error/info dialogs (non-modal to the event loop)
         self.errors: list[tuple[str, str]] = []  # every error shown, oldest first
         self.ask = WindowDialogs(self)
+        self.live = LiveControls(self)
         self._export_jobs: list[MeshExportJob] = []
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(app_icon())
@@ -91,12 +92,13 @@ class MainWindow(QMainWindow):
         centre.addWidget(self.empty_state)
         centre.addWidget(self.view)
         self.setCentralWidget(centre)
-        # The plots (pyqtgraph) cost 0.2 s of start-up: the dock gets them after the window
-        # has shown its first frame (see event), or when asked for (``plots``).
-        self._plots: PosePlots | None = None
-        self.plots_dock = self._dock("Pose and frame time", "plots", QWidget())
+        self.plots_dock = PlotsDock(self.model, gui_config.refresh_hz, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.plots_dock)
         self.live_panel = LivePanel(settings.live, self.cameras, camera_modes, BLENDSHAPE_NAMES)
-        self.live_dock = self._dock("Live and streaming", "live", self.live_panel)
+        self.live_dock = QDockWidget("Live and streaming", self)
+        self.live_dock.setObjectName("live")
+        self.live_dock.setWidget(self.live_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.live_dock)
         self.tabifyDockWidget(self.plots_dock, self.live_dock)
         self.plots_dock.raise_()
 
@@ -104,28 +106,28 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.commands = ActionSet(self, self.model, self._handlers(), self.set_speed)
         self.commands.build_menus({Slot.PLOTS_DOCK: _toggle(self.plots_dock), Slot.LIVE_DOCK: _toggle(self.live_dock)})
-        self.commands.menus[Slot.FOCUS_MENU].aboutToShow.connect(self._fill_focus_menu)
         self.source_box = SourcePicker()
         self.source_box.chosen.connect(self.open_choice)
         self.seek = SeekControls(self.model, gui_config.seek_preview_ms)
         self.seek.bar.seek.connect(self._seek)
         self.seek.bar.preview.connect(self._seek)
         self.toolbar = self.commands.build_toolbar({Slot.SOURCE_PICKER: self.source_box, Slot.SEEK_BAR: self.seek.bar,
-                                                   Slot.FRAME_LABEL: self.seek.label, Slot.OPACITY: self._opacity()})
+                                                   Slot.FRAME_LABEL: self.seek.label,
+                                                   Slot.OPACITY: opacity_control(self.model)})
 
         self.controller = CaptureController(engine_config, settings, gui_config, parent=self,
                                             engine_loader=engine_loader)
         # Hands the worker's frame credits back at the pace the window paints (see display_pacing).
         self.frame_pacer = FramePacer(self, self.controller.frame_handled,
                                       lambda: self.isVisible() and not self.isMinimized())
-        self.link = WorkerLink(self.controller.worker, self.model, self.status, self.frame_pacer, store,
-                               gui_config.recent_files, lambda: self.settings, self._set_live_options,
+        self.link = WorkerLink(self, self.controller.worker, self.model, self.status, self.frame_pacer, store,
+                               gui_config.recent_files, lambda: self.settings, self.live.set_options,
                                self.show_dialog, self.show_error)
-        self.live_panel.options_changed.connect(self._set_live_options)
-        self.live_panel.camera_requested.connect(self.open_camera)
-        self.live_panel.streaming_toggled.connect(self.set_streaming)
-        self.live_panel.neutral_requested.connect(self.set_neutral)
-        self.live_panel.mirror_toggled.connect(self.set_mirror)
+        self.live_panel.options_changed.connect(self.live.set_options)
+        self.live_panel.camera_requested.connect(self.live.open_camera)
+        self.live_panel.streaming_toggled.connect(self.live.set_streaming)
+        self.live_panel.neutral_requested.connect(self.live.set_neutral)
+        self.live_panel.mirror_toggled.connect(self.live.set_mirror)
         self.controller.start()  # after connecting: a failure to load the models must reach a dialog
 
         self.model.source_changed.connect(self._on_source_changed)
@@ -142,29 +144,6 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
 
     # -- building ------------------------------------------------------------------------------
-
-    def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setWidget(widget)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        return dock
-
-    def _opacity(self) -> QWidget:
-        box = QWidget()
-        row = QHBoxLayout(box)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(QLabel(" Opacity "))
-        slider = QSlider(Qt.Orientation.Horizontal)
-        slider.setRange(0, 100)
-        slider.setFixedWidth(OPACITY_WIDTH)
-        slider.setToolTip("Mesh opacity")
-        slider.setValue(round(self.model.overlay.mesh_opacity * 100))
-        # sliderMoved and actionTriggered come from the user only; the model sets the value back.
-        slider.actionTriggered.connect(lambda _a: self.model.update_overlay(mesh_opacity=slider.sliderPosition() / 100))
-        self.model.overlay_changed.connect(lambda o: slider.setValue(round(o.mesh_opacity * 100)))
-        row.addWidget(slider)
-        return box
 
     def _handlers(self) -> dict[Act, Callable[[bool], object]]:
         """What each command does: a programmatic entry point, a dialog, or a model change."""
@@ -183,21 +162,10 @@ class MainWindow(QMainWindow):
             Act.WIREFRAME: lambda on: model.update_overlay(wireframe=on),
             Act.LANDMARKS: lambda on: model.update_overlay(show_landmarks=on),
             Act.AXES: lambda on: model.update_overlay(show_axes=on),
-            Act.MIRROR: self.set_mirror, Act.NEUTRAL: lambda _on: self.set_neutral(),
-            Act.STREAM: self.set_streaming, Act.SETTINGS: lambda _on: ask.edit_settings(),
+            Act.MIRROR: self.live.set_mirror, Act.NEUTRAL: lambda _on: self.live.set_neutral(),
+            Act.STREAM: self.live.set_streaming, Act.SETTINGS: lambda _on: ask.edit_settings(),
             Act.ABOUT: lambda _on: about_box(self).open(),
         }
-
-    def _fill_focus_menu(self) -> None:
-        """All faces, or one of the faces of the frame shown (also picked by a click in the 3D view)."""
-        menu, frame = self.commands.menus[Slot.FOCUS_MENU], self.model.frame
-        menu.clear()
-        ids = sorted(tf.track_id for tf in frame.result.faces) if frame is not None else []
-        for label, track in [("&All Faces", None)] + [(face_label(i), i) for i in ids]:
-            action = menu.addAction(label, lambda t=track: self.model.set_focus(t))
-            assert action is not None
-            action.setCheckable(True)
-            action.setChecked(self.model.focus_track == track)
 
     # -- programmatic entry points -------------------------------------------------------------
 
@@ -218,42 +186,6 @@ class MainWindow(QMainWindow):
 
     def close_source(self) -> None:
         self.controller.submit(CaptureWorker.close_source)
-
-    def open_camera(self, index: int, mode: CameraMode | None = None) -> None:
-        """Camera ``index`` in ``mode`` (None: the camera's default); the choice is remembered."""
-        from engine.video_source import CameraSource
-
-        w, h, fps = (mode.width, mode.height, mode.fps) if mode is not None else (0, 0, 0.0)
-        self._set_live_options(dataclasses.replace(self.settings.live, camera_width=w, camera_height=h,
-                                                   camera_fps=fps))
-        self.open_source(lambda: CameraSource(index, width=w or None, height=h or None, fps=fps or None))
-
-    def set_mirror(self, on: bool) -> None:
-        """Mirror the view (and the streamed motion) for the kind of source open now."""
-        is_live = self.model.source is None or self.model.source.is_live
-        live = self.settings.live
-        self._set_live_options(dataclasses.replace(live, camera_mirror=bool(on)) if is_live
-                               else dataclasses.replace(live, file_mirror=bool(on)))
-        self.model.update_state(mirror=bool(on))
-
-    def set_neutral(self) -> None:
-        """The followed face as it is now becomes the rest pose and expression (pose reads 0)."""
-        self.controller.submit(CaptureWorker.set_neutral)
-
-    def set_streaming(self, on: bool) -> None:
-        """Start (to the panel's host:port) or stop streaming over VMC; the worker confirms."""
-        if not on:
-            self.controller.submit(CaptureWorker.stop_streaming)
-            return
-        live = self.settings.live
-        try:
-            target = VmcTarget.parse(f"{live.stream_host}:{live.stream_port}")
-        except VmcTargetError as e:
-            self.model.update_state(streaming=None)
-            self.live_panel.show_state(self.model.state.mirror, None)
-            self.show_error("Cannot stream", str(e))
-            return
-        self.controller.submit(CaptureWorker.start_streaming, target)
 
     def toggle_play(self) -> None:
         self.controller.submit(CaptureWorker.pause if self.model.playing else CaptureWorker.play)
@@ -326,10 +258,6 @@ class MainWindow(QMainWindow):
         if worker_changed:
             self.controller.submit(CaptureWorker.apply_settings, new)
 
-    def _set_live_options(self, live: LiveOptions) -> None:
-        if live != self.settings.live:
-            self.apply_settings(dataclasses.replace(self.settings, live=live))
-
     def choose_camera_number(self) -> QInputDialog:
         return self.ask.choose_camera_number()
 
@@ -345,27 +273,28 @@ class MainWindow(QMainWindow):
     def about_box(self) -> QMessageBox:
         return about_box(self)
 
+    @property
+    def plots(self) -> PosePlots:
+        """The plots dock's widget, built on first use."""
+        return self.plots_dock.build()
+
+    @property
+    def plots_built(self) -> bool:
+        """Whether the plots exist yet (the window builds them after its first frame)."""
+        return self.plots_dock.built
+
     # -- model observers ---------------------------------------------------------------------------
 
     def _show_live(self, live: LiveFrame | None) -> None:
         """The readout on the view (pose relative to neutral, latency) and the weight bars."""
         self.live_panel.bars.set_weights(None if live is None else live.weights)
-        if self.model.source is None:
-            self.view.set_readout("")
-            return
-        latency = f"latency {self.model.latency_ms:4.0f} ms"
-        if live is None:
-            self.view.set_readout(f"no face\n{latency}")
-            return
-        m = live.motion
-        self.view.set_readout(f"{face_label(live.track_id).lower()}  yaw {m.yaw:+6.1f}°  pitch {m.pitch:+6.1f}°  "
-                              f"roll {m.roll:+6.1f}°\n{latency}")
+        self.view.set_readout(readout_text(self.model, live))
 
     def _on_source_changed(self, source: SourceInfo | None) -> None:
         self.setWindowTitle(f"{source.description} — {APP_TITLE}" if source is not None else APP_TITLE)
         offers = source_offers(self.cameras, self.store.recent_files())
         self.source_box.fill(source, offers)
-        self._fill_source_menus()
+        self.commands.fill_sources(self.cameras, self.store.recent_files(), self.open_source)
         if source is None:
             self.empty_state.fill(offers)
             self._show_live(None)
@@ -376,25 +305,6 @@ class MainWindow(QMainWindow):
         if isinstance(centre, QStackedWidget):
             centre.setCurrentWidget(self.view if video else self.empty_state)
 
-    def _fill_source_menus(self) -> None:
-        cameras, recent = self.commands.menus[Slot.CAMERA_MENU], self.commands.menus[Slot.RECENT_MENU]
-        cameras.clear()
-        for index, name in self.cameras:
-            cameras.addAction(f"Camera {index}: {name}", lambda i=index: self.open_source(i))
-        if not self.cameras:
-            nothing = cameras.addAction("No camera found")
-            assert nothing is not None
-            nothing.setEnabled(False)
-        cameras.addSeparator()
-        cameras.addAction(self.commands[Act.OPEN_CAMERA_NUMBER])
-        recent.clear()
-        files = self.store.recent_files()
-        for i, path in enumerate(files):
-            action = recent.addAction(f"&{i + 1} {Path(path).name}", lambda p=path: self.open_source(p))
-            assert action is not None
-            action.setToolTip(path)
-        recent.setEnabled(bool(files))
-
     def _on_state_changed(self, state: PlayState) -> None:
         self.view.set_mirror(state.mirror)
         self.live_panel.show_state(state.mirror, state.streaming)
@@ -404,32 +314,12 @@ class MainWindow(QMainWindow):
             self.settings = dataclasses.replace(self.settings, overlay=self.model.overlay)
             self.store.save(self.settings)
 
-    # -- plots ---------------------------------------------------------------------------------------
-
-    @property
-    def plots(self) -> PosePlots:
-        """The plots dock's widget, built on first use."""
-        if self._plots is None:
-            from tracker_app.plots import PosePlots
-
-            self._plots = PosePlots(self.model, self.gui_config.refresh_hz)
-            self.plots_dock.setWidget(self._plots)
-        return self._plots
-
-    @property
-    def plots_built(self) -> bool:
-        """Whether the plots exist yet (the window builds them after its first frame)."""
-        return self._plots is not None
-
-    def _build_plots(self) -> None:
-        self.plots  # noqa: B018 (the property builds them)
-
     # -- window events --------------------------------------------------------------------------------
 
     def showEvent(self, event: QShowEvent | None) -> None:
         super().showEvent(event)
-        if self._plots is None:  # no frame to wait for (no source, or it failed to open)
-            QTimer.singleShot(PLOTS_LATEST_MS, self._build_plots)
+        if not self.plots_dock.built:  # no frame to wait for (no source, or it failed to open)
+            QTimer.singleShot(PLOTS_LATEST_MS, self.plots_dock.build)
 
     def event(self, event: QEvent | None) -> bool:
         if event is None:
@@ -442,8 +332,8 @@ class MainWindow(QMainWindow):
             started = time.perf_counter()
             handled = super().event(event)
             self.frame_pacer.painted(time.perf_counter() - started)
-            if self._plots is None and self.model.frame is not None:  # the first frame is on screen
-                QTimer.singleShot(0, self._build_plots)
+            if not self.plots_dock.built and self.model.frame is not None:  # the first frame is on screen
+                QTimer.singleShot(0, self.plots_dock.build)
             return handled
         return super().event(event)
 

@@ -306,6 +306,18 @@ class ViewerModel:
         self.update_state(playing=playing)
 
 
+def readout_text(model: ViewerModel, live: LiveFrame | None) -> str:
+    """The view's readout: the followed face's pose relative to neutral, and the latency."""
+    if model.source is None:
+        return ""
+    latency = f"latency {model.latency_ms:4.0f} ms"
+    if live is None:
+        return f"no face\n{latency}"
+    m = live.motion
+    return (f"{face_label(live.track_id).lower()}  yaw {m.yaw:+6.1f}°  pitch {m.pitch:+6.1f}°  "
+            f"roll {m.roll:+6.1f}°\n{latency}")
+
+
 def frame_counter_text(index: int, total: int | None, exact: bool) -> str:
     """``"30 / 55"`` (frame 30, 0-based like the exports, of 55), or ``"30 / ~158"`` while the total
     is only the header's claim."""

@@ -87,7 +87,7 @@ def test_mirror_flips_the_picture_and_is_per_source_kind(qapp, weights_dir, obam
         assert xs.min() - 10 < cols.mean() < xs.max() + 10
         assert window.settings.live.file_mirror and window.settings.live.camera_mirror
         # A camera (a clip behind the camera interface) opens mirrored by default.
-        window.set_mirror(False)
+        window.live.set_mirror(False)
         feed = StampedCapture(obama.parent / "obama_pingpong.mp4", fps=25)  # 17 s of "camera"
         window.open_source(lambda: CameraSource(feed))
         wait_until(lambda: window.model.source is not None and window.model.source.is_live, "the camera")
