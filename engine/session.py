@@ -188,16 +188,20 @@ class SessionSummary:
 class Session:
     """Frame-by-frame core: ``feed`` packets, then ``finish`` once.
 
-    ``out_dir=None`` writes no files (the sinks still get every result)."""
+    ``out_dir=None`` writes no files (the sinks still get every result). ``pipeline``: go on
+    with the tracking of an earlier session (the app's, when a recording stops) instead of
+    starting it afresh."""
 
     def __init__(self, analyzer: "FaceAnalyzer", options: SessionOptions, out_dir: Path | None,
-                 source: SourceDescription, sinks: Sequence[ResultSink] = ()) -> None:
+                 source: SourceDescription, sinks: Sequence[ResultSink] = (),
+                 pipeline: TrackingPipeline | None = None) -> None:
         self.options = options
         self.source = source
         self.out_dir = Path(out_dir) if out_dir is not None else None
         config = options.config or analyzer.config
-        self.pipeline = TrackingPipeline(analyzer, config, dense=options.dense, smoother=options.smoother,
-                                         fps=source.fps, keep_pixels=options.results_keep_pixels)
+        self.pipeline = pipeline or TrackingPipeline(analyzer, config, dense=options.dense,
+                                                     smoother=options.smoother, fps=source.fps,
+                                                     keep_pixels=options.results_keep_pixels)
         self.summary = SessionSummary()
         self.error: str | None = None  # first failed write; the run should end
         self._track_ids: set[int] = set()

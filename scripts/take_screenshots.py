@@ -17,6 +17,7 @@ With --readme it writes instead the pictures the README shows, into docs/images/
 they are made only from media whose licence allows publishing them (MIT): crowd.mp4 of
 facenet-pytorch for the video and selfie-many-people.jpg of deepface for the 3D view, each
 scaled to 900 px wide with a 256-colour palette to stay small:
+  empty.png         the first window, before anything is opened (what to do: open, cameras, recent files)
   window.png        the window on crowd.mp4, paused (mesh, landmarks, pose axes, plots)
   window_3d.png     the window in 3D mode on selfie-many-people.jpg (every face framed)
 Without a display it re-runs itself under xvfb-run (Mesa software OpenGL is enough).
@@ -82,6 +83,9 @@ def main() -> int:
     settings_dir = tempfile.mkdtemp(prefix="tracker-app-shots-")
     store = SettingsStore(QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.Format.IniFormat))
     engine, gui = EngineConfig.load(), GuiConfig.load()
+    if args.readme:  # the first window lists recent files: these two, as after opening them
+        for path in (args.faces, args.video):
+            store.add_recent(str(path), gui.recent_files)
     window = MainWindow(engine, gui, store, startup_settings(engine, gui, store))
     window.resize(1500, 860)
     window.show()
@@ -96,12 +100,6 @@ def main() -> int:
             if window.errors:
                 raise SystemExit(f"take_screenshots: the app reported: {window.errors[-1]}")
 
-    window.open_source(str(args.video))
-    wait_until(lambda: window.model.frames_shown >= args.frames, args.timeout, f"{args.frames} frames")
-    window.controller.submit(CaptureWorker.pause)
-    wait_until(lambda: not window.model.playing, 10, "pause")
-    settle = time.monotonic() + 0.5  # let the plots' timer redraw with the last samples
-    wait_until(lambda: time.monotonic() > settle, 5, "plots")
     args.out.mkdir(parents=True, exist_ok=True)
     shots = []
 
@@ -116,6 +114,18 @@ def main() -> int:
         if not image.save(str(path)):
             raise SystemExit(f"take_screenshots: cannot write {path}")
         shots.append(path)
+
+    if args.readme:
+        wait_until(lambda: window.model.state.engine_ready, args.timeout, "the models")
+        settle = time.monotonic() + 0.5
+        wait_until(lambda: time.monotonic() > settle, 5, "the first page")
+        shoot("empty.png", window.grab())
+    window.open_source(str(args.video))
+    wait_until(lambda: window.model.frames_shown >= args.frames, args.timeout, f"{args.frames} frames")
+    window.controller.submit(CaptureWorker.pause)
+    wait_until(lambda: not window.model.playing, 10, "pause")
+    settle = time.monotonic() + 0.5  # let the plots' timer redraw with the last samples
+    wait_until(lambda: time.monotonic() > settle, 5, "plots")
 
     if args.readme:
         shoot("window.png", window.grab())

@@ -34,12 +34,11 @@ from PyQt6.QtCore import QObject, QThread, QTimer, pyqtSignal, pyqtSlot
 from engine.config import EngineConfig
 from engine.errors import TrackerError
 from engine.expressions import Calibration, ExpressionModel
-from engine.frames import FrameResult
-from engine.playback import Playback, PlaybackOptions
+from engine.playback import Playback, PlaybackOptions, ShownFrame
 from engine.session import ExportOptions
 from engine.video_source import VideoSource
 from engine.vmc import LiveFrame, VmcTarget
-from tracker_app.display_frame import DisplayFrame, build_display_frame
+from tracker_app.display_frame import DisplayFrame
 from tracker_app.engine_loader import EngineLoader, load_engine
 from tracker_app.live_stream import LiveStream, stored_calibration
 from tracker_app.settings import AppSettings, GuiConfig
@@ -395,13 +394,14 @@ class CaptureWorker(QObject):
         if playback.playing:
             self._schedule(0)
 
-    def _send(self, result: FrameResult, pulled_at: float) -> None:
+    def _send(self, shown: ShownFrame) -> None:
         """A processed frame (from the playback): to the VMC stream and the GUI."""
+        result = shown.result
         self.live_frame.emit(Followed(self._live.live_of(result)))
         self._live.send(result)
         source = self._source
-        frame = build_display_frame(result, self._lods, pulled_at=pulled_at,
-                                    frames_dropped=source.frames_dropped if source is not None else 0)
+        frame = DisplayFrame(result, shown.arrays, self._lods, shown.pulled_at,
+                             frames_dropped=source.frames_dropped if source is not None else 0)
         self._credits.take()
         self.frame_ready.emit(frame)
 
@@ -438,8 +438,8 @@ class _SignalListener:
     def __init__(self, worker: CaptureWorker) -> None:
         self.worker = worker
 
-    def frame(self, result: FrameResult, pulled_at: float) -> None:
-        self.worker._send(result, pulled_at)
+    def frame(self, shown: ShownFrame) -> None:
+        self.worker._send(shown)
 
     def playing_changed(self, playing: bool) -> None:
         if playing:

@@ -17,7 +17,8 @@ from OpenGL import GL
 
 from engine.render import Light
 from tracker_app import gl_shaders
-from tracker_app.display_frame import AXIS_FLOATS, MESH_FLOATS, DisplayFrame
+from engine.display_arrays import AXIS_FLOATS, MESH_FLOATS
+from tracker_app.display_frame import DisplayFrame
 
 FLOAT = 4  # bytes
 
@@ -91,13 +92,14 @@ class GpuScene:
             offsets = np.cumsum([0] + [lod.size for lod in frame.lods])
             self.lod_ranges = [(int(o) * 4, lod.size) for o, lod in zip(offsets, frame.lods)]
             self._lods = frame.lods
-        if frame.mesh.size:
+        arrays = frame.arrays
+        if arrays.mesh.size:
             GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self._mesh_vbo)
-            if frame.mesh.nbytes > self._mesh_capacity:
-                GL.glBufferData(GL.GL_ARRAY_BUFFER, frame.mesh.nbytes, None, GL.GL_DYNAMIC_DRAW)
-                self._mesh_capacity = frame.mesh.nbytes
-            GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, frame.mesh.nbytes, frame.mesh)
-        for vbo, data in ((self._points_vbo, frame.landmarks), (self._axes_vbo, frame.axes)):
+            if arrays.mesh.nbytes > self._mesh_capacity:
+                GL.glBufferData(GL.GL_ARRAY_BUFFER, arrays.mesh.nbytes, None, GL.GL_DYNAMIC_DRAW)
+                self._mesh_capacity = arrays.mesh.nbytes
+            GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, arrays.mesh.nbytes, arrays.mesh)
+        for vbo, data in ((self._points_vbo, arrays.landmarks), (self._axes_vbo, arrays.axes)):
             if data.size:
                 GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
                 GL.glBufferData(GL.GL_ARRAY_BUFFER, data.nbytes, data, GL.GL_STREAM_DRAW)
@@ -148,7 +150,7 @@ class GpuScene:
 
     def _draw_faces(self, frame: DisplayFrame, lod: int) -> None:
         offset, count = self.lod_ranges[lod]
-        n = frame.n_vertices
+        n = frame.arrays.n_vertices
         for i in range(frame.n_faces):
             GL.glDrawElementsBaseVertex(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(offset), i * n)
 

@@ -204,17 +204,17 @@ class GLView(QOpenGLWidget):
             normal_to_eye = IMAGE_TO_EYE @ MIRROR_NORMALS
         overlay = self.model.overlay
         if overlay.show_mesh and overlay.mesh_opacity > 0:
-            xy = frame.mesh[:, :2]
+            xy = frame.arrays.mesh[:, :2]
             box = np.ptp(xy, axis=0) * (w / img_w)
             lod = choose_lod(gpu.lod_counts(), float(box[0] * box[1]) * frame.n_faces)
             self._draw_mesh(frame, mvp, normal_to_eye, overlay.mesh_opacity, overlay.wireframe, lod)
         GL.glDisable(GL.GL_DEPTH_TEST)
-        if overlay.show_axes and frame.axes.size:
+        if overlay.show_axes and frame.arrays.axes.size:
             GL.glUseProgram(gpu.programs["colored"])
             gpu.uniforms["colored"].set_matrix4("u_mvp", mvp)
             GL.glBindVertexArray(gpu.axes_vao)
-            GL.glDrawArrays(GL.GL_TRIANGLES, 0, len(frame.axes))
-        if overlay.show_landmarks and frame.landmarks.size:
+            GL.glDrawArrays(GL.GL_TRIANGLES, 0, len(frame.arrays.axes))
+        if overlay.show_landmarks and frame.arrays.landmarks.size:
             face = frame.primary_face()
             assert face is not None  # landmarks are drawn only with a face
             side = float(face.box[2] - face.box[0] + face.box[3] - face.box[1]) / 2
@@ -226,12 +226,12 @@ class GLView(QOpenGLWidget):
             u.set_float("u_size", size)
             u.set_vec3("u_color", _rgb(LANDMARK_COLOUR))
             GL.glBindVertexArray(gpu.points_vao)
-            GL.glDrawArrays(GL.GL_POINTS, 0, len(frame.landmarks))
+            GL.glDrawArrays(GL.GL_POINTS, 0, len(frame.arrays.landmarks))
 
     def face_vertices(self, frame: DisplayFrame, face: int) -> np.ndarray:
         """Image-space vertices (n, 3) of the ``face``-th face of ``frame``."""
-        n = frame.n_vertices
-        return frame.mesh[face * n:(face + 1) * n, :3]
+        n = frame.arrays.n_vertices
+        return frame.arrays.mesh[face * n:(face + 1) * n, :3]
 
     def framed_faces(self, frame: DisplayFrame) -> list[int]:
         """The faces the 3D view frames: the one centred on (model.focus_track), else all."""
