@@ -40,12 +40,12 @@ sys.path.insert(0, str(REPO))
 from engine.analyzer import FaceAnalyzer  # noqa: E402
 from engine.config import DEFAULT_DATA_DIR, EngineConfig  # noqa: E402
 from engine.frames import FramePacket  # noqa: E402
+from engine.choices import STAGES  # noqa: E402
 from engine.pipeline import TrackingPipeline  # noqa: E402
 from engine.video_source import open_source  # noqa: E402
 
 # Upstream 3DDFA_V2 measured on this machine with the same weights (DATA.md).
 UPSTREAM = {"sparse loop": 0.66, "dense loop": 7.2, "landmark video run": 30.0, "dense mesh video run": 57.0}
-STAGES = ("decode", "detect", "regress", "verify", "smooth", "reconstruct")
 
 
 def median(values) -> float:

@@ -12,7 +12,7 @@ mistake is a ``ConfigError`` naming the file and the dotted key, in one line.
 Type rules: ``bool`` takes only true/false (never "false" or 0), ``int`` only
 integers (2.9 is refused, not truncated), ``float`` any finite number (NaN and
 infinities are refused), ``str`` only strings, ``Path`` a string, relative to the
-repository root unless absolute, ``X | None`` also takes null (``~``).
+working directory unless absolute (a leading ``~/`` is the home folder), ``X | None`` also takes null (``~``).
 """
 from __future__ import annotations
 
@@ -261,6 +261,48 @@ class EngineConfig:
     def with_threads(self, threads: int) -> "EngineConfig":
         return dataclasses.replace(self, runtime=dataclasses.replace(self.runtime, intra_op_threads=threads))
 
+    def with_choices(self, choices: EngineChoices, source: str) -> "EngineConfig":
+        """This configuration with a user's ``choices`` over it: the one place where command-line
+        flags and the app's settings become engine settings, checked like the YAML files (a
+        mistake is a one-line ``ConfigError`` naming ``source`` and the dotted key)."""
+        overrides: dict[str, dict[str, Any]] = {}
+        for f in dataclasses.fields(choices):
+            value = getattr(choices, f.name)
+            if value is not None:
+                section_name, key = f.metadata[_TARGET_KEY]
+                overrides.setdefault(section_name, {})[key] = value
+        checked = _checked_values(EngineConfig, overrides, source, "")
+        return dataclasses.replace(self, **{name: dataclasses.replace(getattr(self, name), **values)
+                                            for name, values in checked.items()})
+
+
+_TARGET_KEY = "target"
+
+
+def _choice(section_name: str, key: str) -> Any:
+    """A field of EngineChoices: None keeps the file's value; else it sets ``section.key``."""
+    return field(default=None, metadata={_TARGET_KEY: (section_name, key)})
+
+
+@dataclass(frozen=True)
+class EngineChoices:
+    """What a user chooses over the configuration files (command-line flags, the app's Settings
+    dialog); each field names the key it sets. None keeps the files' value."""
+
+    threads: int | None = _choice("runtime", "intra_op_threads")
+    allow_spinning: bool | None = _choice("runtime", "allow_spinning")
+    min_score: float | None = _choice("detector", "min_score")
+    max_faces: int | None = _choice("tracker", "max_faces")
+    detect_every: int | None = _choice("tracker", "detect_every")
+    n_pre: int | None = _choice("smoother", "n_pre")
+    n_next: int | None = _choice("smoother", "n_next")
+
+
+def bounds_like(cls: type, name: str) -> Any:
+    """A field (without a default) checked like field ``name`` of ``cls``: one range for both."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return field(metadata=f.metadata)
+
 
 # -- the one loader --------------------------------------------------------------------------
 
@@ -380,14 +422,32 @@ def _checked_values(cls: type, data: Mapping[Any, Any], source: str, prefix: str
                 raise ConfigError(f"config {source}: config section '{dotted}' must be a mapping")
             out[key] = _checked_values(typing.cast(type, hint), value, source, dotted + ".")
             continue
-        converted, problem = _convert(hint, value)
-        if problem is None:
-            bounds = fields[key].metadata.get(_BOUNDS_KEY)
-            problem = bounds.problem(converted) if bounds is not None and converted is not None else None
+        converted, problem = _checked(fields[key], hint, value)
         if problem is not None:
             raise ConfigError(f"config {source}: '{dotted}' {problem}, got {_shown(value)}")
         out[key] = converted
     return out
+
+
+def _checked(f: dataclasses.Field[Any], hint: Any, value: Any) -> tuple[Any, str | None]:
+    """(value as the field's type, None), or (None, what is wrong): type, then bounds."""
+    converted, problem = _convert(hint, value)
+    if problem is None:
+        bounds = f.metadata.get(_BOUNDS_KEY)
+        problem = bounds.problem(converted) if bounds is not None and converted is not None else None
+    return converted, problem
+
+
+def check_value(cls: type, name: str, value: Any) -> tuple[Any, str | None]:
+    """``value`` for field ``name`` of the settings dataclass ``cls``, by the rules of the YAML
+    files: (the value as the field's type, None), or (None, what is wrong, e.g. "must be >= 0")."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return _checked(f, typing.get_type_hints(cls)[name], value)
+
+
+def shown_value(value: Any) -> str:
+    """A value as an error message quotes it (short)."""
+    return _shown(value)
 
 
 def _convert(hint: Any, value: Any) -> tuple[Any, str | None]:

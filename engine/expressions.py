@@ -7,7 +7,7 @@
     weights = model.weights(face, calibration)        # {"jawOpen": 0.8, ..., "A": 0.7, "Blink_L": 0.0}
     motion = model.head_motion(face, frame_size, calibration)   # rotation and position vs neutral
 
-How a weight is made (the mapping is the table ``BLENDSHAPES`` below, and the README):
+How a weight is made (the mapping is the table ``BLENDSHAPES`` below, and docs/vmc.md):
 
 1. ``measure``: the face's 68 landmarks rebuilt *pose-free* from its 40 identity and 10
    expression coefficients (the model's own frame: x to the subject's left, y up, z
@@ -113,7 +113,7 @@ Excursions = Mapping[str, float]
 
 @dataclass(frozen=True)
 class Blendshape:
-    """One named weight: how it is made from the unit excursions, and that in words (README)."""
+    """One named weight: how it is made from the unit excursions, and that in words (docs/vmc.md)."""
 
     name: str
     formula: Callable[[Excursions], float]

@@ -9,12 +9,12 @@ from typing import Sequence
 
 import numpy as np
 
+from engine.choices import RENDER_MODES as RENDER_MODES
 from engine.name_lists import parse_names
 from engine.face_model import FaceModel
 from engine.image_input import copy_into
 from engine.results import Face
 
-RENDER_MODES = ("mesh", "depth", "pncc")
 MESH_ALPHA = 0.6
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.choices import MESH_SPACES as MESH_SPACES
 from engine.errors import TrackerError, UsageError
 from engine.atomic_files import atomic_open
 
@@ -214,7 +215,6 @@ def _colors_rgb01(colors: np.ndarray, n: int) -> np.ndarray:
 # -- the one mesh/texture writer of the project (track, Record Session, Save Mesh, detect) --
 
 MESH_FORMATS = ("obj", "ply")
-MESH_SPACES = ("image", "head")
 TEXTURE_SIZE = 512  # px, square UV texture of a textured OBJ
 
 

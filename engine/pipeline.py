@@ -46,6 +46,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from engine.choices import STAGES
 from engine.analyzer import FaceAnalyzer
 from engine.config import EngineConfig
 from engine.confirmation import ConfirmationGate
@@ -56,7 +57,6 @@ from engine.tracker import FaceTracker
 
 __all__ = ["SMOOTHERS", "STAGES", "PipelineStats", "TrackingPipeline"]
 
-STAGES = ("decode", "detect", "regress", "verify", "embed", "smooth", "reconstruct")
 
 
 @dataclasses.dataclass

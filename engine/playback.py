@@ -1,8 +1,9 @@
 """Playing a source through the tracking pipeline: the app's capture thread, without Qt.
 
-``Playback`` owns the open source, its pipeline (or, while recording, the
-``engine.session.Session`` whose pipeline it is), the clock that paces a file at its
-frame rate, play/pause, step, seek, loop and speed, and what happens at a source's end.
+``Playback`` owns the open source, the ``engine.session.Session`` that tracks it (with
+no output folder, or the recording's: one path for both, no pipeline swapped in and
+out), the clock that paces a file at its frame rate, play/pause, step, seek, loop and
+speed, and what happens at a source's end.
 It reports through a ``PlaybackListener``; the app's ``CaptureWorker`` turns those calls
 into Qt signals and calls ``advance()`` when ``due_in()`` says so. Tests drive it
 directly, with no event loop and no display.
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from engine.config import EngineConfig
+from engine.display_arrays import DisplayArrays, display_arrays
 from engine.frames import FramePacket, FrameResult
 from engine.video_source import SeekError, SourceError, VideoSource
 
@@ -40,11 +42,21 @@ MAX_LAG_S = 0.25
 DUE_SLACK_S = 0.002
 
 
+@dataclass(frozen=True)
+class ShownFrame:
+    """A processed frame to show: the result, what a view draws of it, and when its packet
+    was read (``time.monotonic()``)."""
+
+    result: FrameResult
+    arrays: DisplayArrays
+    pulled_at: float
+
+
 class PlaybackListener(Protocol):
     """What a Playback tells its owner (the app forwards each as a Qt signal)."""
 
-    def frame(self, result: FrameResult, pulled_at: float) -> None:
-        """A processed frame to show; ``pulled_at`` is when its packet was read (monotonic)."""
+    def frame(self, shown: ShownFrame) -> None:
+        """A processed frame to show."""
 
     def playing_changed(self, playing: bool) -> None: ...
 
@@ -92,8 +104,7 @@ class Playback:
         self.source: VideoSource | None = None
         self._reopen: Callable[[], VideoSource] | None = None  # a fresh source, for rewinds without seek
         self._frames: Iterator[FramePacket] | None = None
-        self.pipeline: TrackingPipeline | None = None
-        self.session: Session | None = None  # while recording; its pipeline is self.pipeline
+        self.session: Session | None = None  # tracks the open source; writes files while recording
         self.recording_dir: Path | None = None
         self.playing = False
         self.at_end = False
@@ -136,31 +147,40 @@ class Playback:
                 self.listener.playing_changed(False)
         if self.source is not None:
             self.source.close()
-            self._close_pipeline()
-            self.source = self._frames = None
+            if self.session is not None:
+                self.session.pipeline.close()  # its embedding thread
+            self.source = self._frames = self.session = None
             if notify:
                 self.listener.source_closed()
 
-    def restart_pipeline(self, options: PlaybackOptions | None = None) -> None:
-        """A new pipeline (new options, or tracking restarted); a recording ends first."""
-        from engine.pipeline import TrackingPipeline
+    @property
+    def pipeline(self) -> TrackingPipeline | None:
+        """The tracking of the open source (its session's)."""
+        return self.session.pipeline if self.session is not None else None
 
+    def restart_pipeline(self, options: PlaybackOptions | None = None) -> None:
+        """A new session (new options, or tracking restarted); a recording ends first."""
         self.stop_recording()
         self.options = options or self.options
         if self.source is None:
             return
-        self._close_pipeline()
-        self.pipeline = TrackingPipeline(self.analyzer, self.options.config, dense=True,
-                                         smoother=self.options.smoother_for(bool(self.source.is_live)),
-                                         fps=float(self.source.fps), background_embedding=True)
+        old, self.session = self.session, self._session()
+        if old is not None:
+            old.pipeline.close()
         self._pulled.clear()
         self.last_result = None
 
-    def _close_pipeline(self) -> None:
-        """Let the pipeline's embedding thread go (a recording's session closes its own)."""
-        if self.pipeline is not None and (self.session is None or self.pipeline is not self.session.pipeline):
-            self.pipeline.close()
-        self.pipeline = None
+    def _session(self, folder: Path | None = None, exports: ExportOptions | None = None,
+                 pipeline: TrackingPipeline | None = None) -> Session:
+        """A session on the open source: no files without ``folder``; ``pipeline`` goes on tracking."""
+        from engine.session import ExportOptions, Session, SessionOptions, SourceDescription
+
+        assert self.source is not None
+        options = SessionOptions(dense=True, smoother=self.options.smoother_for(bool(self.source.is_live)),
+                                 exports=exports or ExportOptions(), config=self.options.config,
+                                 keep_pixels=True,  # the frames are shown
+                                 background_embedding=True)  # the frame loop never waits for it
+        return Session(self.analyzer, options, folder, SourceDescription.of(self.source), pipeline=pipeline)
 
     # -- transport -------------------------------------------------------------------------
 
@@ -237,7 +257,8 @@ class Playback:
 
     def advance(self) -> int:
         """Read one packet and process it: the number of frames sent, or -1 at the end or on failure."""
-        if self._frames is None or self.pipeline is None:
+        session = self.session
+        if self._frames is None or session is None:
             return -1
         try:
             packet = next(self._frames)
@@ -247,7 +268,7 @@ class Playback:
         self.read += 1
         self._pulled[packet.index] = time.monotonic()
         try:
-            results = self.session.feed(packet) if self.session is not None else self.pipeline.process(packet)
+            results = session.feed(packet)
         except Exception as e:  # an engine bug must not end the app: tell the user once, log the traceback
             log.exception("tracking failed on frame %d", packet.index)
             self.set_playing(False)
@@ -256,29 +277,32 @@ class Playback:
             return -1
         for result in results:
             self._send(result)
-        if self.session is not None and self.session.error is not None:
+        if session.error is not None:
             self.stop_recording()  # a write failed (full disk...): run.json says so
         return len(results)
 
     def flush_to_screen(self) -> None:
         """Show the frames the smoother holds (they belong before a recording that starts now)."""
-        if self.pipeline is not None:
-            for result in self.pipeline.flush():
+        if self.session is not None:
+            for result in self.session.flush():
                 self._send(result)
 
     def _send(self, result: FrameResult) -> None:
         self._note_faces(result)
         self.last_result = result
-        self.listener.frame(result, self._pulled.pop(result.index, time.monotonic()))
+        arrays = display_arrays(result, self.analyzer.face_model.triangles)  # here, off the GUI thread
+        self.listener.frame(ShownFrame(result, arrays, self._pulled.pop(result.index, time.monotonic())))
 
     def _end_of_stream(self) -> None:
-        source, pipeline = self.source, self.pipeline
-        assert source is not None and pipeline is not None
+        source, session = self.source, self.session
+        assert source is not None and session is not None
         self._ending = True
         try:
-            if self.session is not None:
-                self.stop_recording(at_end=True)  # exports and shows the frames the smoother held
-            for result in pipeline.flush():
+            # A recording exports and shows the frames the smoother held (then tracking goes on
+            # in a session without files, already flushed); otherwise they are shown here.
+            self.stop_recording(at_end=True)
+            assert self.session is not None
+            for result in self.session.flush():
                 if self._show_upto is not None and result.index > self._show_upto:
                     self.held.append(result)
                 else:
@@ -322,8 +346,8 @@ class Playback:
 
         A jump is a cut: the tracker and the smoother start over."""
         self.held.clear()
-        source, pipeline = self.source, self.pipeline
-        assert source is not None and pipeline is not None
+        source, session = self.source, self.session
+        assert source is not None and session is not None
         if source.seekable:  # files: exact random access
             try:
                 try:
@@ -359,7 +383,9 @@ class Playback:
                 except StopIteration:
                     break
                 self.read += 1
-        pipeline.reset()
+        # A cut: tracking and smoothing start over, in a fresh session (a flushed one is done).
+        session.pipeline.reset()
+        self.session = self._session(pipeline=session.pipeline)
         self._pulled.clear()
         return True
 
@@ -370,8 +396,6 @@ class Playback:
 
         The recording is an engine Session with tracking restarted on its first frame, so it
         writes what ``tracker-app track`` writes from that frame on."""
-        from engine.session import Session, SessionOptions, SourceDescription
-
         if self.source is None:
             self.listener.failed("Nothing to record", "Open a video or a camera first.")
             return
@@ -381,17 +405,14 @@ class Playback:
                 return
         else:
             self.flush_to_screen()
-        options = SessionOptions(dense=True, smoother=self.options.smoother_for(bool(self.source.is_live)),
-                                 exports=exports, config=self.options.config, keep_pixels=True,  # shown
-                                 background_embedding=True)
         try:
-            self.session = Session(self.analyzer, options, Path(folder), SourceDescription.of(self.source))
+            recording = self._session(Path(folder), exports)  # tracking restarts on its first frame
         except (OSError, ValueError) as e:
             self.listener.failed("Cannot record", str(e))
             return
-        if self.pipeline is not None:
-            self.pipeline.close()
-        self.pipeline = self.session.pipeline
+        if self.session is not None:
+            self.session.pipeline.close()
+        self.session = recording
         self.recording_dir = Path(folder)
         self.listener.recording_changed(self.recording_dir)
 
@@ -399,10 +420,12 @@ class Playback:
         """Finish the recording: held frames exported (and shown), files closed, run.json final.
 
         Stopped before the source's end, the run is ``interrupted`` (kept, not complete)."""
-        session, self.session = self.session, None
-        if session is None:
+        session = self.session
+        if session is None or self.recording_dir is None:
             return
         source = self.source
+        # Tracking goes on, shown, in a session without files.
+        self.session = self._session(pipeline=session.pipeline) if source is not None else None
         try:
             for result in session.flush():
                 if notify:

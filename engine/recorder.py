@@ -35,11 +35,9 @@ class OverlayExporter:
     def __init__(self, out_dir: Path, face_model: FaceModel, fps: float, frame_size: tuple[int, int], *,
                  video: bool = False, frames: FrameSelection | None = None,
                  render: tuple[str, ...] = ()) -> None:
-        from engine.frame_render import RENDER_MODES, FrameRenderer
+        from engine.frame_render import FrameRenderer
 
-        for mode in render:
-            if mode not in RENDER_MODES:
-                raise ValueError(f"unknown render mode '{mode}' ({', '.join(RENDER_MODES)})")
+        # The modes were checked where the user named them (ExportOptions); FrameRenderer refuses others.
         self.out_dir = Path(out_dir)
         self.frames = frames if frames is not None else FrameSelection.none()
         self.render_modes = tuple(render)

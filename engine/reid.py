@@ -138,6 +138,9 @@ class ThreadedEmbeddingQueue:
                 return out
 
     def close(self) -> None:
+        """Stop the thread (idempotent); embeddings not yet collected are dropped."""
+        if not self._thread.is_alive():
+            return
         try:
             self._todo.put(None, timeout=1.0)
         except queue.Full:

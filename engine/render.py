@@ -30,13 +30,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Union
 
 import cv2
 import numpy as np
 
-from engine.array_files import read_npz
 
 try:
     from render_c import _raster
@@ -110,10 +108,6 @@ class GBuffer:
         out[self.window] = src
         return out
 
-    def face_index(self) -> np.ndarray:
-        """(h, w) face index of every covered pixel, -1 elsewhere."""
-        return np.where(self.tri_id >= 0, self.tri_id // self.n_tris, -1)
-
 
 @dataclass
 class MeshRenderer:
@@ -139,19 +133,6 @@ class MeshRenderer:
             self.uv = _float_table(self.uv, 2, "uv", n_min)
         if self.ncc is not None:
             self.ncc = _float_table(self.ncc, 3, "ncc", n_min)
-
-    @classmethod
-    def from_face_model(cls, path: str | Path | None = None) -> "MeshRenderer":
-        """Renderer for weights/face_model.npz (keys tri, uv, ncc)."""
-        if path is None:
-            from engine.assets import FACE_MODEL_NPZ, default_weights_dir
-
-            path = default_weights_dir() / FACE_MODEL_NPZ
-        from engine.face_model import FACE_MODEL_ARRAYS, FACE_MODEL_MAX_BYTES
-
-        model = read_npz(path, FACE_MODEL_ARRAYS, max_bytes=FACE_MODEL_MAX_BYTES, keys=("tri", "uv", "ncc"),
-                         required=("tri", "uv", "ncc"))
-        return cls(model["tri"], uv=model["uv"], ncc=model["ncc"])
 
     @property
     def n_tris(self) -> int:

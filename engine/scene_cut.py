@@ -8,7 +8,7 @@
 The frame is shrunk to 64x36 and its hue x saturation histogram (16 x 8 bins)
 compared with the previous frame's: half the L1 distance, 0 = same colours, 1 =
 disjoint. A histogram ignores where things are, so camera motion and moving people
-barely change it, while a cut to another shot changes it a lot. Measured (README
+barely change it, while a cut to another shot changes it a lot. Measured (docs/tracking.md
 "Tracking", tests/test_footage.py): consecutive frames of obama_pingpong.mp4
 <= 0.054, frames 8 apart <= 0.074, camera pans over the shared stills at up to 80 px
 per frame <= 0.062; cuts between any two of 25 shared stills and obama >= 0.25. A

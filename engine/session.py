@@ -29,15 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from engine.errors import UsageError
+from engine.errors import UsageError, one_line
 from engine.animation_export import ANIMATION_FORMATS
 from engine.config import EngineConfig
 from engine.frame_selection import FrameSelection
 from engine.frames import FramePacket, FrameResult
 from engine.interrupts import deferred_interrupts
 from engine.mesh_export import MESH_FORMATS, MESH_SPACES
+from engine.choices import EXPORT_STAGE, RENDER_MODES, SMOOTHERS, STAGES
+from engine.name_lists import check_names
 from engine.out_lock import OutDirLock, lock_out_dir
-from engine.pipeline import SMOOTHERS, STAGES, TrackingPipeline
+from engine.pipeline import TrackingPipeline
 from engine.run_record import RunRecord, prepare_out_dir
 
 if TYPE_CHECKING:
@@ -45,7 +47,6 @@ if TYPE_CHECKING:
     from engine.face_model import FaceModel
     from engine.video_source import SourceEnding, VideoSource
 
-EXPORT_STAGE = "export"
 
 
 class ResultSink(Protocol):
@@ -86,13 +87,9 @@ class ExportOptions:
     def __post_init__(self) -> None:
         if self.mesh_space not in MESH_SPACES:
             raise UsageError(f"unknown mesh space '{self.mesh_space}' (choose {', '.join(MESH_SPACES)})")
-        from engine.frame_render import RENDER_MODES
-
         if not self.mesh_formats or any(f not in MESH_FORMATS for f in self.mesh_formats):
             raise UsageError(f"mesh formats must be obj and/or ply, got '{','.join(self.mesh_formats)}'")
-        for mode in self.render:
-            if mode not in RENDER_MODES:
-                raise UsageError(f"unknown render mode '{mode}' (choose from {', '.join(RENDER_MODES)})")
+        check_names(self.render, RENDER_MODES, "render mode")
         for fmt in self.animation:
             if fmt not in ANIMATION_FORMATS:
                 raise UsageError(f"unknown animation format '{fmt}' (choose from {', '.join(ANIMATION_FORMATS)})")
@@ -121,7 +118,8 @@ class SessionOptions:
     # frames need True. Without them a table-only run holds no frame past its tracking.
     keep_pixels: bool | None = None
     # Faces embedded for re-identification on a thread of their own (the app: its frame
-    # loop never waits), instead of at once (files: results independent of timing).
+    # loop never waits), instead of at once (files: results independent of timing). Whoever
+    # makes such a session closes its pipeline (``TrackingPipeline.close``) when done with it.
     background_embedding: bool = False
 
     @property
@@ -206,17 +204,21 @@ class SessionSummary:
 class Session:
     """Frame-by-frame core: ``feed`` packets, then ``finish`` once.
 
-    ``out_dir=None`` writes no files (the sinks still get every result)."""
+    ``out_dir=None`` writes no files (the sinks still get every result). ``pipeline``: go on
+    with the tracking of an earlier session (the app's, when a recording stops) instead of
+    starting it afresh."""
 
     def __init__(self, analyzer: "FaceAnalyzer", options: SessionOptions, out_dir: Path | None,
-                 source: SourceDescription, sinks: Sequence[ResultSink] = ()) -> None:
+                 source: SourceDescription, sinks: Sequence[ResultSink] = (),
+                 pipeline: TrackingPipeline | None = None) -> None:
         self.options = options
         self.source = source
         self.out_dir = Path(out_dir) if out_dir is not None else None
         config = options.config or analyzer.config
-        self.pipeline = TrackingPipeline(analyzer, config, dense=options.dense, smoother=options.smoother,
-                                         fps=source.fps, keep_pixels=options.results_keep_pixels,
-                                         background_embedding=options.background_embedding)
+        self.pipeline = pipeline or TrackingPipeline(analyzer, config, dense=options.dense,
+                                                     smoother=options.smoother, fps=source.fps,
+                                                     keep_pixels=options.results_keep_pixels,
+                                                     background_embedding=options.background_embedding)
         self.summary = SessionSummary()
         self.error: str | None = None  # first failed write; the run should end
         self._track_ids: set[int] = set()
@@ -367,7 +369,6 @@ class Session:
                 except OSError as e:
                     self._fail(str(e))
             self._sinks = []
-            self.pipeline.close()
             self.summary.warning = warning
             self._complete_summary(interrupted)
             if self._record is not None:
@@ -436,20 +437,9 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     if pipelined and not source.is_live:
         return PipelinedRun(session, source, config.runtime.pipeline_queue_frames, stop, on_result).run()
     interrupted = False
-    error: str | None = None
-    packets = iter(source)
+    reader = SourceReader(source, session.source.description)
     try:
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except (KeyboardInterrupt, MemoryError):
-                raise
-            except Exception as e:  # the source failed (decoder error, unreadable file): an input error
-                error = (f"{session.source.description}: reading stopped after {session.summary.frames_read} "
-                         f"frames ({_one_line(e)})")
-                break
+        while (packet := reader.next()) is not None:
             for result in session.feed(packet):
                 if on_result is not None:
                     on_result(result)
@@ -465,7 +455,7 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     except BaseException as e:
         session.finish(error=f"{type(e).__name__}: {e}")
         raise
-    error = error or source.error
+    error = reader.error or source.error
     try:
         for result in session.flush():  # the frames the smoother still holds
             if on_result is not None:
@@ -519,9 +509,30 @@ def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceMode
     return made
 
 
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
+class SourceReader:
+    """The one read step of a run, serial or pipelined: ``next()`` gives the source's next
+    packet, or None at its end or at its first failure. A failing source (a decoder error, an
+    unreadable file) is an input error: reading stops and ``error`` says so in one line.
+    KeyboardInterrupt and MemoryError are not the source's fault and pass through."""
+
+    def __init__(self, source: "VideoSource", description: str) -> None:
+        self.description = description
+        self.error: str | None = None
+        self.read = 0
+        self._packets = iter(source)
+
+    def next(self) -> FramePacket | None:
+        try:
+            packet = next(self._packets)
+        except StopIteration:
+            return None
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as e:
+            self.error = f"{self.description}: reading stopped after {self.read} frames ({one_line(e)})"
+            return None
+        self.read += 1
+        return packet
 
 
 # -- pipelined runs -------------------------------------------------------------------------
@@ -627,23 +638,14 @@ class PipelinedRun:
     # -- stages (threads) ---------------------------------------------------------------------
 
     def _decode(self) -> None:
-        decoded = 0
-        packets = iter(self.source)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                break
-            except (KeyboardInterrupt, MemoryError) as e:
-                self._crash = self._crash or e
-                break
-            except Exception as e:  # the source failed (decoder error, unreadable file): an input error
-                self._source_error = (f"{self.session.source.description}: reading stopped after {decoded} "
-                                      f"frames ({_one_line(e)})")
-                break
-            if not self._put(self._packets, packet, until=self._halt) or self._halt.is_set():
-                return
-            decoded += 1
+        reader = SourceReader(self.source, self.session.source.description)
+        try:
+            while (packet := reader.next()) is not None:
+                if not self._put(self._packets, packet, until=self._halt) or self._halt.is_set():
+                    return
+        except (KeyboardInterrupt, MemoryError) as e:
+            self._crash = self._crash or e
+        self._source_error = reader.error
         self._put(self._packets, _END, until=self._halt)
 
     def _export(self) -> None:

@@ -51,6 +51,7 @@ from engine.face_model import N_POSE, FaceModel
 from engine.frames import FrameResult, TrackedFace
 from engine.results import Face
 from engine.roi import box_from_landmarks
+from engine.choices import SMOOTHERS as SMOOTHERS
 
 if TYPE_CHECKING:
     from engine.config import SmootherConfig
@@ -264,7 +265,7 @@ _REGISTRY: dict[str, SmootherFactory] = {
     "realtime": lambda model, cfg, fps: OneEuroSmoother(model, cfg.min_cutoff, cfg.beta, cfg.d_cutoff, fps=fps),
     "off": lambda model, cfg, fps: PassThroughSmoother(),
 }
-SMOOTHERS: tuple[str, ...] = tuple(_REGISTRY)  # "lookahead" (offline), "realtime" (One Euro), "off"
+assert tuple(_REGISTRY) == SMOOTHERS, "engine.choices.Smoother and the registry name the same smoothers"
 
 
 def make_smoother(kind: str, model: FaceModel, config: SmootherConfig | None = None,

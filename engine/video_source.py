@@ -45,7 +45,7 @@ from typing import Any, Iterator, cast
 import numpy as np
 
 from engine.config import InputConfig
-from engine.errors import TrackerError
+from engine.errors import TrackerError, one_line
 from engine.frames import FramePacket
 from engine.image_input import ImageError, read_image, to_bgr_uint8
 
@@ -386,7 +386,7 @@ class VideoFileSource(VideoSource):
                 try:
                     frame = self._read_one()
                 except (ImageError, Exception) as e:  # cv2.error and friends: keep what we have
-                    self.error = f"{self.path}: decoding stopped after {index} frames ({_one_line(e)})"
+                    self.error = f"{self.path}: decoding stopped after {index} frames ({one_line(e)})"
                     break
                 if frame is None:
                     with self._lock:
@@ -768,7 +768,7 @@ class CameraSource(VideoSource):
             except Exception as e:  # a driver error is the end of this camera
                 frame = None
                 with self._cond:
-                    self.error = f"{self.description}: read failed ({_one_line(e)})"
+                    self.error = f"{self.description}: read failed ({one_line(e)})"
             stamp = time.monotonic() - self._t0
             with self._cond:
                 if frame is None:
@@ -826,8 +826,3 @@ def _get(cap: Any, prop: int) -> float:
         return float(cap.get(prop)) if hasattr(cap, "get") else 0.0
     except Exception:
         return 0.0
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[-1] if text else type(e).__name__

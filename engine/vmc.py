@@ -41,7 +41,6 @@ once (``error``), never per frame.
 """
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import socket
@@ -57,6 +56,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from engine.errors import UsageError
 from engine.expressions import Calibration, ExpressionModel, HeadMotion, mirrored
 from engine.frames import FrameResult, TrackedFace
+from engine.head_space import matrix_to_quaternion
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 39539
@@ -143,27 +143,6 @@ def unity_head(motion: HeadMotion, mirror: bool) -> tuple[np.ndarray, np.ndarray
     return position, matrix_to_quaternion(rotation)
 
 
-def matrix_to_quaternion(r: np.ndarray) -> np.ndarray:
-    """Unit quaternion (x, y, z, w), w >= 0, of a rotation matrix (Shepperd's method)."""
-    m = np.asarray(r, np.float64)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0:
-        s = 2.0 * math.sqrt(trace + 1.0)
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s]
-    quat = np.asarray(q, np.float64)
-    quat /= np.linalg.norm(quat)
-    return -quat if quat[3] < 0 else quat
-
-
 def encode_bundle(frame: LiveFrame, mirror: bool) -> bytes:
     """The OSC bundle of one frame (see the module notes for its messages)."""
     return _ENCODER.encode(frame, mirror)
@@ -245,8 +224,8 @@ class _Report:
 class VmcSender:
     """A ResultSink streaming the followed face to a VMC receiver from a separate process.
 
-    ``write(result)`` (frame results) or ``send(live)`` (already computed, the app's way)
-    pickle the followed face (about 2 KB) into a non-blocking pipe and return; the
+    ``write(result)``, the one entry point (the command line's sessions and the app's capture
+    thread alike), copies the followed face (about 1.3 KB) into a non-blocking pipe and returns; the
     process computes the weights and head motion, encodes the bundle and sends it. A
     process rather than a thread because that work is a few hundred small NumPy and
     Python steps per frame, which in a thread would hold the GIL the frame loop needs
@@ -297,9 +276,6 @@ class VmcSender:
                   + np.asarray(face.params, np.float32).tobytes()
                   + np.asarray(face.landmarks, np.float32).tobytes()
                   + np.asarray(face.pose.rotation, np.float32).tobytes())
-
-    def send(self, frame: LiveFrame) -> None:
-        self._put(b"L" + pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL))
 
     def set_calibration(self, calibration: Calibration) -> None:
         self.calibration = calibration
@@ -377,15 +353,13 @@ def _serve(conn: Connection, model: ExpressionModel, family: int, address: tuple
         if kind == b"S":
             state = pickle.loads(body)
             continue
-        if kind == b"F":
-            index, stamp, person_id, w, h = _FRAME_HEADER.unpack_from(body)
-            arrays = np.frombuffer(body, np.float32, offset=_FRAME_HEADER.size)
-            params, landmarks, rotation = arrays[:62], arrays[62:62 + 204].reshape(68, 3), arrays[266:].reshape(3, 3)
-            frame = LiveFrame(index=index, time=stamp, person_id=person_id,
-                              motion=model.head_motion_of(rotation, landmarks, (w, h), state.calibration),
-                              weights=model.weights_of(params, state.calibration))
-        else:
-            frame = pickle.loads(body)
+        # The one frame message ("F"): the followed face's parameters, landmarks and rotation.
+        index, stamp, person_id, w, h = _FRAME_HEADER.unpack_from(body)
+        arrays = np.frombuffer(body, np.float32, offset=_FRAME_HEADER.size)
+        params, landmarks, rotation = arrays[:62], arrays[62:62 + 204].reshape(68, 3), arrays[266:].reshape(3, 3)
+        frame = LiveFrame(index=index, time=stamp, person_id=person_id,
+                          motion=model.head_motion_of(rotation, landmarks, (w, h), state.calibration),
+                          weights=model.weights_of(params, state.calibration))
         try:
             sock.sendto(encode_bundle(frame, state.mirror), address)
             sent += 1

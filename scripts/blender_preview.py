@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The README's Blender picture: track a video with `--animation glb`, import the glb in
+"""The Blender picture of docs/exports.md: track a video with `--animation glb`, import the glb in
 headless Blender (its own glTF importer) and render three frames side by side.
 
     python scripts/blender_preview.py [VIDEO] [--frames 0,20,43] [--out screenshots/animation_blender.png]

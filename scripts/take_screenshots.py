@@ -13,6 +13,13 @@ with the real models until --frames frames were shown, pauses and writes:
   window_3d_faces.png the window in 3D mode on --faces (default emma.jpg: three faces, all framed)
   window_960x600.png, window_1600x1000.png  the whole window at a small and a large size
                     (video mode, paused after a seek back: the plots keep the frames after the cursor)
+With --readme it writes instead the pictures the README shows, into docs/images/ (committed):
+they are made only from media whose licence allows publishing them (MIT): crowd.mp4 of
+facenet-pytorch for the video and selfie-many-people.jpg of deepface for the 3D view, each
+scaled to 900 px wide with a 256-colour palette to stay small:
+  empty.png         the first window, before anything is opened (what to do: open, cameras, recent files)
+  window.png        the window on crowd.mp4, paused (mesh, landmarks, pose axes, plots)
+  window_3d.png     the window in 3D mode on selfie-many-people.jpg (every face framed)
 Without a display it re-runs itself under xvfb-run (Mesa software OpenGL is enough).
 The user's settings are not touched (a temporary settings file is used).
 """
@@ -31,6 +38,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 SCREEN = "1700x1100x24"  # room for the largest window size below
 WINDOW_SIZES = ((960, 600), (1600, 1000))
+README_WIDTH = 900  # the README's pictures: wide enough to read the menus, small enough to commit
 
 
 def main() -> int:
@@ -43,7 +51,14 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "screenshots")
     parser.add_argument("--frames", type=int, default=30, help="frames to play before the shots")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the frames")
+    parser.add_argument("--readme", action="store_true",
+                        help="write the README's pictures into docs/images/ from MIT-licensed media")
     args = parser.parse_args()
+    if args.readme:
+        media = DEFAULT_DATA_DIR / "media"
+        args.video = media / "footage" / "crowd.mp4"
+        args.faces = media / "identity" / "selfie-many-people.jpg"
+        args.out = REPO_ROOT / "docs" / "images"
 
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         xvfb = shutil.which("xvfb-run")
@@ -59,14 +74,19 @@ def main() -> int:
     from PyQt6.QtCore import QSettings
 
     from engine.config import EngineConfig
+    from tracker_app.capture_worker import CaptureWorker
     from tracker_app.gui_main import make_application
     from tracker_app.main_window import MainWindow
-    from tracker_app.settings import GuiConfig, SettingsStore
+    from tracker_app.settings import GuiConfig, SettingsStore, startup_settings
 
     app = make_application()
     settings_dir = tempfile.mkdtemp(prefix="tracker-app-shots-")
     store = SettingsStore(QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.Format.IniFormat))
-    window = MainWindow(EngineConfig.load(), GuiConfig.load(), store)
+    engine, gui = EngineConfig.load(), GuiConfig.load()
+    if args.readme:  # the first window lists recent files: these two, as after opening them
+        for path in (args.faces, args.video):
+            store.add_recent(str(path), gui.recent_files)
+    window = MainWindow(engine, gui, store, startup_settings(engine, gui, store))
     window.resize(1500, 860)
     window.show()
 
@@ -80,21 +100,41 @@ def main() -> int:
             if window.errors:
                 raise SystemExit(f"take_screenshots: the app reported: {window.errors[-1]}")
 
-    window.open_source(str(args.video))
-    wait_until(lambda: window.model.frames_shown >= args.frames, args.timeout, f"{args.frames} frames")
-    window.controller.pause()
-    wait_until(lambda: not window.model.playing, 10, "pause")
-    settle = time.monotonic() + 0.5  # let the plots' timer redraw with the last samples
-    wait_until(lambda: time.monotonic() > settle, 5, "plots")
     args.out.mkdir(parents=True, exist_ok=True)
     shots = []
 
     def shoot(name: str, image) -> None:
         path = args.out / name
+        if args.readme:
+            from PyQt6.QtCore import Qt
+            from PyQt6.QtGui import QImage
+            image = image.toImage()  # README shots are window grabs (QPixmap)
+            image = image.scaledToWidth(README_WIDTH, Qt.TransformationMode.SmoothTransformation)
+            image = image.convertToFormat(QImage.Format.Format_Indexed8)
         if not image.save(str(path)):
             raise SystemExit(f"take_screenshots: cannot write {path}")
         shots.append(path)
 
+    if args.readme:
+        wait_until(lambda: window.model.state.engine_ready, args.timeout, "the models")
+        settle = time.monotonic() + 0.5
+        wait_until(lambda: time.monotonic() > settle, 5, "the first page")
+        shoot("empty.png", window.grab())
+    window.open_source(str(args.video))
+    wait_until(lambda: window.model.frames_shown >= args.frames, args.timeout, f"{args.frames} frames")
+    window.controller.submit(CaptureWorker.pause)
+    wait_until(lambda: not window.model.playing, 10, "pause")
+    settle = time.monotonic() + 0.5  # let the plots' timer redraw with the last samples
+    wait_until(lambda: time.monotonic() > settle, 5, "plots")
+
+    if args.readme:
+        shoot("window.png", window.grab())
+        shoot_faces(window, args, wait_until, shoot, "window_3d.png")
+        window.close()
+        shutil.rmtree(settings_dir, ignore_errors=True)
+        for path in shots:
+            print(path)
+        return 0
     shoot("window_video.png", window.grab())
     back_to = max(0, window.model.frame.result.index - 12)
     window.go_to_frame(back_to)
@@ -114,18 +154,24 @@ def main() -> int:
     shoot("window_3d.png", window.grab())
     shoot("view_3d.png", window.view.grab_frame())
     window.view.camera.reset()
+    shoot_faces(window, args, wait_until, shoot, "window_3d_faces.png")
+    window.close()
+    shutil.rmtree(settings_dir, ignore_errors=True)
+    for path in shots:
+        print(path)
+    return 0
+
+
+def shoot_faces(window, args, wait_until, shoot, name: str) -> None:
+    """The window in 3D mode on the image of several faces, turned a little."""
+    window.model.set_view_3d(True)
     window.open_source(str(args.faces))
     wait_until(lambda: window.model.source is not None and window.model.source.path == args.faces
                and window.model.frame is not None and not window.model.playing, args.timeout, args.faces.name)
     window.view.camera.orbit(40, 15)
     settle = time.monotonic() + 0.5
     wait_until(lambda: time.monotonic() > settle, 5, "the plots")
-    shoot("window_3d_faces.png", window.grab())
-    window.close()
-    shutil.rmtree(settings_dir, ignore_errors=True)
-    for path in shots:
-        print(path)
-    return 0
+    shoot(name, window.grab())
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
@@ -70,12 +69,16 @@ def test_bad_override_files_fail_in_one_line(tmp_path, text, message) -> None:
     assert "\n" not in str(info.value)
 
 
-def test_a_float_setting_takes_an_integer_and_a_path_is_relative_to_the_repository(tmp_path) -> None:
+def test_a_float_setting_takes_an_integer_and_a_path_is_relative_to_the_working_directory(
+        tmp_path, monkeypatch) -> None:
     override = tmp_path / "mine.yaml"
     override.write_text("detector:\n  min_score: 1\nweights_dir: elsewhere\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # not the repository root, nor the config file's folder
     config = EngineConfig.load(override)
     assert config.detector.min_score == 1.0 and isinstance(config.detector.min_score, float)
-    assert config.weights_dir == Path(__file__).resolve().parent.parent / "elsewhere"
+    assert config.weights_dir == work / "elsewhere"
 
 
 def _yaml_keys(data: dict, prefix: str = "") -> set[str]:

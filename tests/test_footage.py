@@ -1,4 +1,4 @@
-"""The tracker on generated multi-person footage (tests/footage.py), scored against its ground truth.
+"""The tracker on generated multi-person footage (tests/support/footage.py), scored against its ground truth.
 
 Must show (issue 9): no ID ever moves to another person; every face FaceBoxes scores
 >= 0.9 is tracked within 10 frames of reaching that score; a returning person gets

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from engine.config import EngineConfig
-from engine.frames import FrameResult
-from engine.playback import Playback, PlaybackOptions
+from engine.playback import Playback, PlaybackOptions, ShownFrame
 from engine.session import ExportOptions
 from engine.video_source import ImageFolderSource, VideoSource, open_source
 from tests.support.video_fixtures import iter_video_frames, write_clip
@@ -34,7 +33,8 @@ class Events:
     closed: int = 0
     recordings: list[Path | None] = field(default_factory=list)
 
-    def frame(self, result: FrameResult, pulled_at: float) -> None:
+    def frame(self, shown: ShownFrame) -> None:
+        result, pulled_at = shown.result, shown.pulled_at
         assert pulled_at <= time.monotonic()
         self.frames.append(result.index)
         self.faces.append(len(result.faces))
@@ -197,7 +197,9 @@ def test_a_recording_writes_the_session_files_and_run_json_tells_how_it_ended(li
     playback.start_recording(complete, ExportOptions(), from_start=True)
     assert events.recordings == [complete]
     _play_to_end(playback)
-    assert events.recordings == [complete, None] and playback.session is None
+    # The recording ended; tracking goes on in a session that writes no files.
+    assert events.recordings == [complete, None] and playback.recording_dir is None
+    assert playback.session is not None and playback.session.out_dir is None
     run = json.loads((complete / "run.json").read_text())
     assert run["complete"] and not run["interrupted"] and run["error"] is None
     with open(complete / "faces.csv") as f:

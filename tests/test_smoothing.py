@@ -13,7 +13,7 @@ from engine.smoothing import LookAheadSmoother, OneEuroSmoother, PassThroughSmoo
 from engine.video_source import open_source
 
 TINY = np.zeros((1, 1, 3), np.uint8)  # results kept for the jitter figure do not hold 440 frames
-LOOKAHEAD_JITTER_PX = 1.05  # look-ahead jitter on obama_pingpong.mp4 before issue 9 (README)
+LOOKAHEAD_JITTER_PX = 1.05  # look-ahead jitter on obama_pingpong.mp4 before issue 9 (docs/tracking.md)
 
 
 def jitter(results: list[FrameResult], track_id: int = 1) -> float:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PyQt6.QtGui import QIcon
+    from PyQt6.QtWidgets import QStyle, QWidget
 
     if sys.version_info >= (3, 11):
         from importlib.resources.abc import Traversable
@@ -28,6 +29,13 @@ def icon_png(size: int) -> Traversable:
 def shader_source(program: str, stage: str) -> str:
     """GLSL text of ``assets/shaders/<program>.<stage>.glsl`` (stage: vert or frag)."""
     return (ASSETS / "shaders" / f"{program}.{stage}.glsl").read_text(encoding="utf-8")
+
+
+def standard_icon(widget: QWidget, pixmap: QStyle.StandardPixmap) -> QIcon:
+    """One of the style's standard icons (play, open, ...), as ``widget`` is styled."""
+    style = widget.style()
+    assert style is not None  # a widget always has a style once the application exists
+    return style.standardIcon(pixmap)
 
 
 def app_icon() -> QIcon:

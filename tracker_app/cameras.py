@@ -66,7 +66,7 @@ def camera_modes(index: int) -> list[CameraMode]:
         return []
     devices = list(QMediaDevices.videoInputs())
     # On Linux Qt names a camera by its device node; elsewhere its position is the OpenCV index.
-    device = next((d for d in devices if bytes(d.id()).decode(errors="replace").endswith(f"video{index}")),
+    device = next((d for d in devices if bytes(d.id().data()).decode(errors="replace").endswith(f"video{index}")),
                   devices[index] if not sys.platform.startswith("linux") and index < len(devices) else None)
     if device is None:
         return []

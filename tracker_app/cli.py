@@ -9,6 +9,7 @@ import traceback
 import typing
 from pathlib import Path
 
+from engine.choices import MESH_SPACES, SMOOTHERS
 from engine.errors import TrackerError, UsageError
 from tracker_app import __version__
 
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_session_flags(parser: argparse.ArgumentParser) -> None:
     """The tracking and export flags of `track`, shared with `batch` (read by _session_options)."""
     parser.add_argument("--dense", action="store_true", help="reconstruct the dense 38,365-vertex mesh per face")
-    parser.add_argument("--smoother", choices=("lookahead", "realtime", "off"), default="lookahead",
+    parser.add_argument("--smoother", choices=SMOOTHERS, default="lookahead",
                         help="lookahead: window over past and future frames (output delayed by n_next "
                              "frames); realtime: One Euro filter, no delay; off (default: %(default)s)")
     parser.add_argument("--no-table", dest="table", action="store_false",
@@ -109,7 +110,7 @@ def _add_session_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--meshes", type=_frame_selection, default=None, metavar="LIST",
                         help="frames whose face meshes are saved (OBJ and PLY, colours from the frame), "
                              "e.g. 0-100:10 or all")
-    parser.add_argument("--mesh-space", choices=("image", "head"), default="image",
+    parser.add_argument("--mesh-space", choices=MESH_SPACES, default="image",
                         help="image: pixels over the frame (y up, not recentred); head: the canonical head "
                              "without the pose, metres, +Y up, looking down +Z (default: %(default)s)")
     parser.add_argument("--mesh-format", default="obj,ply", metavar="FMT",
@@ -299,10 +300,8 @@ def _output_stems(images: list[Path]) -> list[str]:
 
 def _session_options(args: argparse.Namespace, *, overwrite: bool):
     """(EngineConfig, SessionOptions) from the flags of _add_session_flags and --config."""
-    import dataclasses
-
     from engine.animation_export import parse_animation_formats
-    from engine.config import EngineConfig
+    from engine.config import EngineChoices, EngineConfig
     from engine.frame_render import parse_render_modes
     from engine.frame_selection import FrameSelection
     from engine.mesh_export import MESH_FORMATS
@@ -317,14 +316,10 @@ def _session_options(args: argparse.Namespace, *, overwrite: bool):
                             meshes=args.meshes or FrameSelection.none(), mesh_formats=formats,
                             mesh_space=args.mesh_space, mesh_texture=args.mesh_texture,
                             animation=parse_animation_formats(args.animation or ""), overwrite=overwrite)
-    config = EngineConfig.load(args.config)
-    overrides = {}
-    if args.detect_every is not None:
-        overrides["detect_every"] = args.detect_every
-    if args.max_faces is not None:
-        overrides["max_faces"] = args.max_faces
-    if overrides:
-        config = dataclasses.replace(config, tracker=dataclasses.replace(config.tracker, **overrides))
+    # The flags reach the engine by the path the app's settings take (EngineConfig.with_choices).
+    choices = EngineChoices(detect_every=args.detect_every,
+                            max_faces=args.max_faces)  # both refused in one line when negative (argparse)
+    config = EngineConfig.load(args.config).with_choices(choices, source="the command line")
     options = SessionOptions(dense=args.dense, smoother=args.smoother, max_frames=args.max_frames,
                              exports=exports)
     return config, options

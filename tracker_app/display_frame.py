@@ -1,9 +1,9 @@
-"""A pipeline result made ready to draw: GPU-ready arrays built off the GUI thread.
+"""A frame as the window shows it: the engine's result and display arrays, with the app's timing.
 
-The capture worker turns every ``FrameResult`` into a ``DisplayFrame`` in its own
-thread, so the GUI thread only copies finished arrays into OpenGL buffers:
-vertex normals, the interleaved mesh buffer, landmark points and the pose-axis
-arrows are all computed here. No Qt, no OpenGL.
+``DisplayFrame`` bundles what the capture worker sends the GUI thread for one frame: the
+``FrameResult``, the ``DisplayArrays`` the engine made for it (``engine.display_arrays``),
+the mesh's levels of detail shared by every frame, and when the frame was taken from its
+source. No Qt, no OpenGL.
 """
 from __future__ import annotations
 
@@ -11,30 +11,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.face_model import NOSE_TIP, FaceModel
+from engine.display_arrays import DisplayArrays
 from engine.frames import FrameResult
-from engine.overlay import AXIS_COLOURS, AXIS_LENGTH
 from engine.results import Face
-from engine.render import MeshRenderer
-
-# Arrow geometry, as fractions of the face box's mean side (engine.overlay draws the
-# same arrows with OpenCV at about side / 120 px; on screen a little bolder reads better).
-AXIS_WIDTH = 1 / 70
-AXIS_HEAD_LENGTH = 0.15  # of the arrow length, as cv2.arrowedLine's tipLength
-AXIS_HEAD_WIDTH = 3.2  # times the shaft width
-MESH_FLOATS = 6  # x, y, z, nx, ny, nz per vertex
-AXIS_FLOATS = 5  # x, y, r, g, b per vertex
 
 
-@dataclass
+@dataclass(frozen=True)
 class DisplayFrame:
-    """One frame with everything the view draws, in image pixels (x right, y down)."""
+    """One frame with everything the view draws."""
 
     result: FrameResult
+    arrays: DisplayArrays
     lods: tuple[np.ndarray, ...]  # triangle lists (m, 3) uint32, full mesh first (mesh_lod); shared by frames
-    mesh: np.ndarray  # (faces * n, 6) float32: position (image space, z towards the viewer), unit normal
-    landmarks: np.ndarray  # (faces * 68, 2) float32
-    axes: np.ndarray  # (k, 5) float32 triangles: x, y, r, g, b; drawn in order (back to front)
     pulled_at: float  # time.monotonic() when the worker took the packet from the source
     frames_dropped: int = 0  # live sources: frames replaced before the worker could take them
 
@@ -54,93 +42,10 @@ class DisplayFrame:
     @property
     def n_vertices(self) -> int:
         """Vertices per face."""
-        return len(self.mesh) // max(1, self.n_faces)
+        return self.arrays.n_vertices
 
     def primary_face(self) -> Face | None:
-        """The face the plots follow: the lowest track id (the oldest track)."""
+        """The face the plots follow: the lowest person id (the first person seen)."""
         if not self.result.faces:
             return None
-        return min(self.result.faces, key=lambda tf: tf.track_id).face
-
-
-def build_display_frame(result: FrameResult, lods: tuple[np.ndarray, ...], *, pulled_at: float,
-                        frames_dropped: int = 0) -> DisplayFrame:
-    """Normals, interleaved mesh buffer, landmarks and axis arrows for ``result``.
-
-    ``lods``: the model's triangle lists, full resolution first (mesh_lod.mesh_lods).
-    """
-    triangles = lods[0]
-    faces = [tf.face for tf in result.faces]
-    meshes = []
-    for face in faces:
-        if face.vertices is None:
-            raise ValueError("the display needs dense results (TrackingPipeline(dense=True))")
-        v = np.asarray(face.vertices, np.float32)
-        meshes.append(np.hstack([v, vertex_normals(v, triangles)]))
-    mesh = np.concatenate(meshes) if meshes else np.zeros((0, MESH_FLOATS), np.float32)
-    landmarks = (np.concatenate([f.landmarks[:, :2] for f in faces]).astype(np.float32)
-                 if faces else np.zeros((0, 2), np.float32))
-    axes = (np.concatenate([axis_arrows(f) for f in faces]) if faces
-            else np.zeros((0, AXIS_FLOATS), np.float32))
-    return DisplayFrame(result=result, lods=lods, mesh=np.ascontiguousarray(mesh),
-                        landmarks=np.ascontiguousarray(landmarks), axes=np.ascontiguousarray(axes),
-                        pulled_at=pulled_at, frames_dropped=frames_dropped)
-
-
-def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals (n, 3) float32, oriented towards the viewer (+z).
-
-    The C rasteriser's kernel (render_c, GIL released): about a tenth of the time of
-    the same sums in NumPy, which matters on a capture thread sharing two cores with
-    the GUI.
-    """
-    n = _renderer(triangles).vertex_normals(vertices)
-    # The winding of the topology decides the sign; a face is seen from the front, so
-    # its normals must point mostly towards +z (the viewer) whatever the topology says.
-    return -n if n[:, 2].sum() < 0 else n
-
-
-_renderers: dict[int, tuple[np.ndarray, MeshRenderer]] = {}
-
-
-def _renderer(triangles: np.ndarray) -> MeshRenderer:
-    """A renderer (validated topology) for ``triangles``, made once per triangle array."""
-    cached = _renderers.get(id(triangles))
-    if cached is None or cached[0] is not triangles:
-        cached = (triangles, MeshRenderer(np.asarray(triangles, np.int32)))
-        _renderers[id(triangles)] = cached
-    return cached[1]
-
-
-def axis_arrows(face: Face) -> np.ndarray:
-    """Triangles (k, 5) of the three pose-axis arrows from the nose tip, farthest axis first."""
-    side = float((face.box[2] - face.box[0] + face.box[3] - face.box[1]) / 2)
-    origin = face.landmarks[NOSE_TIP, :2].astype(np.float32)
-    tips = FaceModel.pose_axes_2d(face.pose, origin, AXIS_LENGTH * side)
-    width = max(2.0, side * AXIS_WIDTH)
-    parts = []
-    # Same painter's order as engine.overlay.draw_face: the axis pointing away first.
-    for k in np.argsort(face.pose.rotation[2, :]):
-        rgb = np.asarray(AXIS_COLOURS[k][::-1], np.float32) / 255.0
-        parts.append(_arrow(origin, tips[k], width, rgb))
-    return np.concatenate(parts).astype(np.float32)
-
-
-def _arrow(start: np.ndarray, end: np.ndarray, width: float, rgb: np.ndarray) -> np.ndarray:
-    """Shaft quad (two triangles) plus a head triangle; an axis seen end-on is a dot."""
-    d = end - start
-    length = float(np.hypot(*d))
-    if length < 1e-3:
-        d, length = np.array([1.0, 0.0], np.float32), 1e-3
-    u = d / length
-    perp = np.array([-u[1], u[0]], np.float32)
-    head = min(length, max(AXIS_HEAD_LENGTH * length, 2 * width))
-    base = end - u * head
-    h = width / 2
-    s0, s1, s2, s3 = start + perp * h, start - perp * h, base - perp * h, base + perp * h
-    hw = width * AXIS_HEAD_WIDTH / 2
-    points = [s0, s1, s2, s0, s2, s3, base + perp * hw, base - perp * hw, end]
-    out = np.empty((len(points), AXIS_FLOATS), np.float32)
-    out[:, :2] = points
-    out[:, 2:] = rgb
-    return out
+        return min(self.result.faces, key=lambda tf: tf.person_id).face

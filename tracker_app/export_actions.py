@@ -10,17 +10,23 @@ from __future__ import annotations
 import functools
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+from PyQt6.QtGui import QImage
 
 from engine.config import FACE_MODEL_NPZ
 from tracker_app.display_frame import DisplayFrame
+
+if TYPE_CHECKING:
+    from engine.face_model import FaceModel
+    from engine.mesh_export import MeshWriter
 
 FRAME_FORMATS = "PNG image (*.png);;JPEG image (*.jpg *.jpeg)"
 MESH_FORMATS = "Wavefront OBJ, textured (*.obj);;PLY with vertex colours (*.ply)"
 
 
-def save_frame_image(image, path: Path) -> Path:
+def save_frame_image(image: QImage, path: Path) -> Path:
     """Write a QImage (from GLView.grab_frame) to ``path``; the format follows the suffix."""
     from PyQt6.QtCore import QBuffer, QIODevice
 
@@ -33,18 +39,18 @@ def save_frame_image(image, path: Path) -> Path:
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     if image.isNull() or not image.save(buffer, path.suffix[1:].upper()):
         raise OSError(f"cannot encode the frame as {path.suffix}")
-    write_atomic(path, bytes(buffer.data()))  # a full disk never leaves half an image
+    write_atomic(path, bytes(buffer.data().data()))  # a full disk never leaves half an image
     return path
 
 
-def mesh_paths(path: Path, track_ids: list[int]) -> list[Path]:
+def mesh_paths(path: Path, person_ids: list[int]) -> list[Path]:
     """One file per face: ``name.obj`` for one face, ``name_face<id>.obj`` for several."""
     path = Path(path)
     if path.suffix.lower() not in (".obj", ".ply"):
         path = path.with_suffix(".obj")
-    if len(track_ids) == 1:
+    if len(person_ids) == 1:
         return [path]
-    return [path.with_name(f"{path.stem}_face{tid}{path.suffix}") for tid in track_ids]
+    return [path.with_name(f"{path.stem}_face{pid}{path.suffix}") for pid in person_ids]
 
 
 def write_meshes(frame: DisplayFrame, path: Path, weights_dir: Path) -> list[Path]:
@@ -54,14 +60,14 @@ def write_meshes(frame: DisplayFrame, path: Path, weights_dir: Path) -> list[Pat
     if not faces:
         raise ValueError("no face in the current frame")
     written = []
-    for target, tf in zip(mesh_paths(path, [tf.track_id for tf in faces]), faces):
+    for target, tf in zip(mesh_paths(path, [tf.person_id for tf in faces]), faces):
         writer = _mesh_writer(str(Path(weights_dir) / FACE_MODEL_NPZ), target.suffix.lower()[1:])
         written += writer.write(target.with_suffix(""), frame.image, tf.face)
     return written
 
 
 @functools.lru_cache(maxsize=2)
-def _mesh_writer(face_model_path: str, fmt: str):
+def _mesh_writer(face_model_path: str, fmt: str) -> MeshWriter:
     """MeshWriter for one format (OBJ: textured), with the face model loaded once."""
     from engine.mesh_export import MeshWriter
 
@@ -69,7 +75,7 @@ def _mesh_writer(face_model_path: str, fmt: str):
 
 
 @functools.lru_cache(maxsize=1)
-def _face_model(path: str):
+def _face_model(path: str) -> FaceModel:
     from engine.face_model import FaceModel
 
     return FaceModel.load(Path(path))
@@ -108,4 +114,6 @@ class MeshExportJob(QRunnable):
             self.signals.done.emit([str(p) for p in paths])
 
     def start(self) -> None:
-        QThreadPool.globalInstance().start(self)
+        pool = QThreadPool.globalInstance()
+        assert pool is not None  # Qt's global pool exists with the application
+        pool.start(self)

@@ -14,8 +14,8 @@ with an orbit camera: drag to turn, wheel to zoom, double-click to reset.
 """
 from __future__ import annotations
 
-import ctypes
 import os
+from typing import Any
 
 import numpy as np
 import OpenGL
@@ -33,8 +33,8 @@ from PyQt6.QtWidgets import QLabel, QWidget
 
 from engine.overlay import LANDMARK_COLOUR
 from engine.render import DEFAULT_COLOR_BGR, Light
-from tracker_app import gl_shaders
-from tracker_app.display_frame import AXIS_FLOATS, MESH_FLOATS, DisplayFrame
+from tracker_app.display_frame import DisplayFrame
+from tracker_app.gl_scene import GpuScene, MeshLook
 from tracker_app.mesh_lod import choose_lod
 from tracker_app.view_math import IMAGE_TO_EYE, OrbitCamera, fit_rect, image_projection
 from tracker_app.viewer_model import ViewerModel
@@ -45,7 +45,6 @@ WIREFRAME_DARKEN = 0.75  # wireframe lines are the mesh colour a little darker
 # Landmark dots: diameter as a fraction of the face box side, never below a few screen pixels.
 LANDMARK_SIZE = 1 / 55
 MIN_LANDMARK_PX = 4.0
-FLOAT = 4  # bytes
 FRAMING_STRIDE = 16  # 3D view: every 16th vertex is enough to frame and pick faces (2,400 of 38,365)
 CLICK_SLOP_PX = 4  # 3D view: a press and release this close is a click (pick a face), not an orbit drag
 # Mirror view: image x -> (width - 1) - x, applied after the image projection (clip space)
@@ -56,7 +55,7 @@ READOUT_STYLE = ("QLabel { color: #f0f0f0; background: rgba(0, 0, 0, 150); paddi
                  " font-family: monospace; }")
 
 
-def _rgb(bgr: tuple) -> tuple[float, float, float]:
+def _rgb(bgr: tuple[Any, ...]) -> tuple[float, float, float]:
     b, g, r = (float(c) for c in bgr)
     scale = 255.0 if max(b, g, r) > 1.0 else 1.0
     return r / scale, g / scale, b / scale
@@ -74,8 +73,7 @@ class GLView(QOpenGLWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._frame: DisplayFrame | None = None  # shown (uploaded or waiting for upload)
         self._dirty = False
-        self._gl_ready = False
-        self._texture_size = (0, 0)  # (w, h) of the frame texture, once uploaded
+        self._gpu: GpuScene | None = None  # the GL objects, while the context lives
         self._drag_from: QPointF | None = None
         self._press_at = QPointF()
         self.paint_count = 0
@@ -106,6 +104,11 @@ class GLView(QOpenGLWidget):
             self._dirty = True  # the frame texture is uploaded mirrored
             self.update()
 
+    def reset_camera(self) -> None:
+        """The 3D view's camera back to its start (every face framed, facing them)."""
+        self.camera.reset()
+        self.update()
+
     def set_readout(self, text: str) -> None:
         self.readout.setText(text)
         self.readout.setVisible(bool(text))
@@ -118,53 +121,11 @@ class GLView(QOpenGLWidget):
     # -- GL life cycle ------------------------------------------------------------------
 
     def initializeGL(self) -> None:
-        self._programs = {name: _program(*gl_shaders.program_sources(name)) for name in gl_shaders.PROGRAMS}
-        self._uniforms = {name: _UniformCache(p) for name, p in self._programs.items()}
-        self._empty_vao = GL.glGenVertexArrays(1)  # core profile: drawing needs a bound VAO
-
-        self._texture = GL.glGenTextures(1)
-        self._texture_size = (0, 0)  # a new context (e.g. after re-parenting) has empty objects
-        GL.glBindTexture(GL.GL_TEXTURE_2D, self._texture)
-        for pname, value in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
-                             (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE),
-                             (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
-            GL.glTexParameteri(GL.GL_TEXTURE_2D, pname, value)
-
-        # Mesh: one VBO with every face's interleaved position + normal, one index buffer.
-        self._mesh_vao = GL.glGenVertexArrays(1)
-        self._mesh_vbo, self._mesh_ebo = GL.glGenBuffers(2)
-        GL.glBindVertexArray(self._mesh_vao)
-        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self._mesh_vbo)
-        stride = MESH_FLOATS * FLOAT
-        GL.glEnableVertexAttribArray(0)
-        GL.glVertexAttribPointer(0, 3, GL.GL_FLOAT, GL.GL_FALSE, stride, ctypes.c_void_p(0))
-        GL.glEnableVertexAttribArray(1)
-        GL.glVertexAttribPointer(1, 3, GL.GL_FLOAT, GL.GL_FALSE, stride, ctypes.c_void_p(3 * FLOAT))
-        GL.glBindBuffer(GL.GL_ELEMENT_ARRAY_BUFFER, self._mesh_ebo)  # recorded in the VAO
-        self._mesh_capacity = 0
-        self._lods: tuple | None = None  # the triangle lists in the index buffer
-        self._lod_ranges: list[tuple[int, int]] = []  # (byte offset, index count) per level
-
-        self._points_vao, self._points_vbo = self._small_vao([(0, 2)], 2)
-        self._axes_vao, self._axes_vbo = self._small_vao([(0, 2), (1, 3)], AXIS_FLOATS)
-        GL.glBindVertexArray(0)
-
-        self.context().aboutToBeDestroyed.connect(self._release_gl)
-        self._gl_ready = True
+        self._gpu = GpuScene()  # a new context (e.g. after re-parenting) has empty objects
+        context = self.context()
+        assert context is not None  # current inside initializeGL
+        context.aboutToBeDestroyed.connect(self._release_gl)
         self._dirty = True
-
-    def _small_vao(self, attributes: list[tuple[int, int]], floats: int) -> tuple[int, int]:
-        vao = GL.glGenVertexArrays(1)
-        vbo = GL.glGenBuffers(1)
-        GL.glBindVertexArray(vao)
-        GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
-        offset = 0
-        for location, size in attributes:
-            GL.glEnableVertexAttribArray(location)
-            GL.glVertexAttribPointer(location, size, GL.GL_FLOAT, GL.GL_FALSE, floats * FLOAT,
-                                     ctypes.c_void_p(offset * FLOAT))
-            offset += size
-        return vao, vbo
 
     def _release_gl(self) -> None:
         """Free the GL objects while our context still exists.
@@ -174,23 +135,21 @@ class GLView(QOpenGLWidget):
         garbage collector gets to them: that could be in the middle of another
         GL widget's drawing.
         """
-        if not self._gl_ready:
+        if self._gpu is None:
             return
         self.makeCurrent()
-        GL.glDeleteTextures([self._texture])
-        GL.glDeleteBuffers(4, [self._mesh_vbo, self._mesh_ebo, self._points_vbo, self._axes_vbo])
-        GL.glDeleteVertexArrays(4, [self._empty_vao, self._mesh_vao, self._points_vao, self._axes_vao])
-        for program in self._programs.values():
-            GL.glDeleteProgram(program)
-        self._gl_ready = False
+        self._gpu.release()
+        self._gpu = None
         self.doneCurrent()
 
     # -- drawing ----------------------------------------------------------------------------
 
     def paintGL(self) -> None:
-        frame = self._frame
+        frame, gpu = self._frame, self._gpu
+        if gpu is None:
+            return
         if self._dirty and frame is not None:
-            self._upload(frame)
+            gpu.upload(frame, self.mirror)
         self._dirty = False
         dpr = self.devicePixelRatio()
         width, height = int(self.width() * dpr), int(self.height() * dpr)
@@ -207,42 +166,13 @@ class GLView(QOpenGLWidget):
         GL.glUseProgram(0)
         self.paint_count += 1
 
-    def _upload(self, frame: DisplayFrame) -> None:
-        image = np.ascontiguousarray(frame.image[:, ::-1] if self.mirror else frame.image)
-        h, w = image.shape[:2]
-        GL.glBindTexture(GL.GL_TEXTURE_2D, self._texture)
-        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
-        if (w, h) != self._texture_size:
-            GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGB8, w, h, 0, GL.GL_BGR, GL.GL_UNSIGNED_BYTE, image)
-            self._texture_size = (w, h)
-        else:
-            GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, 0, 0, w, h, GL.GL_BGR, GL.GL_UNSIGNED_BYTE, image)
-
-        GL.glBindVertexArray(self._mesh_vao)
-        if frame.lods is not self._lods:  # once per face model: every level in one index buffer
-            indices = np.concatenate([lod.ravel() for lod in frame.lods]).astype(np.uint32)
-            GL.glBufferData(GL.GL_ELEMENT_ARRAY_BUFFER, indices.nbytes, indices, GL.GL_STATIC_DRAW)
-            offsets = np.cumsum([0] + [lod.size for lod in frame.lods])
-            self._lod_ranges = [(int(o) * 4, lod.size) for o, lod in zip(offsets, frame.lods)]
-            self._lods = frame.lods
-        if frame.mesh.size:
-            GL.glBindBuffer(GL.GL_ARRAY_BUFFER, self._mesh_vbo)
-            if frame.mesh.nbytes > self._mesh_capacity:
-                GL.glBufferData(GL.GL_ARRAY_BUFFER, frame.mesh.nbytes, None, GL.GL_DYNAMIC_DRAW)
-                self._mesh_capacity = frame.mesh.nbytes
-            GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, frame.mesh.nbytes, frame.mesh)
-        for vbo, data in ((self._points_vbo, frame.landmarks), (self._axes_vbo, frame.axes)):
-            if data.size:
-                GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
-                GL.glBufferData(GL.GL_ARRAY_BUFFER, data.nbytes, data, GL.GL_STREAM_DRAW)
-        GL.glBindVertexArray(0)
-
     def video_rect(self) -> tuple[int, int, int, int]:
         """(x, y, w, h) of the frame inside the widget in device pixels, GL origin (bottom left)."""
         if self._offscreen_size is not None:  # grab_video_frame: the whole target is the frame
             return (0, 0, *self._offscreen_size)
         dpr = self.devicePixelRatio()
-        fw, fh = self._texture_size if self._texture_size[0] else self._frame_size()
+        size = self._gpu.texture_size if self._gpu is not None else (0, 0)
+        fw, fh = size if size[0] else self._frame_size()
         return fit_rect(fw, fh, int(self.width() * dpr), int(self.height() * dpr))
 
     def _frame_size(self) -> tuple[int, int]:
@@ -252,15 +182,17 @@ class GLView(QOpenGLWidget):
         return (w, h)
 
     def _draw_video(self, frame: DisplayFrame, width: int, height: int) -> None:
+        gpu = self._gpu
+        assert gpu is not None  # drawing happens with the context and its objects
         x, y, w, h = self.video_rect()
         GL.glViewport(x, y, w, h)
         GL.glDisable(GL.GL_BLEND)
         GL.glDisable(GL.GL_DEPTH_TEST)
-        GL.glUseProgram(self._programs["frame"])
+        GL.glUseProgram(gpu.programs["frame"])
         GL.glActiveTexture(GL.GL_TEXTURE0)
-        GL.glBindTexture(GL.GL_TEXTURE_2D, self._texture)
-        self._uniforms["frame"].set_int("u_frame", 0)
-        GL.glBindVertexArray(self._empty_vao)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, gpu.texture)
+        gpu.uniforms["frame"].set_int("u_frame", 0)
+        GL.glBindVertexArray(gpu.empty_vao)
         GL.glDrawArrays(GL.GL_TRIANGLE_STRIP, 0, 4)
         if not frame.n_faces:
             return
@@ -272,38 +204,39 @@ class GLView(QOpenGLWidget):
             normal_to_eye = IMAGE_TO_EYE @ MIRROR_NORMALS
         overlay = self.model.overlay
         if overlay.show_mesh and overlay.mesh_opacity > 0:
-            xy = frame.mesh[:, :2]
+            xy = frame.arrays.mesh[:, :2]
             box = np.ptp(xy, axis=0) * (w / img_w)
-            lod = choose_lod([n for _, n in self._lod_ranges], float(box[0] * box[1]) * frame.n_faces)
+            lod = choose_lod(gpu.lod_counts(), float(box[0] * box[1]) * frame.n_faces)
             self._draw_mesh(frame, mvp, normal_to_eye, overlay.mesh_opacity, overlay.wireframe, lod)
         GL.glDisable(GL.GL_DEPTH_TEST)
-        if overlay.show_axes and frame.axes.size:
-            GL.glUseProgram(self._programs["colored"])
-            self._uniforms["colored"].set_matrix4("u_mvp", mvp)
-            GL.glBindVertexArray(self._axes_vao)
-            GL.glDrawArrays(GL.GL_TRIANGLES, 0, len(frame.axes))
-        if overlay.show_landmarks and frame.landmarks.size:
+        if overlay.show_axes and frame.arrays.axes.size:
+            GL.glUseProgram(gpu.programs["colored"])
+            gpu.uniforms["colored"].set_matrix4("u_mvp", mvp)
+            GL.glBindVertexArray(gpu.axes_vao)
+            GL.glDrawArrays(GL.GL_TRIANGLES, 0, len(frame.arrays.axes))
+        if overlay.show_landmarks and frame.arrays.landmarks.size:
             face = frame.primary_face()
+            assert face is not None  # landmarks are drawn only with a face
             side = float(face.box[2] - face.box[0] + face.box[3] - face.box[1]) / 2
             size = max(MIN_LANDMARK_PX, side * LANDMARK_SIZE * w / img_w)
             GL.glEnable(GL.GL_PROGRAM_POINT_SIZE)
-            GL.glUseProgram(self._programs["points"])
-            u = self._uniforms["points"]
+            GL.glUseProgram(gpu.programs["points"])
+            u = gpu.uniforms["points"]
             u.set_matrix4("u_mvp", mvp)
             u.set_float("u_size", size)
             u.set_vec3("u_color", _rgb(LANDMARK_COLOUR))
-            GL.glBindVertexArray(self._points_vao)
-            GL.glDrawArrays(GL.GL_POINTS, 0, len(frame.landmarks))
+            GL.glBindVertexArray(gpu.points_vao)
+            GL.glDrawArrays(GL.GL_POINTS, 0, len(frame.arrays.landmarks))
 
     def face_vertices(self, frame: DisplayFrame, face: int) -> np.ndarray:
         """Image-space vertices (n, 3) of the ``face``-th face of ``frame``."""
-        n = frame.n_vertices
-        return frame.mesh[face * n:(face + 1) * n, :3]
+        n = frame.arrays.n_vertices
+        return frame.arrays.mesh[face * n:(face + 1) * n, :3]
 
     def framed_faces(self, frame: DisplayFrame) -> list[int]:
-        """The faces the 3D view frames: the one centred on (model.focus_track), else all."""
-        ids = [tf.track_id for tf in frame.result.faces]
-        focus = self.model.focus_track
+        """The faces the 3D view frames: the one centred on (model.focus_person), else all."""
+        ids = [tf.person_id for tf in frame.result.faces]
+        focus = self.model.focus_person
         return [ids.index(focus)] if focus in ids else list(range(frame.n_faces))
 
     def mvp_3d(self, frame: DisplayFrame, width: int, height: int) -> np.ndarray:
@@ -315,62 +248,21 @@ class GLView(QOpenGLWidget):
         return self.camera.mvp(center, radius, aspect, depth)
 
     def _draw_3d(self, frame: DisplayFrame, width: int, height: int) -> None:
-        if not frame.n_faces:
+        gpu = self._gpu
+        if not frame.n_faces or gpu is None:
             return
         mvp = self.mvp_3d(frame, width, height)
         # On-screen size of the mesh: its bounding sphere seen from the orbit distance.
         diameter_px = height / self.camera.distance / np.tan(np.radians(self.camera.fov_y) / 2)
-        lod = choose_lod([n for _, n in self._lod_ranges], diameter_px ** 2 * frame.n_faces)
+        lod = choose_lod(gpu.lod_counts(), diameter_px ** 2 * frame.n_faces)
         self._draw_mesh(frame, mvp, self.camera.rotation(), 1.0, self.model.overlay.wireframe, lod)
 
     def _draw_mesh(self, frame: DisplayFrame, mvp: np.ndarray, normal_to_eye: np.ndarray, opacity: float,
                    wireframe: bool, lod: int) -> None:
-        GL.glUseProgram(self._programs["mesh"])
-        u = self._uniforms["mesh"]
-        u.set_matrix4("u_mvp", mvp)
-        u.set_matrix3("u_normal_to_eye", normal_to_eye)
-        colour = np.asarray(_rgb(DEFAULT_COLOR_BGR), np.float32)
-        u.set_vec3("u_color", colour * (WIREFRAME_DARKEN if wireframe else 1.0))
-        u.set_float("u_opacity", opacity)
-        u.set_vec3("u_light_dir", self._light_eye)
-        u.set_float("u_ambient", self._light.ambient)
-        u.set_float("u_diffuse", self._light.diffuse)
-        u.set_float("u_specular", self._light.specular)
-        u.set_float("u_shininess", self._light.shininess)
-        GL.glBindVertexArray(self._mesh_vao)
-        GL.glEnable(GL.GL_DEPTH_TEST)
-        GL.glDepthMask(GL.GL_TRUE)
-        # Pass 1: depth only, pushed back a little so the lines of pass 2 win the depth test.
-        GL.glDepthFunc(GL.GL_LESS)
-        GL.glColorMask(GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE, GL.GL_FALSE)
-        GL.glEnable(GL.GL_POLYGON_OFFSET_FILL)
-        GL.glPolygonOffset(1.0, 1.0)
-        self._draw_faces(frame, lod)
-        GL.glDisable(GL.GL_POLYGON_OFFSET_FILL)
-        # Pass 2: colour of the nearest surface only, blended over the frame.
-        GL.glColorMask(GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE, GL.GL_TRUE)
-        GL.glEnable(GL.GL_BLEND)
-        GL.glBlendFuncSeparate(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA, GL.GL_ZERO, GL.GL_ONE)
-        if wireframe:
-            # Lines write depth so the first one at a pixel hides the rest: a dense mesh
-            # has several edges per pixel, and blending all of them would look opaque.
-            GL.glPolygonMode(GL.GL_FRONT_AND_BACK, GL.GL_LINE)
-            GL.glDepthFunc(GL.GL_LESS)
-            GL.glDepthMask(GL.GL_TRUE)
-        else:
-            GL.glDepthFunc(GL.GL_LEQUAL)
-            GL.glDepthMask(GL.GL_FALSE)
-        self._draw_faces(frame, lod)
-        GL.glPolygonMode(GL.GL_FRONT_AND_BACK, GL.GL_FILL)
-        GL.glDisable(GL.GL_BLEND)
-        GL.glDepthMask(GL.GL_TRUE)
-        GL.glDepthFunc(GL.GL_LESS)
-
-    def _draw_faces(self, frame: DisplayFrame, lod: int) -> None:
-        offset, count = self._lod_ranges[lod]
-        n = frame.n_vertices
-        for i in range(frame.n_faces):
-            GL.glDrawElementsBaseVertex(GL.GL_TRIANGLES, count, GL.GL_UNSIGNED_INT, ctypes.c_void_p(offset), i * n)
+        assert self._gpu is not None
+        colour = np.asarray(_rgb(DEFAULT_COLOR_BGR), np.float32) * (WIREFRAME_DARKEN if wireframe else 1.0)
+        self._gpu.draw_meshes(frame, MeshLook(mvp, normal_to_eye, colour, opacity, wireframe, self._light_eye,
+                                              self._light), lod)
 
     # -- grabbing -------------------------------------------------------------------------
 
@@ -388,8 +280,8 @@ class GLView(QOpenGLWidget):
         fbo.bind()
         self._offscreen_size = (w, h)
         try:
-            if self._dirty:
-                self._upload(self._frame)
+            if self._dirty and self._gpu is not None:
+                self._gpu.upload(self._frame, self.mirror)
                 self._dirty = False
             GL.glViewport(0, 0, w, h)
             GL.glClearColor(*BACKGROUND_VIDEO, 1.0)
@@ -416,7 +308,7 @@ class GLView(QOpenGLWidget):
     # -- 3D mouse control -----------------------------------------------------------------
 
     def face_at(self, x: float, y: float) -> int | None:
-        """3D view: the track id of the face drawn at widget pixel (x, y), the nearest one where
+        """3D view: the person id of the face drawn at widget pixel (x, y), the nearest one where
         projected faces overlap; None on the background."""
         frame = self._frame
         if frame is None or not frame.n_faces or not self.model.view_3d:
@@ -433,17 +325,21 @@ class GLView(QOpenGLWidget):
             if px.min() <= x <= px.max() and py.min() <= y <= py.max():
                 depth = float(np.median(ndc[:, 2]))
                 if best is None or depth < best[0]:
-                    best = (depth, tf.track_id)
+                    best = (depth, tf.person_id)
         return None if best is None else best[1]
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:
+    def mousePressEvent(self, event: QMouseEvent | None) -> None:
+        if event is None:
+            return
         if self.model.view_3d and event.button() == Qt.MouseButton.LeftButton:
             self._drag_from = event.position()
             self._press_at = event.position()
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
         super().mousePressEvent(event)
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+    def mouseMoveEvent(self, event: QMouseEvent | None) -> None:
+        if event is None:
+            return
         if self._drag_from is not None and self.model.view_3d:
             delta = event.position() - self._drag_from
             self._drag_from = event.position()
@@ -451,7 +347,9 @@ class GLView(QOpenGLWidget):
             self.update()
         super().mouseMoveEvent(event)
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+    def mouseReleaseEvent(self, event: QMouseEvent | None) -> None:
+        if event is None:
+            return
         if self._drag_from is not None:
             self._drag_from = None
             moved = event.position() - self._press_at
@@ -460,74 +358,20 @@ class GLView(QOpenGLWidget):
             self.setCursor(Qt.CursorShape.OpenHandCursor if self.model.view_3d else Qt.CursorShape.ArrowCursor)
         super().mouseReleaseEvent(event)
 
-    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+    def mouseDoubleClickEvent(self, event: QMouseEvent | None) -> None:
+        if event is None:
+            return
         if self.model.view_3d:
             self.camera.reset()
             self.update()
         super().mouseDoubleClickEvent(event)
 
-    def wheelEvent(self, event: QWheelEvent) -> None:
+    def wheelEvent(self, event: QWheelEvent | None) -> None:
+        if event is None:
+            return
         if self.model.view_3d:
             self.camera.zoom(event.angleDelta().y() / 120.0)
             self.update()
             event.accept()
         else:
             super().wheelEvent(event)
-
-
-class _UniformCache:
-    """Uniform locations looked up once per program."""
-
-    def __init__(self, program: int) -> None:
-        self.program = program
-        self._locations: dict[str, int] = {}
-
-    def _loc(self, name: str) -> int:
-        if name not in self._locations:
-            self._locations[name] = GL.glGetUniformLocation(self.program, name)
-        return self._locations[name]
-
-    def set_int(self, name: str, value: int) -> None:
-        GL.glUniform1i(self._loc(name), int(value))
-
-    def set_float(self, name: str, value: float) -> None:
-        GL.glUniform1f(self._loc(name), float(value))
-
-    def set_vec3(self, name: str, value) -> None:
-        GL.glUniform3f(self._loc(name), *(float(v) for v in value))
-
-    def set_matrix3(self, name: str, m: np.ndarray) -> None:
-        GL.glUniformMatrix3fv(self._loc(name), 1, GL.GL_TRUE, np.ascontiguousarray(m, np.float32))
-
-    def set_matrix4(self, name: str, m: np.ndarray) -> None:
-        GL.glUniformMatrix4fv(self._loc(name), 1, GL.GL_TRUE, np.ascontiguousarray(m, np.float32))
-
-
-class ShaderError(RuntimeError):
-    """A shader did not compile or link (the message carries the driver's log)."""
-
-
-def _program(vertex_src: str, fragment_src: str) -> int:
-    shaders = []
-    for kind, src in ((GL.GL_VERTEX_SHADER, vertex_src), (GL.GL_FRAGMENT_SHADER, fragment_src)):
-        shader = GL.glCreateShader(kind)
-        GL.glShaderSource(shader, src)
-        GL.glCompileShader(shader)
-        if not GL.glGetShaderiv(shader, GL.GL_COMPILE_STATUS):
-            raise ShaderError(f"shader compilation failed: {_text(GL.glGetShaderInfoLog(shader))}")
-        shaders.append(shader)
-    program = GL.glCreateProgram()
-    for shader in shaders:
-        GL.glAttachShader(program, shader)
-    GL.glLinkProgram(program)
-    if not GL.glGetProgramiv(program, GL.GL_LINK_STATUS):
-        raise ShaderError(f"shader link failed: {_text(GL.glGetProgramInfoLog(program))}")
-    for shader in shaders:
-        GL.glDetachShader(program, shader)
-        GL.glDeleteShader(shader)
-    return program
-
-
-def _text(log: bytes | str) -> str:
-    """Driver info logs come back as bytes or str depending on the PyOpenGL version."""
-    return log.decode(errors="replace") if isinstance(log, bytes) else str(log)

@@ -6,6 +6,13 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Qt and the window are imported late: start-up loads the models first
+    from PyQt6.QtWidgets import QApplication, QWidget
+
+    from tracker_app.display_frame import DisplayFrame
+    from tracker_app.main_window import MainWindow
 
 GL_VERSION = (3, 3)  # the shaders are GLSL 3.30 core
 SIGNAL_POLL_MS = 250  # how often Python may run a Ctrl-C handler while Qt's loop runs
@@ -28,15 +35,17 @@ def configure_gl_format() -> None:
     QSurfaceFormat.setDefaultFormat(fmt)
 
 
-def make_application(argv: list[str] | None = None):
+def make_application(argv: list[str] | None = None) -> QApplication:
     """The QApplication (created with the GL format above unless one exists already)."""
     from PyQt6.QtWidgets import QApplication
 
     from tracker_app import __version__
     from tracker_app.app_assets import APP_ID, app_icon
 
-    app = QApplication.instance()
-    if app is None:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        app = existing
+    else:
         configure_gl_format()
         app = QApplication(argv if argv is not None else sys.argv[:1])
     app.setOrganizationName("tracker-app")
@@ -57,14 +66,12 @@ def run_gui(video: Path | None = None, camera: int | None = None, config_path: P
     so the two overlap; with ``TRACKER_APP_STARTUP_REPORT=FILE`` the moments the window
     was shown and the first frame with a tracked face was drawn are written to FILE.
     """
-    import dataclasses
-
     # First of all: a Ctrl-C while the window is being built must not leave it and its
     # capture thread half made (the process then hung at exit).
     interrupt = CloseOnInterrupt()
     from engine.config import ConfigError, EngineConfig
     from tracker_app.engine_loader import EngineLoader
-    from tracker_app.settings import AppSettings, GuiConfig, SettingsStore
+    from tracker_app.settings import GuiConfig, SettingsStore, startup_settings
 
     try:
         engine_config = EngineConfig.load(config_path)
@@ -74,17 +81,19 @@ def run_gui(video: Path | None = None, camera: int | None = None, config_path: P
         print(f"tracker-app: error: {e}", file=sys.stderr)
         return 1
     app = make_application()
+    # The settings are loaded once, here: the loader and the window get the same ones.
+    problems: list[str] = []
     store = SettingsStore()
-    # The worker's configuration, worked out as MainWindow does; should they ever differ,
-    # the worker does not take this engine and loads its own.
-    settings = store.load(AppSettings.defaults(engine_config, gui_config))
-    if threads is not None:
-        settings = dataclasses.replace(settings, threads=threads)
+    settings = startup_settings(engine_config, gui_config, store, threads, report=problems.append)
+    for problem in problems:
+        print(f"tracker-app: warning: {problem}", file=sys.stderr)
     loader = EngineLoader(settings.engine_config(engine_config), settings.threads, video=video).start()
 
     from tracker_app.main_window import MainWindow
 
-    window = MainWindow(engine_config, gui_config, store, threads=threads, engine_loader=loader)
+    window = MainWindow(engine_config, gui_config, store, settings, engine_loader=loader)
+    if problems:
+        window.status.showMessage("; ".join(problems), 15_000)
     try:
         if interrupt.attach(window):  # Ctrl-C came during start-up: closed before showing
             raise KeyboardInterrupt
@@ -113,12 +122,12 @@ class StartupReport:
     was (``time.monotonic()``, comparable across processes on Linux), and the process's
     CPU seconds by then, as JSON, once."""
 
-    def __init__(self, window, path: Path) -> None:
+    def __init__(self, window: MainWindow, path: Path) -> None:
         self.path = path
         self.times: dict[str, float] = {"window_created": time.monotonic()}
         self._face_frame_pending = False
         # The models load on their own thread and may be ready before this report exists.
-        if window.engine_ready:
+        if window.model.state.engine_ready:
             self._mark("engine_ready")
         window.controller.worker.engine_ready.connect(lambda: self._mark("engine_ready"))
         window.controller.worker.frame_ready.connect(self._on_frame)
@@ -127,7 +136,7 @@ class StartupReport:
     def _mark(self, name: str) -> None:
         self.times.setdefault(name, time.monotonic())
 
-    def _on_frame(self, frame) -> None:
+    def _on_frame(self, frame: DisplayFrame) -> None:
         # A frame means the engine was ready (its signal may have gone out before we connected).
         self._mark("engine_ready")
         if frame.n_faces:
@@ -156,7 +165,7 @@ class CloseOnInterrupt:
 
     def __init__(self) -> None:
         self.requested = False
-        self._window = None
+        self._window: QWidget | None = None
         self._previous = signal.signal(signal.SIGINT, self._on_signal)
 
     def _on_signal(self, *_: object) -> None:
@@ -168,7 +177,7 @@ class CloseOnInterrupt:
 
             QTimer.singleShot(0, self._window.close)
 
-    def attach(self, window) -> bool:
+    def attach(self, window: QWidget) -> bool:
         """From now on Ctrl-C closes ``window``; True (and the window closed) when it came already."""
         from PyQt6.QtCore import QTimer
 

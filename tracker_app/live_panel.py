@@ -1,7 +1,9 @@
 """The Live panel: camera and mode picker, mirror, Set neutral, VMC streaming and the weights as bars.
 
 Widgets only: the panel edits a ``LiveOptions`` and says what the user asked for
-through signals; the main window does it (through the capture controller).
+through signals; the main window does it (through the capture controller) and shows the
+app's state back with ``show_state``, which the window's handlers take as "nothing to do"
+when it is already the state (no blocked signals).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from PyQt6.QtGui import QColor, QPainter, QPaintEvent
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                              QPushButton, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
+from engine.vmc import VmcTarget
 from tracker_app.cameras import CameraMode
 from tracker_app.settings import LiveOptions
 
@@ -38,7 +41,7 @@ class WeightBars(QWidget):
             self.values = values
             self.update()
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def paintEvent(self, event: QPaintEvent | None) -> None:
         painter = QPainter(self)
         width = max(1, self.width() - BAR_LABEL_WIDTH - 4)
         for row, name in enumerate(self.names):
@@ -57,7 +60,7 @@ class WeightBars(QWidget):
 class LivePanel(QWidget):
     """Edits ``options``; emits what to do. ``set_*`` methods show the app's state without signals."""
 
-    options_changed = pyqtSignal(object)  # LiveOptions
+    options_changed = pyqtSignal(LiveOptions)
     camera_requested = pyqtSignal(int, object)  # camera index, CameraMode or None (the camera's default)
     streaming_toggled = pyqtSignal(bool)
     neutral_requested = pyqtSignal()
@@ -98,12 +101,14 @@ class LivePanel(QWidget):
 
         self.stream = QCheckBox("Stream over VMC")
         self.host = QLineEdit(options.stream_host)
-        self.port = QSpinBox(minimum=1, maximum=65535)
+        self.port = QSpinBox()
+        self.port.setRange(1, 65535)
         self.port.setValue(options.stream_port)
-        self.follow = QSpinBox(minimum=0, maximum=100_000)
-        self.follow.setSpecialValueText("oldest track")
+        self.follow = QSpinBox()
+        self.follow.setRange(0, 100_000)
+        self.follow.setSpecialValueText("first person")
         self.follow.setValue(options.stream_follow)
-        self.follow.setToolTip("Track ID of the face to stream (shown by the view's readout)")
+        self.follow.setToolTip("Person ID of the face to stream (shown by the view's readout)")
         self.stream_status = QLabel("Not streaming")
         self.stream.toggled.connect(self.streaming_toggled)
         self.host.editingFinished.connect(self._edited)
@@ -132,18 +137,13 @@ class LivePanel(QWidget):
         layout.addWidget(weights, 1)
         self._fill_modes()
 
-    def set_streaming(self, target: object | None) -> None:
-        self.stream.blockSignals(True)
-        self.stream.setChecked(target is not None)
-        self.stream.blockSignals(False)
-        self.stream_status.setText(f"Streaming to {target}" if target is not None else "Not streaming")
+    def show_state(self, mirror: bool, streaming: VmcTarget | None) -> None:
+        """The app's mirror and streaming state."""
+        self.mirror.setChecked(mirror)
+        self.stream.setChecked(streaming is not None)
+        self.stream_status.setText(f"Streaming to {streaming}" if streaming is not None else "Not streaming")
         for w in (self.host, self.port):
-            w.setEnabled(target is None)
-
-    def set_mirror(self, on: bool) -> None:
-        self.mirror.blockSignals(True)
-        self.mirror.setChecked(on)
-        self.mirror.blockSignals(False)
+            w.setEnabled(streaming is None)
 
     def _edited(self) -> None:
         options = dataclasses.replace(self.options, stream_host=self.host.text().strip() or self.options.stream_host,

@@ -110,7 +110,7 @@ class PosePlots(QWidget):
         self._timing_top = 0.0
         self._mark_stale()
 
-    def showEvent(self, event: QShowEvent) -> None:
+    def showEvent(self, event: QShowEvent | None) -> None:
         super().showEvent(event)
         if self._stale:  # frames came while the plots were hidden
             self._redraw()

@@ -1,24 +1,37 @@
 """User settings of the desktop app: plain dataclasses, defaults from configs/, kept with QSettings.
 
 ``AppSettings`` is what the user can change (smoother, threads, detection,
-overlays). Its defaults come from configs/default.yaml (engine numbers) and
-configs/gui.yaml (app-only numbers), so the YAML files stay the one source of
-truth. ``SettingsStore`` is the only part that knows Qt: it reads and writes an
-``AppSettings`` and the recent-files list through QSettings.
+overlays, live options). Its defaults come from configs/default.yaml (engine
+numbers) and configs/gui.yaml (app-only numbers), so the YAML files stay the one
+source of truth; its ranges are those of the same keys in the YAML files, and its
+engine part reaches the engine through ``EngineConfig.with_choices``, the one path
+the command line's flags take too. ``SettingsStore`` is the only part that knows
+Qt: it reads and writes an ``AppSettings`` and the recent-files list through
+QSettings, every stored value checked like a YAML value (a bad one is named in one
+line and its default kept).
 """
 from __future__ import annotations
 
 import dataclasses
+import re
+import sys
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.config import CONFIGS, EngineConfig, load_config, section, setting
+from engine.config import (CONFIGS, DetectorConfig, EngineChoices, EngineConfig, RuntimeConfig, SmootherConfig,
+                           TrackerConfig, VmcConfig, bounds_like, check_value, load_config, section, setting,
+                           shown_value)
 from engine.cpus import usable_cpu_count
 from engine.pipeline import SMOOTHERS
 
 if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 GUI_CONFIG_PATH = CONFIGS / "gui.yaml"
 SMOOTHER_LABELS = {"off": "Off", "lookahead": "Look-ahead (smoothest, delayed)",
@@ -41,13 +54,13 @@ class LiveOptions:
     """Webcam, mirror and streaming choices (the Live panel). Changing them needs no new pipeline."""
 
     stream_host: str
-    stream_port: int
-    stream_follow: int = 0  # track ID to stream; 0: the oldest track in view
+    stream_port: int = bounds_like(VmcConfig, "port")
+    stream_follow: int = setting(0, minimum=0)  # person ID to stream; 0: the first person in view
     camera_mirror: bool = True  # a webcam is shown like a mirror; files as they are
     file_mirror: bool = False
-    camera_width: int = 0  # requested camera mode; 0: the camera's own default
-    camera_height: int = 0
-    camera_fps: float = 0.0
+    camera_width: int = setting(0, minimum=0)  # requested camera mode; 0: the camera's own default
+    camera_height: int = setting(0, minimum=0)
+    camera_fps: float = setting(0.0, minimum=0.0)
     calibration: str = ""  # JSON of engine.expressions.Calibration ("": no neutral set)
 
     def mirror_for(self, is_live: bool) -> bool:
@@ -77,18 +90,20 @@ class GuiConfig:
 
 @dataclass(frozen=True)
 class AppSettings:
-    """Everything the settings dialog (and the Live panel: ``live``) edits."""
+    """Everything the settings dialog (and the Live panel: ``live``) edits; each engine number
+    has the range of its key in the YAML files."""
 
-    smoother: str  # cameras: zero latency by default
-    n_pre: int
-    n_next: int
-    threads: int
-    min_score: float
-    max_faces: int
-    detect_every: int
     overlay: OverlayOptions
-    file_smoother: str  # files: look-ahead by default (smoothest; the delay does not matter)
     live: LiveOptions
+    smoother: str = bounds_like(GuiConfig, "smoother")  # cameras: zero latency by default
+    # files: look-ahead by default (smoothest; the delay does not matter)
+    file_smoother: str = bounds_like(GuiConfig, "file_smoother")
+    n_pre: int = bounds_like(SmootherConfig, "n_pre")
+    n_next: int = bounds_like(SmootherConfig, "n_next")
+    threads: int = bounds_like(RuntimeConfig, "intra_op_threads")
+    min_score: float = bounds_like(DetectorConfig, "min_score")
+    max_faces: int = bounds_like(TrackerConfig, "max_faces")
+    detect_every: int = bounds_like(TrackerConfig, "detect_every")
 
     @classmethod
     def defaults(cls, engine: EngineConfig, gui: GuiConfig) -> "AppSettings":
@@ -104,23 +119,28 @@ class AppSettings:
 
     def engine_config(self, base: EngineConfig) -> EngineConfig:
         """``base`` with the engine-side choices of these settings applied."""
-        r = dataclasses.replace
-        engine = base.with_threads(self.threads)
         # Spinning idle engine threads would take the CPU the GUI thread and software GL need.
-        engine = r(engine, runtime=r(engine.runtime, allow_spinning=False))
-        return r(engine,
-                 detector=r(base.detector, min_score=self.min_score),
-                 tracker=r(base.tracker, max_faces=self.max_faces, detect_every=self.detect_every),
-                 smoother=r(base.smoother, n_pre=self.n_pre, n_next=self.n_next))
+        return base.with_choices(EngineChoices(threads=self.threads, allow_spinning=False,
+                                               min_score=self.min_score, max_faces=self.max_faces,
+                                               detect_every=self.detect_every, n_pre=self.n_pre,
+                                               n_next=self.n_next), source="the app's settings")
 
-    def engine_part(self) -> tuple:
+    def engine_part(self) -> tuple[object, ...]:
         """The fields that need a new pipeline when they change (overlays and live options do not)."""
         return tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _NOT_ENGINE)
 
 
 _NOT_ENGINE = ("overlay", "live")
+# How QSettings' text (ini files keep every value as text) reads back as a YAML value would.
+_INTEGER = re.compile(r"[+-]?\d+")
 
 
+def startup_settings(engine: EngineConfig, gui: GuiConfig, store: SettingsStore, threads: int | None = None,
+                     report: Callable[[str], None] | None = None) -> AppSettings:
+    """The settings a window starts with, loaded once: stored values over the defaults, and
+    the command line's ``--threads`` for this run (not saved)."""
+    settings = store.load(AppSettings.defaults(engine, gui), report)
+    return settings if threads is None else dataclasses.replace(settings, threads=threads)
 
 
 class SettingsStore:
@@ -131,20 +151,19 @@ class SettingsStore:
 
         self.q = qsettings if qsettings is not None else QSettings("tracker-app", "tracker-app")
 
-    def load(self, defaults: AppSettings) -> AppSettings:
-        """Stored values over ``defaults``; a stored value of the wrong type is ignored."""
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(AppSettings):
-            if f.name not in _NOT_ENGINE:
-                values[f.name] = self._get(f"engine/{f.name}", getattr(defaults, f.name))
-        overlay = {f.name: self._get(f"overlay/{f.name}", getattr(defaults.overlay, f.name))
-                   for f in dataclasses.fields(OverlayOptions)}
-        live = {f.name: self._get(f"live/{f.name}", getattr(defaults.live, f.name))
-                for f in dataclasses.fields(LiveOptions)}
-        for key in ("smoother", "file_smoother"):
-            if values[key] not in SMOOTHERS:
-                values[key] = getattr(defaults, key)
-        return AppSettings(overlay=OverlayOptions(**overlay), live=LiveOptions(**live), **values)
+    def load(self, defaults: AppSettings, report: Callable[[str], None] | None = None) -> AppSettings:
+        """Stored values over ``defaults``. A stored value that a YAML file could not hold either
+        (wrong type, out of range) keeps its default and is named in one line to ``report``."""
+        def group(cls: type, prefix: str, base: Any) -> dict[str, Any]:
+            values = {}
+            for f in dataclasses.fields(cls):
+                if f.name not in _NOT_ENGINE:
+                    values[f.name] = self._get(cls, f.name, f"{prefix}/{f.name}", getattr(base, f.name), report)
+            return values
+
+        return AppSettings(overlay=OverlayOptions(**group(OverlayOptions, "overlay", defaults.overlay)),
+                           live=LiveOptions(**group(LiveOptions, "live", defaults.live)),
+                           **group(AppSettings, "engine", defaults))
 
     def save(self, settings: AppSettings) -> None:
         for f in dataclasses.fields(AppSettings):
@@ -168,13 +187,32 @@ class SettingsStore:
         self.q.sync()
         return files[:limit]
 
-    def _get(self, key: str, default: Any) -> Any:
+    def _get(self, cls: type, name: str, key: str, default: Any,
+             report: Callable[[str], None] | None) -> Any:
         raw = self.q.value(key, None)
         if raw is None:
             return default
+        value, problem = check_value(cls, name, _typed(typing.get_type_hints(cls)[name], raw))
+        if problem is None:
+            return value
+        if report is not None:
+            report(f"stored setting '{key}' {problem}, got {shown_value(raw)}: using {shown_value(default)}")
+        return default
+
+
+def _typed(hint: Any, raw: Any) -> Any:
+    """A QSettings value (text in ini files) as the YAML value it stands for; anything else
+    unchanged, for ``check_value`` to refuse. Only "true"/"false" are switches, only
+    whole numbers are integers: the rules of the YAML files."""
+    if not isinstance(raw, str):
+        return raw
+    if hint is bool:
+        return {"true": True, "false": False}.get(raw, raw)
+    if hint is int:
+        return int(raw) if _INTEGER.fullmatch(raw.strip()) else raw
+    if hint is float:
         try:
-            if isinstance(default, bool):  # ini files give back "true"/"false" strings
-                return raw if isinstance(raw, bool) else str(raw).lower() in ("true", "1", "yes")
-            return type(default)(raw)
-        except (TypeError, ValueError):
-            return default
+            return float(raw)
+        except ValueError:
+            return raw
+    return raw

@@ -1,15 +1,21 @@
 """The settings dialog: edits an AppSettings, knows nothing about where it is stored."""
 from __future__ import annotations
 
-
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
                              QGroupBox, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from engine.cpus import usable_cpu_count
-from tracker_app.settings import SMOOTHER_LABELS, SMOOTHERS, AppSettings, OverlayOptions
+from engine.smoothing import SMOOTHERS
+from tracker_app.settings import SMOOTHER_LABELS, AppSettings, OverlayOptions
 
 MAX_WINDOW = 15  # look-ahead frames on either side offered in the dialog
+
+
+def _spin(lo: int, hi: int) -> QSpinBox:
+    box = QSpinBox()
+    box.setRange(lo, hi)
+    return box
 
 
 class SettingsDialog(QDialog):
@@ -26,8 +32,8 @@ class SettingsDialog(QDialog):
         for key in SMOOTHERS:
             self.smoother.addItem(SMOOTHER_LABELS[key], key)
             self.file_smoother.addItem(SMOOTHER_LABELS[key], key)
-        self.n_pre = QSpinBox(minimum=0, maximum=MAX_WINDOW)
-        self.n_next = QSpinBox(minimum=0, maximum=MAX_WINDOW)
+        self.n_pre = _spin(0, MAX_WINDOW)
+        self.n_next = _spin(0, MAX_WINDOW)
         self.n_pre.setToolTip("Past frames averaged into each output frame")
         self.n_next.setToolTip("Future frames averaged in: the display is this many frames late")
         self.smoother.currentIndexChanged.connect(self._update_enabled)
@@ -39,11 +45,14 @@ class SettingsDialog(QDialog):
         form.addRow("Look-ahead: past frames", self.n_pre)
         form.addRow("Look-ahead: future frames", self.n_next)
 
-        self.threads = QSpinBox(minimum=1, maximum=usable_cpu_count())
-        self.min_score = QDoubleSpinBox(minimum=0.05, maximum=0.99, singleStep=0.05, decimals=2)
-        self.max_faces = QSpinBox(minimum=0, maximum=32)
+        self.threads = _spin(1, usable_cpu_count())
+        self.min_score = QDoubleSpinBox()
+        self.min_score.setRange(0.05, 0.99)
+        self.min_score.setSingleStep(0.05)
+        self.min_score.setDecimals(2)
+        self.max_faces = _spin(0, 32)
         self.max_faces.setSpecialValueText("no limit")
-        self.detect_every = QSpinBox(minimum=0, maximum=300)
+        self.detect_every = _spin(0, 300)
         self.detect_every.setSpecialValueText("only when needed")
         self.detect_every.setSuffix(" frames")
         engine = QGroupBox("Engine and detection")
@@ -54,7 +63,8 @@ class SettingsDialog(QDialog):
         form.addRow("Look for new faces every", self.detect_every)
 
         self.show_mesh = QCheckBox("Dense mesh")
-        self.opacity = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
         self.wireframe = QCheckBox("Wireframe")
         self.show_landmarks = QCheckBox("68 landmarks")
         self.show_axes = QCheckBox("Pose axes")
@@ -70,8 +80,9 @@ class SettingsDialog(QDialog):
                                    | QDialogButtonBox.StandardButton.RestoreDefaults)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(
-            lambda: self.load(self._defaults))
+        restore = buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
+        assert restore is not None  # asked for above
+        restore.clicked.connect(lambda: self.load(self._defaults))
         layout = QVBoxLayout(self)
         for w in (tracking, engine, overlays, buttons):
             layout.addWidget(w)

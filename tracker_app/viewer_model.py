@@ -1,8 +1,12 @@
-"""The app's data model: what is open, what is shown, and the recent pose history.
+"""The app's data model: what is open, what is shown, how it plays, and the recent pose history.
 
-Knows nothing of Qt (napari's layering): the main window feeds it from the capture
-worker's signals, and widgets (GL view, plots, status bar) observe it through
-plain-Python ``Event`` objects. Every method runs on the GUI thread.
+Owns every piece of view state: the source, the frame shown, the overlay options,
+3D view and focus, playing, speed, loop, mirror, streaming, recording, the last live
+readout and its latency, whether the engine is ready. Knows nothing of Qt (napari's
+layering): the main window feeds it from the capture worker's signals, and widgets
+(GL view, plots, status bar, the actions' checked and enabled states) observe it
+through plain-Python ``Event`` objects. Every method runs on the GUI thread.
+Also owns ``face_label``, the one place a face's name on screen is made.
 """
 from __future__ import annotations
 
@@ -10,30 +14,36 @@ import math
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Generic, TypeVar
 
 import numpy as np
 
+from engine.vmc import LiveFrame, VmcTarget
 from tracker_app.display_frame import DisplayFrame
 from tracker_app.settings import OverlayOptions
 
+_V = TypeVar("_V")
 
-class Event:
-    """A list of callbacks called in connection order with the emitted values."""
+
+class Event(Generic[_V]):
+    """A list of callbacks called in connection order with the emitted value."""
 
     def __init__(self) -> None:
-        self._callbacks: list[Callable[..., Any]] = []
+        self._callbacks: list[Callable[[_V], Any]] = []
 
-    def connect(self, callback: Callable[..., Any]) -> Callable[..., Any]:
+    def connect(self, callback: Callable[[_V], Any]) -> Callable[[_V], Any]:
         self._callbacks.append(callback)
         return callback
 
-    def disconnect(self, callback: Callable[..., Any]) -> None:
-        self._callbacks.remove(callback)
-
-    def emit(self, *args: Any) -> None:
+    def emit(self, value: _V) -> None:
         for callback in list(self._callbacks):
-            callback(*args)
+            callback(value)
+
+
+def face_label(person_id: int) -> str:
+    """How a face is named on screen (menus, the readout, the status bar): its person number,
+    which it keeps through occlusions, cuts and returns (``TrackedFace.person_id``)."""
+    return f"Face #{person_id}"
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,19 @@ class RateMeter:
         self._times.clear()
 
 
+@dataclass(frozen=True)
+class PlayState:
+    """How the source plays and what goes out: the state menus and toolbar buttons show."""
+
+    engine_ready: bool = False
+    playing: bool = False
+    speed: float = 1.0  # files: times the file's frame rate
+    loop: bool = False  # files: start again at the end
+    mirror: bool = False  # the view (and the streamed motion) like a mirror
+    streaming: VmcTarget | None = None  # the VMC receiver streamed to
+    recording: Path | None = None  # the session folder being written
+
+
 class ViewerModel:
     """State shared by the widgets; change it only through its methods so observers hear of it."""
 
@@ -176,37 +199,79 @@ class ViewerModel:
         self.view_3d = False
         self.source: SourceInfo | None = None
         self.frame: DisplayFrame | None = None
-        self.playing = False
-        self.recording: Path | None = None
-        self.focus_track: int | None = None  # 3D view: the track centred on (None: frame every face)
+        self.state = PlayState()
+        self.focus_person: int | None = None  # 3D view: the person centred on (None: frame every face)
         self.frames_shown = 0
+        self.live: LiveFrame | None = None  # the followed face of the last frame (pose vs neutral, weights)
+        self.latency_ms = 0.0  # source grab -> on screen, of the last frame
         self.history = PoseHistory(history_seconds)
         self.display_rate = RateMeter()
-        # events (arguments in brackets)
-        self.frame_changed = Event()  # (DisplayFrame | None)
-        self.overlay_changed = Event()  # (OverlayOptions)
-        self.view_mode_changed = Event()  # (bool view_3d)
-        self.source_changed = Event()  # (SourceInfo | None)
-        self.playing_changed = Event()  # (bool)
-        self.recording_changed = Event()  # (Path | None)
-        self.focus_changed = Event()  # (int | None track id)
+        # events, each with the value it carries
+        self.frame_changed: Event[DisplayFrame | None] = Event()
+        self.overlay_changed: Event[OverlayOptions] = Event()
+        self.view_mode_changed: Event[bool] = Event()  # view_3d
+        self.source_changed: Event[SourceInfo | None] = Event()
+        self.state_changed: Event[PlayState] = Event()
+        self.playing_changed: Event[bool] = Event()
+        self.recording_changed: Event[Path | None] = Event()
+        self.focus_changed: Event[int | None] = Event()  # person id
+        self.live_changed: Event[LiveFrame | None] = Event()
+
+    # -- state read by the widgets --------------------------------------------------------
+
+    @property
+    def playing(self) -> bool:
+        return self.state.playing
+
+    @property
+    def recording(self) -> Path | None:
+        return self.state.recording
+
+    @property
+    def is_file(self) -> bool:
+        """A file (video, image, folder) is open: seeking, stepping back, loop and speed apply."""
+        return self.source is not None and not self.source.is_live
+
+    # -- changes ------------------------------------------------------------------------------
 
     def set_frame(self, frame: DisplayFrame, now: float) -> None:
         self.frame = frame
         self.frames_shown += 1
+        self.latency_ms = (now - frame.pulled_at) * 1000
         self.history.append(frame)
         self.display_rate.tick(now)
         self.frame_changed.emit(frame)
+
+    def set_live(self, live: LiveFrame | None) -> None:
+        self.live = live
+        self.live_changed.emit(live)
+
+    def update_state(self, **changes: Any) -> None:
+        """Change fields of ``state`` (``PlayState``); observers hear of a real change only."""
+        new = replace(self.state, **changes)
+        if new == self.state:
+            return
+        old, self.state = self.state, new
+        if old.playing != new.playing:
+            if not new.playing:
+                self.display_rate.reset()  # a rate measured before a pause says nothing about now
+            self.playing_changed.emit(new.playing)
+        if old.recording != new.recording:
+            self.recording_changed.emit(new.recording)
+        self.state_changed.emit(new)
 
     def set_source(self, source: SourceInfo | None) -> None:
         self.source = source
         self.frame = None
         self.frames_shown = 0
-        self.focus_track = None
+        self.focus_person = None
+        if source is None:
+            self.live = None
         self.history.start(source)
         self.display_rate.reset()
         self.source_changed.emit(source)
         self.frame_changed.emit(None)
+        self.state_changed.emit(self.state)  # what is enabled depends on the source
 
     def update_frame_count(self, count: int, exact: bool = True) -> None:
         """A file's length: the true one (counted, or the end was reached; headers can be wrong),
@@ -230,21 +295,28 @@ class ViewerModel:
         if on != self.view_3d:
             self.view_3d = on
             self.view_mode_changed.emit(on)
+            self.state_changed.emit(self.state)
 
-    def set_focus(self, track_id: int | None) -> None:
+    def set_focus(self, person_id: int | None) -> None:
         """3D view: centre on this track (None: frame all faces)."""
-        if track_id != self.focus_track:
-            self.focus_track = track_id
-            self.focus_changed.emit(track_id)
+        if person_id != self.focus_person:
+            self.focus_person = person_id
+            self.focus_changed.emit(person_id)
 
     def set_playing(self, playing: bool) -> None:
-        if playing != self.playing:
-            self.playing = playing
-            self.playing_changed.emit(playing)
+        self.update_state(playing=playing)
 
-    def set_recording(self, folder: Path | None) -> None:
-        self.recording = folder
-        self.recording_changed.emit(folder)
+
+def readout_text(model: ViewerModel, live: LiveFrame | None) -> str:
+    """The view's readout: the followed face's pose relative to neutral, and the latency."""
+    if model.source is None:
+        return ""
+    latency = f"latency {model.latency_ms:4.0f} ms"
+    if live is None:
+        return f"no face\n{latency}"
+    m = live.motion
+    return (f"{face_label(live.person_id).lower()}  yaw {m.yaw:+6.1f}°  pitch {m.pitch:+6.1f}°  "
+            f"roll {m.roll:+6.1f}°\n{latency}")
 
 
 def frame_counter_text(index: int, total: int | None, exact: bool) -> str:

@@ -11,6 +11,7 @@ from PyQt6.QtWidgets import QMessageBox
 from engine.video_source import CameraSource
 from tests.support.gui import StampedCapture, close_window, make_window, qimage_rgb, wait_until
 from tracker_app.gl_view import BACKGROUND_3D
+from tracker_app.actions import Slot
 
 pytestmark = pytest.mark.gui
 
@@ -80,7 +81,7 @@ def test_closing_mid_play_leaves_no_running_thread(qapp, weights_dir, obama, med
     # A live source (it has a reader thread of its own): the long clip at camera pace.
     window.open_source(lambda: CameraSource(StampedCapture(media_dir / "obama_pingpong.mp4", fps=25)))
     wait_until(lambda: window.model.frames_shown >= 2 and window.model.playing, "live frames")
-    thread = window.controller.thread
+    thread = window.controller.capture_thread
     assert thread.isRunning()
     window.close()
     assert thread.isFinished() and not thread.isRunning()  # close() waited for it
@@ -90,7 +91,7 @@ def test_closing_mid_play_leaves_no_running_thread(qapp, weights_dir, obama, med
     window = make_window(tmp_path)
     window.open_source(str(obama))
     wait_until(lambda: window.model.frames_shown >= 2 and window.model.playing, "file frames")
-    thread = window.controller.thread
+    thread = window.controller.capture_thread
     window.close()
     assert thread.isFinished() and not thread.isRunning()
     sip.delete(window)
@@ -114,7 +115,8 @@ def test_switching_source_mid_play(window, obama, media_dir) -> None:
     window.source_box.activated.emit(entries.index(("file", str(obama.resolve()))))
     wait_until(lambda: window.model.source.path == obama.resolve() and window.model.frames_shown >= 2,
                "the recent file chosen in the picker")
-    assert [a.text() for a in window.recent_menu.actions()][:2] == ["&1 obama.mp4", "&2 obama_pingpong.mp4"]
+    assert [a.text() for a in window.commands.menus[Slot.RECENT_MENU].actions()][:2] == [
+        "&1 obama.mp4", "&2 obama_pingpong.mp4"]
 
 
 def test_missing_models_are_reported_and_the_window_stays_usable(qapp, obama, tmp_path) -> None:
@@ -139,6 +141,6 @@ def test_missing_models_are_reported_and_the_window_stays_usable(qapp, obama, tm
         # An empty 3D view: the background colour everywhere, no stale frame or mesh.
         background = np.round(np.array(BACKGROUND_3D) * 255)
         assert np.abs(grab.astype(int) - background).max() <= 1
-        assert window.model.frame is None and not window.engine_ready
+        assert window.model.frame is None and not window.model.state.engine_ready
     finally:
         close_window(window)

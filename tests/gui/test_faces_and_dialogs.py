@@ -16,6 +16,7 @@ from tests.support.gui import qimage_rgb, wait_until
 from tracker_app.export_actions import session_folder
 from tracker_app.gl_view import BACKGROUND_3D
 from tracker_app.record_dialog import FolderDialog, RecordDialog
+from tracker_app.actions import Act, Slot
 
 pytestmark = pytest.mark.gui
 
@@ -67,22 +68,23 @@ def test_3d_view_frames_every_face_of_emma_and_centres_on_a_clicked_one(window, 
         cx, cy = int((x1 + x2) / 2), int((y1 + y2) / 2)
         assert not _background(grab)[cy - 5:cy + 5, cx - 5:cx + 5].any()
     # A click on the leftmost face centres the view on it; a click on the background frames all again.
-    ids = [tf.track_id for tf in window.model.frame.result.faces]
+    ids = [tf.person_id for tf in window.model.frame.result.faces]
     left = int(np.argmin([b[0] for b in boxes]))
     x1, y1, x2, y2 = boxes[left]
     QTest.mouseClick(window.view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      QPoint(int((x1 + x2) / 2), int((y1 + y2) / 2)))
-    assert window.model.focus_track == ids[left]
+    assert window.model.focus_person == ids[left]
     centred = _projected_boxes(window)[left]
     assert centred[2] - centred[0] > 1.5 * (x2 - x1), "the picked face fills the view"
     assert abs((centred[0] + centred[2]) / 2 - window.view.width() / 2) < 0.1 * window.view.width()
-    window.focus_menu.aboutToShow.emit()
-    assert [a.text() for a in window.focus_menu.actions()] == ["&All Faces"] + [f"Face #{i}" for i in sorted(ids)]
+    window.commands.menus[Slot.FOCUS_MENU].aboutToShow.emit()
+    assert [a.text() for a in window.commands.menus[Slot.FOCUS_MENU].actions()] == (
+        ["&All Faces"] + [f"Face #{i}" for i in sorted(ids)])
     window.view.update()
     grab = qimage_rgb(window.view.grab_frame())
     corner = (3, 3)
     QTest.mouseClick(window.view, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(*corner))
-    assert _background(grab)[corner[1], corner[0]] and window.model.focus_track is None
+    assert _background(grab)[corner[1], corner[0]] and window.model.focus_person is None
     # The single image's values are in the readout (a plot of one point shows nothing).
     window.plots._stale = True
     wait_until(lambda: window.plots.readout.text().startswith("frame 0: yaw"), "the readout")
@@ -129,7 +131,7 @@ def test_open_an_image_folder(window, obama, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *_a, **_k: str(folder)))
     folder_item = next(i for i in range(window.source_box.count())
                        if (window.source_box.itemData(i) or (None,))[0] == "folder")
-    window._source_box_activated(folder_item)
+    window.source_box.activated.emit(folder_item)
     wait_until(lambda: window.model.source is not None and window.model.source.path == folder, "the folder")
     # The end of the source comes after the pause (two queued signals): wait for both.
     wait_until(lambda: not window.model.playing and window.model.frame is not None
@@ -156,7 +158,7 @@ def test_small_window_keeps_the_video_and_the_main_actions(window, obama) -> Non
     floor = max(0.3 * 960, *(d.minimumSizeHint().width() for d in (window.plots_dock, window.live_dock)))
     wait_until(lambda: window.width() == 960 and window.plots_dock.width() <= floor + 1, "the layout")
     assert window.view.width() > 2 * window.plots_dock.width()  # the video area has priority
-    for action in (window.act_record, window.act_view_3d, window.act_play):
+    for action in (window.commands[Act.RECORD], window.commands[Act.VIEW_3D], window.commands[Act.PLAY]):
         button = window.toolbar.widgetForAction(action)
         assert button is not None and button.isVisible(), f"{action.text()} went into the » overflow"
         assert button.geometry().right() <= window.toolbar.width()
@@ -167,7 +169,7 @@ def test_small_window_keeps_the_video_and_the_main_actions(window, obama) -> Non
     title_px = dialog.fontMetrics().horizontalAdvance(dialog.windowTitle())
     assert dialog.windowTitle() == "Open Camera by Number" and dialog.width() >= max(DIALOG_MIN_WIDTH, title_px)
     dialog.reject()
-    box = window._show_dialog(QMessageBox.Icon.Warning, "Cannot record",
+    box = window.show_dialog(QMessageBox.Icon.Warning, "Cannot record",
                               "cannot create the folder /no/such/place/for/a/session: Permission denied")
     wait_until(box.isVisible, "the message box")
     assert box.width() >= DIALOG_MIN_WIDTH

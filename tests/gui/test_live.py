@@ -13,6 +13,8 @@ from engine.video_source import CameraSource
 from tests.support.gui import StampedCapture, close_window, make_window, qimage_rgb, wait_until
 
 from tests.support.vmc_receiver import VmcReceiver
+from tracker_app.actions import Act
+from tracker_app.capture_worker import CaptureWorker
 
 pytestmark = pytest.mark.gui
 
@@ -22,9 +24,9 @@ NO_OVERLAY = dict(show_mesh=False, show_landmarks=False, show_axes=False)
 def _paused_on_a_face(window, obama, frames: int = 8) -> None:
     window.open_source(str(obama))
     wait_until(lambda: window.model.frames_shown >= frames, "frames of obama.mp4")
-    window.controller.pause()
+    window.controller.submit(CaptureWorker.pause)
     wait_until(lambda: not window.model.playing, "pause")
-    wait_until(lambda: window.last_live is not None, "the followed face")
+    wait_until(lambda: window.model.live is not None, "the followed face")
 
 
 def test_streaming_on_sends_bundles_and_off_stops(qapp, weights_dir, obama, tmp_path) -> None:
@@ -39,16 +41,16 @@ def test_streaming_on_sends_bundles_and_off_stops(qapp, weights_dir, obama, tmp_
         window.open_source(str(obama))
         wait_until(lambda: window.model.frames_shown >= 2, "playback")
         panel.stream.setChecked(True)  # the user ticks "Stream over VMC"
-        wait_until(lambda: window.streaming is not None, "streaming to start")
-        assert window.act_stream.isChecked() and str(receiver.port) in panel.stream_status.text()
+        wait_until(lambda: window.model.state.streaming is not None, "streaming to start")
+        assert window.commands[Act.STREAM].isChecked() and str(receiver.port) in panel.stream_status.text()
         wait_until(lambda: len(receiver.bundles) >= 10, "VMC bundles")
         bundle = receiver.bundles[-1]
         assert bundle.addresses()[0] == "/VMC/Ext/Bone/Pos" and bundle.addresses()[-3:] == [
             "/VMC/Ext/Blend/Apply", "/VMC/Ext/OK", "/VMC/Ext/T"]
         assert abs(np.linalg.norm(bundle.head()[1]) - 1) < 1e-5
         assert panel.bars.values and set(panel.bars.values) == set(bundle.weights())  # the bars show them
-        window.act_stream.trigger()  # off again (Live menu)
-        wait_until(lambda: window.streaming is None, "streaming to stop")
+        window.commands[Act.STREAM].trigger()  # off again (Live menu)
+        wait_until(lambda: window.model.state.streaming is None, "streaming to stop")
         assert not panel.stream.isChecked()
         time.sleep(0.3)
         count = len(receiver.bundles)
@@ -65,10 +67,10 @@ def test_mirror_flips_the_picture_and_is_per_source_kind(qapp, weights_dir, obam
     window = make_window(tmp_path)
     try:
         _paused_on_a_face(window, obama)
-        assert not window.act_mirror.isChecked() and not window.view.mirror  # files: off by default
+        assert not window.commands[Act.MIRROR].isChecked() and not window.view.mirror  # files: off by default
         window.model.update_overlay(**NO_OVERLAY)
         plain = qimage_rgb(window.view.grab_frame()).astype(int)
-        window.act_mirror.trigger()
+        window.commands[Act.MIRROR].trigger()
         mirrored = qimage_rgb(window.view.grab_frame()).astype(int)
         assert window.view.mirror and window.live_panel.mirror.isChecked()
         assert np.abs(mirrored - plain[:, ::-1]).mean() < 2  # the same picture, left-right flipped
@@ -85,11 +87,11 @@ def test_mirror_flips_the_picture_and_is_per_source_kind(qapp, weights_dir, obam
         assert xs.min() - 10 < cols.mean() < xs.max() + 10
         assert window.settings.live.file_mirror and window.settings.live.camera_mirror
         # A camera (a clip behind the camera interface) opens mirrored by default.
-        window.set_mirror(False)
+        window.live.set_mirror(False)
         feed = StampedCapture(obama.parent / "obama_pingpong.mp4", fps=25)  # 17 s of "camera"
         window.open_source(lambda: CameraSource(feed))
         wait_until(lambda: window.model.source is not None and window.model.source.is_live, "the camera")
-        assert window.view.mirror and window.act_mirror.isChecked()
+        assert window.view.mirror and window.commands[Act.MIRROR].isChecked()
     finally:
         close_window(window)
     again = make_window(tmp_path)  # remembered
@@ -103,23 +105,23 @@ def test_set_neutral_recentres_the_readout_and_is_remembered(qapp, weights_dir, 
     window = make_window(tmp_path)
     try:
         _paused_on_a_face(window, obama, frames=14)
-        before = window.last_live
+        before = window.model.live
         assert abs(before.motion.yaw) > 10  # obama looks aside here: recentring is visible
-        wait_until(lambda: f"{window.last_live.motion.yaw:+6.1f}" in window.view.readout.text(), "the readout")
+        wait_until(lambda: f"{window.model.live.motion.yaw:+6.1f}" in window.view.readout.text(), "the readout")
         assert "latency" in window.view.readout.text() and window.view.readout.isVisible()
         window.activateWindow()
         assert QTest.qWaitForWindowActive(window), "the window must be active for its shortcuts"
         window.view.setFocus()
         QTest.keyClick(window.view, Qt.Key.Key_N)  # the shortcut
         wait_until(lambda: window.settings.live.calibration != "", "the neutral face")
-        wait_until(lambda: window.last_live is not before, "the recentred readout")
-        motion = window.last_live.motion
+        wait_until(lambda: window.model.live is not before, "the recentred readout")
+        motion = window.model.live.motion
         assert max(abs(motion.yaw), abs(motion.pitch), abs(motion.roll)) < 0.5
         assert "yaw   +0.0°" in window.view.readout.text() or "yaw   -0.0°" in window.view.readout.text()
-        assert max(window.last_live.weights.values()) < 1e-6  # the expression is the neutral one too
-        window.controller.play()
+        assert max(window.model.live.weights.values()) < 1e-6  # the expression is the neutral one too
+        window.controller.submit(CaptureWorker.play)
         wait_until(lambda: window.model.frames_shown >= 30, "playback after Set neutral")
-        assert abs(window.last_live.motion.yaw - (window.model.frame.primary_face().pose.yaw
+        assert abs(window.model.live.motion.yaw - (window.model.frame.primary_face().pose.yaw
                                                   - before.motion.yaw)) < 5
         stored = window.settings.live.calibration
     finally:
@@ -163,12 +165,12 @@ def test_files_look_ahead_and_seeks_near_the_end_still_land(qapp, weights_dir, o
     try:
         assert window.settings.smoother_for(False) == "lookahead"
         _paused_on_a_face(window, obama, frames=3)
-        window.controller.seek(53)
+        window.controller.submit(CaptureWorker.seek, 53)
         wait_until(lambda: window.model.frame.result.index == 53, "the seek")
         time.sleep(0.3)
         QTest.qWait(50)
         assert window.model.frame.result.index == 53  # not overtaken by frame 54
-        window.controller.step()
+        window.controller.submit(CaptureWorker.step)
         wait_until(lambda: window.model.frame.result.index == 54, "the step to the last frame")
         assert not window.errors
     finally:

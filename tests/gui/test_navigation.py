@@ -12,6 +12,8 @@ from PyQt6.QtWidgets import QApplication, QInputDialog
 
 from tests.support.gui import wait_until
 from engine.playback import plural
+from tracker_app.actions import Act
+from tracker_app.capture_worker import CaptureWorker
 
 pytestmark = pytest.mark.gui
 
@@ -31,7 +33,7 @@ def _open_paused(window, path) -> None:
     window.open_source(str(path))
     wait_until(lambda: window.model.frames_shown >= 2, f"frames of {path.name}")
     wait_until(lambda: window.model.source.frame_count_exact, "the frame count")
-    window.controller.pause()
+    window.controller.submit(CaptureWorker.pause)
     wait_until(lambda: not window.model.playing, "pause")
 
 
@@ -44,7 +46,7 @@ def test_click_on_the_track_jumps_to_that_frame(window, obama, obama_frames) -> 
     _open_paused(window, obama)
     window.go_to_frame(0)
     wait_until(lambda: _shows(window, 0), "frame 0")
-    bar = window.seek_slider
+    bar = window.seek.bar
     assert bar.maximum() == 54
     before = window.model.frame.result.index
     x = round(bar.width() * 0.75)
@@ -54,8 +56,8 @@ def test_click_on_the_track_jumps_to_that_frame(window, obama, obama_frames) -> 
     assert abs(target - before) > bar.pageStep()
     wait_until(lambda: _shows(window, target), f"frame {target}")
     assert np.array_equal(window.model.frame.image, obama_frames[target])  # that very frame
-    assert window.frame_label.text() == f"{target} / 55"
-    assert window.fps_label.text() == "paused"  # not a stale rate, not "0.0 fps"
+    assert window.seek.label.text() == f"{target} / 55"
+    assert window.status.fps_label.text() == "paused"  # not a stale rate, not "0.0 fps"
     assert not window.errors
 
 
@@ -63,7 +65,7 @@ def test_drag_shows_the_counter_live_and_lands_exactly(window, obama, obama_fram
     _open_paused(window, obama)
     window.go_to_frame(0)
     wait_until(lambda: _shows(window, 0), "frame 0")
-    bar = window.seek_slider
+    bar = window.seek.bar
     y = bar.height() // 2
     handle_x = next(x for x in range(bar.width()) if bar.value_at(x) == 0)
     QTest.mousePress(bar, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(handle_x, y))
@@ -73,7 +75,7 @@ def test_drag_shows_the_counter_live_and_lands_exactly(window, obama, obama_fram
     for x in np.linspace(handle_x, target_x, 12).round().astype(int):
         QTest.mouseMove(bar, QPoint(int(x), y))
         QApplication.processEvents()
-        seen.append(window.frame_label.text())
+        seen.append(window.seek.label.text())
         QTest.qWait(40)
     dragged_to = bar.value()
     assert dragged_to >= 30
@@ -89,8 +91,8 @@ def test_drag_shows_the_counter_live_and_lands_exactly(window, obama, obama_fram
 
 def test_go_to_frame_field(window, obama, obama_frames) -> None:
     _open_paused(window, obama)
-    assert window.act_goto.shortcut() == QKeySequence("Ctrl+G")
-    window.act_goto.trigger()  # as Ctrl+G does (Xvfb has no window manager to make the window active)
+    assert window.commands[Act.GOTO].shortcut() == QKeySequence("Ctrl+G")
+    window.commands[Act.GOTO].trigger()  # as Ctrl+G does (Xvfb has no window manager to make the window active)
     wait_until(lambda: any(isinstance(w, QInputDialog) and w.isVisible() for w in QApplication.topLevelWidgets()),
                "the go-to-frame dialog")
     dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, QInputDialog) and w.isVisible())
@@ -100,7 +102,7 @@ def test_go_to_frame_field(window, obama, obama_frames) -> None:
     wait_until(lambda: _shows(window, 33), "frame 33")
     assert not window.model.playing
     assert np.array_equal(window.model.frame.image, obama_frames[33])
-    assert window.seek_slider.value() == 33 and window.frame_label.text() == "33 / 55"
+    assert window.seek.bar.value() == 33 and window.seek.label.text() == "33 / 55"
     window.go_to_frame(500)  # past the end: the last frame
     wait_until(lambda: _shows(window, 54), "the last frame")
 
@@ -131,11 +133,11 @@ def test_plots_keep_their_history_across_a_seek_back(window, obama) -> None:
 def test_loop_and_speed(window, obama) -> None:
     window.set_speed(2.0)
     window.set_loop(True)
-    assert window.act_loop.isChecked() and window.speed_actions[2.0].isChecked()
+    assert window.commands[Act.LOOP].isChecked() and window.commands.speed[2.0].isChecked()
     window.open_source(str(obama))
     wait_until(lambda: window.model.frame is not None and window.model.frame.result.index >= 50, "the end")
     wait_until(lambda: window.model.frame.result.index < 10 and window.model.playing, "playing again from 0")
-    assert "(2×)" in window.fps_label.text() or window.fps_label.text() == ""
+    assert "(2×)" in window.status.fps_label.text() or window.status.fps_label.text() == ""
     window.set_loop(False)
     # The end of the source comes after the pause (two queued signals): wait for both.
     wait_until(lambda: not window.model.playing and "End of video" in window.statusBar().currentMessage(),
@@ -147,7 +149,7 @@ def test_loop_and_speed(window, obama) -> None:
 def test_menu_hover_keeps_the_status_message(window) -> None:
     # The models load in the capture thread and say so in the status bar when ready: wait for
     # that first (on a loaded machine it came during the hover), only the hover is under test.
-    wait_until(lambda: window.engine_ready, "the models")
+    wait_until(lambda: window.model.state.engine_ready, "the models")
     QApplication.processEvents()
     window.statusBar().showMessage("Saved /tmp/x.png", 10_000)
     menu = window.menuBar().actions()[0].menu()

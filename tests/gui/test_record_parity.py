@@ -16,6 +16,7 @@ from engine.frame_selection import FrameSelection
 from engine.session import ExportOptions
 from tests.support.video_fixtures import iter_video_frames
 from tests.support.gui import close_window, make_window, wait_until
+from tracker_app.capture_worker import CaptureWorker
 
 pytestmark = pytest.mark.gui
 
@@ -46,12 +47,12 @@ def test_record_session_equals_track(qapp, weights_dir, obama, tmp_path) -> None
     try:
         window.open_source(str(obama))
         wait_until(lambda: window.model.frames_shown >= 3, "frames of obama.mp4")
-        window.controller.pause()
+        window.controller.submit(CaptureWorker.pause)
         wait_until(lambda: not window.model.playing, "pause")
         recorded = tmp_path / "recorded"
         window.start_recording(recorded, exports, from_start=True)
         wait_until(lambda: window.model.recording == recorded, "recording to start")
-        window.controller.play()
+        window.controller.submit(CaptureWorker.play)
         wait_until(lambda: window.model.recording is None, "the recording to end with the video", timeout=600)
         smoother = window.settings.smoother_for(False)  # the file smoother
         assert not window.errors

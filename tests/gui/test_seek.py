@@ -9,6 +9,7 @@ import pytest
 from engine.video_source import VideoFileSource
 from tests.support.gui import wait_until
 from tracker_app.viewer_model import frame_counter_text
+from tracker_app.capture_worker import CaptureWorker
 
 pytestmark = pytest.mark.gui
 
@@ -29,18 +30,18 @@ def test_counter_text() -> None:
 def test_estimate_then_clamped_seek_past_the_real_end(window, obama) -> None:
     window.open_source(lambda: _NotCounted(obama))
     wait_until(lambda: window.model.frames_shown >= 3, "frames of obama.mp4")
-    window.controller.pause()
+    window.controller.submit(CaptureWorker.pause)
     wait_until(lambda: not window.model.playing, "pause")
     source = window.model.source
     assert source.frame_count == 158 and not source.frame_count_exact  # the header's claim
-    assert window.frame_label.text().endswith(" / ~158")
-    assert window.seek_slider.maximum() == 157
-    window.seek_slider.setValue(150)  # a click on the bar past the real end
+    assert window.seek.label.text().endswith(" / ~158")
+    assert window.seek.bar.maximum() == 157
+    window.seek.bar.setValue(150)  # a click on the bar past the real end
     wait_until(lambda: window.model.frame is not None and window.model.frame.result.index == 54,
                "the last frame")
     assert window.model.source.frame_count == 55 and window.model.source.frame_count_exact
-    assert window.seek_slider.maximum() == 54 and window.seek_slider.value() == 54
-    assert window.frame_label.text() == "54 / 55"
+    assert window.seek.bar.maximum() == 54 and window.seek.bar.value() == 54
+    assert window.seek.label.text() == "54 / 55"
     assert not window.errors
     # The frame shown is the file's last frame, pixel for pixel.
     cap = cv2.VideoCapture(str(obama))

@@ -10,6 +10,8 @@ from engine.config import EngineConfig
 from tests.support.gui import close_window, make_window, wait_until
 from tracker_app.settings import AppSettings, GuiConfig, OverlayOptions, SettingsStore
 from tracker_app.settings_dialog import SettingsDialog
+from tracker_app.actions import Act
+from tracker_app.capture_worker import CaptureWorker
 
 
 def _store(tmp_path) -> SettingsStore:
@@ -82,7 +84,7 @@ def test_settings_apply_to_a_playing_window_and_persist(qapp, weights_dir, obama
         new = dataclasses.replace(window.settings, smoother="lookahead", n_pre=2, n_next=2,
                                   overlay=dataclasses.replace(window.settings.overlay, wireframe=True))
         window.apply_settings(new)
-        assert window.model.overlay.wireframe and window.act_wireframe.isChecked()
+        assert window.model.overlay.wireframe and window.commands[Act.WIREFRAME].isChecked()
         playback = window.controller.worker.playback
         wait_until(lambda: playback.pipeline is not None and playback.pipeline.delay_frames == 2,
                    "the look-ahead pipeline")
@@ -90,12 +92,12 @@ def test_settings_apply_to_a_playing_window_and_persist(qapp, weights_dir, obama
         wait_until(lambda: window.model.frames_shown >= shown + 3, "frames after the change")
         assert not window.errors
         # Seek and step with a delaying smoother still land on the frame asked for.
-        window.controller.pause()
-        window.controller.seek(30)
+        window.controller.submit(CaptureWorker.pause)
+        window.controller.submit(CaptureWorker.seek, 30)
         wait_until(lambda: window.model.frame.result.index == 30, "seek to frame 30")
-        window.controller.step()
+        window.controller.submit(CaptureWorker.step)
         wait_until(lambda: window.model.frame.result.index == 31, "step to frame 31")
-        window.act_landmarks.trigger()  # a View menu toggle is a setting too
+        window.commands[Act.LANDMARKS].trigger()  # a View menu toggle is a setting too
         assert not window.model.overlay.show_landmarks
     finally:
         close_window(window)

@@ -6,7 +6,7 @@ import pytest
 
 from engine.face_model import FaceModel
 from tracker_app.cameras import _linux_cameras
-from tracker_app.display_frame import axis_arrows, vertex_normals
+from engine.display_arrays import axis_arrows, vertex_normals
 from tracker_app.mesh_lod import choose_lod, mesh_lods
 from tracker_app.view_math import OrbitCamera, fit_rect, image_projection
 

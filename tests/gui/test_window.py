@@ -20,6 +20,8 @@ from engine.table import table_columns
 from tests.support.video_fixtures import iter_video_frames
 from tests.support.gui import close_window, make_window, qimage_rgb, wait_until
 from tracker_app.view_math import fit_rect
+from tracker_app.actions import Act
+from tracker_app.capture_worker import CaptureWorker
 
 pytestmark = pytest.mark.gui
 
@@ -33,7 +35,7 @@ def played(qapp, weights_dir, obama, tmp_path_factory):
     w = make_window(tmp_path_factory.mktemp("settings"))
     w.open_source(str(obama))
     wait_until(lambda: w.model.frames_shown >= FRAMES_BEFORE_CHECKS, "frames of obama.mp4")
-    w.controller.pause()
+    w.controller.submit(CaptureWorker.pause)
     wait_until(lambda: not w.model.playing, "pause")
     assert w.model.frame.n_faces == 1, "obama.mp4 shows one face"
     yield w
@@ -62,8 +64,8 @@ def test_opens_and_plays(played, obama) -> None:
     assert model.source is not None and model.source.path == obama and not model.source.is_live
     assert model.frames_shown >= FRAMES_BEFORE_CHECKS
     assert model.frame.result.index >= FRAMES_BEFORE_CHECKS - 1
-    wait_until(lambda: played.seek_slider.value() == model.frame.result.index, "the seek bar")
-    assert "ms" in played.timing_label.text() and played.fps_label.text() == "paused"  # no stale rate
+    wait_until(lambda: played.seek.bar.value() == model.frame.result.index, "the seek bar")
+    assert "ms" in played.status.timing_label.text() and played.status.fps_label.text() == "paused"  # no stale rate
     assert not played.errors
 
 
@@ -156,7 +158,7 @@ def test_3d_mode_renders_the_mesh_and_orbits(played) -> None:
     model.update_overlay(show_mesh=True, wireframe=False)
     model.set_view_3d(True)
     try:
-        assert played.act_view_3d.isChecked()
+        assert played.commands[Act.VIEW_3D].isChecked()
         front = qimage_rgb(view.grab_frame())
         background = np.array([round(c * 255) for c in (0.16, 0.17, 0.20)])
         mesh = np.abs(front.astype(int) - background).max(axis=2) > 12
@@ -242,13 +244,13 @@ def test_record_session_writes_table_and_overlay_video(played, tmp_path) -> None
     folder = tmp_path / "session"
     played.start_recording(folder, ExportOptions(video=True))
     wait_until(lambda: played.model.recording == folder, "recording to start")
-    assert played.act_record.isChecked() and "REC" in played.recording_label.text()
+    assert played.commands[Act.RECORD].isChecked() and "REC" in played.status.recording_label.text()
     start = played.model.frames_shown
-    played.controller.play()
+    played.controller.submit(CaptureWorker.play)
     wait_until(lambda: played.model.frames_shown >= start + 8, "recorded frames")  # 55 frames: no end yet
     played.stop_recording()
     wait_until(lambda: played.model.recording is None, "recording to stop")
-    played.controller.pause()
+    played.controller.submit(CaptureWorker.pause)
     assert not played.errors
 
     with open(folder / TABLE_NAME, newline="") as f:
@@ -265,13 +267,13 @@ def test_record_session_writes_table_and_overlay_video(played, tmp_path) -> None
 
 
 def test_seek_and_step(played) -> None:
-    played.controller.pause()
-    played.controller.seek(40)
+    played.controller.submit(CaptureWorker.pause)
+    played.controller.submit(CaptureWorker.seek, 40)
     wait_until(lambda: played.model.frame.result.index == 40, "seek to frame 40")
-    played.controller.step()
+    played.controller.submit(CaptureWorker.step)
     wait_until(lambda: played.model.frame.result.index == 41, "step to frame 41")
     assert played.model.frame.n_faces == 1
-    assert played.seek_slider.value() == 41
+    assert played.seek.bar.value() == 41
 
 
 def test_view_rect_letterboxes(played) -> None:
@@ -305,14 +307,14 @@ def test_frame_count_is_learned_in_the_background(played) -> None:
     """obama.mp4's header claims 158 frames; the window soon knows the 55 it holds."""
     wait_until(lambda: played.model.source.frame_count_exact, "the background frame count")
     assert played.model.source.frame_count == 55
-    assert played.seek_slider.maximum() == 54
-    assert played.frame_label.text().endswith(" / 55") and "~" not in played.frame_label.text()
+    assert played.seek.bar.maximum() == 54
+    assert played.seek.label.text().endswith(" / 55") and "~" not in played.seek.label.text()
 
 
 def test_step_back(played) -> None:
-    played.controller.seek(30)
+    played.controller.submit(CaptureWorker.seek, 30)
     wait_until(lambda: played.model.frame.result.index == 30, "seek to frame 30")
     played.step_back()
     wait_until(lambda: played.model.frame.result.index == 29, "step back to frame 29")
-    assert not played.model.playing and played.seek_slider.value() == 29
-    assert played.frame_label.text().startswith("29 / ")  # 0-based, as in faces.csv
+    assert not played.model.playing and played.seek.bar.value() == 29
+    assert played.seek.label.text().startswith("29 / ")  # 0-based, as in faces.csv

@@ -16,17 +16,22 @@ from PyQt6.QtTest import QTest
 
 from engine.config import EngineConfig
 from tracker_app.main_window import MainWindow
-from tracker_app.settings import GuiConfig, SettingsStore
+from tracker_app.settings import GuiConfig, SettingsStore, startup_settings
 
 WAIT_S = 120.0  # generous: the machine running the tests may be busy with other work
 WINDOW_SIZE = (1000, 640)
 
 
+def settings_store(settings_dir: Path) -> SettingsStore:
+    """A throw-away settings file (never the user's)."""
+    return SettingsStore(QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.Format.IniFormat))
+
+
 def make_window(settings_dir: Path, threads: int | None = None,
-                engine_config: EngineConfig | None = None) -> MainWindow:
-    store = SettingsStore(QSettings(str(Path(settings_dir) / "settings.ini"), QSettings.Format.IniFormat))
-    window = MainWindow(engine_config or EngineConfig.load(), GuiConfig.load(), store, threads=threads,
-                        cameras=[])
+                engine_config: EngineConfig | None = None, cameras: list[tuple[int, str]] | None = None) -> MainWindow:
+    store = settings_store(settings_dir)
+    engine, gui = engine_config or EngineConfig.load(), GuiConfig.load()
+    window = MainWindow(engine, gui, store, startup_settings(engine, gui, store, threads), cameras=cameras or [])
     window.resize(*WINDOW_SIZE)
     window.show()
     return window
@@ -34,7 +39,7 @@ def make_window(settings_dir: Path, threads: int | None = None,
 
 def close_window(window: MainWindow) -> None:
     window.close()
-    assert window.controller.thread.wait(10_000), "capture thread still running after close"
+    assert window.controller.capture_thread.wait(10_000), "capture thread still running after close"
     # Destroy it now (GL context included), as run_gui does: a window left to the garbage
     # collector may be destroyed in the middle of the next window's GL code, and Qt leaves
     # no context current after destroying one.

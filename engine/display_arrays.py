@@ -1,0 +1,116 @@
+"""What a view draws of one frame, as GPU-ready arrays: a typed result of the engine.
+
+``display_arrays(result, triangles)`` turns a ``FrameResult`` into ``DisplayArrays``:
+every face's mesh interleaved with its vertex normals, the landmark points and the
+pose-axis arrows as coloured triangles, all in image pixels (x right, y down, z towards
+the viewer), float32 and contiguous. ``engine.playback.Playback`` makes them for every
+frame it shows, in the thread that tracks, so a GUI thread only copies finished arrays
+into OpenGL buffers. No Qt, no OpenGL.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.face_model import NOSE_TIP, FaceModel
+from engine.frames import FrameResult
+from engine.overlay import AXIS_COLOURS, AXIS_LENGTH
+from engine.render import MeshRenderer
+from engine.results import Face
+
+# Arrow geometry, as fractions of the face box's mean side (engine.overlay draws the
+# same arrows with OpenCV at about side / 120 px; on screen a little bolder reads better).
+AXIS_WIDTH = 1 / 70
+AXIS_HEAD_LENGTH = 0.15  # of the arrow length, as cv2.arrowedLine's tipLength
+AXIS_HEAD_WIDTH = 3.2  # times the shaft width
+MESH_FLOATS = 6  # x, y, z, nx, ny, nz per vertex
+AXIS_FLOATS = 5  # x, y, r, g, b per vertex
+
+
+@dataclass(frozen=True)
+class DisplayArrays:
+    """One frame's drawing, in image pixels."""
+
+    mesh: np.ndarray  # (faces * n, 6) float32: position (image space, z towards the viewer), unit normal
+    landmarks: np.ndarray  # (faces * 68, 2) float32
+    axes: np.ndarray  # (k, 5) float32 triangles: x, y, r, g, b; drawn in order (back to front)
+    n_vertices: int  # vertices per face
+
+
+def display_arrays(result: FrameResult, triangles: np.ndarray) -> DisplayArrays:
+    """Normals, interleaved mesh buffer, landmarks and axis arrows of ``result``'s faces, whose
+    dense meshes share ``triangles`` (the face model's)."""
+    faces = [tf.face for tf in result.faces]
+    meshes = []
+    for face in faces:
+        if face.vertices is None:
+            raise ValueError("the display needs dense results (TrackingPipeline(dense=True))")
+        v = np.asarray(face.vertices, np.float32)
+        meshes.append(np.hstack([v, vertex_normals(v, triangles)]))
+    mesh = np.concatenate(meshes) if meshes else np.zeros((0, MESH_FLOATS), np.float32)
+    landmarks = (np.concatenate([f.landmarks[:, :2] for f in faces]).astype(np.float32)
+                 if faces else np.zeros((0, 2), np.float32))
+    axes = (np.concatenate([axis_arrows(f) for f in faces]) if faces
+            else np.zeros((0, AXIS_FLOATS), np.float32))
+    return DisplayArrays(mesh=np.ascontiguousarray(mesh), landmarks=np.ascontiguousarray(landmarks),
+                         axes=np.ascontiguousarray(axes), n_vertices=len(mesh) // max(1, len(faces)))
+
+
+def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Area-weighted unit vertex normals (n, 3) float32, oriented towards the viewer (+z).
+
+    The C rasteriser's kernel (render_c, GIL released): about a tenth of the time of
+    the same sums in NumPy, which matters on a capture thread sharing two cores with
+    the GUI.
+    """
+    n = _renderer(triangles).vertex_normals(vertices)
+    # The winding of the topology decides the sign; a face is seen from the front, so
+    # its normals must point mostly towards +z (the viewer) whatever the topology says.
+    return -n if n[:, 2].sum() < 0 else n
+
+
+_renderers: dict[int, tuple[np.ndarray, MeshRenderer]] = {}
+
+
+def _renderer(triangles: np.ndarray) -> MeshRenderer:
+    """A renderer (validated topology) for ``triangles``, made once per triangle array."""
+    cached = _renderers.get(id(triangles))
+    if cached is None or cached[0] is not triangles:
+        cached = (triangles, MeshRenderer(np.asarray(triangles, np.int32)))
+        _renderers[id(triangles)] = cached
+    return cached[1]
+
+
+def axis_arrows(face: Face) -> np.ndarray:
+    """Triangles (k, 5) of the three pose-axis arrows from the nose tip, farthest axis first."""
+    side = float((face.box[2] - face.box[0] + face.box[3] - face.box[1]) / 2)
+    origin = face.landmarks[NOSE_TIP, :2].astype(np.float32)
+    tips = FaceModel.pose_axes_2d(face.pose, origin, AXIS_LENGTH * side)
+    width = max(2.0, side * AXIS_WIDTH)
+    parts = []
+    # Same painter's order as engine.overlay.draw_face: the axis pointing away first.
+    for k in np.argsort(face.pose.rotation[2, :]):
+        rgb = np.asarray(AXIS_COLOURS[k][::-1], np.float32) / 255.0
+        parts.append(_arrow(origin, tips[k], width, rgb))
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _arrow(start: np.ndarray, end: np.ndarray, width: float, rgb: np.ndarray) -> np.ndarray:
+    """Shaft quad (two triangles) plus a head triangle; an axis seen end-on is a dot."""
+    d = end - start
+    length = float(np.hypot(*d))
+    if length < 1e-3:
+        d, length = np.array([1.0, 0.0], np.float32), 1e-3
+    u = d / length
+    perp = np.array([-u[1], u[0]], np.float32)
+    head = min(length, max(AXIS_HEAD_LENGTH * length, 2 * width))
+    base = end - u * head
+    h = width / 2
+    s0, s1, s2, s3 = start + perp * h, start - perp * h, base - perp * h, base + perp * h
+    hw = width * AXIS_HEAD_WIDTH / 2
+    points = [s0, s1, s2, s0, s2, s3, base + perp * hw, base - perp * hw, end]
+    out = np.empty((len(points), AXIS_FLOATS), np.float32)
+    out[:, :2] = points
+    out[:, 2:] = rgb
+    return out
