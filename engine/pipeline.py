@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from engine.choices import STAGES
+from engine.choices import STAGES, Stage
 from engine.analyzer import FaceAnalyzer
 from engine.config import EngineConfig
 from engine.frames import FramePacket, FrameResult, without_pixels
@@ -101,7 +101,7 @@ class TrackingPipeline:
         s.tracks_lost += len(step.lost)
         for reason in step.lost.values():
             s.lost_reasons[reason] = s.lost_reasons.get(reason, 0) + 1
-        timings = {"decode": float(packet.decode_ms), "detect": step.timings_ms.get("detect", 0.0),
+        timings: dict[Stage, float] = {"decode": float(packet.decode_ms), "detect": step.timings_ms.get("detect", 0.0),
                    "regress": step.timings_ms.get("regress", 0.0),
                    "verify": step.timings_ms.get("verify", 0.0)}
         image = packet.image if self.keep_pixels else without_pixels(packet.image)

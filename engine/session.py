@@ -35,7 +35,7 @@ from engine.config import EngineConfig
 from engine.frame_selection import FrameSelection
 from engine.frames import FramePacket, FrameResult
 from engine.mesh_export import MESH_FORMATS, MESH_SPACES
-from engine.choices import EXPORT_STAGE, RENDER_MODES, SMOOTHERS, STAGES
+from engine.choices import EXPORT_STAGE, RENDER_MODES, SMOOTHERS, STAGES, Stage
 from engine.name_lists import check_names
 from engine.pipeline import TrackingPipeline
 from engine.run_record import RunRecord, prepare_out_dir
@@ -205,7 +205,7 @@ class Session:
         self.summary = SessionSummary()
         self.error: str | None = None  # first failed write; the run should end
         self._track_ids: set[int] = set()
-        self._stage_ms: dict[str, array[float]] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
+        self._stage_ms: dict[Stage, array[float]] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
         self._t0, self._cpu0 = time.perf_counter(), time.process_time()
         self._finished = False
         self._flushed = False

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.analyzer import FaceAnalyzer
+from engine.choices import Stage
 from engine.config import TrackerConfig
 from engine.detector import Detection
 from engine.frames import TrackedFace
@@ -121,7 +122,7 @@ class TrackStep:
     cut: bool = False  # the frame starts a new shot
     started: list[int] = field(default_factory=list)  # track IDs that began a segment in this frame
     lost: dict[int, str] = field(default_factory=dict)  # track ID -> reason, ended in this frame
-    timings_ms: dict[str, float] = field(default_factory=dict)  # "detect", "regress", "verify"
+    timings_ms: dict[Stage, float] = field(default_factory=dict)  # detect, regress, verify
 
 
 @dataclass

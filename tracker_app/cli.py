@@ -7,10 +7,21 @@ import logging
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.choices import MESH_SPACES, SMOOTHERS
 from engine.errors import TrackerError, UsageError
 from tracker_app import __version__
+
+if TYPE_CHECKING:  # the commands import these when they run (a fast --help)
+    from engine.analyzer import FaceAnalyzer
+    from engine.batch.engine import BatchEngine
+    from engine.batch.index import InputOutcome
+    from engine.batch.runner import BatchPlan
+    from engine.config import EngineConfig
+    from engine.frame_selection import FrameSelection
+    from engine.session import SessionOptions, SessionSummary
+    from engine.vmc import VmcSender
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,7 +130,7 @@ def _add_session_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-faces", type=int, default=None, metavar="N", help="track at most N faces (0 = any)")
 
 
-def _frame_selection(text: str):
+def _frame_selection(text: str) -> FrameSelection:
     """'0,10,100-200:25' or 'all' -> a lazy engine.frame_selection.FrameSelection."""
     from engine.frame_selection import FrameSelection, FrameSelectionError
 
@@ -189,7 +200,7 @@ def run_gui(args: argparse.Namespace) -> int:
     return open_window(video=args.video, camera=args.camera, config_path=args.config, threads=args.threads)
 
 
-def _load_analyzer(args: argparse.Namespace):
+def _load_analyzer(args: argparse.Namespace) -> FaceAnalyzer:
     from engine.analyzer import FaceAnalyzer
     from engine.config import EngineConfig
 
@@ -228,11 +239,11 @@ def run_detect(args: argparse.Namespace) -> int:
             x1, y1, x2, y2 = face.box
             print(f"{path}: face {i}: box=({x1:.0f},{y1:.0f},{x2:.0f},{y2:.0f}) score={face.score:.3f} "
                   f"yaw={face.pose.yaw:+.1f} pitch={face.pose.pitch:+.1f} roll={face.pose.roll:+.1f}")
-        base = renderer.render(image, faces, "mesh") if "mesh" in modes else image
+        base = renderer.render(image, faces, "mesh") if renderer is not None and "mesh" in modes else image
         overlay = draw_faces(base, faces, labels=[str(i) for i in range(len(faces))])
         write_image(args.out / f"{path.stem}_overlay.jpg", overlay)
         for mode in modes:
-            if mode != "mesh":
+            if mode != "mesh" and renderer is not None:
                 write_image(args.out / f"{path.stem}_{mode}.png", renderer.render(image, faces, mode))
         if mesh_writer is not None:
             for i, face in enumerate(faces):
@@ -244,7 +255,7 @@ def run_detect(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _session_options(args: argparse.Namespace, *, overwrite: bool):
+def _session_options(args: argparse.Namespace, *, overwrite: bool) -> tuple[EngineConfig, SessionOptions]:
     """(EngineConfig, SessionOptions) from the flags of _add_session_flags and --config."""
     from engine.animation_export import parse_animation_formats
     from engine.config import EngineChoices, EngineConfig
@@ -277,12 +288,12 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C so the exports are closed cleanly."""
 
 
-def _catch_stop_signals(stop: list[int]) -> dict:
+def _catch_stop_signals(stop: list[int]) -> dict[int, Any]:
     """Ctrl-C / SIGTERM append to ``stop`` (checked between frames); a second one aborts at
     once. Returns the previous handlers, to put back."""
     import signal
 
-    def on_signal(signum, frame):
+    def on_signal(signum: int, frame: object) -> None:
         if stop:
             raise _Terminated()
         stop.append(signum)
@@ -354,7 +365,7 @@ def run_track(args: argparse.Namespace) -> int:
     return 0
 
 
-def _vmc_sender(args: argparse.Namespace, config, analyzer):
+def _vmc_sender(args: argparse.Namespace, config: EngineConfig, analyzer: FaceAnalyzer) -> VmcSender | None:
     """The VMC sink asked for by ``--vmc`` (None without it); a bad target is a ValueError."""
     if args.vmc is None:
         return None
@@ -365,7 +376,7 @@ def _vmc_sender(args: argparse.Namespace, config, analyzer):
     return VmcSender(ExpressionModel(analyzer.face_model, config.expressions), target, mirror=args.vmc_mirror)
 
 
-def _print_summary(args: argparse.Namespace, summary) -> None:
+def _print_summary(args: argparse.Namespace, summary: SessionSummary) -> None:
     frames, secs = summary.frames, summary.seconds
     fps = frames / secs if secs > 0 else 0.0
     print(f"{args.source}: {frames} frames in {secs:.1f} s ({fps:.1f} fps); {summary.tracks} track(s), "
@@ -377,7 +388,7 @@ def _print_summary(args: argparse.Namespace, summary) -> None:
     print(f"  wrote to {args.out}")
 
 
-def _add_batch_parser(sub) -> None:
+def _add_batch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     batch = sub.add_parser(
         "batch", help="track many videos and image folders into one resumable dataset folder",
         description="Run `track` on every INPUT, each into its own folder under --out, with a dataset index "
@@ -417,7 +428,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
     if args.ray is not None:
         from engine.batch.ray_engine import RayEngine
 
-        engine = RayEngine(args.ray or None, workers, threads, config.batch.task_retries)
+        engine: BatchEngine = RayEngine(args.ray or None, workers, threads, config.batch.task_retries)
     else:
         engine = LocalPoolEngine(workers, config.batch.task_retries)
     progress = _BatchProgress(args.progress)
@@ -452,7 +463,7 @@ class _BatchProgress:
         self.bar = None
         self.frames = 0
 
-    def planned(self, plan, engine) -> None:
+    def planned(self, plan: BatchPlan, engine: BatchEngine) -> None:
         print(f"batch: {len(plan.inputs)} input(s); {plan.skipped} finished before, skipped; "
               f"{len(plan.to_run)} to run on {engine.description}", flush=True)
         if self.enabled and plan.to_run:
@@ -467,7 +478,7 @@ class _BatchProgress:
             fps = self.frames / max(self.bar.format_dict["elapsed"], 1e-3)
             self.bar.set_postfix_str(f"{self.frames} frames, {fps:.1f} fps")
 
-    def input_finished(self, outcome) -> None:
+    def input_finished(self, outcome: InputOutcome) -> None:
         if self.bar is not None:
             self.bar.update(1)
             if outcome.error:
