@@ -1,4 +1,5 @@
-"""Live plots (pyqtgraph): yaw, pitch and roll of the followed face, and engine time per frame.
+"""Live plots (pyqtgraph): the curves of ``viewer_model.SERIES`` (yaw, pitch and roll of the
+followed face, engine time per frame), in two stacked plots.
 
 Files plot the frames around the current one (kept per frame index, so a seek back
 shows what was computed) with a cursor at the current frame; a readout above the
