@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.choices import Stage
 from engine.results import Face
 
 
@@ -55,7 +56,7 @@ class FrameResult:
     image: np.ndarray
     faces: list[TrackedFace]
     detector_ran: bool = False
-    timings_ms: dict[str, float] = field(default_factory=dict)  # stage name -> milliseconds
+    timings_ms: dict[Stage, float] = field(default_factory=dict)  # milliseconds per stage (engine.choices)
 
     @property
     def has_pixels(self) -> bool:

@@ -46,7 +46,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from engine.choices import STAGES
+from engine.choices import STAGES, Stage
 from engine.analyzer import FaceAnalyzer
 from engine.config import EngineConfig
 from engine.confirmation import ConfirmationGate
@@ -145,7 +145,7 @@ class TrackingPipeline:
             s.embeddings, s.embedding_ms = self.embeddings.calls, self.embeddings.total_ms
         s.reidentified = self.tracker.people.reidentified
         s.people = len(self.tracker.people.people)
-        timings = {"decode": float(packet.decode_ms), "detect": step.timings_ms.get("detect", 0.0),
+        timings: dict[Stage, float] = {"decode": float(packet.decode_ms), "detect": step.timings_ms.get("detect", 0.0),
                    "regress": step.timings_ms.get("regress", 0.0),
                    "verify": step.timings_ms.get("verify", 0.0), "embed": step.timings_ms.get("embed", 0.0)}
         image = packet.image if self.keep_pixels else without_pixels(packet.image)

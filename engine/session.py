@@ -36,7 +36,7 @@ from engine.frame_selection import FrameSelection
 from engine.frames import FramePacket, FrameResult
 from engine.interrupts import deferred_interrupts
 from engine.mesh_export import MESH_FORMATS, MESH_SPACES
-from engine.choices import EXPORT_STAGE, RENDER_MODES, SMOOTHERS, STAGES
+from engine.choices import EXPORT_STAGE, RENDER_MODES, SMOOTHERS, STAGES, Stage
 from engine.name_lists import check_names
 from engine.out_lock import OutDirLock, lock_out_dir
 from engine.pipeline import TrackingPipeline
@@ -223,7 +223,7 @@ class Session:
         self.error: str | None = None  # first failed write; the run should end
         self._track_ids: set[int] = set()
         self._person_ids: set[int] = set()
-        self._stage_ms: dict[str, array[float]] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
+        self._stage_ms: dict[Stage, array[float]] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
         self._t0, self._cpu0 = time.perf_counter(), time.process_time()
         self._finished = False
         self._flushed = False

@@ -47,6 +47,7 @@ import numpy as np
 
 from engine.analyzer import FaceAnalyzer
 from engine.assignment import assign
+from engine.choices import Stage
 from engine.config import TrackerConfig
 from engine.detector import Detection
 from engine.face_check import VERIFY_SIZE, box_iou, failure_reason, failure_statistics, suspicious
@@ -113,7 +114,7 @@ class TrackStep:
     reidentified: list[int] = field(default_factory=list)  # tracks given an earlier person's ID
     merged: dict[int, int] = field(default_factory=dict)  # track ID -> the older track that took its face
     anchored: list[int] = field(default_factory=list)  # tracks moved to their detection (drift corrected)
-    timings_ms: dict[str, float] = field(default_factory=dict)  # "detect", "regress", "verify", "embed"
+    timings_ms: dict[Stage, float] = field(default_factory=dict)  # detect, regress, verify, embed
 
 
 @dataclass

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
-# Static checks first (configured in pyproject.toml): ruff everywhere, mypy --strict on engine/.
+# Static checks first (configured in pyproject.toml): ruff everywhere, mypy --strict on engine/ and tracker_app/.
 python3 -m ruff check .
 python3 -m mypy
 python3 -m pytest -q "$@"

@@ -103,14 +103,16 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     shots = []
 
-    def shoot(name: str, image) -> None:
+    def shoot(name: str, image, dither: bool = True) -> None:
         path = args.out / name
         if args.readme:
             from PyQt6.QtCore import Qt
             from PyQt6.QtGui import QImage
             image = image.toImage()  # README shots are window grabs (QPixmap)
             image = image.scaledToWidth(README_WIDTH, Qt.TransformationMode.SmoothTransformation)
-            image = image.convertToFormat(QImage.Format.Format_Indexed8)
+            # Dithering keeps a video's gradients smooth in 256 colours; flat widgets look cleaner without.
+            flags = Qt.ImageConversionFlag.DiffuseDither if dither else Qt.ImageConversionFlag.ThresholdDither
+            image = image.convertToFormat(QImage.Format.Format_Indexed8, flags)
         if not image.save(str(path)):
             raise SystemExit(f"take_screenshots: cannot write {path}")
         shots.append(path)
@@ -119,7 +121,7 @@ def main() -> int:
         wait_until(lambda: window.model.state.engine_ready, args.timeout, "the models")
         settle = time.monotonic() + 0.5
         wait_until(lambda: time.monotonic() > settle, 5, "the first page")
-        shoot("empty.png", window.grab())
+        shoot("empty.png", window.grab(), dither=False)
     window.open_source(str(args.video))
     wait_until(lambda: window.model.frames_shown >= args.frames, args.timeout, f"{args.frames} frames")
     window.controller.submit(CaptureWorker.pause)

@@ -1,9 +1,10 @@
 """The capture thread: reads frames, runs the tracking pipeline, sends DisplayFrames to the GUI.
 
 ``CaptureWorker`` lives in its own QThread and owns everything slow: the ONNX sessions
-(``FaceAnalyzer``, one per thread), the VMC stream and an ``engine.playback.Playback``,
-the Qt-free core that holds the video source, the pipeline, the clock and, while
-recording, the ``engine.session.Session`` that writes the same files as ``tracker-app track``.
+(``FaceAnalyzer``, one per thread), the live side (``live_stream.LiveStream``: the
+readout, the neutral face, the VMC stream) and an ``engine.playback.Playback``, the
+Qt-free core that holds the video source, the clock and the ``engine.session.Session``
+that tracks it (and, while recording, writes the same files as ``tracker-app track``).
 The GUI talks to it only through ``CaptureController.submit(CaptureWorker.method, *args)``,
 one queued call into the worker thread for every request (napari's thread worker); the
 worker answers with signals, each carrying one typed value (a dataclass for anything

@@ -8,10 +8,21 @@ import sys
 import traceback
 import typing
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.choices import MESH_SPACES, SMOOTHERS
 from engine.errors import TrackerError, UsageError
 from tracker_app import __version__
+
+if TYPE_CHECKING:  # the commands import these when they run (a fast --help)
+    from engine.analyzer import FaceAnalyzer
+    from engine.batch.engine import BatchEngine
+    from engine.batch.index import InputOutcome
+    from engine.batch.runner import BatchPlan
+    from engine.config import EngineConfig
+    from engine.frame_selection import FrameSelection
+    from engine.session import SessionOptions, SessionSummary
+    from engine.vmc import VmcSender, VmcTarget
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,7 +154,7 @@ def _int_at_least(low: int) -> typing.Callable[[str], int]:
     return parse
 
 
-def _frame_selection(text: str):
+def _frame_selection(text: str) -> FrameSelection:
     """'0,10,100-200:25' or 'all' -> a lazy engine.frame_selection.FrameSelection."""
     from engine.frame_selection import FrameSelection, FrameSelectionError
 
@@ -215,7 +226,7 @@ def run_gui(args: argparse.Namespace) -> int:
     return open_window(video=args.video, camera=args.camera, config_path=args.config, threads=args.threads)
 
 
-def _load_analyzer(args: argparse.Namespace):
+def _load_analyzer(args: argparse.Namespace) -> FaceAnalyzer:
     from engine.analyzer import FaceAnalyzer
     from engine.config import EngineConfig
 
@@ -256,11 +267,11 @@ def run_detect(args: argparse.Namespace) -> int:
             x1, y1, x2, y2 = face.box
             print(f"{path}: face {i}: box=({x1:.0f},{y1:.0f},{x2:.0f},{y2:.0f}) score={face.score:.3f} "
                   f"yaw={face.pose.yaw:+.1f} pitch={face.pose.pitch:+.1f} roll={face.pose.roll:+.1f}")
-        base = renderer.render(image, faces, "mesh") if "mesh" in modes else image
+        base = renderer.render(image, faces, "mesh") if renderer is not None and "mesh" in modes else image
         overlay = draw_faces(base, faces, labels=[str(i) for i in range(len(faces))])
         write_image(args.out / f"{stem}_overlay.jpg", overlay)
         for mode in modes:
-            if mode != "mesh":
+            if mode != "mesh" and renderer is not None:
                 write_image(args.out / f"{stem}_{mode}.png", renderer.render(image, faces, mode))
         if mesh_writer is not None:
             for i, face in enumerate(faces):
@@ -298,7 +309,7 @@ def _output_stems(images: list[Path]) -> list[str]:
     return stems
 
 
-def _session_options(args: argparse.Namespace, *, overwrite: bool):
+def _session_options(args: argparse.Namespace, *, overwrite: bool) -> tuple[EngineConfig, SessionOptions]:
     """(EngineConfig, SessionOptions) from the flags of _add_session_flags and --config."""
     from engine.animation_export import parse_animation_formats
     from engine.config import EngineChoices, EngineConfig
@@ -329,14 +340,14 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C so the exports are closed cleanly."""
 
 
-def _catch_stop_signals(stop: list[int]) -> dict:
+def _catch_stop_signals(stop: list[int]) -> dict[int, Any]:
     """Ctrl-C / SIGTERM append to ``stop`` (checked between frames); a second one aborts at
     once. Returns the previous handlers, to put back."""
     import signal
 
     from engine.interrupts import interrupt
 
-    def on_signal(signum, frame):
+    def on_signal(signum: int, frame: object) -> None:
         if stop:
             interrupt(_Terminated())  # at once, or once the frame being written is in every file
         stop.append(signum)
@@ -423,7 +434,7 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _vmc_target(args: argparse.Namespace, config):
+def _vmc_target(args: argparse.Namespace, config: EngineConfig) -> VmcTarget | None:
     """The target of ``--vmc`` (None without it), checked before the models load; a bad one is a UsageError."""
     if args.vmc is None:
         return None
@@ -435,7 +446,8 @@ def _vmc_target(args: argparse.Namespace, config):
         raise UsageError(f"--vmc: {e}") from None
 
 
-def _vmc_sender(args: argparse.Namespace, config, analyzer, target):
+def _vmc_sender(args: argparse.Namespace, config: EngineConfig, analyzer: FaceAnalyzer,
+                target: VmcTarget | None) -> VmcSender | None:
     """The VMC sink for ``target`` (None without one)."""
     if target is None:
         return None
@@ -460,7 +472,7 @@ def _check_track_source(source: str) -> None:
             raise UsageError(f"{source}: {problem}")
 
 
-def _print_summary(args: argparse.Namespace, summary) -> None:
+def _print_summary(args: argparse.Namespace, summary: SessionSummary) -> None:
     frames, secs = summary.frames, summary.seconds
     fps = frames / secs if secs > 0 else 0.0
     print(f"{args.source}: {frames} frames in {secs:.1f} s ({fps:.1f} fps); {summary.tracks} track(s), "
@@ -472,7 +484,7 @@ def _print_summary(args: argparse.Namespace, summary) -> None:
     print(f"  wrote to {args.out}")
 
 
-def _add_batch_parser(sub) -> None:
+def _add_batch_parser(sub: argparse._SubParsersAction[_Parser]) -> None:
     batch = sub.add_parser(
         "batch", help="track many videos and image folders into one resumable dataset folder",
         description="Run `track` on every INPUT, each into its own folder under --out, with a dataset index "
@@ -520,7 +532,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
     if args.ray is not None:
         from engine.batch.ray_engine import RayEngine
 
-        engine = RayEngine(args.ray or None, workers, threads, config.batch.task_retries)
+        engine: BatchEngine = RayEngine(args.ray or None, workers, threads, config.batch.task_retries)
     else:
         engine = LocalPoolEngine(workers, config.batch.task_retries)
     progress = _BatchProgress(args.progress)
@@ -557,7 +569,7 @@ class _BatchProgress:
         self.bar = None
         self.frames = 0
 
-    def planned(self, plan, engine) -> None:
+    def planned(self, plan: BatchPlan, engine: BatchEngine) -> None:
         unreadable = (f"{len(plan.unreadable)} missing or unreadable, recorded as failed; "
                       if plan.unreadable else "")
         print(f"batch: {len(plan.inputs)} input(s); {plan.skipped} finished before, skipped; {unreadable}"
@@ -574,7 +586,7 @@ class _BatchProgress:
             fps = self.frames / max(self.bar.format_dict["elapsed"], 1e-3)
             self.bar.set_postfix_str(f"{self.frames} frames, {fps:.1f} fps")
 
-    def input_finished(self, outcome) -> None:
+    def input_finished(self, outcome: InputOutcome) -> None:
         if self.bar is not None:
             self.bar.update(1)
             if outcome.error:

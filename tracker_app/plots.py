@@ -1,4 +1,5 @@
-"""Live plots (pyqtgraph): yaw, pitch and roll of the followed face, and engine time per frame.
+"""Live plots (pyqtgraph): the curves of ``viewer_model.SERIES`` (yaw, pitch and roll of the
+followed face, engine time per frame), in two stacked plots.
 
 Files plot the frames around the current one (kept per frame index, so a seek back
 shows what was computed) with a cursor at the current frame; a readout above the
@@ -17,11 +18,8 @@ from PyQt6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from tracker_app.display_frame import DisplayFrame
 from tracker_app.display_pacing import SteadyLabel, Throttle
-from tracker_app.viewer_model import SourceInfo, ViewerModel, frame_row
+from tracker_app.viewer_model import SERIES, Plot, SourceInfo, ViewerModel, frame_row
 
-# Same hues as the pose axes drawn in the view (x red = pitch axis, y green = yaw axis, z blue = roll axis).
-ANGLE_PENS = {"yaw": (60, 200, 60), "pitch": (230, 70, 70), "roll": (80, 140, 255)}
-FRAME_TIME_PEN = (230, 200, 80)
 BUDGET_PEN = (150, 150, 150)
 CURSOR_PEN = (235, 235, 235)
 MIN_TIMING_TOP_MS = 10.0
@@ -46,9 +44,6 @@ class PosePlots(QWidget):
         self.angles.setXRange(*model.history.window(), padding=0)
         self.angles.setYRange(-60, 60)
         self.angles.setMouseEnabled(x=False, y=True)
-        self.curves = {name: self.angles.plot(name=name, pen=pg.mkPen(ANGLE_PENS[name], width=2),
-                                              connect="finite")
-                       for name in ("yaw", "pitch", "roll")}
         self.timing = self.canvas.addPlot(row=1, col=0)
         self.canvas.ci.layout.setRowStretchFactor(0, 3)
         self.canvas.ci.layout.setRowStretchFactor(1, 2)
@@ -61,7 +56,10 @@ class PosePlots(QWidget):
         # y range set by _fit_timing_range in steps: autorange would re-layout the axis
         # labels on every redraw, the most expensive part of a redraw.
         self._timing_top = 0.0
-        self.curves["frame_ms"] = self.timing.plot(pen=pg.mkPen(FRAME_TIME_PEN, width=2), connect="finite")
+        plots = {Plot.ANGLES: self.angles, Plot.TIMING: self.timing}
+        self.curves = {s.name: plots[s.plot].plot(name=s.name if s.plot is Plot.ANGLES else None,
+                                                  pen=pg.mkPen(s.colour, width=2), connect="finite")
+                       for s in SERIES}
         # The frame period of the source: above this line the engine cannot keep up.
         self.budget = pg.InfiniteLine(angle=0, pen=pg.mkPen(BUDGET_PEN, style=pg.QtCore.Qt.PenStyle.DashLine),
                                       label="", labelOpts={"position": 0.02, "anchors": [(0, 1), (0, 1)],
@@ -146,7 +144,8 @@ class PosePlots(QWidget):
         frame = self.model.frame
         if frame is None:
             return ""
-        _t, yaw, pitch, roll, ms = frame_row(frame)
+        row = dict(zip(self.model.history.FIELDS, frame_row(frame)))
+        yaw, pitch, roll, ms = row["yaw"], row["pitch"], row["roll"], row["frame_ms"]
         where = f"frame {frame.result.index}"
         if not np.isfinite(yaw):
             return f"{where}: no face   engine {ms:.1f} ms"

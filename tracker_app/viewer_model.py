@@ -13,11 +13,13 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Generic, TypeVar
 
 import numpy as np
 
+from engine.choices import Stage
 from engine.vmc import LiveFrame, VmcTarget
 from tracker_app.display_frame import DisplayFrame
 from tracker_app.settings import OverlayOptions
@@ -63,15 +65,48 @@ class SourceInfo:
         return None if self.is_live else Path(self.spec)
 
 
+class Plot(Enum):
+    """The stacked plots of the plots dock, top to bottom."""
+
+    ANGLES = "angle"  # degrees
+    TIMING = "engine"  # milliseconds
+
+
+@dataclass(frozen=True)
+class Series:
+    """One curve of the plots dock: what it plots of a frame (NaN: nothing on that frame)."""
+
+    name: str
+    plot: Plot
+    colour: tuple[int, int, int]
+    value: Callable[[DisplayFrame], float]
+
+
+def _pose(frame: DisplayFrame, axis: int) -> float:
+    face = frame.primary_face()
+    return face.pose.as_tuple()[axis] if face is not None else math.nan
+
+
+# The plots dock's curves, and the columns of PoseHistory: a new curve (an eye's openness,
+# say) is one row here. Angle hues match the pose axes drawn in the view (x red = pitch
+# axis, y green = yaw axis, z blue = roll axis).
+SERIES: tuple[Series, ...] = (
+    Series("yaw", Plot.ANGLES, (60, 200, 60), lambda f: _pose(f, 0)),
+    Series("pitch", Plot.ANGLES, (230, 70, 70), lambda f: _pose(f, 1)),
+    Series("roll", Plot.ANGLES, (80, 140, 255), lambda f: _pose(f, 2)),
+    Series("frame_ms", Plot.TIMING, (230, 200, 80), lambda f: engine_ms(f.result.timings_ms)),
+)
+
+
 class PoseHistory:
-    """Yaw, pitch, roll and engine time per frame, for the plots.
+    """The values of ``SERIES`` per frame (yaw, pitch, roll, engine time), for the plots.
 
     Files (``by_frame``): one row per frame index, kept for the whole file, so a seek
     back shows what was already computed (a frame computed again replaces its row);
     ``arrays`` gives the window around the current frame. Live sources: the last
     ``seconds`` in arrival order."""
 
-    FIELDS = ("t", "yaw", "pitch", "roll", "frame_ms")
+    FIELDS = ("t",) + tuple(s.name for s in SERIES)
     # Files: share of the window shown after the current frame (frames computed before a seek back).
     AHEAD = 0.25
 
@@ -79,8 +114,8 @@ class PoseHistory:
         self.seconds = float(seconds)
         self.by_frame = False
         self.fps = 0.0
-        self._live: deque[tuple[float, float, float, float, float]] = deque()
-        self._frames: dict[int, tuple[float, float, float, float, float]] = {}
+        self._live: deque[tuple[float, ...]] = deque()
+        self._frames: dict[int, tuple[float, ...]] = {}
         self.current: int | None = None  # files: the frame index the window is around
 
     def __len__(self) -> int:
@@ -112,7 +147,7 @@ class PoseHistory:
         while self._live and self._live[0][0] < t - self.seconds:
             self._live.popleft()
 
-    def row(self, index: int) -> tuple[float, float, float, float, float] | None:
+    def row(self, index: int) -> tuple[float, ...] | None:
         """Files: the row of frame ``index``, if it was computed."""
         return self._frames.get(index)
 
@@ -144,14 +179,12 @@ class PoseHistory:
         return cols
 
 
-def frame_row(frame: DisplayFrame) -> tuple[float, float, float, float, float]:
-    """(timestamp, yaw, pitch, roll, engine ms) of the followed face; NaN angles without a face."""
-    face = frame.primary_face()
-    yaw, pitch, roll = face.pose.as_tuple() if face is not None else (math.nan,) * 3
-    return float(frame.result.timestamp), yaw, pitch, roll, engine_ms(frame.result.timings_ms)
+def frame_row(frame: DisplayFrame) -> tuple[float, ...]:
+    """(timestamp, then each of ``SERIES``) of a frame: NaN angles without a face."""
+    return (float(frame.result.timestamp),) + tuple(float(s.value(frame)) for s in SERIES)
 
 
-def engine_ms(timings_ms: dict[str, float]) -> float:
+def engine_ms(timings_ms: dict[Stage, float]) -> float:
     """Engine time of one frame: every stage but decoding (which belongs to the source)."""
     return float(sum(v for k, v in timings_ms.items() if k != "decode"))
 

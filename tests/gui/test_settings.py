@@ -108,3 +108,36 @@ def test_settings_apply_to_a_playing_window_and_persist(qapp, weights_dir, obama
         assert again.store.recent_files()[0] == str(obama.resolve())
     finally:
         close_window(again)
+
+
+def test_stored_settings_are_checked_like_the_yaml_files(tmp_path) -> None:
+    defaults = AppSettings.defaults(EngineConfig.load(), GuiConfig.load())
+    q = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    q.setValue("overlay/wireframe", "yes")  # only true/false are switches, as in YAML
+    q.setValue("engine/max_faces", "-3")  # below the range of tracker.max_faces
+    q.setValue("engine/threads", "2.5")  # a count must be a whole number
+    q.setValue("live/stream_port", "70000")  # the range of vmc.port
+    q.setValue("engine/n_next", "5")  # a good value is taken
+    q.sync()
+    problems: list[str] = []
+    loaded = _store(tmp_path).load(defaults, report=problems.append)
+    assert loaded.overlay.wireframe == defaults.overlay.wireframe and loaded.max_faces == defaults.max_faces
+    assert loaded.threads == defaults.threads and loaded.live.stream_port == defaults.live.stream_port
+    assert loaded.n_next == 5
+    assert len(problems) == 4 and all("\n" not in p for p in problems)
+    assert any(p.startswith("stored setting 'overlay/wireframe' must be true or false, got 'yes'") for p in problems)
+    assert any(p.startswith("stored setting 'engine/max_faces' must be >= 0, got '-3'") for p in problems)
+    assert any("'engine/threads' must be an integer" in p for p in problems)
+    assert any("'live/stream_port' must be in 1..65535" in p for p in problems)
+
+
+def test_the_app_and_the_command_line_reach_the_engine_by_one_path() -> None:
+    from engine.config import ConfigError, EngineChoices
+
+    engine, gui = EngineConfig.load(), GuiConfig.load()
+    settings = dataclasses.replace(AppSettings.defaults(engine, gui), max_faces=3, detect_every=0)
+    assert settings.engine_config(engine) == engine.with_choices(
+        EngineChoices(threads=settings.threads, allow_spinning=False, min_score=settings.min_score, max_faces=3,
+                      detect_every=0, n_pre=settings.n_pre, n_next=settings.n_next), source="test")
+    with pytest.raises(ConfigError, match=r"^config the command line: 'tracker.max_faces' must be >= 0, got -1$"):
+        engine.with_choices(EngineChoices(max_faces=-1), source="the command line")
