@@ -225,6 +225,8 @@ def read_mat_variable(path: str | os.PathLike[str], name: str, spec: ArraySpec |
     if len(raw) < _MAT_HEADER or raw[126:128] not in (b"IM", b"MI"):
         raise ArrayFileError(f"{path}: not a MATLAB v5 .mat file")
     order = "<" if raw[126:128] == b"IM" else ">"
+    if struct.unpack_from(order + "H", raw, 124)[0] != 0x0100:
+        raise ArrayFileError(f"{path}: not a MATLAB v5 .mat file (v7.3 files are HDF5: save with -v7)")
     plain = bytearray(raw[:_MAT_HEADER])
     for kind, body in _mat_elements(raw, _MAT_HEADER, order, str(path)):
         if kind == _MI_COMPRESSED:

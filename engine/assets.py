@@ -27,6 +27,7 @@ from pathlib import Path
 
 from engine.brief import brief
 from engine.errors import AssetSetupError
+from engine.file_kinds import unusable_path_problem
 from engine.onnx_session import ModelFileError
 
 APP_NAME = "tracker-app"
@@ -177,8 +178,11 @@ def verify_data(data_dir: Path, log: Callable[[str], None] = print) -> dict[str,
         raise AssetSetupError(f"SHA256SUMS in {data_dir} does not list {sorted(missing)[0]}")
     for name, digest in sorted(expected.items()):
         path = data_dir / name
-        if not path.is_file():
+        problem = unusable_path_problem(path)  # hashing a FIFO or a device would never end
+        if problem == "no such file":
             raise AssetSetupError(f"missing data file: {path}")
+        if problem is not None:
+            raise AssetSetupError(f"data file {path}: {problem}")
         if _file_hash(path) != digest:
             raise AssetSetupError(f"damaged data file (checksum mismatch): {path}")
     log(f"[ok]   {len(expected)} data files verified in {data_dir}")

@@ -147,6 +147,16 @@ def test_checksums_that_are_not_utf8_are_one_line(data: DataFolder, tmp_path: Pa
     assert line == f"tracker-app: error: {data.root / 'SHA256SUMS'} is not UTF-8 text (line 14)"
 
 
+def test_a_listed_data_file_that_is_a_fifo_is_named_not_hashed(data: DataFolder, tmp_path: Path) -> None:
+    import os
+
+    path = data.root / "3ddfa_v2" / "indices.npy"
+    path.unlink()
+    os.mkfifo(path)  # hashing it would wait for a writer for ever
+    line = _one_setup_error(data.setup(tmp_path), data)
+    assert line == f"tracker-app: error: data file {path}: is a FIFO (named pipe), not a file"
+
+
 # -- arrays ------------------------------------------------------------------------------------
 
 
