@@ -22,6 +22,40 @@ class HeadPose:
         return (self.yaw, self.pitch, self.roll)
 
 
+@dataclass(frozen=True)
+class EyeState:
+    """One eye, calibrated: what the table, the stream and the animation carry."""
+
+    openness: float  # 0 closed, 1 the person's neutral opening, above 1 wide open
+    yaw: float  # degrees, > 0 towards the subject's right, relative to the head
+    pitch: float  # degrees, > 0 looking down, relative to the head
+    pupil: tuple[float, float]  # image pixels
+    valid: bool = True  # false: too small or not measurable; the values are held ones
+
+
+@dataclass(frozen=True)
+class Eyes:
+    """Both eyes of a face; right and left are the subject's (ARKit's convention)."""
+
+    right: EyeState
+    left: EyeState
+
+    def as_array(self) -> np.ndarray:
+        """(2, 5) float64: per eye (right, left) openness, yaw, pitch, pupil x, pupil y."""
+        return np.array([[e.openness, e.yaw, e.pitch, e.pupil[0], e.pupil[1]] for e in (self.right, self.left)])
+
+    @property
+    def openness(self) -> float:
+        """Both eyes' mean openness."""
+        return 0.5 * (self.right.openness + self.left.openness)
+
+    def to_dict(self) -> dict[str, dict[str, object]]:
+        """JSON-ready (``--json`` of detect)."""
+        return {side: {"openness": round(e.openness, 4), "yaw": round(e.yaw, 3), "pitch": round(e.pitch, 3),
+                       "pupil": [round(e.pupil[0], 2), round(e.pupil[1], 2)], "valid": e.valid}
+                for side, e in (("right", self.right), ("left", self.left))}
+
+
 @dataclass
 class Face:
     """One face in one image.
@@ -38,6 +72,7 @@ class Face:
     landmarks: np.ndarray  # (68, 3) float32, iBUG 300-W order
     pose: HeadPose
     vertices: np.ndarray | None = field(default=None, repr=False)  # (38365, 3) float32 when dense
+    eyes: Eyes | None = None  # per-eye openness, gaze and pupil (engine.eyes) when measured
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (lists of floats)."""
@@ -52,6 +87,8 @@ class Face:
             "params": [float(v) for v in self.params],
             "landmarks": np.round(self.landmarks.astype(np.float64), 3).tolist(),
         }
+        if self.eyes is not None:
+            d["eyes"] = self.eyes.to_dict()
         if self.vertices is not None:
             d["vertices"] = np.round(self.vertices.astype(np.float64), 2).tolist()
         return d
