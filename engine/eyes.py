@@ -45,14 +45,13 @@ carry little (``EyeState.valid`` is false and the last values are held).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from engine.config import EyesConfig
-from engine.face_model import FaceModel
-from engine.image_space import camera_scale
+from engine.face_model import CROP_SIZE
 from engine.results import Eyes, EyeState, Face
 
 # iBUG 300-W eye contours, in contour order: corner, two upper lid points, corner, two lower.
@@ -70,6 +69,11 @@ _MARGIN = round(PATCH_W * (1 - 1 / PATCH_SPAN) / 2)  # patch columns outside the
 _INNER = slice(_MARGIN, PATCH_W - _MARGIN)
 _IRIS = 13  # iris diameter, patch pixels (about 0.4 eye widths)
 _TIGHT = np.ones((3, 1), np.uint8)  # the polygon widened by one row for the pupil search
+_WIDEN = [np.ones((2 * rows + 1, 3), np.uint8) for rows in range(9)]  # by EyesConfig.widen_rows
+_SKIN_RANK = int(PATCH_W * PATCH_H * SKIN_PERCENTILE / 100)
+_INNER_MID = (PATCH_W - 2 * _MARGIN) // 2
+_RAMP = np.arange(PATCH_W, dtype=np.float32)
+_RECOMPUTE_EVERY = 5  # frames between recomputations of a calibrating person's neutral
 _CENTRE_PRIOR = np.exp(-0.5 * ((np.arange(PATCH_W, dtype=np.float32) - PATCH_W / 2) / 8.0) ** 2)[None, :]
 
 
@@ -87,77 +91,78 @@ class EyeMeasure:
         return self.width_px > 0 and math.isfinite(self.opening)
 
 
-def _patch_transform(corner_a: np.ndarray, corner_b: np.ndarray) -> tuple[np.ndarray, float]:
+def _patch_transform(ax: float, ay: float, bx: float, by: float) -> tuple[np.ndarray, float]:
     """2x3 affine map patch -> image (x along the corner line, towards the image's right;
-    y perpendicular, down), and the corner distance in image pixels."""
-    v = corner_b - corner_a
-    d = float(math.hypot(v[0], v[1]))
-    if d <= 0:
+    y perpendicular, down) for corners a, b, and the corner distance in image pixels.
+    Scalar arithmetic: NumPy's call overhead on 2-vectors costs more than the maths."""
+    vx, vy = bx - ax, by - ay
+    d = math.hypot(vx, vy)
+    if not d > 0:
         return np.zeros((2, 3)), 0.0
-    u = v / d
-    if u[0] < 0:  # a face upside down: keep x towards the image's right
-        u = -u
-    n = np.array([-u[1], u[0]])
+    ux, uy = vx / d, vy / d
+    if ux < 0:  # a face upside down: keep x towards the image's right
+        ux, uy = -ux, -uy
     s = d * PATCH_SPAN / PATCH_W
-    centre = 0.5 * (corner_a + corner_b)
-    m = np.empty((2, 3))
-    m[:, 0] = s * u
-    m[:, 1] = s * n
-    m[:, 2] = centre - (PATCH_W / 2) * s * u - (PATCH_H / 2) * s * n
+    cx, cy = 0.5 * (ax + bx), 0.5 * (ay + by)
+    hw, hh = PATCH_W / 2 * s, PATCH_H / 2 * s
+    # columns: patch x (along u), patch y (along n = (-uy, ux)), origin
+    m = np.array([[s * ux, -s * uy, cx - hw * ux + hh * uy],
+                  [s * uy, s * ux, cy - hw * uy - hh * ux]])
     return m, d
 
 
 def measure_eye(image: np.ndarray, contour: np.ndarray, config: EyesConfig) -> EyeMeasure:
     """Raw measures of one eye from the frame (BGR uint8) and its six landmark points (image px)."""
     pts = np.asarray(contour, np.float64)[:, :2]
-    m, width = _patch_transform(pts[_CORNER_A], pts[_CORNER_B])
-    if width <= 0 or not np.all(np.isfinite(pts)):
+    (ax, ay), (bx, by) = pts[_CORNER_A].tolist(), pts[_CORNER_B].tolist()
+    m, width = _patch_transform(ax, ay, bx, by)
+    if width <= 0 or not np.isfinite(pts).all():
         return EyeMeasure(float("nan"), (float("nan"), float("nan")), (float("nan"), float("nan")), 0.0)
     patch = cv2.warpAffine(image, m, (PATCH_W, PATCH_H), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
-    grey = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch
-    grey = grey.astype(np.float32)
-    skin = float(np.partition(grey.reshape(-1), int(grey.size * SKIN_PERCENTILE / 100))[
-        int(grey.size * SKIN_PERCENTILE / 100)])
+    grey = (cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch).astype(np.float32)
+    skin = float(np.partition(grey.reshape(-1), _SKIN_RANK)[_SKIN_RANK])
     threshold = max(skin * config.dark_threshold, 1.0)
     dark = np.clip((threshold - grey) * (1.0 / threshold), 0.0, 1.0)
-    # The contour in patch pixels, then the widened eye region.
-    inv = cv2.invertAffineTransform(m)
-    local = pts @ inv[:, :2].T + inv[:, 2]
+    # The contour in patch pixels (m's inverse: m is a scaled rotation), then the widened region.
+    scale2 = m[0, 0] * m[0, 0] + m[1, 0] * m[1, 0]
+    rel = pts - m[:, 2]
+    local = np.empty((len(pts), 2))
+    local[:, 0] = (rel[:, 0] * m[0, 0] + rel[:, 1] * m[1, 0]) / scale2
+    local[:, 1] = (rel[:, 0] * m[0, 1] + rel[:, 1] * m[1, 1]) / scale2
     polygon = np.zeros((PATCH_H, PATCH_W), np.uint8)
     cv2.fillPoly(polygon, [np.round(local).astype(np.int32)], 1)
-    rows = 2 * config.widen_rows + 1
-    mask = cv2.dilate(polygon, np.ones((rows, 3), np.uint8))
+    mask = cv2.dilate(polygon, _WIDEN[config.widen_rows])
     weights = dark * mask
     # The lid line of a closed eye (lashes, crease, eyeliner) runs across the whole eye; the
     # iris covers under half of its width. Each row's median over the columns between the
     # corners is that line's share: what is left is the iris.
-    inner = weights[:, _INNER]
-    iris = np.clip(weights - np.median(inner, axis=1, keepdims=True), 0.0, None)
+    line = np.partition(weights[:, _INNER], _INNER_MID, axis=1)[:, _INNER_MID:_INNER_MID + 1]
+    iris = np.maximum(weights - line, 0.0)
     columns = iris.sum(axis=0)
     k = config.top_columns
-    opening = float(np.partition(columns, PATCH_W - k)[PATCH_W - k:].mean())
+    opening = float(np.partition(columns, PATCH_W - k)[PATCH_W - k:].sum()) / k
     # Pupil: the centre of the iris-sized disk holding the most darkness inside the tight
     # eye polygon, with a mild prior for the middle of the eye: eyeliner and the shadow
     # of the corners are dark too, and an iris at the very corner is rare (measured on the
     # identity photos: the spread of a straight gaze halves against no prior).
-    tight = cv2.dilate(polygon, _TIGHT).astype(np.float32)
-    pupil_weights = dark * tight * _CENTRE_PRIOR
+    pupil_weights = dark * cv2.dilate(polygon, _TIGHT) * _CENTRE_PRIOR
     score = cv2.boxFilter(pupil_weights, -1, (_IRIS, _IRIS), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    if float(score.max()) > 1e-6:
-        cy_i, cx_i = np.unravel_index(int(np.argmax(score)), score.shape)
+    best = int(np.argmax(score))
+    cy_i, cx_i = divmod(best, PATCH_W)
+    if float(score[cy_i, cx_i]) > 1e-6:
         y0, y1 = max(cy_i - _IRIS // 2, 0), min(cy_i + _IRIS // 2 + 1, PATCH_H)
         x0, x1 = max(cx_i - _IRIS // 2, 0), min(cx_i + _IRIS // 2 + 1, PATCH_W)
         win = pupil_weights[y0:y1, x0:x1]
         total = float(win.sum())
-        cx = x0 + float((win.sum(axis=0) * np.arange(x1 - x0)).sum() / total)
-        cy = y0 + float((win.sum(axis=1) * np.arange(y1 - y0)).sum() / total)
+        cx = x0 + float(win.sum(axis=0) @ _RAMP[:x1 - x0]) / total
+        cy = y0 + float(win.sum(axis=1) @ _RAMP[:y1 - y0]) / total
     else:  # nothing dark: a closed eye; the pupil is where the corners' midpoint is
         cx, cy = PATCH_W / 2, PATCH_H / 2
-    pupil = m[:, :2] @ np.array([cx, cy]) + m[:, 2]
-    centre = 0.5 * (pts[_CORNER_A] + pts[_CORNER_B])
-    return EyeMeasure(opening=opening, pupil=(float(pupil[0]), float(pupil[1])),
-                      centre=(float(centre[0]), float(centre[1])), width_px=width)
+    px = m[0, 0] * cx + m[0, 1] * cy + m[0, 2]
+    py = m[1, 0] * cx + m[1, 1] * cy + m[1, 2]
+    return EyeMeasure(opening=opening, pupil=(float(px), float(py)),
+                      centre=(0.5 * (ax + bx), 0.5 * (ay + by)), width_px=width)
 
 
 def measure_eyes(image: np.ndarray, landmarks: np.ndarray, config: EyesConfig) -> tuple[EyeMeasure, EyeMeasure]:
@@ -190,21 +195,25 @@ def gaze_angles(measure: EyeMeasure, rotation: np.ndarray, px_per_unit: float) -
     the projected centre is ``s (R g)_xy``; ``(R g)_z`` is the root that faces the camera,
     and ``R^T`` takes g back to the head's frame. A turned head thus no longer reads as
     gaze (the iris stands in front of the corners and shifts with the head)."""
-    r = np.asarray(rotation, np.float64)  # model -> crop space (x right, y up, z towards the camera)
-    back = -EYEBALL_BEHIND_CORNERS * r[:, 2]  # the head's -z axis, in crop axes
-    cx = measure.centre[0] + px_per_unit * back[0]
-    cy = measure.centre[1] - px_per_unit * back[1]  # image y is down
+    # model -> crop space (x right, y up, z towards the camera); plain floats (3x3: NumPy's
+    # per-call overhead is the cost here)
+    (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = np.asarray(rotation, np.float64).tolist()
+    # The eyeball's centre: the corners' midpoint moved along the head's -z axis.
+    cx = measure.centre[0] - px_per_unit * EYEBALL_BEHIND_CORNERS * r02
+    cy = measure.centre[1] + px_per_unit * EYEBALL_BEHIND_CORNERS * r12  # image y is down
     k = 1.0 / (px_per_unit * PUPIL_RADIUS)
     gx, gy = (measure.pupil[0] - cx) * k, -(measure.pupil[1] - cy) * k
     n2 = gx * gx + gy * gy
     if n2 > 1.0:  # beyond the eyeball's rim (a wrong pupil or landmarks): onto the rim
-        gx, gy, n2 = gx / math.sqrt(n2), gy / math.sqrt(n2), 1.0
-    g = r.T @ np.array([gx, gy, math.sqrt(1.0 - n2)])
-    # Model axes: x the subject's left, y up, z forward. Yaw > 0 towards the subject's
-    # right, pitch > 0 down (the head's own conventions).
-    yaw = math.degrees(math.atan2(-g[0], g[2]))
-    pitch = math.degrees(math.atan2(-g[1], math.hypot(g[0], g[2])))
-    return yaw, pitch
+        n = math.sqrt(n2)
+        gx, gy, n2 = gx / n, gy / n, 1.0
+    gz = math.sqrt(1.0 - n2)
+    # g in the head's frame: R^T (gx, gy, gz). Model axes: x the subject's left, y up, z
+    # forward. Yaw > 0 towards the subject's right, pitch > 0 down (the head's conventions).
+    hx = r00 * gx + r10 * gy + r20 * gz
+    hy = r01 * gx + r11 * gy + r21 * gz
+    hz = r02 * gx + r12 * gy + r22 * gz
+    return math.degrees(math.atan2(-hx, hz)), math.degrees(math.atan2(-hy, math.hypot(hx, hz)))
 
 
 @dataclass(frozen=True)
@@ -224,10 +233,10 @@ class EyeNeutral:
 
 @dataclass
 class _Samples:
-    """Measures of the first frames of a person, for its neutral: rows of (opening, yaw, pitch)."""
+    """Measures of the first frames of a person, for its neutral: (frames, eye, (opening, yaw, pitch))."""
 
-    right: list[tuple[float, float, float]] = field(default_factory=list)
-    left: list[tuple[float, float, float]] = field(default_factory=list)
+    rows: np.ndarray
+    count: int = 0
     fixed: EyeNeutral | None = None  # set by hand ("Set neutral"): wins over the samples
     cached: EyeNeutral | None = None
 
@@ -236,12 +245,15 @@ class EyeCalibrator:
     """Per-person neutral from the first ``calibration_frames`` frames the person is seen.
 
     The open height is a high percentile (``neutral_percentile``) of the person's
-    openings so far, so blinks in those frames do not lower it; the straight-ahead gaze
-    is the median over frames with the eye open (the person is assumed to look ahead on
+    openings so far, so blinks in those frames do not lower it, never under half the
+    population's (a person first seen with the eyes closed); the straight-ahead gaze is
+    the median over frames with the eye open (the person is assumed to look ahead on
     average in their first seconds). Until a person has ``min_calibration_frames`` frames,
-    ``default_opening`` (the typical open height, measured on the identity photos) and a
-    gaze of 0 stand in. ``set_neutral`` fixes a person's neutral from one face (the app's
-    "Set neutral")."""
+    the population's neutral stands in (``default_*``, measured on the identity photos).
+    ``set_neutral`` fixes a person's neutral from one face (the app's "Set neutral").
+    The neutral is recomputed on a person's first frames and then every
+    ``_RECOMPUTE_EVERY`` frames until calibration ends (percentiles cost more than the
+    measure itself)."""
 
     def __init__(self, config: EyesConfig) -> None:
         self.config = config
@@ -253,29 +265,34 @@ class EyeCalibrator:
     def add(self, person: int, samples: tuple[EyeSample, EyeSample]) -> EyeNeutral:
         """Record a frame's samples for ``person`` (while still calibrating); the neutral."""
         cfg = self.config
-        s = self._people.setdefault(person, _Samples())
+        s = self._people.get(person)
+        if s is None:
+            s = self._people[person] = _Samples(np.empty((cfg.calibration_frames, 2, 3)))
         if s.fixed is not None:
             return s.fixed
-        if len(s.right) < cfg.calibration_frames and all(e.usable and e.width_px >= cfg.min_eye_px
-                                                          for e in samples):
-            s.right.append((samples[0].opening, samples[0].yaw, samples[0].pitch))
-            s.left.append((samples[1].opening, samples[1].yaw, samples[1].pitch))
-            s.cached = None
+        if s.count < cfg.calibration_frames and all(e.usable and e.width_px >= cfg.min_eye_px for e in samples):
+            s.rows[s.count] = [(e.opening, e.yaw, e.pitch) for e in samples]
+            s.count += 1
+            if (s.count <= _RECOMPUTE_EVERY or s.count % _RECOMPUTE_EVERY == 0
+                    or s.count == cfg.calibration_frames):
+                s.cached = None
         if s.cached is None:
             s.cached = self._neutral(s)
         return s.cached
 
     def _neutral(self, s: _Samples) -> EyeNeutral:
         cfg = self.config
-        if len(s.right) < cfg.min_calibration_frames:
+        if s.count < cfg.min_calibration_frames:
             # Outward is the subject's right for the right eye: yaw > 0.
             return EyeNeutral((cfg.default_opening,) * 2, (cfg.default_outward_yaw, -cfg.default_outward_yaw),
                               (cfg.default_pitch,) * 2, calibrated=False)
         opening, yaw, pitch = [], [], []
-        for rows in (s.right, s.left):
-            a = np.asarray(rows)
+        for eye in range(2):
+            a = s.rows[:s.count, eye]
             top = max(float(np.percentile(a[:, 0], cfg.neutral_percentile)), 0.5 * cfg.default_opening)
             open_rows = a[a[:, 0] >= 0.6 * top]  # a closed eye has no pupil
+            if not len(open_rows):
+                open_rows = a
             opening.append(top)
             yaw.append(float(np.median(open_rows[:, 1])))
             pitch.append(float(np.median(open_rows[:, 2])))
@@ -285,7 +302,10 @@ class EyeCalibrator:
         """This face is the person's rest pose: eyes open, looking straight ahead."""
         r, lf = samples
         neutral = EyeNeutral((max(r.opening, 1e-3), max(lf.opening, 1e-3)), (r.yaw, lf.yaw), (r.pitch, lf.pitch))
-        self._people.setdefault(person, _Samples()).fixed = neutral
+        s = self._people.get(person)
+        if s is None:
+            s = self._people[person] = _Samples(np.empty((self.config.calibration_frames, 2, 3)))
+        s.fixed = neutral
         return neutral
 
     def neutral(self, person: int) -> EyeNeutral | None:
@@ -305,7 +325,8 @@ def eye_state(sample: EyeSample, neutral_opening: float, neutral_yaw: float, neu
 def eye_samples(image: np.ndarray, face: Face, config: EyesConfig) -> tuple[EyeSample, EyeSample]:
     """(right, left) samples of a face: image measures and head-relative gaze."""
     measures = measure_eyes(image, face.landmarks, config)
-    scale = camera_scale(FaceModel.image_camera(face.params, face.roi))
+    # Image pixels per model unit: the crop's scale (the pose's) times the ROI's pixels per crop pixel.
+    scale = face.pose.scale * float(face.roi[2] - face.roi[0]) / CROP_SIZE
     out = []
     for m in measures:
         yaw, pitch = gaze_angles(m, face.pose.rotation, scale) if m.valid else (float("nan"), float("nan"))

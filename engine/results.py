@@ -22,6 +22,10 @@ class HeadPose:
         return (self.yaw, self.pitch, self.roll)
 
 
+# The per-eye numbers of the table, the npz and ``Eyes.as_array``, in that order.
+EYE_QUANTITIES = ("openness", "yaw", "pitch", "pupil_x", "pupil_y")
+
+
 @dataclass(frozen=True)
 class EyeState:
     """One eye, calibrated: what the table, the stream and the animation carry."""
