@@ -223,7 +223,7 @@ class EyesConfig:
     default_outward_yaw: float = setting(6.5, minimum=-45.0, maximum=45.0)
     default_pitch: float = setting(-16.5, minimum=-45.0, maximum=45.0)
     calibration_frames: int = setting(75, minimum=1)
-    min_calibration_frames: int = setting(1, minimum=1)
+    min_calibration_frames: int = setting(10, minimum=1)
     neutral_percentile: float = setting(75.0, minimum=0.0, maximum=100.0)
     min_eye_px: float = setting(8.0, minimum=0.0)
     closing_step: float = setting(0.15, minimum=0.0)

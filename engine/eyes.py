@@ -248,8 +248,10 @@ class EyeCalibrator:
     openings so far, so blinks in those frames do not lower it, never under half the
     population's (a person first seen with the eyes closed); the straight-ahead gaze is
     the median over frames with the eye open (the person is assumed to look ahead on
-    average in their first seconds). Until a person has ``min_calibration_frames`` frames,
-    the population's neutral stands in (``default_*``, measured on the identity photos).
+    average in their first seconds). The open height is the person's own from their first
+    frame; the gaze, a median, from ``min_calibration_frames`` frames on (a single photo is
+    no evidence of where straight ahead is): until then, and for a person never seen, the
+    population's neutral stands in (``default_*``, measured on the identity photos).
     ``set_neutral`` fixes a person's neutral from one face (the app's "Set neutral").
     The neutral is recomputed on a person's first frames and then every
     ``_RECOMPUTE_EVERY`` frames until calibration ends (percentiles cost more than the
@@ -282,10 +284,11 @@ class EyeCalibrator:
 
     def _neutral(self, s: _Samples) -> EyeNeutral:
         cfg = self.config
-        if s.count < cfg.min_calibration_frames:
-            # Outward is the subject's right for the right eye: yaw > 0.
-            return EyeNeutral((cfg.default_opening,) * 2, (cfg.default_outward_yaw, -cfg.default_outward_yaw),
-                              (cfg.default_pitch,) * 2, calibrated=False)
+        # Outward is the subject's right for the right eye: yaw > 0.
+        default = EyeNeutral((cfg.default_opening,) * 2, (cfg.default_outward_yaw, -cfg.default_outward_yaw),
+                             (cfg.default_pitch,) * 2, calibrated=False)
+        if s.count == 0:
+            return default
         opening, yaw, pitch = [], [], []
         for eye in range(2):
             a = s.rows[:s.count, eye]
@@ -296,6 +299,8 @@ class EyeCalibrator:
             opening.append(top)
             yaw.append(float(np.median(open_rows[:, 1])))
             pitch.append(float(np.median(open_rows[:, 2])))
+        if s.count < cfg.min_calibration_frames:  # the open height from the first frame, the gaze later
+            return EyeNeutral((opening[0], opening[1]), default.yaw, default.pitch, calibrated=False)
         return EyeNeutral((opening[0], opening[1]), (yaw[0], yaw[1]), (pitch[0], pitch[1]))
 
     def set_neutral(self, person: int, samples: tuple[EyeSample, EyeSample]) -> EyeNeutral:
