@@ -200,6 +200,11 @@ class ExpressionConfig:
     brow_right: float = setting(0.008, above=0.0)
     eye_left: float = setting(0.03, above=0.0)
     eye_right: float = setting(0.03, above=0.0)
+    # Measured eyes (engine.eyes): the openness at which a blink weight starts and is full,
+    # and the gaze angle (degrees) that makes a look weight 1.
+    blink_open: float = setting(0.75, minimum=0.0)
+    blink_closed: float = setting(0.25, minimum=0.0)
+    look_range_deg: float = setting(30.0, above=0.0)
     # Head position in metres: a typical outer eye-corner distance, and the distance from
     # the camera assumed when the face's change in size is turned into depth.
     eye_corner_distance_m: float = setting(0.095, above=0.0)
@@ -208,7 +213,7 @@ class ExpressionConfig:
     @property
     def ranges(self) -> dict[str, float]:
         return {f.name: float(getattr(self, f.name)) for f in dataclasses.fields(self)
-                if not f.name.endswith("_m")}
+                if not f.name.endswith(("_m", "_deg")) and not f.name.startswith("blink_")}
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,13 @@ class Eyes:
                 for side, e in (("right", self.right), ("left", self.left))}
 
 
+def eyes_from_array(values: np.ndarray) -> Eyes:
+    """Inverse of ``Eyes.as_array`` (the eyes as the table and the VMC pipe carry them)."""
+    v = np.asarray(values, np.float64).reshape(2, len(EYE_QUANTITIES)).tolist()
+    right, left = (EyeState(openness=e[0], yaw=e[1], pitch=e[2], pupil=(e[3], e[4])) for e in v)
+    return Eyes(right=right, left=left)
+
+
 @dataclass
 class Face:
     """One face in one image.
