@@ -229,7 +229,7 @@ class EyesConfig:
     default_pitch: float = setting(-16.5, minimum=-45.0, maximum=45.0)
     calibration_frames: int = setting(75, minimum=1)
     min_calibration_frames: int = setting(10, minimum=1)
-    neutral_percentile: float = setting(75.0, minimum=0.0, maximum=100.0)
+    neutral_percentile: float = setting(50.0, minimum=0.0, maximum=100.0)
     min_eye_px: float = setting(8.0, minimum=0.0)
     closing_step: float = setting(0.15, minimum=0.0)
     steady_alpha: float = setting(0.3, above=0.0, maximum=1.0)

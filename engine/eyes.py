@@ -245,7 +245,7 @@ class EyeCalibrator:
     """Per-person neutral from the first ``calibration_frames`` frames the person is seen.
 
     The open height is a high percentile (``neutral_percentile``) of the person's
-    openings so far, so blinks in those frames do not lower it, never under half the
+    open frames so far (at least half the widest), so blinks do not lower it, never under half the
     population's (a person first seen with the eyes closed); the straight-ahead gaze is
     the median over frames with the eye open (the person is assumed to look ahead on
     average in their first seconds). The open height is the person's own from their first
@@ -292,7 +292,11 @@ class EyeCalibrator:
         opening, yaw, pitch = [], [], []
         for eye in range(2):
             a = s.rows[:s.count, eye]
-            top = max(float(np.percentile(a[:, 0], cfg.neutral_percentile)), 0.5 * cfg.default_opening)
+            # Open frames only (at least half the widest so far): a blink among a person's
+            # first few frames must not drag the percentile down.
+            widest = float(a[:, 0].max())
+            top = max(float(np.percentile(a[a[:, 0] >= 0.5 * widest, 0], cfg.neutral_percentile)),
+                      0.5 * cfg.default_opening)
             open_rows = a[a[:, 0] >= 0.6 * top]  # a closed eye has no pupil
             if not len(open_rows):
                 open_rows = a

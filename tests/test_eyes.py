@@ -9,6 +9,10 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import socket
+import struct
+import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -69,16 +73,20 @@ def test_openness_on_the_hand_labels(pingpong, report_figure) -> None:
     both = openness.mean(axis=1)  # the labels are of the frame (both eyes)
     closed, open_, lowered = (per_frame == "closed"), (per_frame == "open"), (per_frame == "lowered")
     assert closed.sum() == 32 and open_.sum() == 264 and lowered.sum() == 96
+    # Per eye, from the per-eye labels (they differ where one eye was a slit).
+    eye_labels = {int(r["frame"]): (r["label_right"], r["label_left"]) for r in _rows(DATA / "obama_eye_labels.csv")}
+    per_eye = np.array([eye_labels[source_frame(i)] for i in range(len(eyes))])
     report_figure(f"openness (both eyes' mean, look-ahead output): closed max {both[closed].max():.2f} "
                   f"(n={closed.sum()}), clearly open min {both[open_].min():.2f} (n={open_.sum()}), "
                   f"lowered/looking down min {both[lowered].min():.2f} (n={lowered.sum()}); per eye: closed max "
-                  f"{openness[closed].max():.2f}, open min {openness[open_].min():.2f}, "
-                  f"lowered min {openness[lowered].min():.2f}")
+                  f"{openness[per_eye == 'closed'].max():.2f}, open min {openness[per_eye == 'open'].min():.2f}, "
+                  f"lowered min {openness[per_eye == 'lowered'].min():.2f}")
     assert both[closed].max() <= 0.3
     assert both[open_].min() >= 0.6
     assert both[lowered].min() >= 0.4
-    # Per eye as well: a blink closes both eyes; an open eye reads open on its own.
-    assert openness[open_].min() >= 0.6 and openness[lowered].min() >= 0.4
+    # Per eye as well: what eyeBlinkLeft / eyeBlinkRight are made of.
+    assert openness[per_eye == "closed"].max() <= 0.3
+    assert openness[per_eye == "open"].min() >= 0.6 and openness[per_eye == "lowered"].min() >= 0.4
 
 
 def labelled_blinks(n: int) -> list[tuple[int, int, int]]:
@@ -229,3 +237,92 @@ def test_eye_filter_closes_at_once_and_holds_the_gaze_while_closed() -> None:
     assert out[4].openness == pytest.approx(0.05) and out[5].openness < 0.05  # closes at once
     assert out[4].yaw == out[3].yaw and out[5].yaw == out[3].yaw  # gaze held while closed
     assert out[6].openness == pytest.approx(0.9)  # opens again at once (a big step)
+
+
+# -- VMC: an independent receiver (a raw UDP socket and a hand-written OSC parser) ----------------
+
+
+def _osc_string(data: bytes, pos: int) -> tuple[str, int]:
+    end = data.index(b"\0", pos)
+    return data[pos:end].decode(), (end + 4) & ~3  # padded to 4 bytes, terminator included
+
+
+def _osc_message(data: bytes) -> tuple[str, list[object]]:
+    address, pos = _osc_string(data, 0)
+    tags, pos = _osc_string(data, pos)
+    args: list[object] = []
+    for tag in tags[1:]:
+        if tag == "s":
+            value, pos = _osc_string(data, pos)
+            args.append(value)
+        elif tag in "fi":
+            args.append(struct.unpack(">f" if tag == "f" else ">i", data[pos:pos + 4])[0])
+            pos += 4
+        else:
+            raise AssertionError(f"unexpected OSC type tag {tag!r}")
+    return address, args
+
+
+def _osc_bundle(data: bytes) -> list[tuple[str, list[object]]]:
+    assert data[:8] == b"#bundle\0"
+    pos, out = 16, []  # after the 8-byte time tag
+    while pos < len(data):
+        (size,) = struct.unpack(">i", data[pos:pos + 4])
+        out.append(_osc_message(data[pos + 4:pos + 4 + size]))
+        pos += 4 + size
+    return out
+
+
+def test_vmc_receiver_reads_the_blinks(live_analyzer, expressions, media_dir, report_figure) -> None:
+    from engine.pipeline import TrackingPipeline
+    from engine.video_source import open_source
+    from engine.vmc import VmcSender, VmcTarget
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(10.0)
+    received: list[bytes] = []
+
+    def receive() -> None:
+        try:
+            while True:
+                received.append(sock.recv(65536))
+        except (socket.timeout, OSError):
+            return
+
+    listener = threading.Thread(target=receive, daemon=True)
+    listener.start()
+    pipeline = TrackingPipeline(live_analyzer, smoother="lookahead", keep_pixels=False)
+    sender = VmcSender(expressions, VmcTarget("127.0.0.1", sock.getsockname()[1]))
+    with open_source(media_dir / "obama.mp4") as source:
+        for packet in source:
+            for result in pipeline.process(packet):
+                sender.write(result)
+                time.sleep(0.004)  # a frame rate: the sender drops frames rather than wait
+        for result in pipeline.flush():
+            sender.write(result)
+            time.sleep(0.004)
+    sender.close()
+    deadline = time.monotonic() + 10
+    while len(received) < sender.bundles_sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sock.close()
+    listener.join(5)
+    weights: dict[int, dict[str, float]] = {}
+    for datagram in received:
+        messages = _osc_bundle(datagram)
+        stamp = next(args[0] for address, args in messages if address == "/VMC/Ext/T")
+        weights[round(float(stamp) * 25)] = {str(args[0]): float(args[1]) for address, args in messages
+                                             if address == "/VMC/Ext/Blend/Val"}
+    assert len(weights) >= 50  # of 55 frames
+    labels = _rows(DATA / "obama_eye_labels.csv")
+    closed, open_ = [], []
+    for side, name in (("right", "eyeBlinkRight"), ("left", "eyeBlinkLeft")):
+        for r in labels:
+            frame = int(r["frame"])
+            if frame in weights and r[f"label_{side}"] in ("closed", "open"):
+                (closed if r[f"label_{side}"] == "closed" else open_).append(weights[frame][name])
+    report_figure(f"VMC receiver: {len(weights)}/55 frames; eyeBlink on {len(closed)} closed eyes "
+                  f"{min(closed):.2f}..{max(closed):.2f}, on {len(open_)} open eyes {min(open_):.2f}..{max(open_):.2f}")
+    assert len(closed) == 8 and min(closed) > 0.7
+    assert len(open_) >= 60 and max(open_) < 0.3
