@@ -326,3 +326,32 @@ def test_vmc_receiver_reads_the_blinks(live_analyzer, expressions, media_dir, re
                   f"{min(closed):.2f}..{max(closed):.2f}, on {len(open_)} open eyes {min(open_):.2f}..{max(open_):.2f}")
     assert len(closed) == 8 and min(closed) > 0.7
     assert len(open_) >= 60 and max(open_) < 0.3
+
+
+def test_overlay_draws_lids_and_gaze(live_analyzer, media_dir) -> None:
+    """The overlay (overlay.avi, PNG frames): magenta lids on a closed eye and no gaze; white lids
+    and a gaze arrow on an open one."""
+    from engine.overlay import EYE_CLOSED_COLOUR, EYE_OPEN_COLOUR, GAZE_COLOUR, draw_faces
+    from engine.pipeline import TrackingPipeline
+    from engine.video_source import open_source
+
+    pipeline = TrackingPipeline(live_analyzer, smoother="off")
+    frames = {}
+    with open_source(media_dir / "obama.mp4") as source:
+        for packet in source:
+            for r in pipeline.process(packet):
+                if r.index in (2, 20):
+                    frames[r.index] = r
+            if packet.index >= 20:
+                break
+
+    def count(image: np.ndarray, colour: tuple[int, int, int]) -> int:
+        return int((np.abs(image.astype(int) - colour).sum(axis=2) < 60).sum())
+
+    for index, lids, other in ((2, EYE_CLOSED_COLOUR, EYE_OPEN_COLOUR), (20, EYE_OPEN_COLOUR, EYE_CLOSED_COLOUR)):
+        r = frames[index]
+        drawn = draw_faces(r.image, [tf.face for tf in r.faces])
+        bare = count(r.image, lids)
+        assert count(drawn, lids) > bare + 40 and count(drawn, other) <= count(r.image, other) + 5
+        gaze = count(drawn, GAZE_COLOUR) - count(r.image, GAZE_COLOUR)
+        assert (gaze > 20) == (index == 20)
