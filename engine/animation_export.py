@@ -11,14 +11,17 @@ writes into ``out_dir/animation/``:
   targets, ``exp<k>+`` and ``exp<k>-``, each the displacement at the track's most
   extreme coefficient of that sign (at least one standard deviation of the regressor's
   output), so every weight lies in 0..1 and Blender's shape-key sliders never clip;
-  one keyframe per frame for the 20 weights and for the node's rotation, translation
-  and scale (scene space, ``engine.head_space``). Keyframe times are ``frame / fps``:
+  two more morph targets, ``eyeBlinkRight`` and ``eyeBlinkLeft``, close each eye's lids
+  (``engine.eyelids``; weight ``1 - openness`` of the eyes measured in the image, 0 when
+  they were not); one keyframe per frame for the 22 weights and for the node's rotation,
+  translation and scale (scene space, ``engine.head_space``). Keyframe times are ``frame / fps``:
   with the scene at the video's frame rate, Blender frame k is video frame k.
   The glb reproduces, for frame k, ``mean identity + expression_k`` in head space
   (exactly, up to float32 rounding) and puts it in the scene with
   ``T_k + s_k R_k (.)``.
 * ``person_<id>.pc2``: the exact head-space mesh of every frame (the frame's own
-  identity and expression coefficients, what ``--mesh-space head`` writes), float32,
+  identity and expression coefficients, what ``--mesh-space head`` writes) with the
+  frame's measured eyelids closed as far as the eyes were (``engine.eyelids``), float32,
   in the Z-up axes of PC2's home applications (3ds Max, Blender): head-space
   (x, y, z) is stored as (x, -z, y), which is where Blender's OBJ importer (default
   axes) puts the base OBJ, so the Mesh Cache modifier's default axes fit it.
@@ -51,6 +54,7 @@ from typing import IO, BinaryIO
 import numpy as np
 
 from engine.errors import UsageError
+from engine.eyelids import lid_closure, lid_offsets
 from engine.name_lists import check_names, parse_names
 from engine.atomic_files import write_atomic
 from engine.face_model import N_EXPRESSION, N_POSE, N_SHAPE, FaceModel
@@ -68,8 +72,11 @@ PC2_MAGIC = b"POINTCACHE2\0"
 # Head-space (x, y, z), Y up, is stored as (x, -z, y), Z up (see the module docstring).
 PC2_AXES = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 PC2_HEADER = struct.Struct("<12siiffi")  # magic, version 1, points, start frame, sample rate, samples
-# Per-frame key record: 10 expression coefficients, quaternion (x, y, z, w), translation, scale.
-_KEY_FIELDS = N_EXPRESSION + 4 + 3 + 1
+# Per-frame key record: 10 expression coefficients, quaternion (x, y, z, w), translation, scale,
+# closed-lid weights (right eye, left eye).
+_KEY_FIELDS = N_EXPRESSION + 4 + 3 + 1 + 2
+_LIDS = slice(N_EXPRESSION + 8, N_EXPRESSION + 10)
+LID_TARGETS = ("eyeBlinkRight", "eyeBlinkLeft")  # ARKit's names; the subject's right and left
 _EXPRESSION_STD = slice(N_POSE + N_SHAPE, N_POSE + N_SHAPE + N_EXPRESSION)  # in FaceModel.param_std
 # A plain skin-like material so an untextured import shades sensibly.
 _SKIN_RGBA = [0.80, 0.62, 0.52, 1.0]
@@ -158,6 +165,7 @@ class _PersonAnimation:
         self.last_key: np.ndarray | None = None
         self.last_vertices: bytes | None = None
         self.cache: PointCacheWriter | None = None
+        self.pc2_lids: np.ndarray | None = None  # (2, n, 3) closed-lid offsets in PC2 axes
         self.texture_bgr: np.ndarray | None = None
         folder = owner.folder
         try:
@@ -166,6 +174,10 @@ class _PersonAnimation:
             if "pc2" in owner.formats:
                 self.cache = PointCacheWriter(folder / f"person_{self.person_id}.pc2", model.n_vertices,
                                               start_frame=float(self.first_index), sample_rate=1.0)
+                # The lids of the first frame's identity (neutral expression) close every frame's.
+                neutral = np.concatenate([identity_coefficients(face.params), np.zeros(N_EXPRESSION, np.float32)])
+                self.pc2_lids = lid_offsets(head_space_vertices(model, neutral), model.keypoints) @ PC2_AXES.T.astype(
+                    np.float32)
         except OSError as e:
             raise AnimationExportError(f"cannot write into {folder}: {e.strerror or e}") from None
         if owner.texture:
@@ -183,9 +195,15 @@ class _PersonAnimation:
         quaternion = pose.rotation
         if self.last_key is not None and float(np.dot(quaternion, self.last_key[N_EXPRESSION:N_EXPRESSION + 4])) < 0:
             quaternion = -quaternion  # q and -q are one rotation; keep neighbours close so slerp takes the short way
+        closure = lid_closure(face.eyes)
         key = np.concatenate([expression_coefficients(face.params), quaternion, pose.translation,
-                              [pose.scale]]).astype(np.float32)
-        vertices = head_space_vertices(model, face.params[N_POSE:], PC2_AXES).tobytes() if self.cache else None
+                              [pose.scale], closure]).astype(np.float32)
+        vertices = None
+        if self.cache is not None and self.pc2_lids is not None:
+            mesh = head_space_vertices(model, face.params[N_POSE:], PC2_AXES)
+            if closure.any():
+                mesh += closure[0] * self.pc2_lids[0] + closure[1] * self.pc2_lids[1]
+            vertices = mesh.tobytes()
         if self.last_key is not None:
             for _ in range(index - self.last_index - 1):  # frames the track missed hold its last frame
                 self._append(self.last_key, self.last_vertices)
@@ -355,9 +373,9 @@ def _build_glb(face_model: FaceModel, identity: np.ndarray, base: np.ndarray, tr
     expression = keys[:, :N_EXPRESSION]
     rotation = keys[:, N_EXPRESSION:N_EXPRESSION + 4]
     translation = keys[:, N_EXPRESSION + 4:N_EXPRESSION + 7]
-    scale = np.repeat(keys[:, N_EXPRESSION + 7:], 3, axis=1)
+    scale = np.repeat(keys[:, N_EXPRESSION + 7:N_EXPRESSION + 8], 3, axis=1)
     plus, minus = expression_extents(expression, face_model.param_std[_EXPRESSION_STD])
-    weights = morph_weights(expression, plus, minus)
+    weights = np.concatenate([morph_weights(expression, plus, minus), keys[:, _LIDS]], axis=1)
     times = ((first_index + np.arange(len(keys))) / fps).astype(np.float32)
 
     blob = _Blob()
@@ -375,6 +393,9 @@ def _build_glb(face_model: FaceModel, identity: np.ndarray, base: np.ndarray, tr
             targets.append({"POSITION": blob.accessor((column * extent).astype(np.float32), gl.VEC3,
                                                       min_max=True, target=gl.ARRAY_BUFFER)})
             target_names.append(f"exp{k}{sign}")
+    for name, offsets in zip(LID_TARGETS, lid_offsets(base, face_model.keypoints)):
+        targets.append({"POSITION": blob.accessor(offsets, gl.VEC3, min_max=True, target=gl.ARRAY_BUFFER)})
+        target_names.append(name)
     key_times = blob.accessor(times, gl.SCALAR, min_max=True)
     samplers = [gl.AnimationSampler(input=key_times, output=blob.accessor(values, kind), interpolation="LINEAR")
                 for values, kind in ((weights.reshape(-1), gl.SCALAR), (translation, gl.VEC3),

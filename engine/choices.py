@@ -19,7 +19,8 @@ RENDER_MODES: tuple[RenderMode, ...] = get_args(RenderMode)
 
 # Where a frame's time goes, in the order the pipeline runs them; ``export`` is the session's
 # sinks (tables, videos, meshes), timed when a session writes files.
-# ``embed``: face embeddings for re-identification, when computed on the tracking thread.
-Stage = Literal["decode", "detect", "regress", "verify", "embed", "smooth", "reconstruct", "export"]
-STAGES: tuple[Stage, ...] = ("decode", "detect", "regress", "verify", "embed", "smooth", "reconstruct")
+# ``embed``: face embeddings for re-identification, when computed on the tracking thread;
+# ``eyes``: eye openness and gaze measured in the frame, and their filter.
+Stage = Literal["decode", "detect", "regress", "verify", "embed", "eyes", "smooth", "reconstruct", "export"]
+STAGES: tuple[Stage, ...] = ("decode", "detect", "regress", "verify", "embed", "eyes", "smooth", "reconstruct")
 EXPORT_STAGE: Stage = "export"

@@ -211,6 +211,11 @@ class ExpressionConfig:
     brow_right: float = setting(0.008, above=0.0)
     eye_left: float = setting(0.03, above=0.0)
     eye_right: float = setting(0.03, above=0.0)
+    # Measured eyes (engine.eyes): the openness at which a blink weight starts and is full,
+    # and the gaze angle (degrees) that makes a look weight 1.
+    blink_open: float = setting(0.75, minimum=0.0)
+    blink_closed: float = setting(0.25, minimum=0.0)
+    look_range_deg: float = setting(30.0, above=0.0)
     # Head position in metres: a typical outer eye-corner distance, and the distance from
     # the camera assumed when the face's change in size is turned into depth.
     eye_corner_distance_m: float = setting(0.095, above=0.0)
@@ -219,7 +224,30 @@ class ExpressionConfig:
     @property
     def ranges(self) -> dict[str, float]:
         return {f.name: float(getattr(self, f.name)) for f in dataclasses.fields(self)
-                if not f.name.endswith("_m")}
+                if not f.name.endswith(("_m", "_deg")) and not f.name.startswith("blink_")}
+
+
+@dataclass(frozen=True)
+class EyesConfig:
+    """Per-eye openness and gaze from the image (engine/eyes.py) and their filter (engine/eye_filter.py)."""
+
+    enabled: bool = True
+    dark_threshold: float = setting(0.45, above=0.0, maximum=1.0)
+    widen_rows: int = setting(2, minimum=0, maximum=8)
+    top_columns: int = setting(6, minimum=1, maximum=48)
+    default_opening: float = setting(3.1, above=0.0)
+    default_outward_yaw: float = setting(6.5, minimum=-45.0, maximum=45.0)
+    default_pitch: float = setting(-16.5, minimum=-45.0, maximum=45.0)
+    calibration_frames: int = setting(75, minimum=1)
+    min_calibration_frames: int = setting(10, minimum=1)
+    neutral_percentile: float = setting(50.0, minimum=0.0, maximum=100.0)
+    min_eye_px: float = setting(8.0, minimum=0.0)
+    closing_step: float = setting(0.15, minimum=0.0)
+    steady_alpha: float = setting(0.3, above=0.0, maximum=1.0)
+    full_step: float = setting(0.3, above=0.0)
+    gaze_full_step_deg: float = setting(10.0, above=0.0)
+    closed_below: float = setting(0.3, minimum=0.0, maximum=1.0)
+    blink_min_frames: int = setting(1, minimum=1)
 
 
 @dataclass(frozen=True)
@@ -250,6 +278,7 @@ class EngineConfig:
     tracker: TrackerConfig = section(TrackerConfig)
     smoother: SmootherConfig = section(SmootherConfig)
     expressions: ExpressionConfig = section(ExpressionConfig)
+    eyes: EyesConfig = section(EyesConfig)
     vmc: VmcConfig = section(VmcConfig)
     batch: BatchConfig = section(BatchConfig)
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from engine.config import ExpressionConfig
 from engine.face_model import N_POSE, N_SHAPE, FaceModel, rotation_angles
-from engine.results import Face
+from engine.results import Eyes, Face
 
 # iBUG 300-W indices (the subject's left and right).
 RIGHT_EYE = (36, 37, 38, 39, 40, 41)
@@ -147,20 +147,64 @@ BLENDSHAPES: tuple[Blendshape, ...] = (
     Blendshape("browInnerUp", _one("brow_inner_up"), "inner brow ends raised above the eye line"),
     Blendshape("browDownLeft", _one("brow_down_left"), "left brow lowered towards the left eye"),
     Blendshape("browDownRight", _one("brow_down_right"), "right brow lowered towards the right eye"),
-    Blendshape("eyeBlinkLeft", _one("eye_closed_left"), "left eye aspect ratio below neutral"),
-    Blendshape("eyeBlinkRight", _one("eye_closed_right"), "right eye aspect ratio below neutral"),
+    Blendshape("eyeBlinkLeft", _one("blink_left"), "left eye closing: its measured openness (engine.eyes) "
+               "from 0.75 down to 0.25; the eye aspect ratio below neutral when the eyes are not measured"),
+    Blendshape("eyeBlinkRight", _one("blink_right"), "right eye closing, as eyeBlinkLeft"),
+    Blendshape("eyeLookInLeft", _one("look_in_left"), "left eyeball turned towards the nose (0 to 30 degrees)"),
+    Blendshape("eyeLookOutLeft", _one("look_out_left"), "left eyeball turned away from the nose"),
+    Blendshape("eyeLookUpLeft", _one("look_up_left"), "left eyeball turned up"),
+    Blendshape("eyeLookDownLeft", _one("look_down_left"), "left eyeball turned down"),
+    Blendshape("eyeLookInRight", _one("look_in_right"), "right eyeball turned towards the nose"),
+    Blendshape("eyeLookOutRight", _one("look_out_right"), "right eyeball turned away from the nose"),
+    Blendshape("eyeLookUpRight", _one("look_up_right"), "right eyeball turned up"),
+    Blendshape("eyeLookDownRight", _one("look_down_right"), "right eyeball turned down"),
     # VRM 0 presets (VRM 1: aa ih ou ee oh blinkLeft blinkRight).
     Blendshape("A", _vowel_a, "mouth open, width unchanged"),
     Blendshape("I", lambda e: e["wide"] * (1 - e["open"]), "mouth wider, lips nearly together"),
     Blendshape("U", lambda e: e["narrow"] * (1 - e["open"]), "mouth narrower, lips nearly together"),
     Blendshape("E", lambda e: math.sqrt(e["wide"] * e["open"]), "mouth wider and open"),
     Blendshape("O", lambda e: math.sqrt(e["narrow"] * e["open"]), "mouth narrower and open"),
-    Blendshape("Blink_L", _one("eye_closed_left"), "as eyeBlinkLeft"),
-    Blendshape("Blink_R", _one("eye_closed_right"), "as eyeBlinkRight"),
+    Blendshape("Blink_L", _one("blink_left"), "as eyeBlinkLeft"),
+    Blendshape("Blink_R", _one("blink_right"), "as eyeBlinkRight"),
+    # VRM 1.0 eye presets (the mouth's aa ih ou ee oh are VRM 0's A I U E O above).
+    Blendshape("blink", lambda e: min(e["blink_left"], e["blink_right"]), "both eyes closing (the lesser)"),
+    Blendshape("blinkLeft", _one("blink_left"), "as eyeBlinkLeft"),
+    Blendshape("blinkRight", _one("blink_right"), "as eyeBlinkRight"),
+    Blendshape("lookUp", lambda e: 0.5 * (e["look_up_left"] + e["look_up_right"]), "both eyes turned up"),
+    Blendshape("lookDown", lambda e: 0.5 * (e["look_down_left"] + e["look_down_right"]), "both eyes turned down"),
+    Blendshape("lookLeft", lambda e: 0.5 * (e["look_out_left"] + e["look_in_right"]),
+               "both eyes turned to the subject's left"),
+    Blendshape("lookRight", lambda e: 0.5 * (e["look_in_left"] + e["look_out_right"]),
+               "both eyes turned to the subject's right"),
 )
 BLENDSHAPE_NAMES = tuple(b.name for b in BLENDSHAPES)
 ARKIT_NAMES = BLENDSHAPE_NAMES[:BLENDSHAPE_NAMES.index("A")]
-VRM_NAMES = BLENDSHAPE_NAMES[BLENDSHAPE_NAMES.index("A"):]
+VRM_NAMES = BLENDSHAPE_NAMES[BLENDSHAPE_NAMES.index("A"):BLENDSHAPE_NAMES.index("blink")]  # VRM 0 presets
+VRM1_EYE_NAMES = BLENDSHAPE_NAMES[BLENDSHAPE_NAMES.index("blink"):]
+# Driven by the measured eyes (engine.eyes), whose neutral is the eye estimator's per person
+# (EyeEstimator.set_neutral), not this module's Calibration.
+EYE_BLENDSHAPE_NAMES = tuple(n for n in BLENDSHAPE_NAMES if n.startswith(("eyeBlink", "eyeLook", "Blink_"))
+                             ) + VRM1_EYE_NAMES
+
+
+def eye_excursions(eyes: Eyes | None, fallback: Excursions, config: ExpressionConfig) -> dict[str, float]:
+    """The eye entries of the excursions: blinks from each eye's measured openness (a linear
+    ramp from ``blink_open`` down to ``blink_closed``) and the look directions from its
+    gaze (``look_range_deg`` is a weight of 1). Without measured eyes: blinks from the eye
+    aspect ratio (``fallback``'s eye_closed_*), no look."""
+    if eyes is None:
+        out = {"blink_left": fallback["eye_closed_left"], "blink_right": fallback["eye_closed_right"]}
+        out.update({f"look_{d}_{side}": 0.0 for d in ("in", "out", "up", "down") for side in ("left", "right")})
+        return out
+    span = config.blink_open - config.blink_closed
+    out = {}
+    for side, eye in (("left", eyes.left), ("right", eyes.right)):
+        out[f"blink_{side}"] = min(1.0, max(0.0, (config.blink_open - eye.openness) / span))
+        # yaw > 0 turns towards the subject's right: inwards for the left eye, outwards for the right.
+        inward = eye.yaw if side == "left" else -eye.yaw
+        for name, angle in (("in", inward), ("out", -inward), ("up", -eye.pitch), ("down", eye.pitch)):
+            out[f"look_{name}_{side}"] = min(1.0, max(0.0, angle / config.look_range_deg))
+    return out
 
 
 def _mirror_name(name: str) -> str:
@@ -255,6 +299,8 @@ class ExpressionModel:
         ranges = np.array([config.ranges[name] for name in MEASURES], np.float64)
         if np.any(ranges <= 0):
             raise ValueError("expression ranges must be positive")
+        if config.blink_open <= config.blink_closed:
+            raise ValueError("expressions: blink_open must be above blink_closed")
         self._ranges = ranges
 
     def shape(self, params: np.ndarray, neutral_expression: bool = False) -> np.ndarray:
@@ -291,12 +337,13 @@ class ExpressionModel:
         return dict(zip(_EXCURSION_NAMES, unit))
 
     def weights(self, face: Face, calibration: Calibration) -> dict[str, float]:
-        """Every blendshape of ``BLENDSHAPES``, 0..1, in that order."""
-        return self.weights_of(face.params, calibration)
+        """Every blendshape of ``BLENDSHAPES``, 0..1, in that order (eyes from ``face.eyes`` when measured)."""
+        return self.weights_of(face.params, calibration, face.eyes)
 
-    def weights_of(self, params: np.ndarray, calibration: Calibration) -> dict[str, float]:
-        """``weights`` from a face's 62 parameters alone."""
+    def weights_of(self, params: np.ndarray, calibration: Calibration, eyes: Eyes | None = None) -> dict[str, float]:
+        """``weights`` from a face's 62 parameters and its measured eyes alone."""
         e = self.excursions_of(params, calibration)
+        e.update(eye_excursions(eyes, e, self.config))
         return {b.name: float(min(1.0, max(0.0, b.formula(e)))) for b in BLENDSHAPES}
 
     def neutral_from(self, face: Face, calibration: Calibration | None = None) -> Calibration:

@@ -1,4 +1,4 @@
-"""2D overlays drawn with OpenCV: landmarks, pose axes, boxes, labels.
+"""2D overlays drawn with OpenCV: landmarks, pose axes, boxes, labels, eyelids and gaze.
 
 Shared by `tracker-app detect`, the overlay video of `tracker-app track` and the
 GUI's "save frame" when no OpenGL context is at hand.
@@ -17,6 +17,10 @@ from engine.results import Face
 AXIS_COLOURS = ((0, 0, 255), (0, 200, 0), (255, 80, 0))
 LANDMARK_COLOUR = (60, 255, 60)
 BOX_COLOUR = (255, 200, 0)
+EYE_OPEN_COLOUR = (255, 255, 255)  # eyelid contour of an open eye (white); a closed one is magenta
+EYE_CLOSED_COLOUR = (255, 0, 255)
+GAZE_COLOUR = (0, 215, 255)
+GAZE_LENGTH = 2.0  # gaze arrow length, in eye widths, for an eye looking straight at the camera
 # Axis length as a fraction of the face box's mean side.
 AXIS_LENGTH = 0.5
 LABEL_FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX (engine modules import cv2 lazily)
@@ -51,6 +55,8 @@ def draw_face(image: np.ndarray, face: Face, label: str | None = None, draw_box:
     for x, y in face.landmarks[:, :2]:
         if np.isfinite(x) and np.isfinite(y):
             cv2.circle(image, (int(round(x)), int(round(y))), radius, LANDMARK_COLOUR, -1, cv2.LINE_AA)
+    if face.eyes is not None:
+        draw_eyes(image, face, thickness)
     origin = face.landmarks[NOSE_TIP, :2]
     tips = FaceModel.pose_axes_2d(face.pose, origin, AXIS_LENGTH * side)
     o = (int(round(origin[0])), int(round(origin[1])))
@@ -64,6 +70,31 @@ def draw_face(image: np.ndarray, face: Face, label: str | None = None, draw_box:
         segments = [(origin, tips[k]) for k in range(3)]
         x, y = label_origin(face.box, (w, h + baseline), segments, 4 * thickness, image.shape[:2])
         cv2.putText(image, label, (x, y + h), LABEL_FONT, scale, BOX_COLOUR, thickness, cv2.LINE_AA)
+
+
+def draw_eyes(image: np.ndarray, face: Face, thickness: int = 1) -> None:
+    """Each measured eye's lid contour (white open, magenta closed: openness under 0.3) and its gaze
+    as an arrow from the pupil: the eyeball's direction (head pose and eye angles) projected."""
+    import cv2
+
+    assert face.eyes is not None
+    rotation = np.asarray(face.pose.rotation, np.float64)  # model -> crop axes (y up)
+    for contour, eye in ((range(36, 42), face.eyes.right), (range(42, 48), face.eyes.left)):
+        points = face.landmarks[list(contour), :2]
+        if not np.isfinite(points).all():
+            continue
+        colour = EYE_CLOSED_COLOUR if eye.openness < 0.3 else EYE_OPEN_COLOUR
+        cv2.polylines(image, [np.round(points).astype(np.int32)], True, colour, thickness, cv2.LINE_AA)
+        if eye.openness < 0.3 or not eye.valid or not np.isfinite(eye.pupil).all():
+            continue  # a closed eye has no gaze
+        yaw, pitch = np.radians(eye.yaw), np.radians(eye.pitch)
+        # Model axes: x the subject's left, y up, z forward; yaw > 0 to the subject's right, pitch > 0 down.
+        gaze = rotation @ np.array([-np.sin(yaw) * np.cos(pitch), -np.sin(pitch), np.cos(yaw) * np.cos(pitch)])
+        width = float(np.linalg.norm(points[3] - points[0]))
+        start = np.array(eye.pupil, np.float64)
+        end = start + GAZE_LENGTH * width * np.array([gaze[0], -gaze[1]])
+        cv2.arrowedLine(image, tuple(int(round(v)) for v in start), tuple(int(round(v)) for v in end),
+                        GAZE_COLOUR, thickness, cv2.LINE_AA, tipLength=0.25)
 
 
 def label_origin(box: np.ndarray, size: tuple[int, int], segments: Sequence[tuple[np.ndarray, np.ndarray]],

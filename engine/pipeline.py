@@ -32,7 +32,7 @@ Interface kept stable for the GUI's capture thread:
 * each FrameResult carries the frame image (only its size, (H, W, 0), with
   ``keep_pixels=False``), its faces with track IDs and segments (parameters,
   landmarks, pose; ``vertices`` too when ``dense``), ``detector_ran`` and
-  ``timings_ms`` with the stages ``decode``, ``detect``, ``regress``, ``verify``, ``smooth``,
+  ``timings_ms`` with the stages ``decode``, ``detect``, ``regress``, ``verify``, ``embed``, ``eyes``, ``smooth``,
   ``reconstruct`` (milliseconds spent on that frame).
 * ``stats``: running counters (frames in/out, detector calls, face searches, scene
   cuts, tracks started, confirmed, dropped, coasting, recovered and ended, embeddings
@@ -50,6 +50,8 @@ from engine.choices import STAGES, Stage
 from engine.analyzer import FaceAnalyzer
 from engine.config import EngineConfig
 from engine.confirmation import ConfirmationGate
+from engine.eye_filter import EyeFilter
+from engine.eyes import EyeEstimator
 from engine.frames import FramePacket, FrameResult, without_pixels
 from engine.reid import EmbeddingQueue, InlineEmbeddingQueue, ThreadedEmbeddingQueue
 from engine.smoothing import SMOOTHERS, Smoother, make_smoother
@@ -101,6 +103,11 @@ class TrackingPipeline:
             self.embeddings = (ThreadedEmbeddingQueue(embedder) if background_embedding
                                else InlineEmbeddingQueue(embedder))
         self.tracker = FaceTracker(analyzer, self.config.tracker, embeddings=self.embeddings)
+        # Eyes are measured on the tracked frame (the only moment its pixels are sure to be
+        # there) and filtered after the smoother, by their own filter (engine.eye_filter).
+        eyes = self.config.eyes
+        self.eyes: EyeEstimator | None = EyeEstimator(eyes) if eyes.enabled else None
+        self.eye_filter: EyeFilter | None = EyeFilter(eyes) if eyes.enabled and smoother != "off" else None
         self.gate = ConfirmationGate(0 if smoother == "realtime" else self.config.tracker.confirm_frames)
         self.stats = PipelineStats()
 
@@ -114,6 +121,10 @@ class TrackingPipeline:
         self.tracker.reset()
         self.gate.reset()
         self.smoother.reset()
+        if self.eyes is not None:
+            self.eyes.reset()
+        if self.eye_filter is not None:
+            self.eye_filter.reset()
         self.stats = PipelineStats()
 
     def close(self) -> None:
@@ -148,9 +159,15 @@ class TrackingPipeline:
         timings: dict[Stage, float] = {"decode": float(packet.decode_ms), "detect": step.timings_ms.get("detect", 0.0),
                    "regress": step.timings_ms.get("regress", 0.0),
                    "verify": step.timings_ms.get("verify", 0.0), "embed": step.timings_ms.get("embed", 0.0)}
+        te = time.perf_counter()
+        faces = step.faces
+        if self.eyes is not None and faces:
+            faces = [dataclasses.replace(tf, face=dataclasses.replace(
+                tf.face, eyes=self.eyes.estimate(tf.track_id, packet.image, tf.face))) for tf in faces]
+        timings["eyes"] = (time.perf_counter() - te) * 1000
         image = packet.image if self.keep_pixels else without_pixels(packet.image)
         result = FrameResult(index=packet.index, timestamp=packet.timestamp, image=image,
-                             faces=step.faces, detector_ran=step.detector_ran, timings_ms=timings)
+                             faces=faces, detector_ran=step.detector_ran, timings_ms=timings)
         t = time.perf_counter()
         ready = [r for held in self.gate.push(result) for r in self.smoother.push(held)]
         # The smoother's cost is booked on the frame pushed (its timings dict is shared
@@ -169,6 +186,10 @@ class TrackingPipeline:
         return [self._finish(r) for r in ready]
 
     def _finish(self, result: FrameResult) -> FrameResult:
+        if self.eye_filter is not None:
+            t = time.perf_counter()
+            result = self.eye_filter.apply(result)
+            result.timings_ms["eyes"] = result.timings_ms.get("eyes", 0.0) + (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         if self.dense and result.faces:
             model = self.analyzer.face_model

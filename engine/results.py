@@ -22,6 +22,51 @@ class HeadPose:
         return (self.yaw, self.pitch, self.roll)
 
 
+# The per-eye numbers of the table, the npz and ``Eyes.as_array``, in that order.
+EYE_QUANTITIES = ("openness", "yaw", "pitch", "pupil_x", "pupil_y")
+
+
+@dataclass(frozen=True)
+class EyeState:
+    """One eye, calibrated: what the table, the stream and the animation carry."""
+
+    openness: float  # 0 closed, 1 the person's neutral opening, above 1 wide open
+    yaw: float  # degrees, > 0 towards the subject's right, relative to the head
+    pitch: float  # degrees, > 0 looking down, relative to the head
+    pupil: tuple[float, float]  # image pixels
+    valid: bool = True  # false: too small or not measurable; the values are held ones
+
+
+@dataclass(frozen=True)
+class Eyes:
+    """Both eyes of a face; right and left are the subject's (ARKit's convention)."""
+
+    right: EyeState
+    left: EyeState
+
+    def as_array(self) -> np.ndarray:
+        """(2, 5) float64: per eye (right, left) openness, yaw, pitch, pupil x, pupil y."""
+        return np.array([[e.openness, e.yaw, e.pitch, e.pupil[0], e.pupil[1]] for e in (self.right, self.left)])
+
+    @property
+    def openness(self) -> float:
+        """Both eyes' mean openness."""
+        return 0.5 * (self.right.openness + self.left.openness)
+
+    def to_dict(self) -> dict[str, dict[str, object]]:
+        """JSON-ready (``--json`` of detect)."""
+        return {side: {"openness": round(e.openness, 4), "yaw": round(e.yaw, 3), "pitch": round(e.pitch, 3),
+                       "pupil": [round(e.pupil[0], 2), round(e.pupil[1], 2)], "valid": e.valid}
+                for side, e in (("right", self.right), ("left", self.left))}
+
+
+def eyes_from_array(values: np.ndarray) -> Eyes:
+    """Inverse of ``Eyes.as_array`` (the eyes as the table and the VMC pipe carry them)."""
+    v = np.asarray(values, np.float64).reshape(2, len(EYE_QUANTITIES)).tolist()
+    right, left = (EyeState(openness=e[0], yaw=e[1], pitch=e[2], pupil=(e[3], e[4])) for e in v)
+    return Eyes(right=right, left=left)
+
+
 @dataclass
 class Face:
     """One face in one image.
@@ -38,6 +83,7 @@ class Face:
     landmarks: np.ndarray  # (68, 3) float32, iBUG 300-W order
     pose: HeadPose
     vertices: np.ndarray | None = field(default=None, repr=False)  # (38365, 3) float32 when dense
+    eyes: Eyes | None = None  # per-eye openness, gaze and pupil (engine.eyes) when measured
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (lists of floats)."""
@@ -52,6 +98,8 @@ class Face:
             "params": [float(v) for v in self.params],
             "landmarks": np.round(self.landmarks.astype(np.float64), 3).tolist(),
         }
+        if self.eyes is not None:
+            d["eyes"] = self.eyes.to_dict()
         if self.vertices is not None:
             d["vertices"] = np.round(self.vertices.astype(np.float64), 2).tolist()
         return d

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 from engine.errors import UsageError, one_line
 from engine.animation_export import ANIMATION_FORMATS
 from engine.config import EngineConfig
+from engine.eye_stats import EyeStats
 from engine.frame_selection import FrameSelection
 from engine.frames import FramePacket, FrameResult
 from engine.interrupts import deferred_interrupts
@@ -68,7 +69,7 @@ class FileExporter(ResultSink, Protocol):
 class ExportOptions:
     """What a session writes into its output folder."""
 
-    table: bool = True  # faces.csv + faces.npz (table v2)
+    table: bool = True  # faces.csv + faces.npz (table v3)
     video: bool = False  # overlay.avi
     render: tuple[str, ...] = ()  # "mesh" (shaded under the overlay), "depth", "pncc"
     frames: FrameSelection = FrameSelection.none()  # PNG frames
@@ -196,6 +197,8 @@ class SessionSummary:
     complete: bool = False  # read to the end, no error
     ms_per_frame_median: dict[str, float] = field(default_factory=dict)
     ms_per_frame_mean: dict[str, float] = field(default_factory=dict)
+    # Blinks per minute, mean blink duration and PERCLOS per track and per person (engine.eye_stats).
+    eyes: dict[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
@@ -223,6 +226,7 @@ class Session:
         self.error: str | None = None  # first failed write; the run should end
         self._track_ids: set[int] = set()
         self._person_ids: set[int] = set()
+        self._eye_stats = EyeStats(config.eyes, source.fps)
         self._stage_ms: dict[Stage, array[float]] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
         self._t0, self._cpu0 = time.perf_counter(), time.process_time()
         self._finished = False
@@ -326,6 +330,7 @@ class Session:
         s.frames_with_faces += bool(r.faces)
         self._track_ids.update(tf.track_id for tf in r.faces)
         self._person_ids.update(tf.person_id for tf in r.faces)
+        self._eye_stats.add(r)
 
     def _fail(self, message: str) -> None:
         if self.error is None:  # the first failure is the one to report
@@ -419,6 +424,7 @@ class Session:
         s.complete = not interrupted and self.error is None
         s.ms_per_frame_median = {k: round(statistics.median(v), 3) if v else 0.0 for k, v in self._stage_ms.items()}
         s.ms_per_frame_mean = {k: round(sum(v) / len(v), 3) if v else 0.0 for k, v in self._stage_ms.items()}
+        s.eyes = self._eye_stats.summary()
 
 
 def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: SessionOptions,

@@ -7,7 +7,12 @@ columns (units and sign conventions in ``TABLE_SCHEMA``, also written into run.j
     frame, time, track_id, person_id, success, confidence,
     box_x1, box_y1, box_x2, box_y2, roi_x1, roi_y1, roi_x2, roi_y2,
     yaw, pitch, roll, scale, cam00 ... cam23 (3x4, row-major),
-    id0 ... id39, exp0 ... exp9, lm0_x, lm0_y, lm0_z ... lm67_z
+    id0 ... id39, exp0 ... exp9, lm0_x, lm0_y, lm0_z ... lm67_z,
+    eye_right_openness, eye_right_yaw, eye_right_pitch, eye_right_pupil_x, eye_right_pupil_y,
+    eye_left_openness ... eye_left_pupil_y
+
+Format 3 added the eye columns at the end (engine.eyes; empty / NaN when the eyes were
+not measured); a reader of format 2 that takes columns by name reads format 3 unchanged.
 
 The camera maps model coordinates to image pixels and depth (engine.image_space),
 so ``cam @ [mean + basis @ (id, exp); 1]`` rebuilds the landmarks (and the dense
@@ -30,7 +35,7 @@ from engine.atomic_files import atomic_open
 from engine.face_model import N_EXPRESSION, N_LANDMARKS, N_POSE, N_SHAPE, FaceModel
 from engine.frames import FrameResult
 from engine.image_space import camera_scale, export_camera, export_landmarks
-from engine.results import Face
+from engine.results import EYE_QUANTITIES, Face
 
 TABLE_FORMAT = "tracker-app table 3"
 CSV_NAME = "faces.csv"
@@ -55,6 +60,12 @@ _GROUPS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
     ("expression", tuple(f"exp{k}" for k in range(N_EXPRESSION)), "%.9g", "expression coefficients of the face model"),
     ("landmarks", tuple(f"lm{k}_{a}" for k in range(N_LANDMARKS) for a in "xyz"), "%.4f",
      "image pixels, iBUG 300-W order; z as the camera's z (same depth frame on every frame)"),
+    ("eyes", tuple(f"eye_{side}_{q}" for side in ("right", "left") for q in EYE_QUANTITIES), "%.4f",
+     "per eye, the subject's right then left (npz: (2, 5), rows right, left): openness (0 closed, "
+     "1 the person's neutral open eye, > 1 wider; filtered, see engine.eye_filter), "
+     "yaw and pitch in degrees of the eyeball relative to the head (yaw > 0 towards the subject's right, "
+     "pitch > 0 looking down, 0 the person's neutral gaze), pupil x, y in image pixels; "
+     "empty / NaN when the eyes were not measured"),
 )
 _INT_COLUMNS = ("frame", "track_id", "person_id", "success")
 _INT_DOCS = {"frame": "0-based frame number in the source",
@@ -64,11 +75,12 @@ _INT_DOCS = {"frame": "0-based frame number in the source",
                           "(empty / -1 when the frame has no face); people.csv maps tracks to people",
              "success": "1 for a face, 0 for a frame without one (all other columns empty / NaN)"}
 N_FLOATS = sum(len(cols) for _, cols, _, _ in _GROUPS)
+_NO_EYES = np.full(2 * len(EYE_QUANTITIES), np.nan)
 # npz array name -> shape of one row
 NPZ_ARRAYS: dict[str, tuple[int, ...]] = {
     "frame": (), "time": (), "track_id": (), "person_id": (), "success": (), "confidence": (), "box": (4,), "roi": (4,),
     "angles": (3,), "scale": (), "camera": (3, 4), "identity": (N_SHAPE,), "expression": (N_EXPRESSION,),
-    "landmarks": (N_LANDMARKS, 3)}
+    "landmarks": (N_LANDMARKS, 3), "eyes": (2, len(EYE_QUANTITIES))}
 
 
 def table_columns() -> list[str]:
@@ -140,7 +152,8 @@ class TableWriter:
             [timestamp, face.score], np.asarray(face.box[:4], np.float64), np.asarray(face.roi, np.float64),
             [pose.yaw, pose.pitch, pose.roll, camera_scale(camera)], camera.reshape(-1),
             np.asarray(face.params, np.float64)[N_POSE:],
-            export_landmarks(self.face_model, face).astype(np.float64).reshape(-1)])
+            export_landmarks(self.face_model, face).astype(np.float64).reshape(-1),
+            _NO_EYES if face.eyes is None else face.eyes.as_array().reshape(-1)])
 
     def _append(self, ints: tuple[int, int, int, int], values: np.ndarray) -> None:
         if self.rows == len(self._ints):
@@ -205,7 +218,11 @@ def _csv_line(ints: tuple[int, int, int, int], values: np.ndarray) -> str:
     parts = [str(frame), "%.6f" % values[0], str(track_id), str(person_id), "1"]
     col = 1
     for _, cols, fmt, _ in _GROUPS[1:]:
-        parts.extend(fmt % v for v in values[col:col + len(cols)])
+        block = values[col:col + len(cols)]
+        if np.isnan(block).any():  # eyes not measured: empty cells, as on a frame without a face
+            parts.extend("" if np.isnan(v) else fmt % v for v in block)
+        else:
+            parts.extend(fmt % v for v in block)
         col += len(cols)
     return ",".join(parts) + "\n"
 

@@ -12,6 +12,10 @@ spec), in this order:
 * ``/VMC/Ext/Bone/Pos "Head" p.x p.y p.z q.x q.y q.z q.w``: the head relative to the
   neutral pose, in Unity's left-handed avatar frame (x the avatar's right, y up, z the
   avatar's forward); position in metres;
+* when the eyes were measured (engine.eyes), ``/VMC/Ext/Bone/Pos "LeftEye"`` and
+  ``"RightEye"`` with position 0 and the eyeball's rotation relative to the head:
+  ``Ry(yaw) Rx(pitch)`` in Unity's axes (a positive y rotation turns forward to the
+  avatar's right, a positive x rotation turns it down);
 * ``/VMC/Ext/Blend/Val name value`` for every weight of ``engine.expressions.BLENDSHAPES``,
   then ``/VMC/Ext/Blend/Apply``;
 * ``/VMC/Ext/OK 1`` (a model's data is being sent) and ``/VMC/Ext/T time`` (the frame's
@@ -41,6 +45,7 @@ once (``error``), never per frame.
 """
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import socket
@@ -57,6 +62,7 @@ from engine.errors import UsageError
 from engine.expressions import Calibration, ExpressionModel, HeadMotion, mirrored
 from engine.frames import FrameResult, TrackedFace
 from engine.head_space import matrix_to_quaternion
+from engine.results import Eyes, eyes_from_array
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 39539
@@ -64,6 +70,8 @@ CLOSE_TIMEOUT_S = 10.0  # for the sending process to drain its pipe and report
 _FRAME_HEADER = struct.Struct("<idiii")  # index, timestamp, person id, frame width, height
 POLL_S = 0.002  # the sending process looks for frames this often (at most this much latency)
 HEAD_BONE = "Head"
+EYE_BONES = ("LeftEye", "RightEye")  # the avatar's: the subject's in normal mode, swapped when mirrored
+_EYES_FLOATS = 1 + 2 * 5  # a "measured" flag, then (right, left) x (openness, yaw, pitch, pupil x, y)
 MIRROR_AXES = np.diag([-1.0, 1.0, 1.0])  # camera frame <-> Unity avatar frame (see the module notes)
 
 
@@ -110,6 +118,7 @@ class LiveFrame:
     person_id: int  # who is streamed (TrackedFace.person_id)
     motion: HeadMotion
     weights: dict[str, float]  # the subject's left/right (not mirrored)
+    eyes: Eyes | None = None  # the subject's eyes (engine.eyes), when measured
 
 
 def choose_face(result: FrameResult, follow: int | None) -> TrackedFace | None:
@@ -130,7 +139,7 @@ def live_frame(model: ExpressionModel, result: FrameResult, calibration: Calibra
     face = tracked.face
     return LiveFrame(index=result.index, time=float(result.timestamp), person_id=tracked.person_id,
                      motion=model.head_motion(face, (w, h), calibration),
-                     weights=model.weights(face, calibration))
+                     weights=model.weights(face, calibration), eyes=face.eyes)
 
 
 def unity_head(motion: HeadMotion, mirror: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -141,6 +150,24 @@ def unity_head(motion: HeadMotion, mirror: bool) -> tuple[np.ndarray, np.ndarray
         rotation = MIRROR_AXES @ rotation @ MIRROR_AXES
         position = MIRROR_AXES @ position
     return position, matrix_to_quaternion(rotation)
+
+
+def unity_eyes(eyes: Eyes, mirror: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Quaternions (x, y, z, w) of the avatar's (LeftEye, RightEye) bones relative to the head.
+
+    Unity's axes: ``Ry(yaw)`` turns forward (z) to the avatar's right (x), ``Rx(pitch)``
+    turns it down. The eye's yaw > 0 is towards the subject's right, which is the avatar's
+    right in normal mode; mirrored, each eye drives the other side with its yaw negated."""
+    left, right = (eyes.right, eyes.left) if mirror else (eyes.left, eyes.right)
+    sign = -1.0 if mirror else 1.0
+    out = []
+    for eye in (left, right):
+        y, p = math.radians(sign * eye.yaw), math.radians(eye.pitch)
+        cy, sy, cp, sp = math.cos(y), math.sin(y), math.cos(p), math.sin(p)
+        ry = np.array([[cy, 0.0, sy], [0.0, 1.0, 0.0], [-sy, 0.0, cy]])
+        rx = np.array([[1.0, 0.0, 0.0], [0.0, cp, -sp], [0.0, sp, cp]])
+        out.append(matrix_to_quaternion(ry @ rx))
+    return out[0], out[1]
 
 
 def encode_bundle(frame: LiveFrame, mirror: bool) -> bytes:
@@ -160,6 +187,7 @@ class _BundleEncoder:
     def __init__(self) -> None:
         self.header = OscBundleBuilder(IMMEDIATELY).build().dgram  # "#bundle\0" + time tag
         self.bone = _prefix(_message("/VMC/Ext/Bone/Pos", HEAD_BONE, *[0.0] * 7), 7)
+        self.eye_bones = [_prefix(_message("/VMC/Ext/Bone/Pos", name, *[0.0] * 7), 7) for name in EYE_BONES]
         self.blend: dict[str, bytes] = {}
         self.tail = b"".join(_element(_message(address, *args)) for address, args in (
             ("/VMC/Ext/Blend/Apply", ()), ("/VMC/Ext/OK", (1,))))
@@ -175,6 +203,9 @@ class _BundleEncoder:
         position, quat = unity_head(frame.motion, mirror)
         weights = mirrored(frame.weights) if mirror else frame.weights
         parts = [self.header, self.bone, struct.pack(">7f", *position, *quat)]
+        if frame.eyes is not None:
+            for prefix, eye_quat in zip(self.eye_bones, unity_eyes(frame.eyes, mirror)):
+                parts += [prefix, struct.pack(">7f", 0.0, 0.0, 0.0, *eye_quat)]
         for name, value in weights.items():
             parts += [self.blend_prefix(name), struct.pack(">f", value)]
         parts += [self.tail, self.time, struct.pack(">f", frame.time)]
@@ -271,11 +302,14 @@ class VmcSender:
             return
         h, w = result.image.shape[:2]
         face = tracked.face
+        eyes = np.zeros(_EYES_FLOATS, np.float32)
+        if face.eyes is not None:
+            eyes[0], eyes[1:] = 1.0, face.eyes.as_array().reshape(-1)
         # Raw bytes, not a pickled Face: a quarter of the cost in the frame loop.
         self._put(b"F" + _FRAME_HEADER.pack(result.index, float(result.timestamp), tracked.person_id, w, h)
                   + np.asarray(face.params, np.float32).tobytes()
                   + np.asarray(face.landmarks, np.float32).tobytes()
-                  + np.asarray(face.pose.rotation, np.float32).tobytes())
+                  + np.asarray(face.pose.rotation, np.float32).tobytes() + eyes.tobytes())
 
     def set_calibration(self, calibration: Calibration) -> None:
         self.calibration = calibration
@@ -353,13 +387,15 @@ def _serve(conn: Connection, model: ExpressionModel, family: int, address: tuple
         if kind == b"S":
             state = pickle.loads(body)
             continue
-        # The one frame message ("F"): the followed face's parameters, landmarks and rotation.
+        # The one frame message ("F"): the followed face's parameters, landmarks, rotation and eyes.
         index, stamp, person_id, w, h = _FRAME_HEADER.unpack_from(body)
         arrays = np.frombuffer(body, np.float32, offset=_FRAME_HEADER.size)
-        params, landmarks, rotation = arrays[:62], arrays[62:62 + 204].reshape(68, 3), arrays[266:].reshape(3, 3)
+        params, landmarks = arrays[:62], arrays[62:62 + 204].reshape(68, 3)
+        rotation, eye_values = arrays[266:275].reshape(3, 3), arrays[275:275 + _EYES_FLOATS]
+        eyes = eyes_from_array(eye_values[1:].reshape(2, 5)) if eye_values[0] else None
         frame = LiveFrame(index=index, time=stamp, person_id=person_id,
                           motion=model.head_motion_of(rotation, landmarks, (w, h), state.calibration),
-                          weights=model.weights_of(params, state.calibration))
+                          weights=model.weights_of(params, state.calibration, eyes), eyes=eyes)
         try:
             sock.sendto(encode_bundle(frame, state.mirror), address)
             sent += 1

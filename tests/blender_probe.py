@@ -66,9 +66,14 @@ def probe_glb(args: argparse.Namespace) -> None:
     weights_range, weights_keys = action_summary(key_anim.action if key_anim else None)
     frames = [int(f) for f in args.frames.split(",")]
     local, world = zip(*(evaluated(ob, scene, f) for f in frames))
+    key_values = []  # each shape key's weight as Blender's animation sets it, per probed frame
+    for f in frames:
+        scene.frame_set(f)
+        key_values.append([kb.value for kb in keys.key_blocks] if keys else [])
     np.savez(args.out, vertices=len(ob.data.vertices), shape_keys=np.array(shape_keys), slider_max=slider_max,
              object_range=object_range, object_keys=object_keys, weights_range=weights_range,
-             weights_keys=weights_keys, frames=frames, local=np.stack(local), world=np.stack(world))
+             weights_keys=weights_keys, frames=frames, local=np.stack(local), world=np.stack(world),
+             key_values=np.array(key_values))
 
 
 def probe_pc2(args: argparse.Namespace) -> None:

@@ -26,7 +26,8 @@ import numpy as np
 import pytest
 
 from engine.analyzer import FaceAnalyzer
-from engine.animation_export import AnimationExporter, read_pc2
+from engine.animation_export import LID_TARGETS, AnimationExporter, read_pc2
+from engine.eyelids import lid_closure, lid_offsets
 from engine.frames import FrameResult
 from engine.head_space import (
     METRES_PER_MODEL_UNIT,
@@ -128,7 +129,7 @@ def test_glb_in_blender(run: Run, tmp_path, report_figure) -> None:
     got = np.load(result)
     assert int(got["vertices"]) == 38365
     names = [str(n) for n in got["shape_keys"]]
-    assert names == ["Basis"] + [f"exp{k}{s}" for k in range(10) for s in "+-"]
+    assert names == ["Basis"] + [f"exp{k}{s}" for k in range(10) for s in "+-"] + list(LID_TARGETS)
     assert float(got["slider_max"]) == 1.0  # the importer widens a slider when a weight leaves 0..1
     for which in ("object", "weights"):  # node TRS action and shape-key action
         start, end = got[f"{which}_range"]
@@ -141,9 +142,11 @@ def test_glb_in_blender(run: Run, tmp_path, report_figure) -> None:
     first = frames[0]
     mpp = metres_per_pixel(model.image_camera(params[first], run.results[first].faces[0].face.roi))
     worst_local = worst_world = worst_shear = worst_glb_world = 0.0
+    lids = lid_offsets(run.head_mesh(identity, np.zeros(10)), model.keypoints)
     for i, frame in enumerate(probe):
         face = next(tf.face for tf in run.results[frame].faces if tf.person_id == 1)
-        expected = run.head_mesh(identity, face.params[52:])
+        closure = lid_closure(face.eyes)
+        expected = run.head_mesh(identity, face.params[52:]) + closure[0] * lids[0] + closure[1] * lids[1]
         face_width = float(np.ptp(expected[:, 0]))
         local = got["local"][i] @ GLTF_TO_BLENDER  # Blender -> glTF axes (the matrix is orthonormal)
         worst_local = max(worst_local, float(np.abs(local - expected).max()) / face_width)
@@ -181,8 +184,11 @@ def test_pc2_on_base_obj_in_blender(run: Run, tmp_path, report_figure) -> None:
     got = np.load(result)
     assert int(got["vertices"]) == 38365
     worst = 0.0
+    # The closed lids: the first frame's identity, every frame's measured eyes (engine.eyelids).
+    lids = lid_offsets(run.head_mesh(params[frames[0]][12:52], np.zeros(10)), run.analyzer.face_model.keypoints)
     for i, frame in enumerate(probe):
-        expected = run.head_mesh(params[frame][12:52], params[frame][52:])
+        closure = lid_closure(next(tf.face for tf in run.results[frame].faces if tf.track_id == 1).eyes)
+        expected = run.head_mesh(params[frame][12:52], params[frame][52:]) + closure[0] * lids[0] + closure[1] * lids[1]
         local = got["local"][i] @ GLTF_TO_BLENDER
         worst = max(worst, float(np.abs(local - expected).max()) / float(np.ptp(expected[:, 0])))
     moved = float(np.abs(got["local"][0] - got["local"][-1]).max())
@@ -190,6 +196,29 @@ def test_pc2_on_base_obj_in_blender(run: Run, tmp_path, report_figure) -> None:
                   f"first vs last probed frame differ by {moved * 1000:.2f} mm")
     assert worst < TOLERANCE
     assert moved > 1e-3  # the cache animates (the mouth moves by millimetres), not the base mesh
+
+
+def test_blink_shape_keys_rise_on_the_labelled_blinks(run: Run, tmp_path, report_figure) -> None:
+    """Blender's own animation of the eyeBlink shape keys, on hand-labelled frames of obama.mp4
+    (tests/data/obama_eye_labels.csv): closed 2, 38, 39; clearly open 10, 20, 30."""
+    closed, open_ = [2, 38, 39], [10, 20, 30]
+    result = tmp_path / "glb.npz"
+    run_blender("glb", str(run.out / "animation" / "person_1.glb"), "--fps", str(round(run.fps)),
+                "--frames", ",".join(map(str, closed + open_)), "--out", str(result))
+    got = np.load(result)
+    names = [str(n) for n in got["shape_keys"]]
+    blink = got["key_values"][:, [names.index(n) for n in LID_TARGETS]]
+    report_figure(f"Blender eyeBlink shape keys: closed frames {blink[:3].min():.2f}..{blink[:3].max():.2f}, "
+                  f"open frames {blink[3:].min():.2f}..{blink[3:].max():.2f}")
+    assert blink[:3].min() > 0.7 and blink[3:].max() < 0.35
+    # The lids do close: frame 38's upper-lid landmark vertices reach the lower lid in Blender's mesh.
+    model = run.analyzer.face_model
+    local = got["local"][1] @ GLTF_TO_BLENDER
+    lm = local[model.keypoints]
+    gap_closed = min(lm[37, 1] - lm[41, 1], lm[43, 1] - lm[47, 1])
+    lm_open = (got["local"][3] @ GLTF_TO_BLENDER)[model.keypoints]
+    gap_open = min(lm_open[37, 1] - lm_open[41, 1], lm_open[43, 1] - lm_open[47, 1])
+    assert gap_open > 0.004 and gap_closed < 0.25 * gap_open
 
 
 def test_gltf_validator_reports_no_errors(run: Run) -> None:
@@ -224,7 +253,7 @@ def test_frames_without_the_track_hold_its_last_frame(run: Run, tmp_path) -> Non
     blob = gltf.binary_blob()
     sampler = gltf.animations[0].samplers[0]
     times = accessor_array(gltf, blob, sampler.input)
-    weights = accessor_array(gltf, blob, sampler.output).reshape(len(times), 20)
+    weights = accessor_array(gltf, blob, sampler.output).reshape(len(times), 22)
     assert np.allclose(times, np.arange(55) / run.fps)
     assert weights.min() >= 0 and weights.max() <= 1
     for frame in gap:

@@ -55,7 +55,7 @@ def test_every_export(tmp_path, analyzer, media_dir) -> None:
                     frames=FrameSelection.of([2]), meshes=FrameSelection.of([3]))
     assert summary.complete and summary.frames == N_FRAMES and summary.error is None
     header, rows = read_table(out / CSV_NAME)
-    assert header == table_columns() and len(header) == 18 + 12 + 50 + 68 * 3
+    assert header == table_columns() and len(header) == 18 + 12 + 50 + 68 * 3 + 2 * 5
     assert len(rows) == N_FRAMES and all(len(row) == len(header) for row in rows)
     assert [int(r) for r in column(header, rows, "frame")] == list(range(N_FRAMES))
     assert set(column(header, rows, "success")) == {"1"} and set(column(header, rows, "track_id")) == {"1"}

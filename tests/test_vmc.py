@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from engine.expressions import BLENDSHAPE_NAMES, Calibration
+from engine.expressions import BLENDSHAPE_NAMES, EYE_BLENDSHAPE_NAMES, Calibration
 from engine.pipeline import TrackingPipeline
 from engine.video_source import open_source
 from engine.vmc import VmcSender, VmcTarget, VmcTargetError
@@ -33,7 +33,8 @@ def receiver():
 
 
 def expected_messages() -> list[str]:
-    return ["/VMC/Ext/Bone/Pos"] + [BLEND_VAL] * len(BLENDSHAPE_NAMES) + [
+    # Head, then the LeftEye and RightEye bones (the pipeline measures the eyes)
+    return ["/VMC/Ext/Bone/Pos"] * 3 + [BLEND_VAL] * len(BLENDSHAPE_NAMES) + [
         "/VMC/Ext/Blend/Apply", "/VMC/Ext/OK", "/VMC/Ext/T"]
 
 
@@ -44,7 +45,8 @@ def check_bundle_format(bundle) -> None:
         expected = {"/VMC/Ext/Bone/Pos": "sfffffff", BLEND_VAL: "sf", "/VMC/Ext/Blend/Apply": "",
                     "/VMC/Ext/OK": "i", "/VMC/Ext/T": "f"}[address]
         assert tags == expected, (address, tags)
-    assert bundle.first("/VMC/Ext/Bone/Pos")[1][0] == "Head"
+    bones = [args[0] for address, _, args in bundle.messages if address == "/VMC/Ext/Bone/Pos"]
+    assert bones == ["Head", "LeftEye", "RightEye"]
     assert list(bundle.weights()) == list(BLENDSHAPE_NAMES)
     assert all(0.0 <= v <= 1.0 for v in bundle.weights().values())
     _, quat = bundle.head()
@@ -112,7 +114,9 @@ def test_neutral_recentres_the_stream(obama_results, expressions, receiver) -> N
     receiver.wait_for(2)
     position, quat = receiver.bundles[0].head()
     assert np.allclose(quat, [0, 0, 0, 1], atol=1e-6) and np.allclose(position, 0, atol=1e-9)
-    assert max(receiver.bundles[0].weights().values()) < 1e-6
+    # The expression weights; the eyes have their own neutral (EyeEstimator.set_neutral).
+    weights = receiver.bundles[0].weights()
+    assert max(v for k, v in weights.items() if k not in EYE_BLENDSHAPE_NAMES) < 1e-6
 
 
 def test_a_missing_receiver_costs_nothing_and_says_nothing(obama_results, expressions, capfd) -> None:

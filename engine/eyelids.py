@@ -1,0 +1,69 @@
+"""Closed eyelids for the animation exports: a displacement of the dense mesh per eye.
+
+    from engine.eyelids import lid_offsets, lid_closure
+    offsets = lid_offsets(head_vertices, face_model.keypoints)   # (2, n, 3): right eye, left eye
+    closed = head_vertices + lid_closure(face.eyes) @ offsets.reshape(2, -1)  # per frame
+
+The face model cannot close an eye (its 10 expression components move the lids by
+under a millimetre), so the eyes measured in the image (engine.eyes) drive a shape of
+their own: each eye's upper lid slides down onto the lower lid. On the head-space mesh
+(metres, +Y up, looking down +Z), between the eye corners:
+
+* ``y_up(x)`` and ``y_low(x)``: the upper and lower lid lines, piecewise linear through
+  the eye's six landmark vertices (iBUG 300-W 36-41 and 42-47);
+* a vertex inside the opening (``y_low <= y <= y_up``) moves down onto the lower lid;
+* a vertex above the upper lid, up to ``FOLD`` times the opening, moves down by the
+  opening times a weight falling linearly to 0 at the top (the lid skin stretches).
+
+The weight of the shape is ``1 - openness`` clipped to 0..1 (``lid_closure``): 1 is a
+closed eye, 0 the person's neutral open eye; eyes wider than neutral keep the neutral shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.results import Eyes
+
+# Contours in the 68 landmarks: corner, upper lid (two), corner, lower lid (two), per eye.
+_EYES = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))  # the subject's right eye, then left
+FOLD = 0.8  # height of the stretched lid skin above the upper lid line, in openings (the largest)
+
+
+def lid_offsets(vertices: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+    """(2, n, 3) float32: displacement closing the right and the left eye of ``vertices``
+    ((n, 3) head space, +Y up), whose 68 landmarks are ``vertices[keypoints]``."""
+    v = np.asarray(vertices, np.float64)
+    landmarks = v[np.asarray(keypoints)]
+    out = np.zeros((2, *v.shape), np.float32)
+    for k, contour in enumerate(_EYES):
+        c0, u1, u2, c1, l1, l2 = (landmarks[i] for i in contour)
+        upper = np.array([c0, u1, u2, c1])
+        lower = np.array([c0, l2, l1, c1])
+        upper, lower = upper[np.argsort(upper[:, 0])], lower[np.argsort(lower[:, 0])]
+        x0, x1 = float(min(c0[0], c1[0])), float(max(c0[0], c1[0]))
+        inside = (v[:, 0] > x0) & (v[:, 0] < x1)
+        x, y = v[inside, 0], v[inside, 1]
+        y_up = np.interp(x, upper[:, 0], upper[:, 1])
+        y_low = np.interp(x, lower[:, 0], lower[:, 1])
+        gap = np.maximum(y_up - y_low, 0.0)
+        fold = FOLD * float(gap.max(initial=0.0))
+        # Only the front of the face: the eye region's depth, not a surface behind it.
+        z_eye = float(np.mean([c0[2], c1[2], u1[2], u2[2]]))
+        near = np.abs(v[inside, 2] - z_eye) < 2 * (x1 - x0)
+        dy = np.zeros_like(y)
+        opening = (y >= y_low) & (y <= y_up)
+        dy[opening] = -(y[opening] - y_low[opening])
+        if fold > 0:
+            skin = (y > y_up) & (y < y_up + fold)
+            dy[skin] = -gap[skin] * (1.0 - (y[skin] - y_up[skin]) / fold)
+        dy[~near] = 0.0
+        rows = np.flatnonzero(inside)
+        out[k, rows, 1] = dy
+    return out
+
+
+def lid_closure(eyes: Eyes | None) -> np.ndarray:
+    """(2,) float32 weights of the (right, left) closed-lid shapes: 1 - openness, in 0..1."""
+    if eyes is None:
+        return np.zeros(2, np.float32)
+    return np.clip(1.0 - np.array([eyes.right.openness, eyes.left.openness], np.float32), 0.0, 1.0)
