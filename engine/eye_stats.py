@@ -17,8 +17,8 @@ a turned head):
 * PERCLOS: the share of measured frames with the eyes more than 80 % closed
   (openness under ``PERCLOS_OPENNESS``), the drowsiness measure of Wierwille et al. 1994.
 
-The per-person summary adds up the tracks of each person (``track_id`` is the person:
-the tracker gives a returning person their ID back).
+The per-person summary adds up the tracks of each person (``person_id``: the tracker
+re-identifies a returning person, engine.reid).
 """
 from __future__ import annotations
 
@@ -108,6 +108,5 @@ class EyeStats:
 
 
 def person_of(tracked: TrackedFace) -> int:
-    """The person a tracked face is: its track ID (the tracker gives a returning person
-    their ID back). The one place to change when faces carry a person ID of their own."""
-    return tracked.track_id
+    """The person a tracked face is (re-identified across tracks and cuts)."""
+    return tracked.person_id
