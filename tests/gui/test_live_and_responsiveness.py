@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,43 +109,113 @@ class _CpuWaits:
         return own + max(deltas.values(), default=0.0)
 
 
-def test_gui_thread_is_never_blocked_during_playback(window, obama, report_figure) -> None:
-    blocked: list[float] = []  # per probe interval: wall time minus time the machine held us up
-    wall: list[float] = []
-    last = [0.0]
-    waits: list[_CpuWaits] = []
+class _StallProbe:
+    """A 10 ms GUI-thread timer; per interval, the wall time minus what the machine held us up."""
 
-    def probe() -> None:
+    def __init__(self) -> None:
+        self.blocked: list[float] = []
+        self.wall: list[float] = []
+        self._last = 0.0
+        self._waits: _CpuWaits | None = None
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._probe)
+
+    def _probe(self) -> None:
         now = time.monotonic()
-        if not waits:
-            waits.append(_CpuWaits())
-        elif last[0]:
-            wall.append(now - last[0])
-            blocked.append(wall[-1] - waits[0].interval())
-        last[0] = now
+        if self._waits is None:
+            self._waits = _CpuWaits()
+        elif self._last:
+            self.wall.append(now - self._last)
+            self.blocked.append(self.wall[-1] - self._waits.interval())
+        self._last = now
 
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(probe)
-    indices: list[int] = []
-    window.model.frame_changed.connect(lambda f: f is not None and indices.append(f.result.index))
-    window.open_source(str(obama))
+    def figure(self) -> str:
+        worst = int(np.argmax(self.blocked))
+        return (f"GUI thread held up at worst {self.blocked[worst] * 1000:.0f} ms beyond CPU waits "
+                f"({self.wall[worst] * 1000:.0f} ms wall clock; median probe interval "
+                f"{np.median(self.wall) * 1000:.0f} ms for a 10 ms timer), {len(self.blocked)} intervals")
+
+    def check(self) -> None:
+        assert len(self.blocked) >= 10  # the probe really ran
+        worst = int(np.argmax(self.blocked))
+        assert self.blocked[worst] < MAX_GUI_STALL_S, (
+            f"GUI thread stalled {self.blocked[worst] * 1000:.0f} ms ({self.wall[worst] * 1000:.0f} ms wall clock)")
+
+
+def _play_until_first_draws(window, video) -> None:
+    window.open_source(str(video))
     wait_until(lambda: window.model.frames_shown >= 1, "the first frame")  # model loading excluded
     # The window builds its plots once the first frame is on screen; building them and their
     # first draw (fonts, axis caches) happen once per window, like loading the models.
     wait_until(lambda: window.plots_built and window.plots.redraws >= 1, "the plots' first draw")
+
+
+def test_gui_thread_is_never_blocked_during_playback(window, obama, report_figure) -> None:
+    probe = _StallProbe()
+    indices: list[int] = []
+    window.model.frame_changed.connect(lambda f: f is not None and indices.append(f.result.index))
+    _play_until_first_draws(window, obama)
     paints, redraws = window.view.paint_count, window.plots.redraws
-    timer.start()
+    probe.timer.start()
     # On a loaded machine the 10 ms timer fires far less often (the GUI thread waits for a CPU),
     # so the probe also waits for enough intervals, not only for 40 frames.
-    wait_until(lambda: window.model.frames_shown >= 40 and len(blocked) >= 10, "40 frames of playback")
-    timer.stop()
+    wait_until(lambda: window.model.frames_shown >= 40 and len(probe.blocked) >= 10, "40 frames of playback")
+    probe.timer.stop()
     assert window.view.paint_count - paints >= 10 and window.plots.redraws - redraws >= 3  # real GUI work
-    assert len(blocked) >= 10  # the probe really ran during playback
     assert indices[:40] == list(range(40))  # a file: every frame processed and shown, in order
-    worst = int(np.argmax(blocked))
-    report_figure(f"GUI thread held up at worst {blocked[worst] * 1000:.0f} ms beyond CPU waits "
-                  f"({wall[worst] * 1000:.0f} ms wall clock; median probe interval "
-                  f"{np.median(wall) * 1000:.0f} ms for a 10 ms timer), {len(blocked)} intervals")
-    assert blocked[worst] < MAX_GUI_STALL_S, (
-        f"GUI thread stalled {blocked[worst] * 1000:.0f} ms ({wall[worst] * 1000:.0f} ms wall clock)")
+    report_figure(probe.figure())
+    probe.check()
+
+
+@pytest.fixture(scope="module")
+def small_crowd(media_dir, tmp_path_factory) -> Path:
+    """crowd.mp4's first 60 frames at 960x540: real people walking, several faces to embed."""
+    import cv2
+
+    path = tmp_path_factory.mktemp("crowd") / "crowd_small.avi"
+    cap = cv2.VideoCapture(str(media_dir / "footage" / "crowd.mp4"))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (960, 540))
+    for _ in range(60):
+        ok, frame = cap.read()
+        assert ok
+        writer.write(cv2.resize(frame, (960, 540), interpolation=cv2.INTER_AREA))
+    writer.release()
+    cap.release()
+    return path
+
+
+def test_faces_are_embedded_off_the_frame_loop(window, small_crowd, monkeypatch, report_figure) -> None:
+    """The app recognises people on a thread of its own: its frame loop only cuts the chips,
+    and neither it nor the GUI thread waits for the embedding model."""
+    from engine.face_embedder import FaceEmbedder
+    from engine.reid import ThreadedEmbeddingQueue
+
+    chips_on: set[str] = set()
+    embedded_on: list[str] = []
+    cut, embed = FaceEmbedder.chips, FaceEmbedder.embed_chips
+
+    def chips(self, image, landmarks):  # noqa: ANN001, ANN202 (a spy on the real model)
+        chips_on.add(threading.current_thread().name)
+        return cut(self, image, landmarks)
+
+    def embed_chips(self, batch):  # noqa: ANN001, ANN202
+        embedded_on.extend([threading.current_thread().name] * len(batch))
+        return embed(self, batch)
+
+    monkeypatch.setattr(FaceEmbedder, "chips", chips)
+    monkeypatch.setattr(FaceEmbedder, "embed_chips", embed_chips)
+    probe = _StallProbe()
+    _play_until_first_draws(window, small_crowd)
+    probe.timer.start()
+    wait_until(lambda: (window.model.frames_shown >= 40 or not window.model.playing) and len(embedded_on) >= 3
+               and len(probe.blocked) >= 10, "faces embedded during playback")
+    probe.timer.stop()
+    pipeline = window.controller.worker.playback.pipeline
+    assert isinstance(pipeline.embeddings, ThreadedEmbeddingQueue)
+    assert set(embedded_on) == {"face-embedding"}  # the model ran on its own thread only
+    assert chips_on and "face-embedding" not in chips_on and threading.main_thread().name not in chips_on
+    people = {tf.person_id for tf in window.model.frame.result.faces} if window.model.frame else set()
+    report_figure(f"{len(embedded_on)} faces embedded on the embedding thread while {window.model.frames_shown} "
+                  f"frames played (people in the last frame: {sorted(people)}); {probe.figure()}")
+    probe.check()
