@@ -132,11 +132,18 @@ def main() -> int:
     if args.readme:
         shoot("window.png", window.grab())
         shoot_faces(window, args, wait_until, shoot, "window_3d.png")
-        window.close()
-        shutil.rmtree(settings_dir, ignore_errors=True)
-        for path in shots:
-            print(path)
-        return 0
+    else:
+        developer_shots(window, args, wait_until, shoot)
+    window.close()
+    shutil.rmtree(settings_dir, ignore_errors=True)
+    for path in shots:
+        print(path)
+    return 0
+
+
+def developer_shots(window, args, wait_until, shoot) -> None:
+    """The full set into screenshots/: video mode at two sizes after a seek back, the view alone,
+    wireframe, 3D, and 3D on the image of several faces."""
     shoot("window_video.png", window.grab())
     back_to = max(0, window.model.frame.result.index - 12)
     window.go_to_frame(back_to)
@@ -157,11 +164,6 @@ def main() -> int:
     shoot("view_3d.png", window.view.grab_frame())
     window.view.camera.reset()
     shoot_faces(window, args, wait_until, shoot, "window_3d_faces.png")
-    window.close()
-    shutil.rmtree(settings_dir, ignore_errors=True)
-    for path in shots:
-        print(path)
-    return 0
 
 
 def shoot_faces(window, args, wait_until, shoot, name: str) -> None:

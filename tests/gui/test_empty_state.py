@@ -2,13 +2,13 @@
 video, the cameras found and the recent files; files and folders dropped on it open as sources."""
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDragEnterEvent, QDropEvent
 from PyQt6.QtWidgets import QApplication
 
+from tests.support.video_fixtures import image_folder_from
 from tests.support.gui import close_window, make_window, qimage_rgb, settings_store, wait_until
 from tracker_app.gl_view import BACKGROUND_VIDEO
 from tracker_app.source_picker import ChoiceKind
@@ -78,13 +78,7 @@ def test_a_dropped_video_file_and_folder_open_as_sources(first_window, obama, tm
     wait_until(lambda: window.model.source is not None and window.model.frames_shown >= 2, "the dropped video")
     assert window.model.source.path == obama and window.model.frame.n_faces == 1
     assert window.source_box.itemText(0) == obama.name and not window.errors
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    cap = cv2.VideoCapture(str(obama))
-    for i in range(3):
-        ok, image = cap.read()
-        assert ok and cv2.imwrite(str(folder / f"img_{i:03d}.png"), image)
-    cap.release()
+    folder = image_folder_from(obama, tmp_path / "frames", 3)
     _drop(window, folder)
     wait_until(lambda: window.model.source is not None and window.model.source.path == folder
                and window.model.frame is not None, "the dropped folder")

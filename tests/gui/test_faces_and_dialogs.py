@@ -12,6 +12,7 @@ from PyQt6.QtTest import QTest
 from PyQt6.QtWidgets import QFileDialog, QLineEdit
 
 from engine.run_record import RUN_NAME
+from tests.support.video_fixtures import image_folder_from
 from tests.support.gui import qimage_rgb, wait_until
 from tracker_app.export_actions import session_folder
 from tracker_app.gl_view import BACKGROUND_3D
@@ -120,13 +121,7 @@ def test_record_dialog_creates_a_typed_new_folder(window, obama, tmp_path) -> No
 
 
 def test_open_an_image_folder(window, obama, tmp_path, monkeypatch) -> None:
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    cap = cv2.VideoCapture(str(obama))
-    for i in range(6):
-        ok, image = cap.read()
-        assert ok and cv2.imwrite(str(folder / f"img_{i:03d}.png"), image)
-    cap.release()
+    folder = image_folder_from(obama, tmp_path / "frames", 6)
     # The folder dialog is the platform's; what it returns is what this path opens.
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *_a, **_k: str(folder)))
     folder_item = next(i for i in range(window.source_box.count())

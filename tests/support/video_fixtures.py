@@ -164,6 +164,19 @@ def iter_video_frames(path: Path) -> Iterator[np.ndarray]:
         cap.release()
 
 
+def image_folder_from(video: Path, folder: Path, count: int) -> Path:
+    """The first ``count`` frames of ``video`` as img_000.png, img_001.png, ... in a new ``folder``."""
+    import itertools
+
+    import cv2
+
+    folder.mkdir()
+    for i, image in enumerate(itertools.islice(iter_video_frames(video), count)):
+        assert cv2.imwrite(str(folder / f"img_{i:03d}.png"), image)
+    assert len(list(folder.iterdir())) == count, f"{video} has fewer than {count} frames"
+    return folder
+
+
 def count_video_frames(path: Path) -> int:
     """Frames counted by reading (container headers can lie)."""
     return sum(1 for _ in iter_video_frames(path))
