@@ -114,7 +114,7 @@ def test_a_truncated_png_is_one_line_without_libpng(media_dir: Path, tmp_path: P
     cut.write_bytes(png.tobytes()[: png.size // 2])
     run = run_cli("detect", cut, "--out", tmp_path / "o")
     assert run.returncode == 1
-    assert run.error_line() == f"{cut}: error: {cut}: not a readable image (unknown format, damaged or truncated)"
+    assert run.error_line() == f"tracker-app: error: {cut}: not a readable image (unknown format, damaged or truncated)"
 
 
 def test_paths_that_are_not_files_are_named(tmp_path: Path) -> None:
@@ -211,6 +211,6 @@ def test_a_file_larger_than_any_image_in_budget_is_not_read(tmp_path: Path) -> N
         f.truncate(900_000_000)
     run = run_cli("detect", huge, "--out", tmp_path / "o")
     assert run.returncode == 1
-    assert run.error_line() == (f"{huge}: error: {huge}: 900,000,000 bytes is more than any image within the "
+    assert run.error_line() == (f"tracker-app: error: {huge}: 900,000,000 bytes is more than any image within the "
                                 "budget of 100000000 pixels (input.max_image_pixels)")
     assert run.peak_rss_mb < REFUSED_RSS_LIMIT_MB, f"{run.peak_rss_mb:.0f} MB"

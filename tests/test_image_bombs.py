@@ -114,7 +114,7 @@ def test_detect_reports_a_bomb_in_one_line_and_goes_on(bomb: Path, media_dir: Pa
                           str(bomb), str(media_dir / "emma.jpg"), "--out", str(out)],
                          capture_output=True, text=True, env=_env(), timeout=300)
     assert run.returncode == 1  # one input failed
-    assert run.stderr.strip() == (f"{bomb}: error: {bomb}: 9000x9000 pixels is over the budget of "
+    assert run.stderr.strip() == (f"tracker-app: error: {bomb}: 9000x9000 pixels is over the budget of "
                                   f"{BUDGET} (input.max_image_pixels)")
     assert run.stdout.count("emma.jpg: face") == 3
     assert (out / "emma_overlay.jpg").is_file() and not (out / "bomb_overlay.jpg").exists()

@@ -254,7 +254,7 @@ def run_detect(args: argparse.Namespace) -> int:
         try:
             image = read_image(str(path), analyzer.config.input.max_image_pixels)
         except ImageError as e:
-            print(f"{path}: error: {e}", file=sys.stderr)
+            print(f"tracker-app: error: {e}", file=sys.stderr)  # e names the file
             failures += 1
             continue
         # Numbered left to right (by the box centre), so "face 0" is the leftmost in the picture.
