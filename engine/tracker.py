@@ -511,6 +511,10 @@ class FaceTracker:
         of this view when it is wanted (``_wants_view``)."""
         if self.embeddings is None:
             return None
+        since = self.frame - track.last_embedded
+        if track.state is not TrackState.TENTATIVE and (since < self.config.reid_min_gap
+                                                        or since % self.config.reid_min_gap):
+            return None  # views are weighed every reid_min_gap frames: spare the measure in between
         quality = view_quality(track.landmarks)
         if quality < self.config.reid_min_quality:
             return None
