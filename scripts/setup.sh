@@ -16,6 +16,9 @@ APT_PACKAGES=(libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-i
 if [ "${1:-}" = "--test" ]; then
   EXTRAS=test
   APT_PACKAGES+=(xvfb xauth desktop-file-utils)
+  # Hostile-input tests: GNU time measures a child's own peak memory; unshare (util-linux)
+  # gives a child a small tmpfs of its own for the full-disk cases.
+  APT_PACKAGES+=(time util-linux)
   # Animation export tests (tests/test_animation_blender.py): Blender loads the glb/pc2
   # headless with its own importers (its glTF importer needs Debian's NumPy), and the
   # Khronos glTF validator runs on Node (installed below from npm).

@@ -189,5 +189,5 @@ def test_track_cli_rejects_a_bad_target(media_dir, tmp_path) -> None:
                         "--out", str(tmp_path / "out"), "--vmc", "localhost:notaport"],
                        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
                        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
-    assert p.returncode != 0 and p.stderr.strip().splitlines()[-1].startswith("tracker-app: error: VMC target")
+    assert p.returncode != 0 and p.stderr.strip().splitlines()[-1].startswith("tracker-app: error: --vmc: VMC target")
     assert "Traceback" not in p.stderr

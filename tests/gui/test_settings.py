@@ -86,7 +86,9 @@ def test_settings_apply_to_a_playing_window_and_persist(qapp, weights_dir, obama
         window.apply_settings(new)
         assert window.model.overlay.wireframe and window.commands[Act.WIREFRAME].isChecked()
         playback = window.controller.worker.playback
-        wait_until(lambda: playback.pipeline is not None and playback.pipeline.delay_frames == 2,
+        # n_next frames of look-ahead, and the confirmation gate's frames (engine.confirmation)
+        delay = 2 + window.engine_config.tracker.confirm_frames
+        wait_until(lambda: playback.pipeline is not None and playback.pipeline.delay_frames == delay,
                    "the look-ahead pipeline")
         shown = window.model.frames_shown
         wait_until(lambda: window.model.frames_shown >= shown + 3, "frames after the change")

@@ -38,7 +38,7 @@ class CliRun:
         return lines[0]
 
 
-def _high_water_kb(pid: int) -> int:
+def high_water_kb(pid: int) -> int:
     """The process's peak resident memory so far (VmHWM: reset at exec, unlike ru_maxrss, which
     also counts the parent's memory a forked child started with)."""
     try:
@@ -63,7 +63,7 @@ def run_cli(*args: str | os.PathLike[str], cwd: Path | None = None, env: dict[st
         deadline = time.monotonic() + timeout
         peak_kb = 0
         while True:
-            peak_kb = max(peak_kb, _high_water_kb(proc.pid))
+            peak_kb = max(peak_kb, high_water_kb(proc.pid))
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
