@@ -61,6 +61,8 @@ class ScaleRun:
     last_s_per_input: float
     first_cpu_per_input: float  # CPU seconds of the whole process tree
     last_cpu_per_input: float
+    first_coordinator_cpu: float  # CPU seconds of the batch command's own process, per input
+    last_coordinator_cpu: float
     rss_first_mb: float  # peak tree RSS during the first window
     rss_last_mb: float  # ... during the last window
     rss_peak_mb: float
@@ -106,11 +108,11 @@ def missing_inputs(folder: Path, count: int) -> Path:
     return listing
 
 
-def tree_usage(root_pid: int) -> tuple[int, float]:
+def tree_usage(root_pid: int) -> tuple[int, float, float]:
     """Resident bytes and CPU seconds (its own and its waited-for children's) of ``root_pid``
-    and all its descendants (Linux /proc)."""
+    and all its descendants, and the CPU seconds of ``root_pid`` alone (Linux /proc)."""
     parents: dict[int, int] = {}
-    usage: dict[int, tuple[int, float]] = {}
+    usage: dict[int, tuple[int, float, float]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -118,8 +120,9 @@ def tree_usage(root_pid: int) -> tuple[int, float]:
             stat = Path(entry.path, "stat").read_text()
             fields = stat[stat.rindex(")") + 2:].split()
             parents[int(entry.name)] = int(fields[1])
-            ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
-            usage[int(entry.name)] = (int(fields[21]) * PAGE_BYTES, ticks / CLOCK_TICKS)
+            own = int(fields[11]) + int(fields[12])  # utime, stime
+            waited = int(fields[13]) + int(fields[14])  # cutime, cstime: children it waited for
+            usage[int(entry.name)] = (int(fields[21]) * PAGE_BYTES, own / CLOCK_TICKS, waited / CLOCK_TICKS)
         except (OSError, ValueError):
             continue  # ended while we looked
     tree, frontier = {root_pid}, [root_pid]
@@ -128,8 +131,10 @@ def tree_usage(root_pid: int) -> tuple[int, float]:
         children = [c for c, p in parents.items() if p == pid and c not in tree]
         tree.update(children)
         frontier.extend(children)
-    rss = sum(usage.get(pid, (0, 0.0))[0] for pid in tree)
-    return rss, sum(usage.get(pid, (0, 0.0))[1] for pid in tree)
+    none = (0, 0.0, 0.0)
+    rss = sum(usage.get(pid, none)[0] for pid in tree)
+    cpu = sum(usage.get(pid, none)[1] + usage.get(pid, none)[2] for pid in tree)
+    return rss, cpu, usage.get(root_pid, none)[1]
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,7 @@ class Sample:
     finished: int  # journal lines so far
     cpu: float  # CPU seconds of the process tree so far
     rss: int  # resident bytes of the process tree
+    coordinator_cpu: float  # CPU seconds of the batch command's own process so far
 
 
 class JournalWatch:
@@ -169,26 +175,29 @@ class JournalWatch:
             self._read()
             if time.perf_counter() - last_sample_at >= SAMPLE_SECONDS:  # /proc walks cost
                 last_sample_at = time.perf_counter()
-                rss, cpu = tree_usage(self.pid)
+                rss, cpu, own = tree_usage(self.pid)
                 if rss:
-                    self.samples.append(Sample(len(self.times), cpu, rss))
+                    self.samples.append(Sample(len(self.times), cpu, rss, own))
 
     def stop(self) -> None:
         self._done.set()
         self._thread.join()
         self._read()
 
-    def window(self, start: int, end: int) -> tuple[float, int]:
-        """CPU seconds per input and peak RSS between ``start`` and ``end`` finished inputs
-        (from the samples taken then; NaN when the window is too short to hold two)."""
+    def window(self, start: int, end: int) -> tuple[float, float, int]:
+        """CPU seconds per input (the process tree, the coordinator alone) and peak RSS between
+        ``start`` and ``end`` finished inputs (from the samples taken then; NaN when the
+        window is too short to hold two)."""
         inside = [s for s in self.samples if start <= s.finished <= end]
         if len(inside) < 2 or inside[-1].finished == inside[0].finished:
-            return float("nan"), max((s.rss for s in inside), default=0)
+            return float("nan"), float("nan"), max((s.rss for s in inside), default=0)
         first, last = inside[0], inside[-1]
-        return (last.cpu - first.cpu) / (last.finished - first.finished), max(s.rss for s in inside)
+        n = last.finished - first.finished
+        return ((last.cpu - first.cpu) / n, (last.coordinator_cpu - first.coordinator_cpu) / n,
+                max(s.rss for s in inside))
 
 
-def run_batch(label: str, listing: Path, out: Path, window: int, *options: str) -> ScaleRun:
+def run_batch(label: str, listing: Path, out: Path, window: int, *options: str, tree_cpu: bool = True) -> ScaleRun:
     command = [sys.executable, "-m", "tracker_app", "batch", str(listing), "--out", str(out), "--no-progress",
                *options]
     cpu0 = os.times()
@@ -211,13 +220,15 @@ def run_batch(label: str, listing: Path, out: Path, window: int, *options: str) 
     def per_input(span: list[float]) -> float:
         return (span[-1] - span[0]) / (len(span) - 1) if len(span) > 1 else float("nan")
 
-    cpu_first, rss_first = watch.window(1, w)  # from the first input on: not start-up
-    cpu_last, rss_last = watch.window(n - w, n)
+    cpu_first, own_first, rss_first = watch.window(1, w)  # from the first input on: not start-up
+    cpu_last, own_last, rss_last = watch.window(n - w, n)
+    if not tree_cpu:  # Ray's workers are not the driver's descendants: their CPU is not seen here
+        cpu_first = cpu_last = float("nan")
     mb = 2 ** 20
     return ScaleRun(label, int(listing.read_text().count("\n")), n, wall,
                     (cpu1.children_user - cpu0.children_user) + (cpu1.children_system - cpu0.children_system),
-                    per_input(times[:w]), per_input(times[-w:]), cpu_first, cpu_last, rss_first / mb,
-                    rss_last / mb, max((s.rss for s in watch.samples), default=0) / mb)
+                    per_input(times[:w]), per_input(times[-w:]), cpu_first, cpu_last, own_first, own_last,
+                    rss_first / mb, rss_last / mb, max((s.rss for s in watch.samples), default=0) / mb)
 
 
 def main() -> int:
@@ -246,23 +257,27 @@ def main() -> int:
             plans.append((f"{args.ray_inputs:,} one-frame videos, --ray (local instance)",
                           make_inputs(clip, root / "ray", args.ray_inputs), ("--ray",)))
         for k, (label, listing, options) in enumerate(plans):
-            run = run_batch(label, listing, root / f"out{k}", args.window, *options)
+            run = run_batch(label, listing, root / f"out{k}", args.window, *options, tree_cpu="--ray" not in options)
             runs.append(run)
             print(f"  {label}: {run.finished} finished in {run.wall:.1f} s; first/last {args.window}: "
                   f"{run.first_s_per_input * 1000:.2f} / {run.last_s_per_input * 1000:.2f} ms per input "
                   f"(x{run.ratio:.2f}), CPU {run.first_cpu_per_input * 1000:.2f} / "
-                  f"{run.last_cpu_per_input * 1000:.2f} ms (x{run.cpu_ratio:.2f}); RSS {run.rss_first_mb:.0f} / "
+                  f"{run.last_cpu_per_input * 1000:.2f} ms (x{run.cpu_ratio:.2f}), coordinator "
+                  f"{run.first_coordinator_cpu * 1000:.2f} / {run.last_coordinator_cpu * 1000:.2f} ms; "
+                  f"RSS {run.rss_first_mb:.0f} / "
                   f"{run.rss_last_mb:.0f} MB (load average {os.getloadavg()[0]:.1f})", flush=True)
             shutil.rmtree(root / f"out{k}", ignore_errors=True)
     print()
     w = args.window
     print(f"| run | inputs | wall s | CPU s | wall ms/input, first {w} / last {w} | ratio "
-          f"| CPU ms/input, first {w} / last {w} | ratio | peak RSS MB, first {w} / last {w} | peak RSS MB |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          f"| CPU ms/input, first {w} / last {w} | ratio | coordinator CPU ms/input | "
+          f"peak RSS MB, first {w} / last {w} | peak RSS MB |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in runs:
         print(f"| {r.label} | {r.finished:,} | {r.wall:.1f} | {r.cpu:.1f} "
               f"| {r.first_s_per_input * 1000:.2f} / {r.last_s_per_input * 1000:.2f} | {r.ratio:.2f} "
               f"| {r.first_cpu_per_input * 1000:.2f} / {r.last_cpu_per_input * 1000:.2f} | {r.cpu_ratio:.2f} "
+              f"| {r.first_coordinator_cpu * 1000:.2f} / {r.last_coordinator_cpu * 1000:.2f} "
               f"| {r.rss_first_mb:.0f} / {r.rss_last_mb:.0f} | {r.rss_peak_mb:.0f} |")
     return 0
 

@@ -71,7 +71,7 @@ def lock_out_dir(out_dir: str | os.PathLike[str], *, wait: bool = False) -> OutD
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OSError(f"cannot create {folder}: {e.strerror or e}") from None
+        raise OSError(f"cannot prepare {folder}: {e.strerror or e}") from None
     key = os.path.realpath(folder)
     with _held_lock:
         if key in _held:

@@ -185,6 +185,24 @@ def test_a_second_command_on_one_out_refuses_and_waiters_run_in_turn(media_dir, 
     assert check_done_inputs_whole(out) == 3
 
 
+def test_two_tracks_on_one_out_the_second_refuses_or_waits(media_dir, tmp_path, weights_dir) -> None:
+    out = tmp_path / "out"
+    first, first_logs = start_cli("track", str(media_dir / "obama_pingpong.mp4"), "--out", str(out),
+                                  "--max-frames", "150", "--no-progress", threads=2)
+    wait_for(lambda: (out / "faces.csv").is_file(), first)
+    refused = run_cli("track", str(media_dir / "obama.mp4"), "--out", str(out), "--overwrite", "--no-progress")
+    assert refused.returncode == 1
+    one_error_line(refused, f"(process {first.pid}); wait for it to end")
+    second = run_cli("track", str(media_dir / "obama.mp4"), "--out", str(out), "--overwrite", "--no-progress",
+                     "--wait")  # starts once the first has finished, then replaces its run
+    done = wait_cli(first, first_logs)
+    assert done.returncode == 0 and second.returncode == 0, second.stderr
+    assert "Traceback" not in second.stderr and second.peak_rss_mb < RSS_LIMIT_MB
+    run = json.loads((out / "run.json").read_text())
+    assert run["complete"] and run["source"]["description"].endswith("obama.mp4")
+    assert table_frames(out) == run["summary"]["frames"] == 55
+
+
 def test_two_batches_at_once_one_killed_leave_every_done_input_whole(media_dir, images, tmp_path,
                                                                      weights_dir) -> None:
     out = tmp_path / "out"

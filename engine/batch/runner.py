@@ -41,7 +41,7 @@ from engine.out_lock import lock_out_dir
 # never for more than INDEX_TIME_SHARE of the time (a large index takes longer to write:
 # the interval grows with it, so the cost per input stays constant).
 INDEX_EVERY_SECONDS = 5.0
-INDEX_TIME_SHARE = 0.05
+INDEX_TIME_SHARE = 0.02
 
 
 @dataclass(frozen=True)
