@@ -73,6 +73,7 @@ _WIDEN = [np.ones((2 * rows + 1, 3), np.uint8) for rows in range(9)]  # by EyesC
 _SKIN_RANK = int(PATCH_W * PATCH_H * SKIN_PERCENTILE / 100)
 _INNER_MID = (PATCH_W - 2 * _MARGIN) // 2
 _RAMP = np.arange(PATCH_W, dtype=np.float32)
+NAN = float("nan")
 _RECOMPUTE_EVERY = 5  # frames between recomputations of a calibrating person's neutral
 _CENTRE_PRIOR = np.exp(-0.5 * ((np.arange(PATCH_W, dtype=np.float32) - PATCH_W / 2) / 8.0) ** 2)[None, :]
 
@@ -225,15 +226,19 @@ class EyeNeutral:
     yaw: tuple[float, float]
     pitch: tuple[float, float]
     calibrated: bool = True  # false: the population default, before the person's own frames
+    # Per eye: a dark iris was seen on this person (their open height reached min_open_height).
+    # Not so on small, blurred or washed-out faces (crowd.mp4): every frame would read closed.
+    measurable: tuple[bool, bool] = (True, True)
 
     def to_dict(self) -> dict[str, object]:
         return {"opening": [round(v, 4) for v in self.opening], "yaw": [round(v, 3) for v in self.yaw],
-                "pitch": [round(v, 3) for v in self.pitch], "calibrated": self.calibrated}
+                "pitch": [round(v, 3) for v in self.pitch], "calibrated": self.calibrated,
+                "measurable": list(self.measurable)}
 
 
 @dataclass
 class _Samples:
-    """Measures of the first frames of a person, for its neutral: (frames, eye, (opening, yaw, pitch))."""
+    """Measures of the first frames of a person, for its neutral: (frames, eye, (opening, yaw, pitch, width))."""
 
     rows: np.ndarray
     count: int = 0
@@ -269,11 +274,11 @@ class EyeCalibrator:
         cfg = self.config
         s = self._people.get(person)
         if s is None:
-            s = self._people[person] = _Samples(np.empty((cfg.calibration_frames, 2, 3)))
+            s = self._people[person] = _Samples(np.empty((cfg.calibration_frames, 2, 4)))
         if s.fixed is not None:
             return s.fixed
         if s.count < cfg.calibration_frames and all(e.usable and e.width_px >= cfg.min_eye_px for e in samples):
-            s.rows[s.count] = [(e.opening, e.yaw, e.pitch) for e in samples]
+            s.rows[s.count] = [(e.opening, e.yaw, e.pitch, e.width_px) for e in samples]
             s.count += 1
             if (s.count <= _RECOMPUTE_EVERY or s.count % _RECOMPUTE_EVERY == 0
                     or s.count == cfg.calibration_frames):
@@ -289,23 +294,39 @@ class EyeCalibrator:
                              (cfg.default_pitch,) * 2, calibrated=False)
         if s.count == 0:
             return default
-        opening, yaw, pitch = [], [], []
+        opening, yaw, pitch, measurable = [], [], [], []
+        floor = 0.5 * cfg.default_opening
         for eye in range(2):
             a = s.rows[:s.count, eye]
             # Open frames only (at least half the widest so far): a blink among a person's
             # first few frames must not drag the percentile down.
             widest = float(a[:, 0].max())
-            top = max(float(np.percentile(a[a[:, 0] >= 0.5 * widest, 0], cfg.neutral_percentile)),
-                      0.5 * cfg.default_opening)
+            top = float(np.percentile(a[a[:, 0] >= 0.5 * widest, 0], cfg.neutral_percentile))
+            measurable.append(self._measurable(a))
+            top = max(top, floor)
             open_rows = a[a[:, 0] >= 0.6 * top]  # a closed eye has no pupil
             if not len(open_rows):
                 open_rows = a
             opening.append(top)
             yaw.append(float(np.median(open_rows[:, 1])))
             pitch.append(float(np.median(open_rows[:, 2])))
+        m = (measurable[0], measurable[1])
         if s.count < cfg.min_calibration_frames:  # the open height from the first frame, the gaze later
-            return EyeNeutral((opening[0], opening[1]), default.yaw, default.pitch, calibrated=False)
-        return EyeNeutral((opening[0], opening[1]), (yaw[0], yaw[1]), (pitch[0], pitch[1]))
+            return EyeNeutral((opening[0], opening[1]), default.yaw, default.pitch, calibrated=False, measurable=m)
+        return EyeNeutral((opening[0], opening[1]), (yaw[0], yaw[1]), (pitch[0], pitch[1]), measurable=m)
+
+    def _measurable(self, rows: np.ndarray) -> bool:
+        """Whether this eye shows a dark iris: (opening, yaw, pitch, width) rows of a person.
+
+        Evidence first: after ``min_calibration_frames`` frames, at least half of them reach
+        ``min_open_height``. Before that the eye's size decides: one of ``confident_eye_px`` or
+        more that has reached it once is measured (a blink on the first frames still counts);
+        a smaller one waits for the evidence (crowd.mp4's 8-19 px eyes mostly never give it)."""
+        cfg = self.config
+        reached = rows[:, 0] >= cfg.min_open_height
+        if len(rows) >= cfg.min_calibration_frames:
+            return bool(reached.mean() >= 0.5)
+        return bool(reached.any() and np.median(rows[:, 3]) >= cfg.confident_eye_px)
 
     def set_neutral(self, person: int, samples: tuple[EyeSample, EyeSample]) -> EyeNeutral:
         """This face is the person's rest pose: eyes open, looking straight ahead."""
@@ -313,7 +334,7 @@ class EyeCalibrator:
         neutral = EyeNeutral((max(r.opening, 1e-3), max(lf.opening, 1e-3)), (r.yaw, lf.yaw), (r.pitch, lf.pitch))
         s = self._people.get(person)
         if s is None:
-            s = self._people[person] = _Samples(np.empty((self.config.calibration_frames, 2, 3)))
+            s = self._people[person] = _Samples(np.empty((self.config.calibration_frames, 2, 4)))
         s.fixed = neutral
         return neutral
 
@@ -323,12 +344,13 @@ class EyeCalibrator:
 
 
 def eye_state(sample: EyeSample, neutral_opening: float, neutral_yaw: float, neutral_pitch: float,
-              min_eye_px: float) -> EyeState:
-    """Calibrated state of one eye from its sample and the person's neutral."""
-    if not sample.usable:
-        return EyeState(1.0, 0.0, 0.0, sample.pupil, valid=False)
+              min_eye_px: float, measurable: bool = True) -> EyeState:
+    """Calibrated state of one eye from its sample and the person's neutral; an eye that cannot
+    be measured (too small, no iris ever seen, no landmarks) has NaN values and ``valid`` false."""
+    if not sample.usable or not measurable or sample.width_px < min_eye_px:
+        return EyeState(NAN, NAN, NAN, sample.pupil, valid=False)
     return EyeState(openness=float(sample.opening / neutral_opening), yaw=sample.yaw - neutral_yaw,
-                    pitch=sample.pitch - neutral_pitch, pupil=sample.pupil, valid=sample.width_px >= min_eye_px)
+                    pitch=sample.pitch - neutral_pitch, pupil=sample.pupil)
 
 
 def eye_samples(image: np.ndarray, face: Face, config: EyesConfig) -> tuple[EyeSample, EyeSample]:
@@ -362,6 +384,6 @@ class EyeEstimator:
         return self.calibrator.set_neutral(person, eye_samples(image, face, self.config))
 
     def calibrated(self, samples: tuple[EyeSample, EyeSample], neutral: EyeNeutral) -> Eyes:
-        states = [eye_state(e, neutral.opening[k], neutral.yaw[k], neutral.pitch[k], self.config.min_eye_px)
-                  for k, e in enumerate(samples)]
+        states = [eye_state(e, neutral.opening[k], neutral.yaw[k], neutral.pitch[k], self.config.min_eye_px,
+                            neutral.measurable[k]) for k, e in enumerate(samples)]
         return Eyes(right=states[0], left=states[1])

@@ -81,11 +81,11 @@ def draw_eyes(image: np.ndarray, face: Face, thickness: int = 1) -> None:
     rotation = np.asarray(face.pose.rotation, np.float64)  # model -> crop axes (y up)
     for contour, eye in ((range(36, 42), face.eyes.right), (range(42, 48), face.eyes.left)):
         points = face.landmarks[list(contour), :2]
-        if not np.isfinite(points).all():
+        if not eye.valid or not np.isfinite(points).all():
             continue
         colour = EYE_CLOSED_COLOUR if eye.openness < 0.3 else EYE_OPEN_COLOUR
         cv2.polylines(image, [np.round(points).astype(np.int32)], True, colour, thickness, cv2.LINE_AA)
-        if eye.openness < 0.3 or not eye.valid or not np.isfinite(eye.pupil).all():
+        if eye.openness < 0.3 or not np.isfinite(eye.pupil).all():
             continue  # a closed eye has no gaze
         yaw, pitch = np.radians(eye.yaw), np.radians(eye.pitch)
         # Model axes: x the subject's left, y up, z forward; yaw > 0 to the subject's right, pitch > 0 down.

@@ -34,7 +34,7 @@ class EyeState:
     yaw: float  # degrees, > 0 towards the subject's right, relative to the head
     pitch: float  # degrees, > 0 looking down, relative to the head
     pupil: tuple[float, float]  # image pixels
-    valid: bool = True  # false: too small or not measurable; the values are held ones
+    valid: bool = True  # false: not measurable (too small, no iris seen): the numbers are NaN
 
 
 @dataclass(frozen=True)
