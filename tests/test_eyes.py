@@ -378,3 +378,28 @@ def test_small_washed_out_faces_are_not_measured_rather_than_closed(live_analyze
     report_figure(f"crowd.mp4: {len(states)} eye-frames, {len(valid)} measured, {len(closed)} of them read closed "
                   f"({len(closed) / len(states):.1%} of all)")
     assert len(states) > 1000 and len(closed) <= 0.05 * len(states)
+
+
+def test_set_neutral_from_another_thread_takes_the_next_face(live_analyzer, media_dir) -> None:
+    """The app's "Set neutral": requested between frames, the next face of that person becomes
+    their open, straight eye (openness 1, gaze 0); other people keep their own neutral."""
+    from engine.pipeline import TrackingPipeline
+    from engine.video_source import open_source
+
+    pipeline = TrackingPipeline(live_analyzer, smoother="off")
+    assert pipeline.eyes is not None
+    seen: dict[int, Eyes] = {}
+    with open_source(media_dir / "obama.mp4") as source:
+        for packet in source:
+            if packet.index == 20:
+                pipeline.eyes.request_neutral(1)
+                pipeline.eyes.request_neutral(7)  # nobody: nothing happens
+            for r in pipeline.process(packet):
+                seen[r.index] = r.faces[0].face.eyes
+            if packet.index >= 22:
+                break
+    at = seen[20].right
+    assert at.openness == pytest.approx(1.0) and at.yaw == pytest.approx(0.0) and at.pitch == pytest.approx(0.0)
+    assert seen[19].right.openness != pytest.approx(1.0, abs=1e-6)  # before: the first seconds' neutral
+    neutral = pipeline.eyes.calibrator.neutral(1)
+    assert neutral is not None and neutral.calibrated
