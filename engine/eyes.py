@@ -75,7 +75,13 @@ _INNER_MID = (PATCH_W - 2 * _MARGIN) // 2
 _RAMP = np.arange(PATCH_W, dtype=np.float32)
 NAN = float("nan")
 _RECOMPUTE_EVERY = 5  # frames between recomputations of a calibrating person's neutral
-_CENTRE_PRIOR = np.exp(-0.5 * ((np.arange(PATCH_W, dtype=np.float32) - PATCH_W / 2) / 8.0) ** 2)[None, :]
+_GAP = _IRIS // 2 + 2  # empty canvas columns between the two eyes' patches
+_CANVAS_W = 2 * PATCH_W + _GAP
+_EYE_COLUMNS = (slice(0, PATCH_W), slice(PATCH_W + _GAP, _CANVAS_W))  # right eye, left eye
+_BOTH_EYES = np.r_[0:PATCH_W, PATCH_W + _GAP:_CANVAS_W]
+_GAP_BLOCK = np.zeros((PATCH_H, _GAP, 3), np.uint8)
+_PRIOR = np.exp(-0.5 * ((np.arange(PATCH_W, dtype=np.float32) - PATCH_W / 2) / 8.0) ** 2)
+_CENTRE_PRIOR = np.concatenate([_PRIOR, np.zeros(_GAP, np.float32), _PRIOR])[None, :]
 
 
 @dataclass(frozen=True)
@@ -112,64 +118,78 @@ def _patch_transform(ax: float, ay: float, bx: float, by: float) -> tuple[np.nda
     return m, d
 
 
-def measure_eye(image: np.ndarray, contour: np.ndarray, config: EyesConfig) -> EyeMeasure:
-    """Raw measures of one eye from the frame (BGR uint8) and its six landmark points (image px)."""
-    pts = np.asarray(contour, np.float64)[:, :2]
-    (ax, ay), (bx, by) = pts[_CORNER_A].tolist(), pts[_CORNER_B].tolist()
-    m, width = _patch_transform(ax, ay, bx, by)
-    if width <= 0 or not np.isfinite(pts).all():
-        return EyeMeasure(float("nan"), (float("nan"), float("nan")), (float("nan"), float("nan")), 0.0)
-    patch = cv2.warpAffine(image, m, (PATCH_W, PATCH_H), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)
-    grey = (cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch).astype(np.float32)
-    skin = float(np.partition(grey.reshape(-1), _SKIN_RANK)[_SKIN_RANK])
-    threshold = max(skin * config.dark_threshold, 1.0)
-    dark = np.clip((threshold - grey) * (1.0 / threshold), 0.0, 1.0)
-    # The contour in patch pixels (m's inverse: m is a scaled rotation), then the widened region.
-    scale2 = m[0, 0] * m[0, 0] + m[1, 0] * m[1, 0]
-    rel = pts - m[:, 2]
-    local = np.empty((len(pts), 2))
-    local[:, 0] = (rel[:, 0] * m[0, 0] + rel[:, 1] * m[1, 0]) / scale2
-    local[:, 1] = (rel[:, 0] * m[0, 1] + rel[:, 1] * m[1, 1]) / scale2
-    polygon = np.zeros((PATCH_H, PATCH_W), np.uint8)
-    cv2.fillPoly(polygon, [np.round(local).astype(np.int32)], 1)
-    mask = cv2.dilate(polygon, _WIDEN[config.widen_rows])
-    weights = dark * mask
+def measure_eyes(image: np.ndarray, landmarks: np.ndarray, config: EyesConfig) -> tuple[EyeMeasure, EyeMeasure]:
+    """(right, left) raw measures of a face from the frame (BGR uint8) and its 68 image landmarks.
+
+    Both eyes' patches sit side by side in one canvas, ``_GAP`` empty columns apart (wider
+    than half the iris box, so no box sees both eyes), and every step runs once on it:
+    half the calls of one eye after the other, which is most of the cost at this size."""
+    lm = np.asarray(landmarks, np.float64)[:, :2]
+    contours = (lm[list(RIGHT_EYE)], lm[list(LEFT_EYE)])
+    transforms = []
+    for pts in contours:
+        (ax, ay), (bx, by) = pts[_CORNER_A].tolist(), pts[_CORNER_B].tolist()
+        m, width = _patch_transform(ax, ay, bx, by)
+        transforms.append((m, width if np.isfinite(pts).all() else 0.0))
+    if min(width for _, width in transforms) <= 0:
+        nan = float("nan")
+        return (EyeMeasure(nan, (nan, nan), (nan, nan), 0.0),) * 2
+    patches = [cv2.warpAffine(image, m, (PATCH_W, PATCH_H), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE) for m, _ in transforms]
+    gap = _GAP_BLOCK if patches[0].ndim == 3 else _GAP_BLOCK[:, :, 0]
+    canvas = np.concatenate([patches[0], gap, patches[1]], axis=1)
+    grey = (cv2.cvtColor(canvas, cv2.COLOR_BGR2GRAY) if canvas.ndim == 3 else canvas).astype(np.float32)
+    # Each eye's skin level (80th percentile), as a per-column threshold (1 in the gap).
+    threshold = np.ones(_CANVAS_W, np.float32)
+    for cols in _EYE_COLUMNS:
+        skin = float(np.partition(grey[:, cols].reshape(-1), _SKIN_RANK)[_SKIN_RANK])
+        threshold[cols] = max(skin * config.dark_threshold, 1.0)
+    dark = np.clip((threshold - grey) / threshold, 0.0, 1.0)
+    # The contours in canvas pixels (m's inverse: m is a scaled rotation), then the eye regions.
+    polygons = []
+    for k, (pts, (m, _)) in enumerate(zip(contours, transforms)):
+        scale2 = m[0, 0] * m[0, 0] + m[1, 0] * m[1, 0]
+        rel = pts - m[:, 2]
+        local = np.empty((len(pts), 2))
+        local[:, 0] = (rel[:, 0] * m[0, 0] + rel[:, 1] * m[1, 0]) / scale2 + _EYE_COLUMNS[k].start
+        local[:, 1] = (rel[:, 0] * m[0, 1] + rel[:, 1] * m[1, 1]) / scale2
+        polygons.append(np.round(local).astype(np.int32))
+    polygon = np.zeros((PATCH_H, _CANVAS_W), np.uint8)
+    for poly in polygons:  # one by one: fillPoly fills the overlap of several polygons even-odd
+        cv2.fillPoly(polygon, [poly], 1)
+    weights = dark * cv2.dilate(polygon, _WIDEN[config.widen_rows])
     # The lid line of a closed eye (lashes, crease, eyeliner) runs across the whole eye; the
     # iris covers under half of its width. Each row's median over the columns between the
-    # corners is that line's share: what is left is the iris.
-    line = np.partition(weights[:, _INNER], _INNER_MID, axis=1)[:, _INNER_MID:_INNER_MID + 1]
-    iris = np.maximum(weights - line, 0.0)
-    columns = iris.sum(axis=0)
-    k = config.top_columns
-    opening = float(np.partition(columns, PATCH_W - k)[PATCH_W - k:].sum()) / k
+    # corners is that line's share: what is left is the iris. (rows, eye, column) from here.
+    both = weights[:, _BOTH_EYES].reshape(PATCH_H, 2, PATCH_W)
+    line = np.partition(both[:, :, _INNER], _INNER_MID, axis=2)[:, :, _INNER_MID:_INNER_MID + 1]
+    columns = np.maximum(both - line, 0.0).sum(axis=0)  # (eye, column): visible dark height
+    top = config.top_columns
+    openings = np.partition(columns, PATCH_W - top, axis=1)[:, PATCH_W - top:].sum(axis=1) / top
     # Pupil: the centre of the iris-sized disk holding the most darkness inside the tight
     # eye polygon, with a mild prior for the middle of the eye: eyeliner and the shadow
     # of the corners are dark too, and an iris at the very corner is rare (measured on the
     # identity photos: the spread of a straight gaze halves against no prior).
     pupil_weights = dark * cv2.dilate(polygon, _TIGHT) * _CENTRE_PRIOR
     score = cv2.boxFilter(pupil_weights, -1, (_IRIS, _IRIS), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    best = int(np.argmax(score))
-    cy_i, cx_i = divmod(best, PATCH_W)
-    if float(score[cy_i, cx_i]) > 1e-6:
-        y0, y1 = max(cy_i - _IRIS // 2, 0), min(cy_i + _IRIS // 2 + 1, PATCH_H)
-        x0, x1 = max(cx_i - _IRIS // 2, 0), min(cx_i + _IRIS // 2 + 1, PATCH_W)
-        win = pupil_weights[y0:y1, x0:x1]
-        total = float(win.sum())
-        cx = x0 + float(win.sum(axis=0) @ _RAMP[:x1 - x0]) / total
-        cy = y0 + float(win.sum(axis=1) @ _RAMP[:y1 - y0]) / total
-    else:  # nothing dark: a closed eye; the pupil is where the corners' midpoint is
-        cx, cy = PATCH_W / 2, PATCH_H / 2
-    px = m[0, 0] * cx + m[0, 1] * cy + m[0, 2]
-    py = m[1, 0] * cx + m[1, 1] * cy + m[1, 2]
-    return EyeMeasure(opening=opening, pupil=(float(px), float(py)),
-                      centre=(0.5 * (ax + bx), 0.5 * (ay + by)), width_px=width)
-
-
-def measure_eyes(image: np.ndarray, landmarks: np.ndarray, config: EyesConfig) -> tuple[EyeMeasure, EyeMeasure]:
-    """(right, left) raw measures of a face from its 68 image landmarks."""
-    lm = np.asarray(landmarks)
-    return (measure_eye(image, lm[list(RIGHT_EYE)], config), measure_eye(image, lm[list(LEFT_EYE)], config))
+    out = []
+    for k, cols in enumerate(_EYE_COLUMNS):
+        m, width = transforms[k]
+        cy_i, cx_i = divmod(int(np.argmax(score[:, cols])), PATCH_W)
+        cx, cy = PATCH_W / 2, PATCH_H / 2  # nothing dark: a closed eye; the corners' midpoint
+        if float(score[cy_i, cols.start + cx_i]) > 1e-6:
+            y0, y1 = max(cy_i - _IRIS // 2, 0), min(cy_i + _IRIS // 2 + 1, PATCH_H)
+            x0, x1 = max(cx_i - _IRIS // 2, 0), min(cx_i + _IRIS // 2 + 1, PATCH_W)
+            win = pupil_weights[y0:y1, cols.start + x0:cols.start + x1]
+            total = float(win.sum())
+            cx = x0 + float(win.sum(axis=0) @ _RAMP[:x1 - x0]) / total
+            cy = y0 + float(win.sum(axis=1) @ _RAMP[:y1 - y0]) / total
+        a, b = contours[k][_CORNER_A], contours[k][_CORNER_B]
+        out.append(EyeMeasure(opening=float(openings[k]),
+                              pupil=(float(m[0, 0] * cx + m[0, 1] * cy + m[0, 2]),
+                                     float(m[1, 0] * cx + m[1, 1] * cy + m[1, 2])),
+                              centre=(0.5 * float(a[0] + b[0]), 0.5 * float(a[1] + b[1])), width_px=width))
+    return out[0], out[1]
 
 
 @dataclass(frozen=True)
