@@ -44,6 +44,7 @@ carry little (``EyeState.valid`` is false and the last values are held).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -413,9 +414,13 @@ class EyeEstimator:
             return self.calibrated(samples, self.calibrator.set_neutral(person, samples))
         return self.calibrated(samples, self.calibrator.add(person, samples))
 
-    def set_neutral(self, person: int, image: np.ndarray, face: Face) -> EyeNeutral:
-        """The app's "Set neutral": this face's eyes are open and look straight ahead."""
-        return self.calibrator.set_neutral(person, eye_samples(image, face, self.config))
+    def set_neutral(self, person: int, image: np.ndarray, face: Face) -> Face:
+        """The app's "Set neutral" on a frame it holds (paused, on the thread that runs the
+        pipeline): this face's eyes are open and look straight ahead from now on. Returns
+        the face with its eyes measured against that neutral (openness 1, gaze 0), for the
+        readout and the stream of that frame."""
+        samples = eye_samples(image, face, self.config)
+        return dataclasses.replace(face, eyes=self.calibrated(samples, self.calibrator.set_neutral(person, samples)))
 
     def calibrated(self, samples: tuple[EyeSample, EyeSample], neutral: EyeNeutral) -> Eyes:
         states = [eye_state(e, neutral.opening[k], neutral.yaw[k], neutral.pitch[k], self.config.min_eye_px,

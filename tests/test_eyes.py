@@ -403,3 +403,23 @@ def test_set_neutral_from_another_thread_takes_the_next_face(live_analyzer, medi
     assert seen[19].right.openness != pytest.approx(1.0, abs=1e-6)  # before: the first seconds' neutral
     neutral = pipeline.eyes.calibrator.neutral(1)
     assert neutral is not None and neutral.calibrated
+
+
+def test_set_neutral_on_a_held_frame_zeroes_the_eye_weights(live_analyzer, expressions, media_dir) -> None:
+    """A paused app's Set neutral: the held frame's face becomes the eyes' neutral at once, so its
+    eye weights (blinks and looks) are 0 with the expression weights."""
+    from engine.pipeline import TrackingPipeline
+    from engine.video_source import open_source
+
+    pipeline = TrackingPipeline(live_analyzer, smoother="off")
+    assert pipeline.eyes is not None
+    with open_source(media_dir / "obama.mp4") as source:
+        for packet in source:
+            results = pipeline.process(packet)
+            if packet.index == 14:
+                break
+    tracked = results[0].faces[0]
+    face = pipeline.eyes.set_neutral(tracked.track_id, results[0].image, tracked.face)
+    calibration = expressions.neutral_from(face)
+    assert max(expressions.weights(face, calibration).values()) < 1e-6
+    assert max(expressions.weights(tracked.face, calibration).values()) > 0.05  # before: the first frames' neutral

@@ -19,6 +19,8 @@ source and the latency stays at about one processing time.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import threading
 from pathlib import Path
@@ -341,6 +343,12 @@ class CaptureWorker(QObject):
         if tracked is None or self._expressions is None:
             self.notice.emit("Set neutral: no face in view")
             return
+        pipeline = self._playback.pipeline if self._playback is not None else None
+        if last is not None and last.has_pixels and pipeline is not None and pipeline.eyes is not None:
+            # The eyes' neutral too (engine.eyes): this frame's eyes are open and look ahead.
+            face = pipeline.eyes.set_neutral(tracked.track_id, last.image, tracked.face)
+            last = dataclasses.replace(last, faces=[dataclasses.replace(tf, face=face) if tf is tracked else tf
+                                                    for tf in last.faces])
         self._calibration = self._expressions.neutral_from(tracked.face, self._calibration)
         if self._sender is not None:
             self._sender.set_calibration(self._calibration)
