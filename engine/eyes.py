@@ -387,31 +387,18 @@ def eye_samples(image: np.ndarray, face: Face, config: EyesConfig) -> tuple[EyeS
 
 
 class EyeEstimator:
-    """Faces -> calibrated eyes, per person (the tracker's ``track_id``).
-
-    ``request_neutral`` is the app's "Set neutral" from another thread: the next face of
-    that person that ``estimate`` sees becomes their neutral. One attribute assignment, so
-    the GUI thread never touches the calibration the frame loop uses.
-    """
+    """Faces -> calibrated eyes, per person (the tracker's ``track_id``). One per pipeline,
+    used by the thread that runs it (the app's "Set neutral" runs there too)."""
 
     def __init__(self, config: EyesConfig) -> None:
         self.config = config
         self.calibrator = EyeCalibrator(config)
-        self._neutral_wanted: frozenset[int] = frozenset()
 
     def reset(self) -> None:
         self.calibrator.reset()
-        self._neutral_wanted = frozenset()
-
-    def request_neutral(self, person: int) -> None:
-        """Make the next face of ``person`` their neutral (eyes open, looking straight ahead)."""
-        self._neutral_wanted = self._neutral_wanted | {person}
 
     def estimate(self, person: int, image: np.ndarray, face: Face) -> Eyes:
         samples = eye_samples(image, face, self.config)
-        if person in self._neutral_wanted:
-            self._neutral_wanted = self._neutral_wanted - {person}
-            return self.calibrated(samples, self.calibrator.set_neutral(person, samples))
         return self.calibrated(samples, self.calibrator.add(person, samples))
 
     def set_neutral(self, person: int, image: np.ndarray, face: Face) -> Face:

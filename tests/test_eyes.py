@@ -380,31 +380,6 @@ def test_small_washed_out_faces_are_not_measured_rather_than_closed(live_analyze
     assert len(states) > 1000 and len(closed) <= 0.05 * len(states)
 
 
-def test_set_neutral_from_another_thread_takes_the_next_face(live_analyzer, media_dir) -> None:
-    """The app's "Set neutral": requested between frames, the next face of that person becomes
-    their open, straight eye (openness 1, gaze 0); other people keep their own neutral."""
-    from engine.pipeline import TrackingPipeline
-    from engine.video_source import open_source
-
-    pipeline = TrackingPipeline(live_analyzer, smoother="off")
-    assert pipeline.eyes is not None
-    seen: dict[int, Eyes] = {}
-    with open_source(media_dir / "obama.mp4") as source:
-        for packet in source:
-            if packet.index == 20:
-                pipeline.eyes.request_neutral(1)
-                pipeline.eyes.request_neutral(7)  # nobody: nothing happens
-            for r in pipeline.process(packet):
-                seen[r.index] = r.faces[0].face.eyes
-            if packet.index >= 22:
-                break
-    at = seen[20].right
-    assert at.openness == pytest.approx(1.0) and at.yaw == pytest.approx(0.0) and at.pitch == pytest.approx(0.0)
-    assert seen[19].right.openness != pytest.approx(1.0, abs=1e-6)  # before: the first seconds' neutral
-    neutral = pipeline.eyes.calibrator.neutral(1)
-    assert neutral is not None and neutral.calibrated
-
-
 def test_set_neutral_on_a_held_frame_zeroes_the_eye_weights(live_analyzer, expressions, media_dir) -> None:
     """A paused app's Set neutral: the held frame's face becomes the eyes' neutral at once, so its
     eye weights (blinks and looks) are 0 with the expression weights."""
@@ -423,3 +398,7 @@ def test_set_neutral_on_a_held_frame_zeroes_the_eye_weights(live_analyzer, expre
     calibration = expressions.neutral_from(face)
     assert max(expressions.weights(face, calibration).values()) < 1e-6
     assert max(expressions.weights(tracked.face, calibration).values()) > 0.05  # before: the first frames' neutral
+    neutral = pipeline.eyes.calibrator.neutral(tracked.track_id)
+    assert neutral is not None and neutral.calibrated
+    later = pipeline.eyes.estimate(tracked.track_id, results[0].image, tracked.face)  # kept for the next frames
+    assert later.right.openness == pytest.approx(1.0) and later.left.yaw == pytest.approx(0.0)
