@@ -44,7 +44,7 @@ def time_eyes(analyzer: FaceAnalyzer, path: Path) -> dict[str, float]:
     cpu = wall = 0.0
     faces = frames = 0
     per_frame: list[float] = []
-    with open_source(path) as source:
+    with open_source(path, decoder_threads=1) as source:  # one FFmpeg thread: less beside the timed one
         for packet in source:
             for r in pipeline.process(packet):
                 c0, w0 = time.thread_time(), time.perf_counter()

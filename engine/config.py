@@ -236,6 +236,8 @@ class EyesConfig:
     widen_rows: int = setting(2, minimum=0, maximum=8)
     top_columns: int = setting(6, minimum=1, maximum=48)
     default_opening: float = setting(3.1, above=0.0)
+    min_open_height: float = setting(0.9, minimum=0.0)
+    confident_eye_px: float = setting(20.0, minimum=0.0)
     default_outward_yaw: float = setting(6.5, minimum=-45.0, maximum=45.0)
     default_pitch: float = setting(-16.5, minimum=-45.0, maximum=45.0)
     calibration_frames: int = setting(75, minimum=1)

@@ -191,14 +191,15 @@ def eye_excursions(eyes: Eyes | None, fallback: Excursions, config: ExpressionCo
     """The eye entries of the excursions: blinks from each eye's measured openness (a linear
     ramp from ``blink_open`` down to ``blink_closed``) and the look directions from its
     gaze (``look_range_deg`` is a weight of 1). Without measured eyes: blinks from the eye
-    aspect ratio (``fallback``'s eye_closed_*), no look."""
-    if eyes is None:
-        out = {"blink_left": fallback["eye_closed_left"], "blink_right": fallback["eye_closed_right"]}
-        out.update({f"look_{d}_{side}": 0.0 for d in ("in", "out", "up", "down") for side in ("left", "right")})
-        return out
+    aspect ratio (``fallback``'s eye_closed_*), no look; the same for an eye not measurable."""
     span = config.blink_open - config.blink_closed
-    out = {}
-    for side, eye in (("left", eyes.left), ("right", eyes.right)):
+    out: dict[str, float] = {}
+    for side in ("left", "right"):
+        eye = None if eyes is None else (eyes.left if side == "left" else eyes.right)
+        if eye is None or not eye.valid:  # not measured: the landmarks' blink, no look
+            out[f"blink_{side}"] = fallback[f"eye_closed_{side}"]
+            out.update({f"look_{d}_{side}": 0.0 for d in ("in", "out", "up", "down")})
+            continue
         out[f"blink_{side}"] = min(1.0, max(0.0, (config.blink_open - eye.openness) / span))
         # yaw > 0 turns towards the subject's right: inwards for the left eye, outwards for the right.
         inward = eye.yaw if side == "left" else -eye.yaw

@@ -17,7 +17,9 @@ last output:
   measure's noise while the eye is open) up to 1 at ``full_step`` (the eye opening
   again after a blink);
 * gaze the same way on its own scale (``gaze_full_step_deg``), held while the eye is
-  closed (a closed eye has no pupil) or not measured (``EyeState.valid`` false).
+  closed (a closed eye has no pupil);
+* an eye not measured (``EyeState.valid`` false, NaN values) passes as it is, and the
+  filter starts again from the next measured frame.
 
 Zero frames of delay: a blink reaches the exports on the frame it closes.
 """
@@ -62,8 +64,8 @@ class EyeFilter:
 
     def _eye(self, prev: EyeState, new: EyeState) -> EyeState:
         cfg = self.config
-        if not new.valid:
-            return dataclasses.replace(prev, pupil=new.pupil, valid=False)
+        if not new.valid or not prev.valid:  # nothing to filter against: as measured (NaN when not measured)
+            return new
         d = new.openness - prev.openness
         if d <= -cfg.closing_step:
             openness = new.openness

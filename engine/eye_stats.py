@@ -76,6 +76,13 @@ class EyeStats:
             series.openness.append(eyes.openness if valid else float("nan"))
             series.last_index = result.index
 
+    def blinks(self, track_id: int) -> int:
+        """Blinks of one track so far (the app's live blink counter)."""
+        series = self._tracks.get(track_id)
+        if series is None:
+            return 0
+        return len(blink_events(np.asarray(series.openness), self.config.closed_below, self.config.blink_min_frames))
+
     def track_summary(self, openness: list[float]) -> dict[str, float | int]:
         """The figures of one openness series (see the module notes)."""
         cfg = self.config

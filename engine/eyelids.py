@@ -66,4 +66,5 @@ def lid_closure(eyes: Eyes | None) -> np.ndarray:
     """(2,) float32 weights of the (right, left) closed-lid shapes: 1 - openness, in 0..1."""
     if eyes is None:
         return np.zeros(2, np.float32)
-    return np.clip(1.0 - np.array([eyes.right.openness, eyes.left.openness], np.float32), 0.0, 1.0)
+    closure = 1.0 - np.array([eyes.right.openness, eyes.left.openness], np.float32)
+    return np.clip(np.nan_to_num(closure, nan=0.0), 0.0, 1.0)  # not measured: open

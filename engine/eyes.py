@@ -44,6 +44,7 @@ carry little (``EyeState.valid`` is false and the last values are held).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -73,8 +74,15 @@ _WIDEN = [np.ones((2 * rows + 1, 3), np.uint8) for rows in range(9)]  # by EyesC
 _SKIN_RANK = int(PATCH_W * PATCH_H * SKIN_PERCENTILE / 100)
 _INNER_MID = (PATCH_W - 2 * _MARGIN) // 2
 _RAMP = np.arange(PATCH_W, dtype=np.float32)
+NAN = float("nan")
 _RECOMPUTE_EVERY = 5  # frames between recomputations of a calibrating person's neutral
-_CENTRE_PRIOR = np.exp(-0.5 * ((np.arange(PATCH_W, dtype=np.float32) - PATCH_W / 2) / 8.0) ** 2)[None, :]
+_GAP = _IRIS // 2 + 2  # empty canvas columns between the two eyes' patches
+_CANVAS_W = 2 * PATCH_W + _GAP
+_EYE_COLUMNS = (slice(0, PATCH_W), slice(PATCH_W + _GAP, _CANVAS_W))  # right eye, left eye
+_BOTH_EYES = np.r_[0:PATCH_W, PATCH_W + _GAP:_CANVAS_W]
+_GAP_BLOCK = np.zeros((PATCH_H, _GAP, 3), np.uint8)
+_PRIOR = np.exp(-0.5 * ((np.arange(PATCH_W, dtype=np.float32) - PATCH_W / 2) / 8.0) ** 2)
+_CENTRE_PRIOR = np.concatenate([_PRIOR, np.zeros(_GAP, np.float32), _PRIOR])[None, :]
 
 
 @dataclass(frozen=True)
@@ -111,64 +119,78 @@ def _patch_transform(ax: float, ay: float, bx: float, by: float) -> tuple[np.nda
     return m, d
 
 
-def measure_eye(image: np.ndarray, contour: np.ndarray, config: EyesConfig) -> EyeMeasure:
-    """Raw measures of one eye from the frame (BGR uint8) and its six landmark points (image px)."""
-    pts = np.asarray(contour, np.float64)[:, :2]
-    (ax, ay), (bx, by) = pts[_CORNER_A].tolist(), pts[_CORNER_B].tolist()
-    m, width = _patch_transform(ax, ay, bx, by)
-    if width <= 0 or not np.isfinite(pts).all():
-        return EyeMeasure(float("nan"), (float("nan"), float("nan")), (float("nan"), float("nan")), 0.0)
-    patch = cv2.warpAffine(image, m, (PATCH_W, PATCH_H), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)
-    grey = (cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY) if patch.ndim == 3 else patch).astype(np.float32)
-    skin = float(np.partition(grey.reshape(-1), _SKIN_RANK)[_SKIN_RANK])
-    threshold = max(skin * config.dark_threshold, 1.0)
-    dark = np.clip((threshold - grey) * (1.0 / threshold), 0.0, 1.0)
-    # The contour in patch pixels (m's inverse: m is a scaled rotation), then the widened region.
-    scale2 = m[0, 0] * m[0, 0] + m[1, 0] * m[1, 0]
-    rel = pts - m[:, 2]
-    local = np.empty((len(pts), 2))
-    local[:, 0] = (rel[:, 0] * m[0, 0] + rel[:, 1] * m[1, 0]) / scale2
-    local[:, 1] = (rel[:, 0] * m[0, 1] + rel[:, 1] * m[1, 1]) / scale2
-    polygon = np.zeros((PATCH_H, PATCH_W), np.uint8)
-    cv2.fillPoly(polygon, [np.round(local).astype(np.int32)], 1)
-    mask = cv2.dilate(polygon, _WIDEN[config.widen_rows])
-    weights = dark * mask
+def measure_eyes(image: np.ndarray, landmarks: np.ndarray, config: EyesConfig) -> tuple[EyeMeasure, EyeMeasure]:
+    """(right, left) raw measures of a face from the frame (BGR uint8) and its 68 image landmarks.
+
+    Both eyes' patches sit side by side in one canvas, ``_GAP`` empty columns apart (wider
+    than half the iris box, so no box sees both eyes), and every step runs once on it:
+    half the calls of one eye after the other, which is most of the cost at this size."""
+    lm = np.asarray(landmarks, np.float64)[:, :2]
+    contours = (lm[list(RIGHT_EYE)], lm[list(LEFT_EYE)])
+    transforms = []
+    for pts in contours:
+        (ax, ay), (bx, by) = pts[_CORNER_A].tolist(), pts[_CORNER_B].tolist()
+        m, width = _patch_transform(ax, ay, bx, by)
+        transforms.append((m, width if np.isfinite(pts).all() else 0.0))
+    if min(width for _, width in transforms) <= 0:
+        nan = float("nan")
+        return (EyeMeasure(nan, (nan, nan), (nan, nan), 0.0),) * 2
+    patches = [cv2.warpAffine(image, m, (PATCH_W, PATCH_H), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE) for m, _ in transforms]
+    gap = _GAP_BLOCK if patches[0].ndim == 3 else _GAP_BLOCK[:, :, 0]
+    canvas = np.concatenate([patches[0], gap, patches[1]], axis=1)
+    grey = (cv2.cvtColor(canvas, cv2.COLOR_BGR2GRAY) if canvas.ndim == 3 else canvas).astype(np.float32)
+    # Each eye's skin level (80th percentile), as a per-column threshold (1 in the gap).
+    threshold = np.ones(_CANVAS_W, np.float32)
+    for cols in _EYE_COLUMNS:
+        skin = float(np.partition(grey[:, cols].reshape(-1), _SKIN_RANK)[_SKIN_RANK])
+        threshold[cols] = max(skin * config.dark_threshold, 1.0)
+    dark = np.clip((threshold - grey) / threshold, 0.0, 1.0)
+    # The contours in canvas pixels (m's inverse: m is a scaled rotation), then the eye regions.
+    polygons = []
+    for k, (pts, (m, _)) in enumerate(zip(contours, transforms)):
+        scale2 = m[0, 0] * m[0, 0] + m[1, 0] * m[1, 0]
+        rel = pts - m[:, 2]
+        local = np.empty((len(pts), 2))
+        local[:, 0] = (rel[:, 0] * m[0, 0] + rel[:, 1] * m[1, 0]) / scale2 + _EYE_COLUMNS[k].start
+        local[:, 1] = (rel[:, 0] * m[0, 1] + rel[:, 1] * m[1, 1]) / scale2
+        polygons.append(np.round(local).astype(np.int32))
+    polygon = np.zeros((PATCH_H, _CANVAS_W), np.uint8)
+    for poly in polygons:  # one by one: fillPoly fills the overlap of several polygons even-odd
+        cv2.fillPoly(polygon, [poly], 1)
+    weights = dark * cv2.dilate(polygon, _WIDEN[config.widen_rows])
     # The lid line of a closed eye (lashes, crease, eyeliner) runs across the whole eye; the
     # iris covers under half of its width. Each row's median over the columns between the
-    # corners is that line's share: what is left is the iris.
-    line = np.partition(weights[:, _INNER], _INNER_MID, axis=1)[:, _INNER_MID:_INNER_MID + 1]
-    iris = np.maximum(weights - line, 0.0)
-    columns = iris.sum(axis=0)
-    k = config.top_columns
-    opening = float(np.partition(columns, PATCH_W - k)[PATCH_W - k:].sum()) / k
+    # corners is that line's share: what is left is the iris. (rows, eye, column) from here.
+    both = weights[:, _BOTH_EYES].reshape(PATCH_H, 2, PATCH_W)
+    line = np.partition(both[:, :, _INNER], _INNER_MID, axis=2)[:, :, _INNER_MID:_INNER_MID + 1]
+    columns = np.maximum(both - line, 0.0).sum(axis=0)  # (eye, column): visible dark height
+    top = config.top_columns
+    openings = np.partition(columns, PATCH_W - top, axis=1)[:, PATCH_W - top:].sum(axis=1) / top
     # Pupil: the centre of the iris-sized disk holding the most darkness inside the tight
     # eye polygon, with a mild prior for the middle of the eye: eyeliner and the shadow
     # of the corners are dark too, and an iris at the very corner is rare (measured on the
     # identity photos: the spread of a straight gaze halves against no prior).
     pupil_weights = dark * cv2.dilate(polygon, _TIGHT) * _CENTRE_PRIOR
     score = cv2.boxFilter(pupil_weights, -1, (_IRIS, _IRIS), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    best = int(np.argmax(score))
-    cy_i, cx_i = divmod(best, PATCH_W)
-    if float(score[cy_i, cx_i]) > 1e-6:
-        y0, y1 = max(cy_i - _IRIS // 2, 0), min(cy_i + _IRIS // 2 + 1, PATCH_H)
-        x0, x1 = max(cx_i - _IRIS // 2, 0), min(cx_i + _IRIS // 2 + 1, PATCH_W)
-        win = pupil_weights[y0:y1, x0:x1]
-        total = float(win.sum())
-        cx = x0 + float(win.sum(axis=0) @ _RAMP[:x1 - x0]) / total
-        cy = y0 + float(win.sum(axis=1) @ _RAMP[:y1 - y0]) / total
-    else:  # nothing dark: a closed eye; the pupil is where the corners' midpoint is
-        cx, cy = PATCH_W / 2, PATCH_H / 2
-    px = m[0, 0] * cx + m[0, 1] * cy + m[0, 2]
-    py = m[1, 0] * cx + m[1, 1] * cy + m[1, 2]
-    return EyeMeasure(opening=opening, pupil=(float(px), float(py)),
-                      centre=(0.5 * (ax + bx), 0.5 * (ay + by)), width_px=width)
-
-
-def measure_eyes(image: np.ndarray, landmarks: np.ndarray, config: EyesConfig) -> tuple[EyeMeasure, EyeMeasure]:
-    """(right, left) raw measures of a face from its 68 image landmarks."""
-    lm = np.asarray(landmarks)
-    return (measure_eye(image, lm[list(RIGHT_EYE)], config), measure_eye(image, lm[list(LEFT_EYE)], config))
+    out = []
+    for k, cols in enumerate(_EYE_COLUMNS):
+        m, width = transforms[k]
+        cy_i, cx_i = divmod(int(np.argmax(score[:, cols])), PATCH_W)
+        cx, cy = PATCH_W / 2, PATCH_H / 2  # nothing dark: a closed eye; the corners' midpoint
+        if float(score[cy_i, cols.start + cx_i]) > 1e-6:
+            y0, y1 = max(cy_i - _IRIS // 2, 0), min(cy_i + _IRIS // 2 + 1, PATCH_H)
+            x0, x1 = max(cx_i - _IRIS // 2, 0), min(cx_i + _IRIS // 2 + 1, PATCH_W)
+            win = pupil_weights[y0:y1, cols.start + x0:cols.start + x1]
+            total = float(win.sum())
+            cx = x0 + float(win.sum(axis=0) @ _RAMP[:x1 - x0]) / total
+            cy = y0 + float(win.sum(axis=1) @ _RAMP[:y1 - y0]) / total
+        a, b = contours[k][_CORNER_A], contours[k][_CORNER_B]
+        out.append(EyeMeasure(opening=float(openings[k]),
+                              pupil=(float(m[0, 0] * cx + m[0, 1] * cy + m[0, 2]),
+                                     float(m[1, 0] * cx + m[1, 1] * cy + m[1, 2])),
+                              centre=(0.5 * float(a[0] + b[0]), 0.5 * float(a[1] + b[1])), width_px=width))
+    return out[0], out[1]
 
 
 @dataclass(frozen=True)
@@ -225,15 +247,19 @@ class EyeNeutral:
     yaw: tuple[float, float]
     pitch: tuple[float, float]
     calibrated: bool = True  # false: the population default, before the person's own frames
+    # Per eye: a dark iris was seen on this person (their open height reached min_open_height).
+    # Not so on small, blurred or washed-out faces (crowd.mp4): every frame would read closed.
+    measurable: tuple[bool, bool] = (True, True)
 
     def to_dict(self) -> dict[str, object]:
         return {"opening": [round(v, 4) for v in self.opening], "yaw": [round(v, 3) for v in self.yaw],
-                "pitch": [round(v, 3) for v in self.pitch], "calibrated": self.calibrated}
+                "pitch": [round(v, 3) for v in self.pitch], "calibrated": self.calibrated,
+                "measurable": list(self.measurable)}
 
 
 @dataclass
 class _Samples:
-    """Measures of the first frames of a person, for its neutral: (frames, eye, (opening, yaw, pitch))."""
+    """Measures of the first frames of a person, for its neutral: (frames, eye, (opening, yaw, pitch, width))."""
 
     rows: np.ndarray
     count: int = 0
@@ -269,11 +295,11 @@ class EyeCalibrator:
         cfg = self.config
         s = self._people.get(person)
         if s is None:
-            s = self._people[person] = _Samples(np.empty((cfg.calibration_frames, 2, 3)))
+            s = self._people[person] = _Samples(np.empty((cfg.calibration_frames, 2, 4)))
         if s.fixed is not None:
             return s.fixed
         if s.count < cfg.calibration_frames and all(e.usable and e.width_px >= cfg.min_eye_px for e in samples):
-            s.rows[s.count] = [(e.opening, e.yaw, e.pitch) for e in samples]
+            s.rows[s.count] = [(e.opening, e.yaw, e.pitch, e.width_px) for e in samples]
             s.count += 1
             if (s.count <= _RECOMPUTE_EVERY or s.count % _RECOMPUTE_EVERY == 0
                     or s.count == cfg.calibration_frames):
@@ -289,23 +315,39 @@ class EyeCalibrator:
                              (cfg.default_pitch,) * 2, calibrated=False)
         if s.count == 0:
             return default
-        opening, yaw, pitch = [], [], []
+        opening, yaw, pitch, measurable = [], [], [], []
+        floor = 0.5 * cfg.default_opening
         for eye in range(2):
             a = s.rows[:s.count, eye]
             # Open frames only (at least half the widest so far): a blink among a person's
             # first few frames must not drag the percentile down.
             widest = float(a[:, 0].max())
-            top = max(float(np.percentile(a[a[:, 0] >= 0.5 * widest, 0], cfg.neutral_percentile)),
-                      0.5 * cfg.default_opening)
+            top = float(np.percentile(a[a[:, 0] >= 0.5 * widest, 0], cfg.neutral_percentile))
+            measurable.append(self._measurable(a))
+            top = max(top, floor)
             open_rows = a[a[:, 0] >= 0.6 * top]  # a closed eye has no pupil
             if not len(open_rows):
                 open_rows = a
             opening.append(top)
             yaw.append(float(np.median(open_rows[:, 1])))
             pitch.append(float(np.median(open_rows[:, 2])))
+        m = (measurable[0], measurable[1])
         if s.count < cfg.min_calibration_frames:  # the open height from the first frame, the gaze later
-            return EyeNeutral((opening[0], opening[1]), default.yaw, default.pitch, calibrated=False)
-        return EyeNeutral((opening[0], opening[1]), (yaw[0], yaw[1]), (pitch[0], pitch[1]))
+            return EyeNeutral((opening[0], opening[1]), default.yaw, default.pitch, calibrated=False, measurable=m)
+        return EyeNeutral((opening[0], opening[1]), (yaw[0], yaw[1]), (pitch[0], pitch[1]), measurable=m)
+
+    def _measurable(self, rows: np.ndarray) -> bool:
+        """Whether this eye shows a dark iris: (opening, yaw, pitch, width) rows of a person.
+
+        Evidence first: after ``min_calibration_frames`` frames, at least half of them reach
+        ``min_open_height``. Before that the eye's size decides: one of ``confident_eye_px`` or
+        more that has reached it once is measured (a blink on the first frames still counts);
+        a smaller one waits for the evidence (crowd.mp4's 8-19 px eyes mostly never give it)."""
+        cfg = self.config
+        reached = rows[:, 0] >= cfg.min_open_height
+        if len(rows) >= cfg.min_calibration_frames:
+            return bool(reached.mean() >= 0.5)
+        return bool(reached.any() and np.median(rows[:, 3]) >= cfg.confident_eye_px)
 
     def set_neutral(self, person: int, samples: tuple[EyeSample, EyeSample]) -> EyeNeutral:
         """This face is the person's rest pose: eyes open, looking straight ahead."""
@@ -313,7 +355,7 @@ class EyeCalibrator:
         neutral = EyeNeutral((max(r.opening, 1e-3), max(lf.opening, 1e-3)), (r.yaw, lf.yaw), (r.pitch, lf.pitch))
         s = self._people.get(person)
         if s is None:
-            s = self._people[person] = _Samples(np.empty((self.config.calibration_frames, 2, 3)))
+            s = self._people[person] = _Samples(np.empty((self.config.calibration_frames, 2, 4)))
         s.fixed = neutral
         return neutral
 
@@ -323,12 +365,13 @@ class EyeCalibrator:
 
 
 def eye_state(sample: EyeSample, neutral_opening: float, neutral_yaw: float, neutral_pitch: float,
-              min_eye_px: float) -> EyeState:
-    """Calibrated state of one eye from its sample and the person's neutral."""
-    if not sample.usable:
-        return EyeState(1.0, 0.0, 0.0, sample.pupil, valid=False)
+              min_eye_px: float, measurable: bool = True) -> EyeState:
+    """Calibrated state of one eye from its sample and the person's neutral; an eye that cannot
+    be measured (too small, no iris ever seen, no landmarks) has NaN values and ``valid`` false."""
+    if not sample.usable or not measurable or sample.width_px < min_eye_px:
+        return EyeState(NAN, NAN, NAN, sample.pupil, valid=False)
     return EyeState(openness=float(sample.opening / neutral_opening), yaw=sample.yaw - neutral_yaw,
-                    pitch=sample.pitch - neutral_pitch, pupil=sample.pupil, valid=sample.width_px >= min_eye_px)
+                    pitch=sample.pitch - neutral_pitch, pupil=sample.pupil)
 
 
 def eye_samples(image: np.ndarray, face: Face, config: EyesConfig) -> tuple[EyeSample, EyeSample]:
@@ -344,7 +387,8 @@ def eye_samples(image: np.ndarray, face: Face, config: EyesConfig) -> tuple[EyeS
 
 
 class EyeEstimator:
-    """Faces -> calibrated eyes, per person (the tracker's ``track_id``)."""
+    """Faces -> calibrated eyes, per person (the tracker's ``track_id``). One per pipeline,
+    used by the thread that runs it (the app's "Set neutral" runs there too)."""
 
     def __init__(self, config: EyesConfig) -> None:
         self.config = config
@@ -357,11 +401,15 @@ class EyeEstimator:
         samples = eye_samples(image, face, self.config)
         return self.calibrated(samples, self.calibrator.add(person, samples))
 
-    def set_neutral(self, person: int, image: np.ndarray, face: Face) -> EyeNeutral:
-        """The app's "Set neutral": this face's eyes are open and look straight ahead."""
-        return self.calibrator.set_neutral(person, eye_samples(image, face, self.config))
+    def set_neutral(self, person: int, image: np.ndarray, face: Face) -> Face:
+        """The app's "Set neutral" on a frame it holds (paused, on the thread that runs the
+        pipeline): this face's eyes are open and look straight ahead from now on. Returns
+        the face with its eyes measured against that neutral (openness 1, gaze 0), for the
+        readout and the stream of that frame."""
+        samples = eye_samples(image, face, self.config)
+        return dataclasses.replace(face, eyes=self.calibrated(samples, self.calibrator.set_neutral(person, samples)))
 
     def calibrated(self, samples: tuple[EyeSample, EyeSample], neutral: EyeNeutral) -> Eyes:
-        states = [eye_state(e, neutral.opening[k], neutral.yaw[k], neutral.pitch[k], self.config.min_eye_px)
-                  for k, e in enumerate(samples)]
+        states = [eye_state(e, neutral.opening[k], neutral.yaw[k], neutral.pitch[k], self.config.min_eye_px,
+                            neutral.measurable[k]) for k, e in enumerate(samples)]
         return Eyes(right=states[0], left=states[1])

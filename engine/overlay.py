@@ -5,10 +5,12 @@ GUI's "save frame" when no OpenGL context is at hand.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
+from engine.config import EyesConfig
 from engine.face_model import NOSE_TIP, FaceModel
 from engine.image_input import copy_into
 from engine.results import Face
@@ -72,29 +74,52 @@ def draw_face(image: np.ndarray, face: Face, label: str | None = None, draw_box:
         cv2.putText(image, label, (x, y + h), LABEL_FONT, scale, BOX_COLOUR, thickness, cv2.LINE_AA)
 
 
+@dataclass(frozen=True)
+class EyeLines:
+    """What the overlays draw of one measured eye, in image pixels (the app's GL view too)."""
+
+    contour: np.ndarray  # (6, 2) the lid contour (landmarks 36-41 or 42-47), closed polygon
+    closed: bool  # openness under ``closed_below`` (a blink's threshold): drawn in EYE_CLOSED_COLOUR
+    gaze: tuple[np.ndarray, np.ndarray] | None  # arrow (start at the pupil, end); None when closed
+
+
+def eye_lines(face: Face, closed_below: float = EyesConfig.closed_below) -> list[EyeLines]:
+    """The lid contour and gaze arrow of each measured eye of ``face`` (none when not measured).
+
+    The arrow is the eyeball's direction (head pose, then the eye's yaw and pitch)
+    projected into the image, ``GAZE_LENGTH`` eye widths long for an eye looking straight
+    at the camera."""
+    if face.eyes is None:
+        return []
+    rotation = np.asarray(face.pose.rotation, np.float64)  # model -> crop axes (y up)
+    out = []
+    for contour, eye in ((range(36, 42), face.eyes.right), (range(42, 48), face.eyes.left)):
+        points = np.asarray(face.landmarks[list(contour), :2], np.float64)
+        if not eye.valid or not np.isfinite(points).all():
+            continue
+        closed = bool(eye.openness < closed_below)
+        gaze = None
+        if not closed and np.isfinite(eye.pupil).all():
+            yaw, pitch = np.radians(eye.yaw), np.radians(eye.pitch)
+            # Model axes: x the subject's left, y up, z forward; yaw > 0 to the subject's right, pitch > 0 down.
+            g = rotation @ np.array([-np.sin(yaw) * np.cos(pitch), -np.sin(pitch), np.cos(yaw) * np.cos(pitch)])
+            width = float(np.linalg.norm(points[3] - points[0]))
+            start = np.array(eye.pupil, np.float64)
+            gaze = (start, start + GAZE_LENGTH * width * np.array([g[0], -g[1]]))
+        out.append(EyeLines(points, closed, gaze))
+    return out
+
+
 def draw_eyes(image: np.ndarray, face: Face, thickness: int = 1) -> None:
-    """Each measured eye's lid contour (white open, magenta closed: openness under 0.3) and its gaze
-    as an arrow from the pupil: the eyeball's direction (head pose and eye angles) projected."""
+    """Each measured eye's lid contour (white open, magenta closed) and its gaze arrow, in place."""
     import cv2
 
-    assert face.eyes is not None
-    rotation = np.asarray(face.pose.rotation, np.float64)  # model -> crop axes (y up)
-    for contour, eye in ((range(36, 42), face.eyes.right), (range(42, 48), face.eyes.left)):
-        points = face.landmarks[list(contour), :2]
-        if not np.isfinite(points).all():
-            continue
-        colour = EYE_CLOSED_COLOUR if eye.openness < 0.3 else EYE_OPEN_COLOUR
-        cv2.polylines(image, [np.round(points).astype(np.int32)], True, colour, thickness, cv2.LINE_AA)
-        if eye.openness < 0.3 or not eye.valid or not np.isfinite(eye.pupil).all():
-            continue  # a closed eye has no gaze
-        yaw, pitch = np.radians(eye.yaw), np.radians(eye.pitch)
-        # Model axes: x the subject's left, y up, z forward; yaw > 0 to the subject's right, pitch > 0 down.
-        gaze = rotation @ np.array([-np.sin(yaw) * np.cos(pitch), -np.sin(pitch), np.cos(yaw) * np.cos(pitch)])
-        width = float(np.linalg.norm(points[3] - points[0]))
-        start = np.array(eye.pupil, np.float64)
-        end = start + GAZE_LENGTH * width * np.array([gaze[0], -gaze[1]])
-        cv2.arrowedLine(image, tuple(int(round(v)) for v in start), tuple(int(round(v)) for v in end),
-                        GAZE_COLOUR, thickness, cv2.LINE_AA, tipLength=0.25)
+    for lines in eye_lines(face):
+        colour = EYE_CLOSED_COLOUR if lines.closed else EYE_OPEN_COLOUR
+        cv2.polylines(image, [np.round(lines.contour).astype(np.int32)], True, colour, thickness, cv2.LINE_AA)
+        if lines.gaze is not None:
+            start, end = (tuple(int(round(v)) for v in p) for p in lines.gaze)
+            cv2.arrowedLine(image, start, end, GAZE_COLOUR, thickness, cv2.LINE_AA, tipLength=0.25)
 
 
 def label_origin(box: np.ndarray, size: tuple[int, int], segments: Sequence[tuple[np.ndarray, np.ndarray]],

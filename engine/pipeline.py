@@ -80,7 +80,6 @@ class PipelineStats:
     embeddings: int = 0  # faces embedded for re-identification
     embedding_ms: float = 0.0  # model time spent on them
     reidentified: int = 0  # tracks given an earlier person's ID
-    people: int = 0  # persons seen
     face_frames: int = 0  # sum over output frames of the faces in them
     max_faces: int = 0  # most faces in one frame
     lost_reasons: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -155,7 +154,6 @@ class TrackingPipeline:
         if self.embeddings is not None:
             s.embeddings, s.embedding_ms = self.embeddings.calls, self.embeddings.total_ms
         s.reidentified = self.tracker.people.reidentified
-        s.people = len(self.tracker.people.people)
         timings: dict[Stage, float] = {"decode": float(packet.decode_ms), "detect": step.timings_ms.get("detect", 0.0),
                    "regress": step.timings_ms.get("regress", 0.0),
                    "verify": step.timings_ms.get("verify", 0.0), "embed": step.timings_ms.get("embed", 0.0)}

@@ -95,7 +95,7 @@ class OverlayExporter:
         base = result.image
         if self._renderer is not None and "mesh" in self.render_modes:
             base = canvas = self._renderer.render(result.image, faces, "mesh", out=canvas)
-        return draw_faces(base, faces, labels=[f"#{tf.track_id}" for tf in result.faces], out=canvas)
+        return draw_faces(base, faces, labels=[f"#{tf.person_id}" for tf in result.faces], out=canvas)
 
     def _fit(self, image: np.ndarray) -> np.ndarray:
         """Frames of another size than the first (image folders) are scaled to the video's size."""

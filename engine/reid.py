@@ -47,6 +47,7 @@ class FaceEmbedding(Protocol):
 class EmbeddingRequest:
     """One face to embed: the aligned chip (taken on the tracker's thread) and whose it is."""
 
+    stream: int  # the tracker's stream (it restarts its track IDs at a reset or a seek)
     track_id: int
     frame: int
     quality: float  # ChipQuality.score of the chip
@@ -55,6 +56,7 @@ class EmbeddingRequest:
 
 @dataclass
 class EmbeddingResult:
+    stream: int
     track_id: int
     frame: int
     quality: float
@@ -172,7 +174,7 @@ def _embed(embedder: FaceEmbedding, requests: list[EmbeddingRequest]) -> list[Em
     t = time.perf_counter()
     vectors = embedder.embed_chips(np.stack([r.chip for r in requests]))
     ms = (time.perf_counter() - t) * 1000 / len(requests)
-    return [EmbeddingResult(r.track_id, r.frame, r.quality, np.asarray(v, np.float32), ms)
+    return [EmbeddingResult(r.stream, r.track_id, r.frame, r.quality, np.asarray(v, np.float32), ms)
             for r, v in zip(requests, vectors)]
 
 
@@ -257,6 +259,12 @@ class PersonRegistry:
         while person_id in self._merged_into:
             person_id = self._merged_into[person_id]
         return person_id
+
+    def forget(self, before: int, keep: set[int]) -> None:
+        """Forget the people last seen before frame ``before`` (they can no longer come back
+        within ``return_frames``), except ``keep``: a long video's list stays short."""
+        for pid in [p for p, person in self.people.items() if person.last_frame < before and p not in keep]:
+            del self.people[pid]
 
     def merge(self, keep: int, drop: int) -> None:
         """``drop`` turned out to be ``keep``: move its views over and forget it."""

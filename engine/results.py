@@ -1,6 +1,7 @@
 """Typed results of the engine. Plain data: no model references, safe to pickle or send across threads."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ class EyeState:
     yaw: float  # degrees, > 0 towards the subject's right, relative to the head
     pitch: float  # degrees, > 0 looking down, relative to the head
     pupil: tuple[float, float]  # image pixels
-    valid: bool = True  # false: too small or not measurable; the values are held ones
+    valid: bool = True  # false: not measurable (too small, no iris seen): the numbers are NaN
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,11 @@ class Eyes:
 
     def to_dict(self) -> dict[str, dict[str, object]]:
         """JSON-ready (``--json`` of detect)."""
-        return {side: {"openness": round(e.openness, 4), "yaw": round(e.yaw, 3), "pitch": round(e.pitch, 3),
-                       "pupil": [round(e.pupil[0], 2), round(e.pupil[1], 2)], "valid": e.valid}
+        def number(v: float, digits: int) -> float | None:  # JSON has no NaN: null when not measured
+            return round(v, digits) if math.isfinite(v) else None
+
+        return {side: {"openness": number(e.openness, 4), "yaw": number(e.yaw, 3), "pitch": number(e.pitch, 3),
+                       "pupil": [number(e.pupil[0], 2), number(e.pupil[1], 2)], "valid": e.valid}
                 for side, e in (("right", self.right), ("left", self.left))}
 
 

@@ -143,6 +143,7 @@ class FaceTracker:
         self.config = config or analyzer.config.tracker
         self.embeddings = embeddings
         self.cuts = SceneCutDetector(self.config.cut_threshold)
+        self._stream = 0  # one per reset: embeddings asked for before it are ignored
         self.reset()
 
     def reset(self) -> None:
@@ -160,8 +161,7 @@ class FaceTracker:
         self._recover_until = -1
         self._wanted = 0  # faces tracked before the latest loss
         self.cuts.reset()
-        if self.embeddings is not None:
-            self.embeddings.collect()  # results for a stream that is over
+        self._stream += 1
 
     @property
     def shot(self) -> int:
@@ -220,6 +220,8 @@ class FaceTracker:
         for track in self.tracks:
             if track.visible and track.person_id:
                 self.people.note_seen(track.person_id, self.frame, self.shot)
+        if self.frame % max(1, cfg.return_frames) == 0:
+            self.people.forget(before=self.frame - cfg.return_frames, keep={t.person_id for t in self.tracks})
         result.faces = [TrackedFace(t.track_id, self._face(t), t.segment, t.person_id,
                                     t.state is TrackState.CONFIRMED)
                         for t in self.tracks if t.visible and t.last_seen == self.frame]
@@ -502,6 +504,8 @@ class FaceTracker:
             return
         self.embeddings.submit(requests)
         for done in self.embeddings.collect():
+            if done.stream != self._stream:
+                continue  # asked for before a reset: its track ID now names another face
             found = self._track(done.track_id)
             if found is not None and found.person_id:
                 self._identify(found, done.embedding, done.quality, result)
@@ -527,7 +531,8 @@ class FaceTracker:
         chip = self.embeddings.chips(image, [track.landmarks])[0]
         track.embedded_quality = max(track.embedded_quality, quality)
         track.last_embedded = self.frame
-        return EmbeddingRequest(track.track_id, self.frame, chip_quality(chip, track.landmarks).score, chip)
+        return EmbeddingRequest(self._stream, track.track_id, self.frame,
+                                chip_quality(chip, track.landmarks).score, chip)
 
     def _best_view_request(self, track: Track) -> EmbeddingRequest | None:
         """At confirmation: the best view the track had while tentative (None: no view good
@@ -537,7 +542,7 @@ class FaceTracker:
         quality, chip, landmarks = track.best_view
         track.best_view = None
         track.embedded_quality, track.last_embedded = quality, self.frame
-        return EmbeddingRequest(track.track_id, self.frame, chip_quality(chip, landmarks).score, chip)
+        return EmbeddingRequest(self._stream, track.track_id, self.frame, chip_quality(chip, landmarks).score, chip)
 
     def _wants_view(self, track: Track, quality: float) -> bool:
         cfg = self.config

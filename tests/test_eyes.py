@@ -358,3 +358,50 @@ def test_overlay_draws_lids_and_gaze(live_analyzer, media_dir) -> None:
         assert count(drawn, lids) > bare + 40 and count(drawn, other) <= count(r.image, other) + 5
         gaze = count(drawn, GAZE_COLOUR) - count(r.image, GAZE_COLOUR)
         assert (gaze > 20) == (index == 20)
+
+
+def test_small_washed_out_faces_are_not_measured_rather_than_closed(live_analyzer, media_dir,
+                                                                     report_figure) -> None:
+    """crowd.mp4: eyes 2-19 px wide in soft, bright footage show no dark iris. They must come out
+    as not measured (NaN, ``valid`` false), not as a crowd with its eyes shut."""
+    from engine.pipeline import TrackingPipeline
+    from engine.video_source import open_source
+
+    pipeline = TrackingPipeline(live_analyzer, smoother="lookahead", keep_pixels=False)
+    states = []
+    with open_source(media_dir / "footage" / "crowd.mp4") as source:
+        for packet in source:
+            for r in pipeline.process(packet):
+                states += [e for tf in r.faces for e in (tf.face.eyes.right, tf.face.eyes.left)]
+        for r in pipeline.flush():
+            states += [e for tf in r.faces for e in (tf.face.eyes.right, tf.face.eyes.left)]
+    valid = [e for e in states if e.valid]
+    closed = [e for e in valid if e.openness < 0.3]
+    assert all(np.isnan(e.openness) for e in states if not e.valid)
+    report_figure(f"crowd.mp4: {len(states)} eye-frames, {len(valid)} measured, {len(closed)} of them read closed "
+                  f"({len(closed) / len(states):.1%} of all)")
+    assert len(states) > 1000 and len(closed) <= 0.05 * len(states)
+
+
+def test_set_neutral_on_a_held_frame_zeroes_the_eye_weights(live_analyzer, expressions, media_dir) -> None:
+    """A paused app's Set neutral: the held frame's face becomes the eyes' neutral at once, so its
+    eye weights (blinks and looks) are 0 with the expression weights."""
+    from engine.pipeline import TrackingPipeline
+    from engine.video_source import open_source
+
+    pipeline = TrackingPipeline(live_analyzer, smoother="off")
+    assert pipeline.eyes is not None
+    with open_source(media_dir / "obama.mp4") as source:
+        for packet in source:
+            results = pipeline.process(packet)
+            if packet.index == 14:
+                break
+    tracked = results[0].faces[0]
+    face = pipeline.eyes.set_neutral(tracked.track_id, results[0].image, tracked.face)
+    calibration = expressions.neutral_from(face)
+    assert max(expressions.weights(face, calibration).values()) < 1e-6
+    assert max(expressions.weights(tracked.face, calibration).values()) > 0.05  # before: the first frames' neutral
+    neutral = pipeline.eyes.calibrator.neutral(tracked.track_id)
+    assert neutral is not None and neutral.calibrated
+    later = pipeline.eyes.estimate(tracked.track_id, results[0].image, tracked.face)  # kept for the next frames
+    assert later.right.openness == pytest.approx(1.0) and later.left.yaw == pytest.approx(0.0)

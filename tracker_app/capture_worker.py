@@ -21,6 +21,7 @@ source and the latency stays at about one processing time.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -38,7 +39,7 @@ from engine.expressions import Calibration, ExpressionModel
 from engine.playback import Playback, PlaybackOptions, ShownFrame
 from engine.session import ExportOptions
 from engine.video_source import VideoSource
-from engine.vmc import LiveFrame, VmcTarget
+from engine.vmc import LiveFrame, VmcTarget, choose_face
 from tracker_app.display_frame import DisplayFrame
 from tracker_app.engine_loader import EngineLoader, load_engine
 from tracker_app.live_stream import LiveStream, stored_calibration
@@ -371,6 +372,14 @@ class CaptureWorker(QObject):
     def set_neutral(self) -> None:
         """The followed face of the last frame becomes the neutral pose and expression."""
         last = self._playback.last_result if self._playback is not None else None
+        pipeline = self._playback.pipeline if self._playback is not None else None
+        tracked = None if last is None else choose_face(last, self._live.follow)
+        if tracked is not None and last is not None and last.has_pixels and pipeline is not None \
+                and pipeline.eyes is not None:
+            # The eyes' neutral too (engine.eyes): this frame's eyes are open and look ahead.
+            face = pipeline.eyes.set_neutral(tracked.track_id, last.image, tracked.face)
+            last = dataclasses.replace(last, faces=[dataclasses.replace(tf, face=face) if tf is tracked else tf
+                                                    for tf in last.faces])
         calibration = self._live.set_neutral(last)
         if last is None or calibration is None:
             self.notice.emit("Set neutral: no face in view")

@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     _add_wait_flag(track)
     track.add_argument("--vmc", nargs="?", const="", default=None, metavar="HOST:PORT",
-                       help="stream head pose and expressions of the oldest track over the VMC protocol "
+                       help="stream head pose and expressions of the first person in view over the VMC protocol "
                             "(default target from configs/default.yaml vmc:, 127.0.0.1:39539)")
     track.add_argument("--vmc-mirror", action="store_true",
                        help="stream the motion mirrored (the avatar moves like the user's mirror image)")
@@ -115,7 +115,7 @@ def _add_session_flags(parser: argparse.ArgumentParser) -> None:
                              "frames); realtime: One Euro filter, no delay; off (default: %(default)s)")
     parser.add_argument("--no-table", dest="table", action="store_false",
                         help="do not write faces.csv (one row per face per frame)")
-    parser.add_argument("--video", action="store_true", help="write overlay.avi (landmarks, pose axes, track IDs)")
+    parser.add_argument("--video", action="store_true", help="write overlay.avi (landmarks, pose axes, person IDs)")
     parser.add_argument("--frames", type=_frame_selection, default=None, metavar="LIST",
                         help="frames to save as PNG, e.g. 0,10,100-200:25 or all")
     parser.add_argument("--meshes", type=_frame_selection, default=None, metavar="LIST",
@@ -132,8 +132,8 @@ def _add_session_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mesh-texture", action="store_true",
                         help="--meshes OBJ files carry a UV texture sampled from the frame (.mtl + .png)")
     parser.add_argument("--animation", default=None, metavar="FMTS",
-                        help="glb, pc2 (comma-separated): per track, animation/track_<id>.glb (morph targets + "
-                             "head motion), .pc2 point cache and track_<id>_base.obj")
+                        help="glb, pc2 (comma-separated): per person, animation/person_<id>.glb (morph targets + "
+                             "head motion), .pc2 point cache and person_<id>_base.obj")
     parser.add_argument("--max-frames", type=_int_at_least(1), default=None, metavar="N", help="stop after N frames")
     parser.add_argument("--detect-every", type=_int_at_least(0), default=None, metavar="N",
                         help="also run the detector every N frames to pick up new faces (0 = only when needed)")
