@@ -162,6 +162,7 @@ class MainWindow(QMainWindow):
             Act.WIREFRAME: lambda on: model.update_overlay(wireframe=on),
             Act.LANDMARKS: lambda on: model.update_overlay(show_landmarks=on),
             Act.AXES: lambda on: model.update_overlay(show_axes=on),
+            Act.EYES: lambda on: model.update_overlay(show_eyes=on),
             Act.MIRROR: self.live.set_mirror, Act.NEUTRAL: lambda _on: self.live.set_neutral(),
             Act.STREAM: self.live.set_streaming, Act.SETTINGS: lambda _on: ask.edit_settings(),
             Act.ABOUT: lambda _on: about_box(self).open(),
