@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
         self.engine_config, self.gui_config, self.store, self.settings = engine_config, gui_config, store, settings
         self.default_settings = AppSettings.defaults(engine_config, gui_config)
         self.cameras = list_cameras() if cameras is None else cameras
-        self.model = ViewerModel(settings.overlay, gui_config.history_seconds)
+        self.model = ViewerModel(settings.overlay, gui_config.history_seconds, engine_config.eyes)
         self.dialogs: list[QMessageBox] = []  # open error/info dialogs (non-modal to the event loop)
         self.errors: list[tuple[str, str]] = []  # every error shown, oldest first
         self.ask = WindowDialogs(self)
