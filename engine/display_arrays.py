@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.config import EyesConfig
 from engine.face_model import NOSE_TIP, FaceModel
 from engine.frames import FrameResult
-from engine.overlay import AXIS_COLOURS, AXIS_LENGTH
+from engine.overlay import AXIS_COLOURS, AXIS_LENGTH, EYE_CLOSED_COLOUR, EYE_OPEN_COLOUR, GAZE_COLOUR, eye_lines
 from engine.render import MeshRenderer
 from engine.results import Face
 
@@ -26,6 +27,10 @@ AXIS_HEAD_LENGTH = 0.15  # of the arrow length, as cv2.arrowedLine's tipLength
 AXIS_HEAD_WIDTH = 3.2  # times the shaft width
 MESH_FLOATS = 6  # x, y, z, nx, ny, nz per vertex
 AXIS_FLOATS = 5  # x, y, r, g, b per vertex
+# Eye lines (engine.overlay.eye_lines), as fractions of the face box's mean side: thinner than the
+# axes, so a lid contour does not hide the eye it outlines.
+EYE_LINE_WIDTH = 1 / 160
+MIN_EYE_LINE_PX = 1.5
 
 
 @dataclass(frozen=True)
@@ -36,11 +41,14 @@ class DisplayArrays:
     landmarks: np.ndarray  # (faces * 68, 2) float32
     axes: np.ndarray  # (k, 5) float32 triangles: x, y, r, g, b; drawn in order (back to front)
     n_vertices: int  # vertices per face
+    eyes: np.ndarray  # (k, 5) float32 triangles like ``axes``: lid contours and gaze arrows
 
 
-def display_arrays(result: FrameResult, triangles: np.ndarray) -> DisplayArrays:
-    """Normals, interleaved mesh buffer, landmarks and axis arrows of ``result``'s faces, whose
-    dense meshes share ``triangles`` (the face model's)."""
+def display_arrays(result: FrameResult, triangles: np.ndarray,
+                   closed_below: float = EyesConfig.closed_below) -> DisplayArrays:
+    """Normals, interleaved mesh buffer, landmarks, axis arrows and eye lines of ``result``'s faces,
+    whose dense meshes share ``triangles`` (the face model's); an eye under ``closed_below``
+    (the eyes config's blink threshold) is drawn closed."""
     faces = [tf.face for tf in result.faces]
     meshes = []
     for face in faces:
@@ -53,8 +61,11 @@ def display_arrays(result: FrameResult, triangles: np.ndarray) -> DisplayArrays:
                  if faces else np.zeros((0, 2), np.float32))
     axes = (np.concatenate([axis_arrows(f) for f in faces]) if faces
             else np.zeros((0, AXIS_FLOATS), np.float32))
+    eyes = [eye_triangles(f, closed_below) for f in faces]
+    eyes_array = np.concatenate(eyes) if eyes else np.zeros((0, AXIS_FLOATS), np.float32)
     return DisplayArrays(mesh=np.ascontiguousarray(mesh), landmarks=np.ascontiguousarray(landmarks),
-                         axes=np.ascontiguousarray(axes), n_vertices=len(mesh) // max(1, len(faces)))
+                         axes=np.ascontiguousarray(axes), n_vertices=len(mesh) // max(1, len(faces)),
+                         eyes=np.ascontiguousarray(eyes_array, np.float32))
 
 
 def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -94,6 +105,40 @@ def axis_arrows(face: Face) -> np.ndarray:
         rgb = np.asarray(AXIS_COLOURS[k][::-1], np.float32) / 255.0
         parts.append(_arrow(origin, tips[k], width, rgb))
     return np.concatenate(parts).astype(np.float32)
+
+
+def eye_triangles(face: Face, closed_below: float = EyesConfig.closed_below) -> np.ndarray:
+    """Triangles (k, 5) of ``engine.overlay.eye_lines(face)``: each measured eye's lid contour
+    (white open, magenta closed) and its gaze arrow; none for a face without measured eyes."""
+    side = float((face.box[2] - face.box[0] + face.box[3] - face.box[1]) / 2)
+    width = max(MIN_EYE_LINE_PX, side * EYE_LINE_WIDTH)
+    gaze_rgb = np.asarray(GAZE_COLOUR[::-1], np.float32) / 255.0
+    parts = [np.zeros((0, AXIS_FLOATS), np.float32)]
+    for lines in eye_lines(face, closed_below):
+        bgr = EYE_CLOSED_COLOUR if lines.closed else EYE_OPEN_COLOUR
+        rgb = np.asarray(bgr[::-1], np.float32) / 255.0
+        contour = np.asarray(lines.contour, np.float32)
+        for a, b in zip(contour, np.roll(contour, -1, axis=0)):  # a closed polygon
+            parts.append(_segment(a, b, width, rgb))
+        if lines.gaze is not None:
+            start, end = (np.asarray(p, np.float32) for p in lines.gaze)
+            parts.append(_arrow(start, end, width, gaze_rgb))
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _segment(start: np.ndarray, end: np.ndarray, width: float, rgb: np.ndarray) -> np.ndarray:
+    """A line ``width`` wide as a quad (two triangles), lengthened by half the width at each end
+    so the segments of a polygon join without notches."""
+    d = end - start
+    length = float(np.hypot(*d))
+    u = d / length if length > 1e-6 else np.array([1.0, 0.0], np.float32)
+    perp = np.array([-u[1], u[0]], np.float32) * (width / 2)
+    a, b = start - u * (width / 2), end + u * (width / 2)
+    points = [a + perp, a - perp, b - perp, a + perp, b - perp, b + perp]
+    out = np.empty((len(points), AXIS_FLOATS), np.float32)
+    out[:, :2] = points
+    out[:, 2:] = rgb
+    return out
 
 
 def _arrow(start: np.ndarray, end: np.ndarray, width: float, rgb: np.ndarray) -> np.ndarray:

@@ -52,6 +52,10 @@ def blink_events(openness: np.ndarray, closed_below: float, min_frames: int = 1)
 class _Series:
     openness: list[float] = field(default_factory=list)  # both eyes' mean, NaN when not measured
     last_index: int | None = None
+    # blinks(): openness[:settled] ends on a frame that is not closed, so its blinks (``counted``)
+    # are final; a live counter then looks only at the frames since (constant cost per call).
+    settled: int = 0
+    counted: int = 0
 
 
 class EyeStats:
@@ -81,7 +85,15 @@ class EyeStats:
         series = self._tracks.get(track_id)
         if series is None:
             return 0
-        return len(blink_events(np.asarray(series.openness), self.config.closed_below, self.config.blink_min_frames))
+        cfg = self.config
+        tail = np.asarray(series.openness[series.settled:], np.float64)
+        not_closed = np.flatnonzero(~(tail < cfg.closed_below))  # NaN too: it ends a run
+        if len(not_closed):
+            end = int(not_closed[-1]) + 1
+            series.counted += len(blink_events(tail[:end], cfg.closed_below, cfg.blink_min_frames))
+            series.settled += end
+            tail = tail[end:]
+        return series.counted + len(blink_events(tail, cfg.closed_below, cfg.blink_min_frames))
 
     def track_summary(self, openness: list[float]) -> dict[str, float | int]:
         """The figures of one openness series (see the module notes)."""

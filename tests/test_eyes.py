@@ -21,7 +21,7 @@ import pytest
 
 from engine.config import EyesConfig
 from engine.eye_filter import EyeFilter
-from engine.eye_stats import blink_events
+from engine.eye_stats import EyeStats, blink_events
 from engine.eyes import EyeEstimator, eye_samples
 from engine.frames import FrameResult, TrackedFace
 from engine.results import Eyes, EyeState
@@ -237,6 +237,28 @@ def test_eye_filter_closes_at_once_and_holds_the_gaze_while_closed() -> None:
     assert out[4].openness == pytest.approx(0.05) and out[5].openness < 0.05  # closes at once
     assert out[4].yaw == out[3].yaw and out[5].yaw == out[3].yaw  # gaze held while closed
     assert out[6].openness == pytest.approx(0.9)  # opens again at once (a big step)
+
+
+def test_live_blink_count_matches_blink_events_on_the_whole_series() -> None:
+    """EyeStats.blinks (the app's live counter, asked every frame) counts what blink_events
+    counts on the whole series, gaps (NaN) and blinks at the end included."""
+    from engine.results import Face
+
+    face = Face(box=np.zeros(4, np.float32), score=1.0, roi=np.zeros(4, np.float32), params=np.zeros(62, np.float32),
+                landmarks=np.zeros((68, 3), np.float32), pose=None)  # type: ignore[arg-type]
+    rng = np.random.default_rng(7)
+    for min_frames in (1, 2):
+        config = EyesConfig(blink_min_frames=min_frames)
+        stats, series = EyeStats(config, fps=25.0), []
+        for i in range(400):
+            o = float(rng.choice([0.05, 0.2, 0.6, 1.0, 1.0, np.nan]))
+            state = dataclasses.replace(_state(o), valid=bool(np.isfinite(o)))
+            f = dataclasses.replace(face, eyes=Eyes(state, state))
+            stats.add(FrameResult(i, i / 25, np.empty((1, 1, 0), np.uint8), [TrackedFace(1, f, 1, 1)]))
+            series.append(o)
+            if i % 3 == 0 or i == 399:
+                assert stats.blinks(1) == len(blink_events(np.array(series), config.closed_below, min_frames))
+        assert stats.blinks(1) > 10
 
 
 # -- VMC: an independent receiver (a raw UDP socket and a hand-written OSC parser) ----------------

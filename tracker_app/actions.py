@@ -53,6 +53,7 @@ class Act(Enum):
     WIREFRAME = auto()
     LANDMARKS = auto()
     AXES = auto()
+    EYES = auto()
     MIRROR = auto()
     NEUTRAL = auto()
     STREAM = auto()
@@ -147,6 +148,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(Act.WIREFRAME, Look("&Wireframe"), "W", checked=lambda m: m.overlay.wireframe),
     ActionSpec(Act.LANDMARKS, Look("&Landmarks"), "L", checked=lambda m: m.overlay.show_landmarks),
     ActionSpec(Act.AXES, Look("Pose &Axes"), "A", checked=lambda m: m.overlay.show_axes),
+    ActionSpec(Act.EYES, Look("&Eyes"), "E", tip="Eyelid contours (white open, magenta closed) and gaze arrows",
+               checked=lambda m: m.overlay.show_eyes),
     ActionSpec(Act.MIRROR, Look("M&irror"), "Ctrl+M", tip="Show the picture (and stream the motion) like a mirror",
                checked=lambda m: m.state.mirror),
     ActionSpec(Act.NEUTRAL, Look("Set &Neutral"), "N", tip="The current face and pose are the rest pose"),
@@ -162,7 +165,7 @@ MENUS: tuple[tuple[str, tuple[Item, ...]], ...] = (
                Act.EXPORT_MESH, Act.RECORD, SEP, Act.CLOSE, Act.QUIT)),
     ("&Playback", (Act.PLAY, Act.STEP_BACK, Act.STEP, Act.RESTART, Act.GOTO, SEP, Act.LOOP, Slot.SPEED_MENU)),
     ("&View", (Act.VIEW_3D, Act.RESET_CAMERA, Slot.FOCUS_MENU, SEP, Act.MESH, Act.WIREFRAME, Act.LANDMARKS,
-               Act.AXES, SEP, Slot.PLOTS_DOCK)),
+               Act.AXES, Act.EYES, SEP, Slot.PLOTS_DOCK)),
     ("&Live", (Act.MIRROR, Act.NEUTRAL, Act.STREAM, Slot.LIVE_DOCK)),
     ("&Settings", (Act.SETTINGS,)),
     ("&Help", (Act.ABOUT,)),

@@ -39,7 +39,8 @@ class MeshLook:
 class GpuScene:
     """The GL objects of one context: ``programs``/``uniforms`` by name, ``texture`` with the
     frame, ``mesh_vao`` (every face's interleaved position + normal, one index buffer),
-    ``points_vao`` (landmarks), ``axes_vao`` (pose arrows), ``empty_vao`` (the frame quad)."""
+    ``points_vao`` (landmarks), ``axes_vao`` (pose arrows), ``eyes_vao`` (lid contours and gaze
+    arrows), ``empty_vao`` (the frame quad)."""
 
     def __init__(self) -> None:
         self.programs = {name: _program(*gl_shaders.program_sources(name)) for name in gl_shaders.PROGRAMS}
@@ -67,6 +68,7 @@ class GpuScene:
         self.lod_ranges: list[tuple[int, int]] = []  # (byte offset, index count) per level
         self.points_vao, self._points_vbo = _small_vao([(0, 2)], 2)
         self.axes_vao, self._axes_vbo = _small_vao([(0, 2), (1, 3)], AXIS_FLOATS)
+        self.eyes_vao, self._eyes_vbo = _small_vao([(0, 2), (1, 3)], AXIS_FLOATS)  # drawn like the axes
         GL.glBindVertexArray(0)
 
     def lod_counts(self) -> list[int]:
@@ -74,7 +76,7 @@ class GpuScene:
         return [n for _, n in self.lod_ranges]
 
     def upload(self, frame: DisplayFrame, mirror: bool) -> None:
-        """The frame's pixels (mirrored when asked), meshes, landmarks and arrows to the GPU."""
+        """The frame's pixels (mirrored when asked), meshes, landmarks, arrows and eyes to the GPU."""
         image = np.ascontiguousarray(frame.image[:, ::-1] if mirror else frame.image)
         h, w = image.shape[:2]
         GL.glBindTexture(GL.GL_TEXTURE_2D, self.texture)
@@ -99,7 +101,8 @@ class GpuScene:
                 GL.glBufferData(GL.GL_ARRAY_BUFFER, arrays.mesh.nbytes, None, GL.GL_DYNAMIC_DRAW)
                 self._mesh_capacity = arrays.mesh.nbytes
             GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, arrays.mesh.nbytes, arrays.mesh)
-        for vbo, data in ((self._points_vbo, arrays.landmarks), (self._axes_vbo, arrays.axes)):
+        for vbo, data in ((self._points_vbo, arrays.landmarks), (self._axes_vbo, arrays.axes),
+                          (self._eyes_vbo, arrays.eyes)):
             if data.size:
                 GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
                 GL.glBufferData(GL.GL_ARRAY_BUFFER, data.nbytes, data, GL.GL_STREAM_DRAW)
@@ -157,8 +160,8 @@ class GpuScene:
     def release(self) -> None:
         """Free every object (the context must be current)."""
         GL.glDeleteTextures([self.texture])
-        GL.glDeleteBuffers(4, [self._mesh_vbo, self._mesh_ebo, self._points_vbo, self._axes_vbo])
-        GL.glDeleteVertexArrays(4, [self.empty_vao, self.mesh_vao, self.points_vao, self.axes_vao])
+        GL.glDeleteBuffers(5, [self._mesh_vbo, self._mesh_ebo, self._points_vbo, self._axes_vbo, self._eyes_vbo])
+        GL.glDeleteVertexArrays(5, [self.empty_vao, self.mesh_vao, self.points_vao, self.axes_vao, self.eyes_vao])
         for program in self.programs.values():
             GL.glDeleteProgram(program)
 

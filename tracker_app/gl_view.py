@@ -1,4 +1,4 @@
-"""The OpenGL view: video frame, shaded dense mesh, landmarks and pose axes; or the mesh alone in 3D.
+"""The OpenGL view: video frame, shaded dense mesh, landmarks, pose axes and eyes; or the mesh alone in 3D.
 
 A QOpenGLWidget drawing with PyOpenGL through GLSL 3.30 core shaders. It observes
 the ViewerModel: a new frame only stores a reference and schedules a repaint;
@@ -227,6 +227,12 @@ class GLView(QOpenGLWidget):
             u.set_vec3("u_color", _rgb(LANDMARK_COLOUR))
             GL.glBindVertexArray(gpu.points_vao)
             GL.glDrawArrays(GL.GL_POINTS, 0, len(frame.arrays.landmarks))
+        if overlay.show_eyes and frame.arrays.eyes.size:
+            # Over the landmark dots, as engine.overlay draws them: the lids pass through the eye's six.
+            GL.glUseProgram(gpu.programs["colored"])
+            gpu.uniforms["colored"].set_matrix4("u_mvp", mvp)
+            GL.glBindVertexArray(gpu.eyes_vao)
+            GL.glDrawArrays(GL.GL_TRIANGLES, 0, len(frame.arrays.eyes))
 
     def face_vertices(self, frame: DisplayFrame, face: int) -> np.ndarray:
         """Image-space vertices (n, 3) of the ``face``-th face of ``frame``."""
@@ -267,7 +273,7 @@ class GLView(QOpenGLWidget):
     # -- grabbing -------------------------------------------------------------------------
 
     def grab_video_frame(self) -> QImage:
-        """The frame as the view draws it (mesh, landmarks, axes) at the video's own resolution."""
+        """The frame as the view draws it (mesh, landmarks, axes, eyes) at the video's own resolution."""
         from PyQt6.QtOpenGL import QOpenGLFramebufferObject, QOpenGLFramebufferObjectFormat
 
         if self._frame is None:

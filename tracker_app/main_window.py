@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
         self.engine_config, self.gui_config, self.store, self.settings = engine_config, gui_config, store, settings
         self.default_settings = AppSettings.defaults(engine_config, gui_config)
         self.cameras = list_cameras() if cameras is None else cameras
-        self.model = ViewerModel(settings.overlay, gui_config.history_seconds)
+        self.model = ViewerModel(settings.overlay, gui_config.history_seconds, engine_config.eyes)
         self.dialogs: list[QMessageBox] = []  # open error/info dialogs (non-modal to the event loop)
         self.errors: list[tuple[str, str]] = []  # every error shown, oldest first
         self.ask = WindowDialogs(self)
@@ -162,6 +162,7 @@ class MainWindow(QMainWindow):
             Act.WIREFRAME: lambda on: model.update_overlay(wireframe=on),
             Act.LANDMARKS: lambda on: model.update_overlay(show_landmarks=on),
             Act.AXES: lambda on: model.update_overlay(show_axes=on),
+            Act.EYES: lambda on: model.update_overlay(show_eyes=on),
             Act.MIRROR: self.live.set_mirror, Act.NEUTRAL: lambda _on: self.live.set_neutral(),
             Act.STREAM: self.live.set_streaming, Act.SETTINGS: lambda _on: ask.edit_settings(),
             Act.ABOUT: lambda _on: about_box(self).open(),

@@ -1,5 +1,5 @@
 """Live plots (pyqtgraph): the curves of ``viewer_model.SERIES`` (yaw, pitch and roll of the
-followed face, engine time per frame), in two stacked plots.
+followed face, the openness of its eyes, engine time per frame), in three stacked plots.
 
 Files plot the frames around the current one (kept per frame index, so a seek back
 shows what was computed) with a cursor at the current frame; a readout above the
@@ -23,10 +23,12 @@ from tracker_app.viewer_model import SERIES, Plot, SourceInfo, ViewerModel, fram
 BUDGET_PEN = (150, 150, 150)
 CURSOR_PEN = (235, 235, 235)
 MIN_TIMING_TOP_MS = 10.0
+OPENNESS_RANGE = (0.0, 1.4)  # 0 closed, 1 the person's neutral opening, a little room for wide open
 
 
 class PosePlots(QWidget):
-    """Two stacked plots sharing the time axis: seconds before the newest frame."""
+    """Three stacked plots (angles, eye openness, engine time) sharing the time axis: seconds
+    before the newest frame."""
 
     def __init__(self, model: ViewerModel, refresh_hz: float, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,9 +46,17 @@ class PosePlots(QWidget):
         self.angles.setXRange(*model.history.window(), padding=0)
         self.angles.setYRange(-60, 60)
         self.angles.setMouseEnabled(x=False, y=True)
-        self.timing = self.canvas.addPlot(row=1, col=0)
+        self.eyes = self.canvas.addPlot(row=1, col=0)
+        self.eyes.setLabel("left", "eyes open")
+        self.eyes.addLegend(offset=(5, 5))
+        self.eyes.showGrid(x=True, y=True, alpha=0.25)
+        self.eyes.setYRange(*OPENNESS_RANGE, padding=0)
+        self.eyes.setXLink(self.angles)
+        self.eyes.setMouseEnabled(x=False, y=True)
+        self.timing = self.canvas.addPlot(row=2, col=0)
         self.canvas.ci.layout.setRowStretchFactor(0, 3)
         self.canvas.ci.layout.setRowStretchFactor(1, 2)
+        self.canvas.ci.layout.setRowStretchFactor(2, 2)
         self.timing.setLabel("left", "engine", units="ms")
         self.timing.getAxis("left").enableAutoSIPrefix(False)  # "ms", never "kms" after a slow frame
         self.timing.setLabel("bottom", "time from the current frame", units="s")
@@ -56,8 +66,8 @@ class PosePlots(QWidget):
         # y range set by _fit_timing_range in steps: autorange would re-layout the axis
         # labels on every redraw, the most expensive part of a redraw.
         self._timing_top = 0.0
-        plots = {Plot.ANGLES: self.angles, Plot.TIMING: self.timing}
-        self.curves = {s.name: plots[s.plot].plot(name=s.name if s.plot is Plot.ANGLES else None,
+        plots = {Plot.ANGLES: self.angles, Plot.EYES: self.eyes, Plot.TIMING: self.timing}
+        self.curves = {s.name: plots[s.plot].plot(name=s.name if s.plot is not Plot.TIMING else None,
                                                   pen=pg.mkPen(s.colour, width=2), connect="finite")
                        for s in SERIES}
         # The frame period of the source: above this line the engine cannot keep up.
@@ -69,12 +79,12 @@ class PosePlots(QWidget):
         # The current frame: the newest one live, the one shown for files (after a seek back,
         # the frames computed before stay to its right).
         self.cursors = [pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen(CURSOR_PEN, width=1))
-                        for _plot in (self.angles, self.timing)]
-        self.angles.addItem(self.cursors[0])
-        self.timing.addItem(self.cursors[1])
+                        for _plot in (self.angles, self.eyes, self.timing)]
+        for plot, cursor in zip((self.angles, self.eyes, self.timing), self.cursors):
+            plot.addItem(cursor)
         # Axes, tick labels and grids change only with a range: drawn once into a pixmap
         # (text was most of a redraw's cost).
-        for plot in (self.angles, self.timing):
+        for plot in (self.angles, self.eyes, self.timing):
             for name in ("left", "bottom"):
                 plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         layout = QVBoxLayout(self)
@@ -149,7 +159,9 @@ class PosePlots(QWidget):
         where = f"frame {frame.result.index}"
         if not np.isfinite(yaw):
             return f"{where}: no face   engine {ms:.1f} ms"
-        return f"{where}: yaw {yaw:+.1f}°  pitch {pitch:+.1f}°  roll {roll:+.1f}°\nengine {ms:.1f} ms"
+        eyes = "  ".join(f"{name} {row[name]:.2f}" for name in ("right eye", "left eye") if np.isfinite(row[name]))
+        return (f"{where}: yaw {yaw:+.1f}°  pitch {pitch:+.1f}°  roll {roll:+.1f}°\n"
+                f"{eyes + '   ' if eyes else ''}engine {ms:.1f} ms")
 
     def plotted(self, name: str) -> np.ndarray:
         """The y values a curve currently shows (for tests and the screenshot script)."""

@@ -15,7 +15,7 @@ from tracker_app.viewer_model import ViewerModel
 if TYPE_CHECKING:
     from tracker_app.plots import PosePlots
 
-TITLE = "Pose and frame time"
+TITLE = "Pose, eyes and frame time"
 
 
 class PlotsDock(QDockWidget):

@@ -47,6 +47,7 @@ class OverlayOptions:
     wireframe: bool = False
     show_landmarks: bool = True
     show_axes: bool = True
+    show_eyes: bool = True  # lid contours (white open, magenta closed) and gaze arrows
 
 
 @dataclass(frozen=True)

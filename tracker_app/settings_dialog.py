@@ -68,6 +68,7 @@ class SettingsDialog(QDialog):
         self.wireframe = QCheckBox("Wireframe")
         self.show_landmarks = QCheckBox("68 landmarks")
         self.show_axes = QCheckBox("Pose axes")
+        self.show_eyes = QCheckBox("Eyes (lids and gaze)")
         overlays = QGroupBox("Overlays")
         form = QFormLayout(overlays)
         form.addRow(self.show_mesh)
@@ -75,6 +76,7 @@ class SettingsDialog(QDialog):
         form.addRow(self.wireframe)
         form.addRow(self.show_landmarks)
         form.addRow(self.show_axes)
+        form.addRow(self.show_eyes)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
                                    | QDialogButtonBox.StandardButton.RestoreDefaults)
@@ -103,13 +105,14 @@ class SettingsDialog(QDialog):
         self.wireframe.setChecked(o.wireframe)
         self.show_landmarks.setChecked(o.show_landmarks)
         self.show_axes.setChecked(o.show_axes)
+        self.show_eyes.setChecked(o.show_eyes)
         self._update_enabled()
 
     def values(self) -> AppSettings:
         overlay = OverlayOptions(show_mesh=self.show_mesh.isChecked(), mesh_opacity=self.opacity.value() / 100,
                                  wireframe=self.wireframe.isChecked(),
                                  show_landmarks=self.show_landmarks.isChecked(),
-                                 show_axes=self.show_axes.isChecked())
+                                 show_axes=self.show_axes.isChecked(), show_eyes=self.show_eyes.isChecked())
         return AppSettings(smoother=self.smoother.currentData(), n_pre=self.n_pre.value(),
                            n_next=self.n_next.value(), threads=self.threads.value(),
                            min_score=round(self.min_score.value(), 2), max_faces=self.max_faces.value(),

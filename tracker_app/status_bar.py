@@ -1,4 +1,4 @@
-"""The status bar: frame rate, milliseconds per stage, faces, recording, and the window's messages.
+"""The status bar: frame rate, milliseconds per stage, faces, blinks, recording, and the window's messages.
 
 Owns the per-frame status text and its pace: while a source plays the text changes at
 most ``refresh_hz`` times a second (25 changes a second are noise, and each one costs a
@@ -16,7 +16,7 @@ from engine.pipeline import STAGES
 from engine.playback import plural
 from tracker_app.display_frame import DisplayFrame
 from tracker_app.display_pacing import SteadyLabel, Throttle
-from tracker_app.viewer_model import Event, ViewerModel, engine_ms, face_label
+from tracker_app.viewer_model import Event, ViewerModel, blinks_text, engine_ms, face_label
 
 MESSAGE_MS = 5000  # how long a passing remark stays
 
@@ -30,9 +30,12 @@ class StatusBar(QStatusBar):
         self.fps_label = SteadyLabel("")
         self.timing_label = SteadyLabel("")
         self.faces_label = SteadyLabel("")
+        self.blinks_label = SteadyLabel("")
+        self.blinks_label.setToolTip("Blinks of the followed face in the frames shown since the source opened "
+                                     "(a seek back starts again), as run.json counts them")
         self.recording_label = QLabel("")
         self.recording_label.setStyleSheet("color: #e04040; font-weight: bold")
-        for label in (self.recording_label, self.faces_label, self.timing_label, self.fps_label):
+        for label in (self.recording_label, self.faces_label, self.blinks_label, self.timing_label, self.fps_label):
             self.addPermanentWidget(label)
         self.refreshed: Event[DisplayFrame] = Event()
         self._stale = False
@@ -73,6 +76,7 @@ class StatusBar(QStatusBar):
         self.fps_label.setText(self._rate_text(frame))
         n = frame.n_faces
         self.faces_label.setText("no face" if n == 0 else plural(n, "face"))
+        self.blinks_label.setText(blinks_text(self.model))
         self.refreshed.emit(frame)
 
     def _rate_text(self, frame: DisplayFrame) -> str:
@@ -88,5 +92,5 @@ class StatusBar(QStatusBar):
 
     def _on_source(self, source: object) -> None:
         if source is None:
-            for label in (self.fps_label, self.timing_label, self.faces_label):
+            for label in (self.fps_label, self.timing_label, self.faces_label, self.blinks_label):
                 label.setText("")

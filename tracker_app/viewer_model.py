@@ -2,7 +2,7 @@
 
 Owns every piece of view state: the source, the frame shown, the overlay options,
 3D view and focus, playing, speed, loop, mirror, streaming, recording, the last live
-readout and its latency, whether the engine is ready. Knows nothing of Qt (napari's
+readout and its latency, the blinks counted, whether the engine is ready. Knows nothing of Qt (napari's
 layering): the main window feeds it from the capture worker's signals, and widgets
 (GL view, plots, status bar, the actions' checked and enabled states) observe it
 through plain-Python ``Event`` objects. Every method runs on the GUI thread.
@@ -20,7 +20,9 @@ from typing import Any, Callable, Generic, TypeVar
 import numpy as np
 
 from engine.choices import Stage
+from engine.config import EyesConfig
 from engine.vmc import LiveFrame, VmcTarget
+from tracker_app.blink_counter import BlinkCounter
 from tracker_app.display_frame import DisplayFrame
 from tracker_app.settings import OverlayOptions
 
@@ -69,6 +71,7 @@ class Plot(Enum):
     """The stacked plots of the plots dock, top to bottom."""
 
     ANGLES = "angle"  # degrees
+    EYES = "openness"  # 0 closed, 1 the person's neutral opening
     TIMING = "engine"  # milliseconds
 
 
@@ -87,13 +90,24 @@ def _pose(frame: DisplayFrame, axis: int) -> float:
     return face.pose.as_tuple()[axis] if face is not None else math.nan
 
 
-# The plots dock's curves, and the columns of PoseHistory: a new curve (an eye's openness,
-# say) is one row here. Angle hues match the pose axes drawn in the view (x red = pitch
-# axis, y green = yaw axis, z blue = roll axis).
+def _openness(frame: DisplayFrame, side: str) -> float:
+    """The followed face's openness of one eye (the subject's right or left); NaN when not measured."""
+    face = frame.primary_face()
+    if face is None or face.eyes is None:
+        return math.nan
+    eye = face.eyes.right if side == "right" else face.eyes.left
+    return float(eye.openness) if eye.valid else math.nan
+
+
+# The plots dock's curves, and the columns of PoseHistory: a new curve is one row here.
+# Angle hues match the pose axes drawn in the view (x red = pitch axis, y green = yaw axis,
+# z blue = roll axis); the eyes are the subject's (the right eye is on the image's left).
 SERIES: tuple[Series, ...] = (
     Series("yaw", Plot.ANGLES, (60, 200, 60), lambda f: _pose(f, 0)),
     Series("pitch", Plot.ANGLES, (230, 70, 70), lambda f: _pose(f, 1)),
     Series("roll", Plot.ANGLES, (80, 140, 255), lambda f: _pose(f, 2)),
+    Series("right eye", Plot.EYES, (255, 170, 60), lambda f: _openness(f, "right")),
+    Series("left eye", Plot.EYES, (90, 200, 230), lambda f: _openness(f, "left")),
     Series("frame_ms", Plot.TIMING, (230, 200, 80), lambda f: engine_ms(f.result.timings_ms)),
 )
 
@@ -227,7 +241,7 @@ class PlayState:
 class ViewerModel:
     """State shared by the widgets; change it only through its methods so observers hear of it."""
 
-    def __init__(self, overlay: OverlayOptions, history_seconds: float) -> None:
+    def __init__(self, overlay: OverlayOptions, history_seconds: float, eyes: EyesConfig) -> None:
         self.overlay = overlay
         self.view_3d = False
         self.source: SourceInfo | None = None
@@ -236,6 +250,8 @@ class ViewerModel:
         self.focus_person: int | None = None  # 3D view: the person centred on (None: frame every face)
         self.frames_shown = 0
         self.live: LiveFrame | None = None  # the followed face of the last frame (pose vs neutral, weights)
+        self.followed: int | None = None  # person id of the followed face, the last one seen
+        self.blinks = BlinkCounter(eyes)  # every frame shown, with the engine's eyes config
         self.latency_ms = 0.0  # source grab -> on screen, of the last frame
         self.history = PoseHistory(history_seconds)
         self.display_rate = RateMeter()
@@ -272,11 +288,14 @@ class ViewerModel:
         self.frames_shown += 1
         self.latency_ms = (now - frame.pulled_at) * 1000
         self.history.append(frame)
+        self.blinks.add(frame.result)
         self.display_rate.tick(now)
         self.frame_changed.emit(frame)
 
     def set_live(self, live: LiveFrame | None) -> None:
         self.live = live
+        if live is not None:
+            self.followed = live.person_id
         self.live_changed.emit(live)
 
     def update_state(self, **changes: Any) -> None:
@@ -300,7 +319,9 @@ class ViewerModel:
         self.focus_person = None
         if source is None:
             self.live = None
+        self.followed = None
         self.history.start(source)
+        self.blinks.reset()
         self.display_rate.reset()
         self.source_changed.emit(source)
         self.frame_changed.emit(None)
@@ -350,6 +371,14 @@ def readout_text(model: ViewerModel, live: LiveFrame | None) -> str:
     m = live.motion
     return (f"{face_label(live.person_id).lower()}  yaw {m.yaw:+6.1f}°  pitch {m.pitch:+6.1f}°  "
             f"roll {m.roll:+6.1f}°\n{latency}")
+
+
+def blinks_text(model: ViewerModel) -> str:
+    """The status bar's blink counter: the followed face's blinks in the frames shown."""
+    person = model.followed
+    if person is None:
+        return ""
+    return f"{face_label(person)}: {model.blinks.blinks(person)} blinks"
 
 
 def frame_counter_text(index: int, total: int | None, exact: bool) -> str:

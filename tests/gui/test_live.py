@@ -18,7 +18,7 @@ from tracker_app.capture_worker import CaptureWorker
 
 pytestmark = pytest.mark.gui
 
-NO_OVERLAY = dict(show_mesh=False, show_landmarks=False, show_axes=False)
+NO_OVERLAY = dict(show_mesh=False, show_landmarks=False, show_axes=False, show_eyes=False)
 
 
 def _paused_on_a_face(window, obama, frames: int = 8) -> None:

@@ -26,7 +26,7 @@ from tracker_app.capture_worker import CaptureWorker
 pytestmark = pytest.mark.gui
 
 FRAMES_BEFORE_CHECKS = 12  # obama.mp4 has 55; the checks need a tracked face, not the whole clip
-NO_OVERLAY = dict(show_mesh=False, show_landmarks=False, show_axes=False)
+NO_OVERLAY = dict(show_mesh=False, show_landmarks=False, show_axes=False, show_eyes=False)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def played(qapp, weights_dir, obama, tmp_path_factory):
 
 def _grab(window, **overlay) -> np.ndarray:
     """The view with these overlay options, as RGB."""
-    window.model.update_overlay(**{**dict(show_mesh=True, show_landmarks=True, show_axes=True,
+    window.model.update_overlay(**{**dict(show_mesh=True, show_landmarks=True, show_axes=True, show_eyes=False,
                                           mesh_opacity=0.6, wireframe=False), **overlay})
     return qimage_rgb(window.view.grab_frame())
 
