@@ -217,7 +217,7 @@ def test_full_disk_gives_one_line_and_a_readable_table(tmp_path, analyzer, media
 def test_unwritable_places_raise_oserror(tmp_path, analyzer, media_dir) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(OSError, match="cannot create .*: Not a directory"):
+    with pytest.raises(OSError, match="cannot prepare .*: Not a directory"):
         track(analyzer, media_dir / "obama.mp4", blocker / "out", max_frames=1)
 
 
