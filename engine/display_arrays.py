@@ -116,27 +116,27 @@ def eye_triangles(face: Face, closed_below: float = EyesConfig.closed_below) -> 
     parts = [np.zeros((0, AXIS_FLOATS), np.float32)]
     for lines in eye_lines(face, closed_below):
         bgr = EYE_CLOSED_COLOUR if lines.closed else EYE_OPEN_COLOUR
-        rgb = np.asarray(bgr[::-1], np.float32) / 255.0
         contour = np.asarray(lines.contour, np.float32)
-        for a, b in zip(contour, np.roll(contour, -1, axis=0)):  # a closed polygon
-            parts.append(_segment(a, b, width, rgb))
+        parts.append(_polygon(contour, width, np.asarray(bgr[::-1], np.float32) / 255.0))
         if lines.gaze is not None:
             start, end = (np.asarray(p, np.float32) for p in lines.gaze)
             parts.append(_arrow(start, end, width, gaze_rgb))
     return np.concatenate(parts).astype(np.float32)
 
 
-def _segment(start: np.ndarray, end: np.ndarray, width: float, rgb: np.ndarray) -> np.ndarray:
-    """A line ``width`` wide as a quad (two triangles), lengthened by half the width at each end
-    so the segments of a polygon join without notches."""
-    d = end - start
-    length = float(np.hypot(*d))
-    u = d / length if length > 1e-6 else np.array([1.0, 0.0], np.float32)
-    perp = np.array([-u[1], u[0]], np.float32) * (width / 2)
-    a, b = start - u * (width / 2), end + u * (width / 2)
-    points = [a + perp, a - perp, b - perp, a + perp, b - perp, b + perp]
-    out = np.empty((len(points), AXIS_FLOATS), np.float32)
-    out[:, :2] = points
+def _polygon(points: np.ndarray, width: float, rgb: np.ndarray) -> np.ndarray:
+    """A closed polygon's edges ``width`` wide, each a quad (two triangles) lengthened by half
+    the width at both ends so the edges join without notches."""
+    a = points
+    b = np.roll(points, -1, axis=0)
+    d = b - a
+    length = np.hypot(d[:, 0], d[:, 1])[:, None]
+    u = np.where(length > 1e-6, d / np.maximum(length, 1e-6), np.array([1.0, 0.0], np.float32))
+    perp = np.stack([-u[:, 1], u[:, 0]], axis=1) * (width / 2)
+    a, b = a - u * (width / 2), b + u * (width / 2)
+    quads = np.stack([a + perp, a - perp, b - perp, a + perp, b - perp, b + perp], axis=1).reshape(-1, 2)
+    out = np.empty((len(quads), AXIS_FLOATS), np.float32)
+    out[:, :2] = quads
     out[:, 2:] = rgb
     return out
 
