@@ -42,7 +42,9 @@ from engine.batch.index import InputStatus, read_index  # noqa: E402
 from engine.batch.local_pool import default_workers  # noqa: E402
 from engine.config import DEFAULT_DATA_DIR, EngineConfig  # noqa: E402
 
-PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_batch_scale import tree_usage  # noqa: E402  (one /proc walker for both batch benches)
+
 SAMPLE_SECONDS = 0.1
 BAD_INPUTS = 3  # the zero-byte file, the truncated file and the missing path, last in the set
 
@@ -81,25 +83,7 @@ def build_set(media: Path, root: Path, copies: int) -> list[Path]:
 
 def tree_rss_bytes(root_pid: int) -> int:
     """Resident memory of ``root_pid`` and all its descendants (Linux /proc)."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-            fields = stat[stat.rindex(")") + 2:].split()
-            parents[int(entry.name)] = int(fields[1])
-            rss[int(entry.name)] = int(fields[21]) * PAGE_BYTES
-        except (OSError, ValueError):
-            continue  # ended while we looked
-    tree, frontier = {root_pid}, [root_pid]
-    while frontier:
-        pid = frontier.pop()
-        children = [c for c, p in parents.items() if p == pid and c not in tree]
-        tree.update(children)
-        frontier.extend(children)
-    return sum(rss.get(pid, 0) for pid in tree)
+    return tree_usage(root_pid)[0]
 
 
 def _sample_rss(pid: int, done: threading.Event, peaks: list[int]) -> None:
