@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.config import REPO_ROOT
-from tests.support.hostile import high_water_kb
+from tests.support.hostile import reap_measured
 
 
 @dataclass(frozen=True)
@@ -45,22 +45,8 @@ def start_cli(*args: str, threads: int = 1, preexec_fn: Callable[[], None] | Non
 def wait_cli(p: subprocess.Popen, logs: Path, timeout: float = 600) -> CliResult:
     """Wait for a ``start_cli`` process (killing its group after ``timeout`` s)."""
     import signal
-    import threading
 
-    import time
-
-    timer = threading.Timer(timeout, lambda: os.killpg(p.pid, signal.SIGKILL))
-    timer.start()
-    peak_kb = 0
-    try:
-        while True:
-            peak_kb = max(peak_kb, high_water_kb(p.pid))
-            pid, status, _ = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            time.sleep(0.005)
-    finally:
-        timer.cancel()
+    status, _, peak_kb = reap_measured(p.pid, timeout, lambda: os.killpg(p.pid, signal.SIGKILL))
     p.returncode = os.waitstatus_to_exitcode(status)
     return CliResult(p.returncode, (logs / "stdout").read_text(), (logs / "stderr").read_text(), peak_kb / 1024)
 

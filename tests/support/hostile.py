@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,22 @@ def high_water_kb(pid: int) -> int:
     return 0
 
 
+def reap_measured(pid: int, timeout: float, on_timeout: Callable[[], None]) -> tuple[int, os.struct_rusage, int]:
+    """Wait for child ``pid``, reading its VmHWM every 5 ms: (wait status, resource usage,
+    peak kB). After ``timeout`` s ``on_timeout`` runs once (it should kill) and the wait goes on."""
+    deadline = time.monotonic() + timeout
+    peak_kb = 0
+    while True:
+        peak_kb = max(peak_kb, high_water_kb(pid))
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage, peak_kb
+        if time.monotonic() > deadline:
+            on_timeout()
+            deadline = float("inf")
+        time.sleep(0.005)
+
+
 def run_cli(*args: str | os.PathLike[str], cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 180.0, prefix: tuple[str, ...] = ()) -> CliRun:
     """``python -m tracker_app ARGS`` from this checkout; its exit code, output and peak RSS.
@@ -60,18 +77,10 @@ def run_cli(*args: str | os.PathLike[str], cwd: Path | None = None, env: dict[st
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen([*prefix, sys.executable, "-m", "tracker_app", *map(str, args)], stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL, cwd=cwd or REPO, env=full_env)
-        deadline = time.monotonic() + timeout
-        peak_kb = 0
-        while True:
-            peak_kb = max(peak_kb, high_water_kb(proc.pid))
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                os.wait4(proc.pid, 0)
-                raise AssertionError(f"tracker-app {' '.join(map(str, args))} ran over {timeout} s")
-            time.sleep(0.005)
+        timed_out: list[bool] = []
+        status, usage, peak_kb = reap_measured(proc.pid, timeout, lambda: (timed_out.append(True), proc.kill()))
+        if timed_out:
+            raise AssertionError(f"tracker-app {' '.join(map(str, args))} ran over {timeout} s")
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keeps Popen from waiting again
         out.seek(0)
         err.seek(0)
