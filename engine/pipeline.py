@@ -153,7 +153,7 @@ class TrackingPipeline:
             s.lost_reasons[reason] = s.lost_reasons.get(reason, 0) + 1
         if self.embeddings is not None:
             s.embeddings, s.embedding_ms = self.embeddings.calls, self.embeddings.total_ms
-        s.reidentified = self.tracker.people.reidentified
+        s.reidentified += len(step.reidentified)
         timings: dict[Stage, float] = {"decode": float(packet.decode_ms), "detect": step.timings_ms.get("detect", 0.0),
                    "regress": step.timings_ms.get("regress", 0.0),
                    "verify": step.timings_ms.get("verify", 0.0), "embed": step.timings_ms.get("embed", 0.0)}

@@ -6,7 +6,7 @@ compared, by a learned face embedding (``engine.face_embedder``), with the peopl
 before and not on screen now, and takes an earlier person's ID when it is close enough.
 
     people = PersonRegistry(config)
-    people.note_seen(person_id, frame, shot)         # each frame a track shows its person
+    people.note_seen(person_id, frame)               # each frame a track shows its person
     match = people.best_match(embedding, frame, exclude={...})
 
     queue = InlineEmbeddingQueue(embedder)           # files: embeddings at once
@@ -49,7 +49,6 @@ class EmbeddingRequest:
 
     stream: int  # the tracker's stream (it restarts its track IDs at a reset or a seek)
     track_id: int
-    frame: int
     quality: float  # ChipQuality.score of the chip
     chip: np.ndarray  # (150, 150, 3) uint8 RGB
 
@@ -58,10 +57,8 @@ class EmbeddingRequest:
 class EmbeddingResult:
     stream: int
     track_id: int
-    frame: int
     quality: float
     embedding: np.ndarray  # (D,) float32
-    ms: float  # model time per face (batched runs share it out)
 
 
 class EmbeddingQueue(Protocol):
@@ -81,24 +78,38 @@ class EmbeddingQueue(Protocol):
     def close(self) -> None: ...
 
 
-class InlineEmbeddingQueue:
-    """Embeds at ``submit`` on the caller's thread: results come back on the same frame.
-    For files, where the run may wait and results must not depend on timing."""
+class _Embedding:
+    """What both queues share: the model, cutting chips, and counting what it embedded."""
 
     def __init__(self, embedder: FaceEmbedding) -> None:
         self.embedder = embedder
         self.calls = 0
         self.total_ms = 0.0
-        self._done: list[EmbeddingResult] = []
 
     def chips(self, image_bgr: np.ndarray, landmarks68: Sequence[np.ndarray]) -> np.ndarray:
         return self.embedder.chips(image_bgr, landmarks68)
 
+    def _embed(self, requests: list[EmbeddingRequest]) -> list[EmbeddingResult]:
+        """One batched run of the model, counted."""
+        t = time.perf_counter()
+        vectors = self.embedder.embed_chips(np.stack([r.chip for r in requests]))
+        self.total_ms += (time.perf_counter() - t) * 1000
+        self.calls += len(requests)
+        return [EmbeddingResult(r.stream, r.track_id, r.quality, np.asarray(v, np.float32))
+                for r, v in zip(requests, vectors)]
+
+
+class InlineEmbeddingQueue(_Embedding):
+    """Embeds at ``submit`` on the caller's thread: results come back on the same frame.
+    For files, where the run may wait and results must not depend on timing."""
+
+    def __init__(self, embedder: FaceEmbedding) -> None:
+        super().__init__(embedder)
+        self._done: list[EmbeddingResult] = []
+
     def submit(self, requests: list[EmbeddingRequest]) -> None:
         if requests:
-            self._done += _embed(self.embedder, requests)
-            self.calls += len(requests)
-            self.total_ms += sum(r.ms for r in self._done[-len(requests):])
+            self._done += self._embed(requests)
 
     def collect(self) -> list[EmbeddingResult]:
         done, self._done = self._done, []
@@ -108,21 +119,16 @@ class InlineEmbeddingQueue:
         pass
 
 
-class ThreadedEmbeddingQueue:
+class ThreadedEmbeddingQueue(_Embedding):
     """Embeds on a worker thread in batches, so the live frame loop never waits for it.
     Requests beyond ``max_pending`` are dropped (the tracker asks again later)."""
 
     def __init__(self, embedder: FaceEmbedding, max_pending: int = 8) -> None:
-        self.embedder = embedder
-        self.calls = 0
-        self.total_ms = 0.0
+        super().__init__(embedder)
         self._todo: queue.Queue[EmbeddingRequest | None] = queue.Queue(maxsize=max_pending)
         self._done: queue.Queue[EmbeddingResult] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="face-embedding", daemon=True)
         self._thread.start()
-
-    def chips(self, image_bgr: np.ndarray, landmarks68: Sequence[np.ndarray]) -> np.ndarray:
-        return self.embedder.chips(image_bgr, landmarks68)
 
     def submit(self, requests: list[EmbeddingRequest]) -> None:
         for r in requests:
@@ -164,18 +170,8 @@ class ThreadedEmbeddingQueue:
                     self._todo.put(None)
                     break
                 batch.append(more)
-            for result in _embed(self.embedder, batch):
-                self.calls += 1
-                self.total_ms += result.ms
+            for result in self._embed(batch):
                 self._done.put(result)
-
-
-def _embed(embedder: FaceEmbedding, requests: list[EmbeddingRequest]) -> list[EmbeddingResult]:
-    t = time.perf_counter()
-    vectors = embedder.embed_chips(np.stack([r.chip for r in requests]))
-    ms = (time.perf_counter() - t) * 1000 / len(requests)
-    return [EmbeddingResult(r.stream, r.track_id, r.frame, r.quality, np.asarray(v, np.float32), ms)
-            for r, v in zip(requests, vectors)]
 
 
 @dataclass
@@ -191,11 +187,6 @@ class Person:
     person_id: int
     exemplars: list[_Exemplar] = field(default_factory=list)
     last_frame: int = -1
-    shot: int = 0
-
-    @property
-    def best_quality(self) -> float:
-        return max((e.quality for e in self.exemplars), default=0.0)
 
 
 class PersonRegistry:
@@ -205,18 +196,16 @@ class PersonRegistry:
         self.config = config
         self.people: dict[int, Person] = {}
         self._next_id = 1
-        self.reidentified = 0  # tracks given an earlier person's ID
         self._merged_into: dict[int, int] = {}  # person -> the person they turned out to be
 
-    def new_person(self, frame: int, shot: int) -> int:
+    def new_person(self, frame: int) -> int:
         pid = self._next_id
         self._next_id += 1
-        self.people[pid] = Person(pid, last_frame=frame, shot=shot)
+        self.people[pid] = Person(pid, last_frame=frame)
         return pid
 
-    def note_seen(self, person_id: int, frame: int, shot: int) -> None:
-        person = self.people[person_id]
-        person.last_frame, person.shot = frame, shot
+    def note_seen(self, person_id: int, frame: int) -> None:
+        self.people[person_id].last_frame = frame
 
     def distance(self, person_id: int, embedding: np.ndarray) -> float:
         """Quality-weighted distance from ``embedding`` to the person's nearest exemplars."""
@@ -243,16 +232,15 @@ class PersonRegistry:
             return None
         return best[1], best[0]
 
-    def add_exemplar(self, person_id: int, embedding: np.ndarray, quality: float) -> bool:
+    def add_exemplar(self, person_id: int, embedding: np.ndarray, quality: float) -> None:
         """Keep the view in the person's gallery (the best ``reid_gallery_size`` views).
         A view far from the gallery is refused: it is probably someone else's face."""
         person = self.people[person_id]
         if person.exemplars and self.distance(person_id, embedding) > self.config.reid_same_person:
-            return False
+            return
         person.exemplars.append(_Exemplar(np.asarray(embedding, np.float32), quality))
         person.exemplars.sort(key=lambda e: -e.quality)
         del person.exemplars[self.config.reid_gallery_size:]
-        return True
 
     def resolve(self, person_id: int) -> int:
         """The person ``person_id`` turned out to be (itself unless merged)."""

@@ -113,7 +113,6 @@ class TrackStep:
     lost: dict[int, str] = field(default_factory=dict)  # track ID -> reason, ended in this frame
     reidentified: list[int] = field(default_factory=list)  # tracks given an earlier person's ID
     merged: dict[int, int] = field(default_factory=dict)  # track ID -> the older track that took its face
-    anchored: list[int] = field(default_factory=list)  # tracks moved to their detection (drift corrected)
     timings_ms: dict[Stage, float] = field(default_factory=dict)  # detect, regress, verify, embed
 
 
@@ -163,14 +162,6 @@ class FaceTracker:
         self.cuts.reset()
         self._stream += 1
 
-    @property
-    def shot(self) -> int:
-        return len(self.cut_frames)
-
-    def person_of(self, track_id: int) -> int:
-        """The person a live track shows now (0 when not decided or the track ended)."""
-        return next((t.person_id for t in self.tracks if t.track_id == track_id), 0)
-
     # -- one frame --------------------------------------------------------------------
 
     def step(self, image: np.ndarray) -> TrackStep:
@@ -219,7 +210,7 @@ class FaceTracker:
         result.timings_ms["embed"] = (time.perf_counter() - te) * 1000
         for track in self.tracks:
             if track.visible and track.person_id:
-                self.people.note_seen(track.person_id, self.frame, self.shot)
+                self.people.note_seen(track.person_id, self.frame)
         if self.frame % max(1, cfg.return_frames) == 0:
             self.people.forget(before=self.frame - cfg.return_frames, keep={t.person_id for t in self.tracks})
         result.faces = [TrackedFace(t.track_id, self._face(t), t.segment, t.person_id,
@@ -262,7 +253,7 @@ class FaceTracker:
                 if score < cfg.min_face_score:
                     reason = "not_a_face"
                 else:
-                    p, roi, landmarks = self._anchor(image, found, p, roi, landmarks, result, track)
+                    p, roi, landmarks = self._anchor(image, found, p, roi, landmarks)
             if reason is None and track.state is TrackState.COASTING and not self._predicted_best_by(
                     track, box_from_landmarks(landmarks)):
                 reason = "elsewhere"  # a face, but not this one
@@ -358,7 +349,7 @@ class FaceTracker:
         return self.analyzer.faces_in_roi(image, roi_from_landmarks(landmarks), VERIFY_SIZE)
 
     def _anchor(self, image: np.ndarray, found: list[Detection], params: np.ndarray, roi: np.ndarray,
-                landmarks: np.ndarray, result: TrackStep, track: Track) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The face check found the face somewhere else in the crop than the landmarks say
         (they drifted, to the chin of a face looking down): regress it from its detection.
         The detection nearest the landmarks is this face; a neighbour in the crop is not."""
@@ -366,12 +357,11 @@ class FaceTracker:
         good = [d for d in found if d.score >= self.config.min_face_score]
         if not good:
             return params, roi, landmarks
-        nearest = max(good, key=lambda d: box_iou(d.box, box))
-        if box_iou(nearest.box, box) >= self.config.anchor_iou or box_iou(nearest.box, box) <= 0:
+        overlap, nearest = max(((box_iou(d.box, box), d) for d in good), key=lambda od: od[0])
+        if not 0 < overlap < self.config.anchor_iou:
             return params, roi, landmarks
         new_params, new_rois = self.analyzer.regress_detections(image, [nearest])
         new_landmarks = self.analyzer.landmarks(new_params[0], new_rois[0])
-        result.anchored.append(track.track_id)
         return new_params[0], new_rois[0], new_landmarks
 
     # -- detections -> tracks -------------------------------------------------------------
@@ -450,7 +440,6 @@ class FaceTracker:
                 if track.visible:  # re-anchored: the same stretch of the same face
                     track.params, track.roi, track.landmarks, track.score = p, roi, landmarks, det.score
                     track.motion.update(box_from_landmarks(landmarks))
-                    result.anchored.append(track.track_id)
                 else:
                     self._see(track, p, roi, landmarks, det.score, result)
                 continue
@@ -495,7 +484,7 @@ class FaceTracker:
                                                         or track.birth_score >= self.config.confirm_score):
                 track.state = TrackState.CONFIRMED
                 result.confirmed.append(track.track_id)
-                track.person_id = self.people.new_person(self.frame, self.shot)
+                track.person_id = self.people.new_person(self.frame)
                 track.person_settled = self.embeddings is None  # without embeddings, every track is a person
                 request = self._best_view_request(track)
             if request is not None:
@@ -531,8 +520,7 @@ class FaceTracker:
         chip = self.embeddings.chips(image, [track.landmarks])[0]
         track.embedded_quality = max(track.embedded_quality, quality)
         track.last_embedded = self.frame
-        return EmbeddingRequest(self._stream, track.track_id, self.frame,
-                                chip_quality(chip, track.landmarks).score, chip)
+        return EmbeddingRequest(self._stream, track.track_id, chip_quality(chip, track.landmarks).score, chip)
 
     def _best_view_request(self, track: Track) -> EmbeddingRequest | None:
         """At confirmation: the best view the track had while tentative (None: no view good
@@ -542,7 +530,7 @@ class FaceTracker:
         quality, chip, landmarks = track.best_view
         track.best_view = None
         track.embedded_quality, track.last_embedded = quality, self.frame
-        return EmbeddingRequest(self._stream, track.track_id, self.frame, chip_quality(chip, landmarks).score, chip)
+        return EmbeddingRequest(self._stream, track.track_id, chip_quality(chip, landmarks).score, chip)
 
     def _wants_view(self, track: Track, quality: float) -> bool:
         cfg = self.config
@@ -572,7 +560,6 @@ class FaceTracker:
                 keep, drop = sorted((match[0], track.person_id))
                 self.people.merge(keep=keep, drop=drop)
                 track.person_id = keep
-                self.people.reidentified += 1
                 result.reidentified.append(track.track_id)
             # Matched or not, the person is decided by the first view good enough to embed
             # (later views only grow the gallery): a late change of mind would relabel a
