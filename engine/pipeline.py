@@ -67,7 +67,6 @@ class PipelineStats:
     frames_out: int = 0
     detector_calls: int = 0  # full-frame FaceBoxes runs
     search_calls: int = 0  # scheduled searches for new faces (FaceBoxes on the shrunk frame)
-    scene_cuts: int = 0
     cut_frames: list[int] = dataclasses.field(default_factory=list)  # frame numbers that start a shot
     verify_calls: int = 0  # face-likeness checks (FaceBoxes on a 128x128 ROI)
     tracks_started: int = 0  # tentative tracks born
@@ -83,6 +82,10 @@ class PipelineStats:
     face_frames: int = 0  # sum over output frames of the faces in them
     max_faces: int = 0  # most faces in one frame
     lost_reasons: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def scene_cuts(self) -> int:
+        return len(self.cut_frames)
 
 
 class TrackingPipeline:
@@ -138,7 +141,6 @@ class TrackingPipeline:
         s.frames_in += 1
         s.detector_calls = self.tracker.detector_calls
         s.search_calls = self.tracker.search_calls
-        s.scene_cuts += step.cut
         if step.cut:
             s.cut_frames.append(packet.index)
         s.verify_calls = self.tracker.verify_calls

@@ -152,7 +152,6 @@ class FaceTracker:
         self.detector_calls = 0  # whole-frame detections
         self.search_calls = 0  # scheduled searches for new faces (shrunk frame)
         self.verify_calls = 0
-        self.cut_frames: list[int] = []
         self.frame = -1  # index of the last frame stepped
         self._next_id = 1
         self._next_segment = 1
@@ -172,7 +171,6 @@ class FaceTracker:
         t0 = time.perf_counter()
         result.cut = self.cuts.update(image)
         if result.cut:
-            self.cut_frames.append(self.frame)
             for track in self.tracks:  # a new shot: who is who is decided again, by the embeddings
                 self._end(track, "cut", result)
             self.tracks = []

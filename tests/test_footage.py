@@ -84,7 +84,7 @@ def test_scene_cuts_found_where_they_are_and_nowhere_else(runs) -> None:
 
 
 def _cut_flags(run: Run) -> list[bool]:
-    return [r.index in run.pipeline.tracker.cut_frames for r in run.raw]
+    return [r.index in run.pipeline.stats.cut_frames for r in run.raw]
 
 
 def test_a_cut_to_other_people_gives_new_ids_and_the_first_people_get_theirs_back(runs) -> None:
