@@ -402,7 +402,10 @@ class Session:
         s = self.summary
         stats = self.pipeline.stats
         s.tracks = len(self._track_ids)
-        s.people = len(self._person_ids)
+        # The final word on who is who: a track recognised later as someone seen before
+        # carried a provisional ID in its first rows (people.csv lists both).
+        resolve = self.pipeline.tracker.people.resolve
+        s.people = len({resolve(pid) for pid in self._person_ids})
         s.max_faces_in_a_frame = stats.max_faces
         s.detector_calls = stats.detector_calls
         s.face_checks = stats.verify_calls

@@ -8,6 +8,7 @@ the tracker had track states and re-identification (December 2026) crowd.mp4 gav
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -82,6 +83,12 @@ def splice(media_dir: Path, weights_dir: Path, footage_dir: Path) -> tuple[real_
 def occluder(media_dir: Path, weights_dir: Path, footage_dir: Path) -> tuple[real_footage.OccluderClip, TrackRun]:
     clip = real_footage.occluder_clip(footage_dir, media_dir)
     return clip, track(clip.path, footage_dir / "occluder_run", clip.cuts)
+
+
+@pytest.fixture(scope="session")
+def zoom(media_dir: Path, weights_dir: Path, footage_dir: Path) -> tuple[real_footage.ZoomClip, TrackRun]:
+    clip = real_footage.zoom_clip(footage_dir, media_dir)
+    return clip, track(clip.path, footage_dir / "zoom_run", clip.cuts)
 
 
 @pytest.fixture(scope="session")
@@ -196,3 +203,23 @@ def test_profile_turn_keeps_one_id(profile, report_figure) -> None:
     assert run.figures.ids == 1
     assert all(len(frames.get(f, [])) == 1 for f in range(clip.n_frames))
     assert errors[worst] <= PROFILE_MAX_YAW_ERROR
+
+
+# -- run.json counts people as people.csv does ---------------------------------------------
+
+def test_run_json_counts_the_final_people(crowd, splice, occluder, profile, zoom, report_figure) -> None:
+    """summary.people is the number of people after every merge (people.csv's person_id),
+    not of the provisional IDs a track's first rows carried (person_ids_in_table). In the
+    zoom clip obama comes back far away: tracked at once, recognised only once near."""
+    counts = {}
+    for name, (_, run) in {"crowd": crowd, "splice": splice, "occluder": occluder, "profile": profile,
+                           "zoom": zoom}.items():
+        with open(run.out / "people.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        final = {r["person_id"] for r in rows}
+        provisional = {p for r in rows for p in r["person_ids_in_table"].split()}
+        summary = json.loads((run.out / "run.json").read_text())["summary"]
+        counts[name] = (summary["people"], len(final), len(provisional))
+        assert summary["people"] == len(final), (name, counts[name])
+    report_figure(f"people per run (run.json, people.csv after merges, IDs in the table): {counts}")
+    assert counts["zoom"] == (1, 1, 2)  # one person, whose second shot began under a provisional ID

@@ -7,6 +7,7 @@
 * ``crowd_clip``: ``footage/crowd.mp4`` as it is (1920x1080, 105 frames, one shot).
 * ``splice_clip``: crowd frames 0-40, obama.mp4 scaled 1.5x to 1920x1080, crowd 41-104.
 * ``occluder_clip``: obama.mp4 with a drawn hand passing in front of the face.
+* ``zoom_clip``: obama.mp4, a cut, then obama again, far away at first and zooming in.
 * ``profile_clip``: obama's face turning to a 75 degree profile and back, rendered from
   his dense mesh with the engine's rasteriser (needs a FaceAnalyzer).
 
@@ -266,6 +267,44 @@ def occluder_clip(out_dir: Path, media_dir: Path) -> OccluderClip:
             out.write(image)
     clip.n_frames = out.count
     return clip
+
+
+ZOOM_FROM = 0.1  # the second shot starts with obama.mp4 at a tenth of its size (his face about 25 px)
+ZOOM_HOLD = 20  # frames at full size at the end of the zoom
+ZOOM_GREY = 90  # the canvas around the shrunk frame
+
+
+@dataclass
+class ZoomClip(RealClip):
+    far: range = range(0)  # frames of the second shot, where obama starts far away
+
+
+def zoom_clip(out_dir: Path, media_dir: Path) -> ZoomClip:
+    """obama.mp4; a cut; obama.mp4 forward and back (110 frames), shrunk to ``ZOOM_FROM`` of
+    its size at first and zooming in (geometrically) to full size ``ZOOM_HOLD`` frames
+    before the end. Far away his face is tracked long before it is large enough to be
+    recognised, so its first rows carry a provisional person ID that the run later merges
+    into the first shot's (people.csv lists both). No box truth: one face all along."""
+    import cv2
+
+    path = Path(out_dir) / "zoom.avi"
+    with video_frames(Path(media_dir) / OBAMA) as frames:
+        source = list(frames)
+    second = source + source[::-1]
+    steps = len(second) - ZOOM_HOLD
+    with ClipWriter(path) as out:
+        for image in source:
+            out.write(image)
+        for k, image in enumerate(second):
+            scale = ZOOM_FROM ** (1 - min(k, steps) / steps)
+            canvas = np.full_like(image, ZOOM_GREY)
+            small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            h, w = small.shape[:2]
+            y0, x0 = (image.shape[0] - h) // 2, (image.shape[1] - w) // 2
+            canvas[y0:y0 + h, x0:x0 + w] = small
+            out.write(canvas)
+    cut = len(source)
+    return ZoomClip(path=path, n_frames=out.count, people={}, cuts=[cut], far=range(cut, out.count))
 
 
 @dataclass
