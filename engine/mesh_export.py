@@ -263,15 +263,19 @@ def mesh_file_bytes(face_model: "FaceModel", formats: tuple[str, ...], texture: 
 
 
 def check_mesh_space(out_dir: Path, face_model: "FaceModel", formats: tuple[str, ...], texture: bool,
-                     selection: "FrameSelection", frames_expected: int | None) -> None:
+                     selection: "FrameSelection", frames_expected: int | None, *, counted: bool = True) -> None:
     """Before a run: refuse ``--meshes`` whose files would not fit, at one face per selected
-    frame (more faces need more); nothing to check when the frame count is unknown (live)."""
+    frame (more faces need more); nothing to check when the frame count is unknown (live).
+    ``counted`` false: ``frames_expected`` is a video header's claim, which can be wrong
+    (obama.mp4's says 158 for 55), and the message says so rather than pass it off as fact;
+    the check during the run (``MeshExporter``) still stops a disk that fills up."""
     if not selection or not frames_expected:
         return
     count = selection.count_below(frames_expected)
     per_face = mesh_file_bytes(face_model, formats, texture)
+    frames = f"{count} frames" if counted else f"{count} frames by the file's header"
     check_free_space(out_dir, count * per_face,
-                     f"--meshes {selection.text()[:40]} ({count} frames x {_size(per_face)} per face, "
+                     f"--meshes {selection.text()[:40]} ({frames} x {_size(per_face)} per face, "
                      "at least one face each)")
 
 

@@ -153,6 +153,7 @@ class SourceDescription:
     frame_size: tuple[int, int]  # (width, height)
     is_live: bool = False
     frame_count: int | None = None  # the container's claim, when there is one
+    frame_count_exact: bool = False  # counted (image folders, or a video read to its end), not claimed
 
     @classmethod
     def of(cls, source: "VideoSource") -> "SourceDescription":
@@ -160,7 +161,7 @@ class SourceDescription:
         count = source.frame_count
         w, h = source.frame_size
         return cls(description=str(source.description), fps=float(source.fps), frame_size=(int(w), int(h)),
-                   is_live=bool(source.is_live), frame_count=count)
+                   is_live=bool(source.is_live), frame_count=count, frame_count_exact=source.frame_count_exact)
 
 
 @dataclass
@@ -485,7 +486,8 @@ def _check_mesh_space(out_dir: Path, options: SessionOptions, face_model: "FaceM
     exports, count = options.exports, source.frame_count
     if count is not None and options.max_frames is not None:
         count = min(count, options.max_frames)
-    check_mesh_space(out_dir, face_model, exports.mesh_formats, exports.mesh_texture, exports.meshes, count)
+    check_mesh_space(out_dir, face_model, exports.mesh_formats, exports.mesh_texture, exports.meshes, count,
+                     counted=source.frame_count_exact)
 
 
 def _make_exporters(out_dir: Path, exports: ExportOptions, face_model: "FaceModel",

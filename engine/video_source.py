@@ -81,12 +81,15 @@ class SourceEnding:
 
     frames_announced: int | None = None  # what a video's header claims (None: no claim)
     ended_early: bool = False  # read to its end, with fewer frames than announced
+    frame_count: int | None = None  # counted by reading, when the run read or counted it all
     skipped_inputs: tuple[SkippedInput, ...] = ()  # image folders: unreadable images, skipped
     frame_files: tuple[str, ...] | None = None  # image folders: the file of each frame, by frame number
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {"frames_announced": self.frames_announced, "ended_early": self.ended_early,
                                 "skipped_inputs": [dataclasses.asdict(s) for s in self.skipped_inputs]}
+        if self.frame_count is not None:  # the truth replaces the header's claim written at the start
+            d["frame_count"] = self.frame_count
         if self.frame_files is not None:
             d["frame_files"] = list(self.frame_files)
         return d
@@ -406,7 +409,8 @@ class VideoFileSource(VideoSource):
         self._release_capture()  # a seek reopens it
 
     def ending(self) -> SourceEnding:
-        return SourceEnding(frames_announced=self.header_frame_count, ended_early=self._ended_early)
+        return SourceEnding(frames_announced=self.header_frame_count, ended_early=self._ended_early,
+                            frame_count=self._true_count)
 
     # -- counting --------------------------------------------------------------------------
 

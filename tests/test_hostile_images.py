@@ -182,8 +182,9 @@ def test_meshes_that_cannot_fit_are_refused_before_the_run(small, tmp_path: Path
                   prefix=small(150))
     assert run.returncode == 1, run
     line = run.error_line()
-    assert re.fullmatch(r"tracker-app: error: not enough disk space for --meshes all \(158 frames x 5\.0 MB per "
-                        r"face, at least one face each\): about 7\d\d\.\d MB needed, 1\d\d\.\d MB free on "
+    assert re.fullmatch(r"tracker-app: error: not enough disk space for --meshes all \(158 frames by the file's header "
+                        r"x 5\.0 MB per face, at least one face each\): about 7\d\d\.\d MB needed, "
+                        r"1\d\d\.\d MB free on "
                         + re.escape(str(tmp_path / "disk")) + r" \(keeping 67\.1 MB spare\)", line), line
     assert not out.exists()  # refused before anything was written
     assert run.peak_rss_mb < DETECT_RSS_LIMIT_MB

@@ -51,6 +51,9 @@ def test_track_obama_with_every_export(tmp_path, media_dir, weights_dir) -> None
     assert {r[2] for r in rows} == {"1"}
     run = json.loads((out / "run.json").read_text())
     assert run["complete"] and run["summary"]["frames"] == 55 and run["summary"]["detector_calls"] <= 3
+    # The header's 158 is kept as a claim; the count is what was read.
+    assert (run["source"]["frame_count"], run["source"]["frames_announced"], run["source"]["ended_early"]) == \
+        (55, 158, True)
     assert set(run["summary"]["ms_per_frame_median"]) >= {"decode", "detect", "regress", "smooth", "export"}
     assert count_video_frames(out / "overlay.avi") == 55
     assert (out / "frames" / "frame_000005.png").is_file()
