@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import queue
-import statistics
 import threading
 import time
-from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
@@ -37,11 +35,12 @@ from engine.frame_selection import FrameSelection
 from engine.frames import FramePacket, FrameResult
 from engine.interrupts import deferred_interrupts
 from engine.mesh_export import MESH_FORMATS, MESH_SPACES
-from engine.choices import EXPORT_STAGE, RENDER_MODES, SMOOTHERS, STAGES, Stage
+from engine.choices import EXPORT_STAGE, RENDER_MODES, SMOOTHERS, STAGES
 from engine.name_lists import check_names
 from engine.out_lock import OutDirLock, lock_out_dir
 from engine.pipeline import TrackingPipeline
 from engine.run_record import RunRecord, prepare_out_dir
+from engine.stage_times import StageTimes
 
 if TYPE_CHECKING:
     from engine.analyzer import FaceAnalyzer
@@ -228,7 +227,7 @@ class Session:
         self._track_ids: set[int] = set()
         self._person_ids: set[int] = set()
         self._eye_stats = EyeStats(config.eyes, source.fps)
-        self._stage_ms: dict[Stage, array[float]] = {k: array("d") for k in STAGES + (EXPORT_STAGE,)}
+        self._stage_ms = StageTimes(STAGES + (EXPORT_STAGE,))  # constant memory: runs can last hours
         self._t0, self._cpu0 = time.perf_counter(), time.process_time()
         self._finished = False
         self._flushed = False
@@ -323,8 +322,7 @@ class Session:
                 self._sinks.remove(sink)
                 self._close_quietly(sink)
         r.timings_ms[EXPORT_STAGE] = (time.perf_counter() - t) * 1000
-        for k, values in self._stage_ms.items():
-            values.append(r.timings_ms.get(k, 0.0))
+        self._stage_ms.add(r.timings_ms)
         s.frames += 1
         s.last_frame = r.index
         s.rows += len(r.faces)
@@ -426,8 +424,8 @@ class Session:
         s.interrupted = bool(interrupted)
         s.error = self.error
         s.complete = not interrupted and self.error is None
-        s.ms_per_frame_median = {k: round(statistics.median(v), 3) if v else 0.0 for k, v in self._stage_ms.items()}
-        s.ms_per_frame_mean = {k: round(sum(v) / len(v), 3) if v else 0.0 for k, v in self._stage_ms.items()}
+        s.ms_per_frame_median = {k: round(v, 3) for k, v in self._stage_ms.medians().items()}
+        s.ms_per_frame_mean = {k: round(v, 3) for k, v in self._stage_ms.means().items()}
         s.eyes = self._eye_stats.summary()
 
 
