@@ -22,6 +22,8 @@ re-identifies a returning person, engine.reid).
 """
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,7 +52,8 @@ def blink_events(openness: np.ndarray, closed_below: float, min_frames: int = 1)
 
 @dataclass
 class _Series:
-    openness: list[float] = field(default_factory=list)  # both eyes' mean, NaN when not measured
+    # both eyes' mean, NaN when not measured; 8 bytes a frame (a list of floats takes 32)
+    openness: array[float] = field(default_factory=lambda: array("d"))
     last_index: int | None = None
     # blinks(): openness[:settled] ends on a frame that is not closed, so its blinks (``counted``)
     # are final; a live counter then looks only at the frames since (constant cost per call).
@@ -95,7 +98,7 @@ class EyeStats:
             tail = tail[end:]
         return series.counted + len(blink_events(tail, cfg.closed_below, cfg.blink_min_frames))
 
-    def track_summary(self, openness: list[float]) -> dict[str, float | int]:
+    def track_summary(self, openness: Sequence[float]) -> dict[str, float | int]:
         """The figures of one openness series (see the module notes)."""
         cfg = self.config
         o = np.asarray(openness, np.float64)
@@ -113,9 +116,11 @@ class EyeStats:
     def summary(self) -> dict[str, object]:
         """run.json's "eyes": per track, and per person (tracks of one ID together)."""
         tracks = {str(k): self.track_summary(s.openness) for k, s in sorted(self._tracks.items())}
-        series: dict[int, list[float]] = {}
+        series: dict[int, array[float]] = {}
         for k, s in sorted(self._tracks.items()):  # a person's tracks, one after the other, a gap between
-            series.setdefault(self._person[k], []).extend([*s.openness, float("nan")])
+            person = series.setdefault(self._person[k], array("d"))
+            person.extend(s.openness)
+            person.append(float("nan"))
         people = {str(p): {key: value for key, value in self.track_summary(o).items()
                            if key in ("blinks_per_minute", "mean_blink_duration_s", "perclos")}
                   for p, o in sorted(series.items())}
