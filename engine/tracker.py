@@ -40,8 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.analyzer import FaceAnalyzer
-from engine.assignment import assign
 from engine.config import TrackerConfig
+from engine.detection_claims import claim_detections
 from engine.detector import Detection
 from engine.face_check import VERIFY_SIZE, box_iou, failure_reason, failure_statistics, suspicious
 from engine.frames import TrackedFace
@@ -323,60 +323,37 @@ class FaceTracker:
             self._recover_until = -1
 
     def _match_detections(self, image: np.ndarray, detections: list[Detection], result: TrackStep) -> None:
-        """One global assignment of this frame's detections to the tracks (visible ones at
-        their faces, coasting ones at their predictions); a detection taken by a coasting
-        track brings it back, an unclaimed strong one starts a tentative track."""
+        """Regress the detections the tracks claim (``engine.detection_claims``): a
+        detection taken by a coasting track brings it back, one taken by a drifted face
+        re-anchors it, an unclaimed strong one starts a tentative track; each only if it
+        regresses to a face that is not already a face in view."""
         cfg = self.config
-        if not detections:
-            return
-        boxes = [box_from_landmarks(t.landmarks) if t.last_seen == self.frame else t.motion.box for t in self.tracks]
-        cost = np.array([[1.0 - box_iou(d.box, b) for b in boxes] for d in detections]).reshape(len(detections),
-                                                                                              len(boxes))
-        # Visible faces first, then coasting ones with the detections left (ByteTrack's cascade):
-        # a hidden face's prediction must not take the detection of a face in plain view.
-        visible = [j for j, t in enumerate(self.tracks) if t.visible]
-        coasting = [j for j, t in enumerate(self.tracks) if not t.visible]
-        taken = [(i, visible[j]) for i, j in assign(cost[:, visible], 1.0 - cfg.match_iou)]
-        claimed = {i for i, _ in taken}
-        # A face in view whose detection overlaps it only loosely has drifted (landmarks
-        # sliding to the chin of a face looking down): it moves to its detection.
-        anchor = [(detections[i], self.tracks[j]) for i, j in taken if 1.0 - cost[i, j] < cfg.anchor_iou]
-        rest = [i for i in range(len(detections)) if i not in claimed]
-        revivals = assign(cost[np.ix_(rest, coasting)], 1.0 - cfg.coast_match_iou)
-        revive = [(detections[rest[i]], self.tracks[coasting[j]]) for i, j in revivals]
-        claimed |= {rest[i] for i, _ in revivals}
-        # A detection overlapping any visible face is that face, even if another detection won it.
-        strong = self.analyzer.config.detector.min_score
-        fresh = [d for i, d in enumerate(detections) if i not in claimed and d.score >= strong
-                 and all(box_iou(d.box, b) <= cfg.match_iou for b, t in zip(boxes, self.tracks) if t.visible)]
-        room = cfg.max_faces - sum(t.visible for t in self.tracks) if cfg.max_faces else len(fresh)
-        fresh = fresh[: max(0, room)]
-        moved = revive + anchor
-        wanted = [d for d, _ in moved] + fresh
+        claims = claim_detections(detections, self.tracks, self.frame, cfg, self.analyzer.config.detector.min_score)
+        moved = claims.moved
+        wanted = [d for d, _ in moved] + claims.fresh
         if not wanted:
             return
         h, w = image.shape[:2]
         params, rois = self.analyzer.regress_detections(image, wanted)
         for k, (det, roi, p) in enumerate(zip(wanted, rois, params)):
-            moved_track = moved[k][1] if k < len(moved) else None
+            owner = moved[k][1] if k < len(moved) else None  # None: a fresh detection
             landmarks = self.analyzer.landmarks(p, roi)
             stats = failure_statistics(self.analyzer.whitened_coefficients(p), self.analyzer.crop(image, roi), roi,
                                        roi, landmarks, (w, h))
             if failure_reason(stats, cfg) is not None:
                 continue  # the detection does not regress to a face
             on_visible_face = any(
-                t.visible and t is not moved_track
+                t.visible and t is not owner
                 and box_iou(roi_from_landmarks(landmarks), roi_from_landmarks(t.landmarks)) > cfg.duplicate_iou
                 for t in self.tracks)
             if on_visible_face:
                 continue  # its regression landed on a face in view
-            if k < len(moved):
-                track = moved[k][1]
-                if track.visible:  # re-anchored: the same stretch of the same face
-                    track.params, track.roi, track.landmarks, track.score = p, roi, landmarks, det.score
-                    track.motion.update(box_from_landmarks(landmarks))
+            if owner is not None:
+                if owner.visible:  # re-anchored: the same stretch of the same face
+                    owner.params, owner.roi, owner.landmarks, owner.score = p, roi, landmarks, det.score
+                    owner.motion.update(box_from_landmarks(landmarks))
                 else:
-                    self._see(track, p, roi, landmarks, det.score, result)
+                    self._see(owner, p, roi, landmarks, det.score, result)
                 continue
             track = Track(track_id=self._next_id, segment=self._new_segment(), state=TrackState.TENTATIVE,
                           params=p, roi=roi, landmarks=landmarks, score=det.score,
