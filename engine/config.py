@@ -173,7 +173,7 @@ class TrackerConfig:
     coast_detection_score: float = setting(0.3, minimum=0.0, maximum=1.0)
     coast_match_iou: float = setting(0.15, minimum=0.0, maximum=1.0)
     anchor_iou: float = setting(0.5, minimum=0.0, maximum=1.0)
-    # -- people (engine/reid.py) --
+    # -- people (engine/track_identity.py, engine/reid.py) --
     reid: bool = setting(True)
     reid_same_person: float = setting(0.5, above=0.0)
     reid_min_quality: float = setting(0.15, minimum=0.0, maximum=1.0)

@@ -24,13 +24,8 @@ and all tracks of a frame are regressed in one batched run. A track is
   ByteTrack's idea). A coasting face gives no rows: faces are reported only where seen;
 * *ended* after ``coast_frames`` frames unseen, or at a scene cut.
 
-**People** (``person_id``, ``engine.reid``): a track is given a person when it is
-confirmed. With an embedding queue, its best view so far is embedded and compared with
-the people seen in the last ``return_frames`` who are not on screen; the nearest within
-``reid_same_person`` is that person, else a new one. Views are embedded again when
-markedly better and every ``reid_every`` frames while the person's gallery fills. A
-track whose first views were too poor to recognise (a profile, a tiny face) is
-recognised later, when a good view comes. Without a queue every track is a person.
+**People** (``person_id``): a track is given a person when it is confirmed, and
+recognised by its face embedding when a good view comes (``engine.track_identity``).
 
 The detector (FaceBoxes) runs on the whole frame at start-up, when a track starts
 coasting, at a scene cut, while no face is tracked, and every ``recover_every`` frames
@@ -40,80 +35,23 @@ for ``recover_frames`` frames after a loss. New faces are searched for every
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 
 import numpy as np
 
 from engine.analyzer import FaceAnalyzer
-from engine.assignment import assign
-from engine.choices import Stage
 from engine.config import TrackerConfig
+from engine.detection_claims import claim_detections
 from engine.detector import Detection
 from engine.face_check import VERIFY_SIZE, box_iou, failure_reason, failure_statistics, suspicious
 from engine.frames import TrackedFace
 from engine.motion import BoxMotion
-from engine.face_embedder import chip_quality, view_quality
-from engine.reid import EmbeddingQueue, EmbeddingRequest, PersonRegistry
+from engine.reid import EmbeddingQueue, PersonRegistry
 from engine.results import Face
 from engine.roi import box_from_landmarks, roi_from_landmarks
 from engine.scene_cut import SceneCutDetector
-
-
-class TrackState(Enum):
-    TENTATIVE = "tentative"
-    CONFIRMED = "confirmed"
-    COASTING = "coasting"
-
-
-@dataclass
-class Track:
-    """State of one tracked face (crop-space params and the ROI they belong to)."""
-
-    track_id: int
-    segment: int  # one continuous stretch of frames: smoothers never cross segments
-    state: TrackState
-    params: np.ndarray
-    roi: np.ndarray
-    landmarks: np.ndarray
-    score: float  # detector score when (re)detected, face-likeness when verified
-    motion: BoxMotion
-    first_frame: int
-    last_seen: int
-    birth_score: float
-    person_id: int = 0  # 0 until confirmed
-    person_settled: bool = False  # recognised, or a new person decided from a good view
-    frames_seen: int = 1
-    since_verify: int = 0  # frames since the last face-likeness check
-    best_view: tuple[float, np.ndarray, np.ndarray] | None = None  # (view quality, chip, landmarks) while tentative
-    embedded_quality: float = 0.0  # best view quality embedded so far
-    last_embedded: int = -(10 ** 9)
-    # The last frame no cheap statistic doubted: a face going behind a hand regresses
-    # drifting, shrinking landmarks on its last frames, so a hidden face is looked for
-    # from here (motion model as it was then, and the face's place).
-    clean: tuple[BoxMotion, np.ndarray, np.ndarray] | None = None  # (motion, landmarks, roi)
-
-    @property
-    def visible(self) -> bool:
-        return self.state is not TrackState.COASTING
-
-
-@dataclass
-class TrackStep:
-    """What ``FaceTracker.step`` found in one frame."""
-
-    faces: list[TrackedFace]
-    detector_ran: bool  # a whole-frame detection or a face search ran on this frame
-    cut: bool = False  # the frame starts a new shot
-    started: list[int] = field(default_factory=list)  # track IDs born in this frame (tentative)
-    confirmed: list[int] = field(default_factory=list)  # track IDs confirmed in this frame
-    dropped: list[int] = field(default_factory=list)  # tentative tracks that failed: never shown
-    hidden: dict[int, str] = field(default_factory=dict)  # track ID -> reason, started coasting
-    recovered: list[int] = field(default_factory=list)  # coasting tracks seen again
-    lost: dict[int, str] = field(default_factory=dict)  # track ID -> reason, ended in this frame
-    reidentified: list[int] = field(default_factory=list)  # tracks given an earlier person's ID
-    merged: dict[int, int] = field(default_factory=dict)  # track ID -> the older track that took its face
-    timings_ms: dict[Stage, float] = field(default_factory=dict)  # detect, regress, verify, embed
+from engine.track_identity import TrackIdentities
+from engine.tracks import Track, TrackState, TrackStep
 
 
 @dataclass
@@ -140,15 +78,14 @@ class FaceTracker:
                  embeddings: EmbeddingQueue | None = None) -> None:
         self.analyzer = analyzer
         self.config = config or analyzer.config.tracker
-        self.embeddings = embeddings
+        self.identities = TrackIdentities(self.config, embeddings, self._new_segment)
         self.cuts = SceneCutDetector(self.config.cut_threshold)
-        self._stream = 0  # one per reset: embeddings asked for before it are ignored
         self.reset()
 
     def reset(self) -> None:
         """Forget all tracks and people (a new video); IDs start again at 1."""
         self.tracks: list[Track] = []
-        self.people = PersonRegistry(self.config)
+        self.identities.reset()
         self.detector_calls = 0  # whole-frame detections
         self.search_calls = 0  # scheduled searches for new faces (shrunk frame)
         self.verify_calls = 0
@@ -159,7 +96,12 @@ class FaceTracker:
         self._recover_until = -1
         self._wanted = 0  # faces tracked before the latest loss
         self.cuts.reset()
-        self._stream += 1
+
+    @property
+    def people(self) -> PersonRegistry:
+        """Every person of the stream (``people.resolve`` maps a provisional person ID to
+        whom it turned out to be)."""
+        return self.identities.people
 
     # -- one frame --------------------------------------------------------------------
 
@@ -172,7 +114,7 @@ class FaceTracker:
         result.cut = self.cuts.update(image)
         if result.cut:
             for track in self.tracks:  # a new shot: who is who is decided again, by the embeddings
-                self._end(track, "cut", result)
+                result.note_end(track, "cut")
             self.tracks = []
         for track in self.tracks:
             track.motion.predict()
@@ -204,13 +146,8 @@ class FaceTracker:
         self._expire(result)
         self._note_enough_tracks()
         te = time.perf_counter()
-        self._confirm_and_identify(image, result)
+        self.identities.update(image, self.frame, self.tracks, result)
         result.timings_ms["embed"] = (time.perf_counter() - te) * 1000
-        for track in self.tracks:
-            if track.visible and track.person_id:
-                self.people.note_seen(track.person_id, self.frame)
-        if self.frame % max(1, cfg.return_frames) == 0:
-            self.people.forget(before=self.frame - cfg.return_frames, keep={t.person_id for t in self.tracks})
         result.faces = [TrackedFace(t.track_id, self._face(t), t.segment, t.person_id,
                                     t.state is TrackState.CONFIRMED)
                         for t in self.tracks if t.visible and t.last_seen == self.frame]
@@ -386,60 +323,37 @@ class FaceTracker:
             self._recover_until = -1
 
     def _match_detections(self, image: np.ndarray, detections: list[Detection], result: TrackStep) -> None:
-        """One global assignment of this frame's detections to the tracks (visible ones at
-        their faces, coasting ones at their predictions); a detection taken by a coasting
-        track brings it back, an unclaimed strong one starts a tentative track."""
+        """Regress the detections the tracks claim (``engine.detection_claims``): a
+        detection taken by a coasting track brings it back, one taken by a drifted face
+        re-anchors it, an unclaimed strong one starts a tentative track; each only if it
+        regresses to a face that is not already a face in view."""
         cfg = self.config
-        if not detections:
-            return
-        boxes = [box_from_landmarks(t.landmarks) if t.last_seen == self.frame else t.motion.box for t in self.tracks]
-        cost = np.array([[1.0 - box_iou(d.box, b) for b in boxes] for d in detections]).reshape(len(detections),
-                                                                                              len(boxes))
-        # Visible faces first, then coasting ones with the detections left (ByteTrack's cascade):
-        # a hidden face's prediction must not take the detection of a face in plain view.
-        visible = [j for j, t in enumerate(self.tracks) if t.visible]
-        coasting = [j for j, t in enumerate(self.tracks) if not t.visible]
-        taken = [(i, visible[j]) for i, j in assign(cost[:, visible], 1.0 - cfg.match_iou)]
-        claimed = {i for i, _ in taken}
-        # A face in view whose detection overlaps it only loosely has drifted (landmarks
-        # sliding to the chin of a face looking down): it moves to its detection.
-        anchor = [(detections[i], self.tracks[j]) for i, j in taken if 1.0 - cost[i, j] < cfg.anchor_iou]
-        rest = [i for i in range(len(detections)) if i not in claimed]
-        revivals = assign(cost[np.ix_(rest, coasting)], 1.0 - cfg.coast_match_iou)
-        revive = [(detections[rest[i]], self.tracks[coasting[j]]) for i, j in revivals]
-        claimed |= {rest[i] for i, _ in revivals}
-        # A detection overlapping any visible face is that face, even if another detection won it.
-        strong = self.analyzer.config.detector.min_score
-        fresh = [d for i, d in enumerate(detections) if i not in claimed and d.score >= strong
-                 and all(box_iou(d.box, b) <= cfg.match_iou for b, t in zip(boxes, self.tracks) if t.visible)]
-        room = cfg.max_faces - sum(t.visible for t in self.tracks) if cfg.max_faces else len(fresh)
-        fresh = fresh[: max(0, room)]
-        moved = revive + anchor
-        wanted = [d for d, _ in moved] + fresh
+        claims = claim_detections(detections, self.tracks, self.frame, cfg, self.analyzer.config.detector.min_score)
+        moved = claims.moved
+        wanted = [d for d, _ in moved] + claims.fresh
         if not wanted:
             return
         h, w = image.shape[:2]
         params, rois = self.analyzer.regress_detections(image, wanted)
         for k, (det, roi, p) in enumerate(zip(wanted, rois, params)):
-            moved_track = moved[k][1] if k < len(moved) else None
+            owner = moved[k][1] if k < len(moved) else None  # None: a fresh detection
             landmarks = self.analyzer.landmarks(p, roi)
             stats = failure_statistics(self.analyzer.whitened_coefficients(p), self.analyzer.crop(image, roi), roi,
                                        roi, landmarks, (w, h))
             if failure_reason(stats, cfg) is not None:
                 continue  # the detection does not regress to a face
             on_visible_face = any(
-                t.visible and t is not moved_track
+                t.visible and t is not owner
                 and box_iou(roi_from_landmarks(landmarks), roi_from_landmarks(t.landmarks)) > cfg.duplicate_iou
                 for t in self.tracks)
             if on_visible_face:
                 continue  # its regression landed on a face in view
-            if k < len(moved):
-                track = moved[k][1]
-                if track.visible:  # re-anchored: the same stretch of the same face
-                    track.params, track.roi, track.landmarks, track.score = p, roi, landmarks, det.score
-                    track.motion.update(box_from_landmarks(landmarks))
+            if owner is not None:
+                if owner.visible:  # re-anchored: the same stretch of the same face
+                    owner.params, owner.roi, owner.landmarks, owner.score = p, roi, landmarks, det.score
+                    owner.motion.update(box_from_landmarks(landmarks))
                 else:
-                    self._see(track, p, roi, landmarks, det.score, result)
+                    self._see(owner, p, roi, landmarks, det.score, result)
                 continue
             track = Track(track_id=self._next_id, segment=self._new_segment(), state=TrackState.TENTATIVE,
                           params=p, roi=roi, landmarks=landmarks, score=det.score,
@@ -452,15 +366,8 @@ class FaceTracker:
     def _expire(self, result: TrackStep) -> None:
         for track in list(self.tracks):
             if track.state is TrackState.COASTING and self.frame - track.last_seen >= self.config.coast_frames:
-                self._end(track, result.hidden.get(track.track_id, "unseen"), result)
+                result.note_end(track, result.hidden.get(track.track_id, "unseen"))
                 self.tracks.remove(track)
-
-    def _end(self, track: Track, reason: str, result: TrackStep) -> None:
-        """The track is over; its person stays known for ``return_frames``."""
-        if track.state is TrackState.TENTATIVE:
-            result.dropped.append(track.track_id)
-        else:
-            result.lost[track.track_id] = reason
 
     def _new_segment(self) -> int:
         self._next_segment += 1
@@ -469,126 +376,6 @@ class FaceTracker:
     def _face(self, track: Track) -> Face:
         return self.analyzer.make_face(track.params, track.roi, box_from_landmarks(track.landmarks), track.score,
                                        dense=False, landmarks=track.landmarks)
-
-    # -- confirmation and people ----------------------------------------------------------
-
-    def _confirm_and_identify(self, image: np.ndarray, result: TrackStep) -> None:
-        """Confirm tentative tracks, give each confirmed track a person (new until an
-        embedding recognises someone), and keep the people's galleries growing."""
-        requests: list[EmbeddingRequest] = []
-        for track in [t for t in self.tracks if t.last_seen == self.frame]:
-            request = self._view_to_embed(image, track)
-            if track.state is TrackState.TENTATIVE and (track.frames_seen > self.config.confirm_frames
-                                                        or track.birth_score >= self.config.confirm_score):
-                track.state = TrackState.CONFIRMED
-                result.confirmed.append(track.track_id)
-                track.person_id = self.people.new_person(self.frame)
-                track.person_settled = self.embeddings is None  # without embeddings, every track is a person
-                request = self._best_view_request(track)
-            if request is not None:
-                requests.append(request)
-        if self.embeddings is None:
-            return
-        self.embeddings.submit(requests)
-        for done in self.embeddings.collect():
-            if done.stream != self._stream:
-                continue  # asked for before a reset: its track ID now names another face
-            found = self._track(done.track_id)
-            if found is not None and found.person_id:
-                self._identify(found, done.embedding, done.quality, result)
-
-    def _view_to_embed(self, image: np.ndarray, track: Track) -> EmbeddingRequest | None:
-        """A tentative track remembers its best view; a confirmed one asks for an embedding
-        of this view when it is wanted (``_wants_view``)."""
-        if self.embeddings is None:
-            return None
-        since = self.frame - track.last_embedded
-        if track.state is not TrackState.TENTATIVE and (since < self.config.reid_min_gap
-                                                        or since % self.config.reid_min_gap):
-            return None  # views are weighed every reid_min_gap frames: spare the measure in between
-        quality = view_quality(track.landmarks)
-        if quality < self.config.reid_min_quality:
-            return None
-        if track.state is TrackState.TENTATIVE:
-            if track.best_view is None or quality > track.best_view[0]:
-                track.best_view = (quality, self.embeddings.chips(image, [track.landmarks])[0], track.landmarks)
-            return None
-        if not self._wants_view(track, quality):
-            return None
-        chip = self.embeddings.chips(image, [track.landmarks])[0]
-        track.embedded_quality = max(track.embedded_quality, quality)
-        track.last_embedded = self.frame
-        return EmbeddingRequest(self._stream, track.track_id, chip_quality(chip, track.landmarks).score, chip)
-
-    def _best_view_request(self, track: Track) -> EmbeddingRequest | None:
-        """At confirmation: the best view the track had while tentative (None: no view good
-        enough yet; the person stays undecided until one comes)."""
-        if track.best_view is None:
-            return None
-        quality, chip, landmarks = track.best_view
-        track.best_view = None
-        track.embedded_quality, track.last_embedded = quality, self.frame
-        return EmbeddingRequest(self._stream, track.track_id, chip_quality(chip, landmarks).score, chip)
-
-    def _wants_view(self, track: Track, quality: float) -> bool:
-        cfg = self.config
-        gallery = self.people.people.get(track.person_id)
-        filling = gallery is None or len(gallery.exemplars) < cfg.reid_gallery_size
-        since = self.frame - track.last_embedded
-        if quality > track.embedded_quality * cfg.reid_better_view and since >= cfg.reid_min_gap:
-            return True
-        return filling and since >= cfg.reid_every
-
-    def _identify(self, track: Track, embedding: np.ndarray, quality: float, result: TrackStep) -> None:
-        """An embedding of the track's face arrived: recognise the person if not yet done,
-        and keep the view in their gallery."""
-        if not track.person_settled:
-            twin = self._twin_in_view(track, embedding)
-            if twin is not None:
-                self._merge_into(twin, track, result)
-                return
-            # People in view now are someone else; a hidden (coasting) person may be back.
-            in_view = {t.person_id for t in self.tracks if t is not track and t.visible}
-            match = self.people.best_match(embedding, self.frame, exclude=in_view | {track.person_id})
-            if match is not None:
-                for hidden in [t for t in self.tracks if not t.visible and t.person_id == match[0]]:
-                    self._end(hidden, "returned", result)  # they came back as this track
-                    self.tracks.remove(hidden)
-                # The older ID stays: its rows are already out (people.csv maps the other).
-                keep, drop = sorted((match[0], track.person_id))
-                self.people.merge(keep=keep, drop=drop)
-                track.person_id = keep
-                result.reidentified.append(track.track_id)
-            # Matched or not, the person is decided by the first view good enough to embed
-            # (later views only grow the gallery): a late change of mind would relabel a
-            # person whose rows are already out.
-            track.person_settled = True
-        self.people.add_exemplar(track.person_id, embedding, quality)
-
-    def _twin_in_view(self, track: Track, embedding: np.ndarray) -> Track | None:
-        """A track in view whose face overlaps this one and whose person this face is: the
-        same face followed twice (one of them drifted, to the chin of a face looking down,
-        so the two no longer overlap enough to be duplicates)."""
-        box = box_from_landmarks(track.landmarks)
-        for other in self.tracks:
-            if (other is not track and other.visible and other.person_id and other.person_id != track.person_id
-                    and box_iou(box, box_from_landmarks(other.landmarks)) > 0
-                    and self.people.distance(other.person_id, embedding) <= self.config.reid_same_person):
-                return other
-        return None
-
-    def _merge_into(self, older: Track, newer: Track, result: TrackStep) -> None:
-        """Two tracks on one face merge into the older ID; the newer one's face, found by a
-        fresh detection, is the better place, so the older track moves there."""
-        older.params, older.roi, older.landmarks, older.score = newer.params, newer.roi, newer.landmarks, newer.score
-        older.motion, older.clean = newer.motion, newer.clean
-        older.segment = self._new_segment()
-        self.people.merge(keep=older.person_id, drop=newer.person_id)
-        self.tracks.remove(newer)
-        result.merged[newer.track_id] = older.track_id
-
-    def _track(self, track_id: int) -> Track | None:
-        return next((t for t in self.tracks if t.track_id == track_id), None)
 
 
 def _inside(box: np.ndarray, w: int, h: int) -> bool:

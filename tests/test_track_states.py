@@ -1,4 +1,5 @@
-"""The pieces of the tracker's continuity: the assignment, the motion model, the gate.
+"""The pieces of the tracker's continuity: the assignment, the detection claims, the
+motion model, the gate.
 
 Exact ground truth where it exists (brute force for the assignment, a face moving at
 constant speed for the motion model); the tracker itself is tested on real footage in
@@ -12,9 +13,14 @@ import numpy as np
 import pytest
 
 from engine.assignment import assign
+from engine.config import TrackerConfig
 from engine.confirmation import ConfirmationGate
+from engine.detection_claims import claim_detections
+from engine.detector import Detection
+from engine.face_check import box_iou
 from engine.frames import FrameResult, TrackedFace
 from engine.motion import BoxMotion
+from engine.tracks import Track, TrackState
 
 
 def _brute_force(cost: np.ndarray, max_cost: float) -> float:
@@ -52,6 +58,54 @@ def test_assignment_prefers_the_global_optimum_over_greedy() -> None:
 def test_assignment_never_makes_a_forbidden_pair() -> None:
     assert assign(np.array([[0.9, 0.95]]), max_cost=0.5) == []
     assert assign(np.zeros((0, 3)), 0.5) == []
+
+
+FRAME = 10  # the frame the claims are made on
+STRONG = 0.5  # the detector's own threshold: only detections this strong start a track
+
+
+def _track(track_id: int, box: list[float], state: TrackState) -> Track:
+    """A track whose face (seen this frame) or prediction (coasting) is ``box``."""
+    corners = np.array([[box[0], box[1], 0.0], [box[2], box[3], 0.0]], np.float32)
+    last_seen = FRAME - 3 if state is TrackState.COASTING else FRAME
+    return Track(track_id=track_id, segment=track_id, state=state, params=np.zeros(62, np.float32),
+                 roi=np.array(box, np.float32), landmarks=corners, score=1.0,
+                 motion=BoxMotion(np.array(box, np.float32)), first_frame=0, last_seen=last_seen, birth_score=1.0)
+
+
+def _detection(box: list[float], score: float) -> Detection:
+    return Detection(np.array(box, np.float32), score)
+
+
+def test_faces_in_view_claim_detections_before_hidden_ones() -> None:
+    cfg = TrackerConfig()
+    in_view = _track(1, [100, 100, 200, 200], TrackState.CONFIRMED)
+    hidden = _track(2, [110, 100, 210, 200], TrackState.COASTING)  # predicted right on the detection
+    on_face = _detection([110, 100, 210, 200], 0.99)
+    assert cfg.anchor_iou <= box_iou(on_face.box, in_view.motion.box) < 1.0  # a joint assignment would pick `hidden`
+    claims = claim_detections([on_face], [hidden, in_view], FRAME, cfg, STRONG)
+    assert claims.moved == [] and claims.fresh == []  # the face in view kept it; nothing to move or start
+
+
+def test_a_weak_detection_revives_a_hidden_face_but_starts_nothing() -> None:
+    cfg = TrackerConfig()
+    hidden = _track(1, [400, 100, 500, 200], TrackState.COASTING)
+    weak_on_hidden = _detection([405, 100, 505, 200], 0.35)
+    weak_elsewhere = _detection([700, 100, 800, 200], 0.35)
+    strong_elsewhere = _detection([1000, 100, 1100, 200], 0.99)
+    assert cfg.coast_detection_score <= 0.35 < STRONG
+    claims = claim_detections([weak_elsewhere, weak_on_hidden, strong_elsewhere], [hidden], FRAME, cfg, STRONG)
+    assert [(d is weak_on_hidden, t is hidden) for d, t in claims.moved] == [(True, True)]
+    assert [d is strong_elsewhere for d in claims.fresh] == [True]
+
+
+def test_a_loosely_matched_face_in_view_moves_to_its_detection() -> None:
+    cfg = TrackerConfig()
+    drifted = _track(1, [100, 100, 200, 200], TrackState.CONFIRMED)
+    below = _detection([100, 140, 200, 240], 0.99)  # the face; the landmarks slid up
+    assert cfg.match_iou <= box_iou(below.box, drifted.motion.box) < cfg.anchor_iou
+    claims = claim_detections([below], [drifted], FRAME, cfg, STRONG)
+    assert [(d is below, t is drifted) for d, t in claims.moved] == [(True, True)] and claims.fresh == []
 
 
 def test_motion_model_predicts_a_face_moving_at_constant_speed() -> None:
