@@ -193,29 +193,20 @@ def gaze_arrows(face: Face, landmarks: np.ndarray, closed_below: float = EyesCon
     side = float((face.box[2] - face.box[0] + face.box[3] - face.box[1]) / 2)
     width = max(MIN_EYE_LINE_PX, side * EYE_LINE_WIDTH)
     rgb = np.asarray(GAZE_COLOUR[::-1], np.float32) / 255.0
+    head_axes = face.pose.rotation[:, :2].T * np.array([1, -1, 1], np.float32)  # head x, y; crop y is up
     parts = [np.zeros((0, GAZE_FLOATS), np.float32)]
     for lines in eye_lines(face, closed_below):
         if lines.gaze is None or lines.gaze_vector is None:
             continue
         z = float(np.mean(landmarks[list(lines.landmarks), 2]))
         start = np.array([*lines.gaze[0], z], np.float32)
-        vector = lines.gaze_vector.astype(np.float32)
-        flat = _arrow(np.zeros(2, np.float32), np.array([np.linalg.norm(vector), 0.0], np.float32), width, rgb)
-        # Two flat arrows crossed along the gaze (one in the head's up plane, one across it):
-        # whichever way the camera orbits, one of them shows its width.
-        head_x = face.pose.rotation[:, 0] * np.array([1, -1, 1], np.float32)  # crop y is up, image y down
-        up = np.cross(vector, head_x)
-        for perp in (up, np.cross(vector, up)):
-            parts.append(_lift(flat, start, vector, perp))
+        length = max(float(np.linalg.norm(lines.gaze_vector)), 1e-3)
+        u = (lines.gaze_vector / length).astype(np.float32)
+        flat = _arrow(np.zeros(2, np.float32), np.array([length, 0.0], np.float32), width, rgb)  # along +x
+        # Two flat arrows crossed along the gaze, across the head's x and y axes: whichever way
+        # the camera orbits, one of them shows its width.
+        perps = head_axes - np.outer(head_axes @ u, u)
+        perps /= np.maximum(np.linalg.norm(perps, axis=1, keepdims=True), 1e-6)
+        xyz = start + flat[None, :, :1] * u + flat[None, :, 1:2] * perps[:, None, :]
+        parts.append(np.concatenate([xyz, np.broadcast_to(flat[:, 2:], xyz.shape)], axis=2).reshape(-1, GAZE_FLOATS))
     return np.concatenate(parts).astype(np.float32)
-
-
-def _lift(flat: np.ndarray, start: np.ndarray, vector: np.ndarray, perp: np.ndarray) -> np.ndarray:
-    """``flat`` triangles (x, y, r, g, b) drawn along +x from the origin, placed in 3D: x along
-    ``vector`` from ``start``, y along ``perp``."""
-    u = vector / max(float(np.linalg.norm(vector)), 1e-6)
-    p = perp / max(float(np.linalg.norm(perp)), 1e-6)
-    out = np.empty((len(flat), GAZE_FLOATS), np.float32)
-    out[:, :3] = start + flat[:, :1] * u + flat[:, 1:2] * p
-    out[:, 3:] = flat[:, 2:]
-    return out
