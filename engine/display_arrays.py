@@ -4,9 +4,9 @@
 every face's mesh (its lids closed by the measured eyes, as in the animation exports)
 interleaved with its vertex normals, the landmark points, the pose-axis arrows and eye
 lines as coloured triangles, and the gaze arrows in 3D, all in image pixels (x right,
-y down, z towards the viewer), float32 and contiguous. ``engine.playback.Playback`` makes them for every
-frame it shows, in the thread that tracks, so a GUI thread only copies finished arrays
-into OpenGL buffers. No Qt, no OpenGL.
+y down, z towards the viewer), float32 and contiguous. ``engine.playback.Playback``
+makes them for every frame it shows, in the thread that tracks, so a GUI thread only
+copies finished arrays into OpenGL buffers. No Qt, no OpenGL.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ GAZE_FLOATS = 6  # x, y, z, r, g, b per vertex of the 3D gaze arrows
 class DisplayArrays:
     """One frame's drawing, in image pixels."""
 
-    mesh: np.ndarray  # (faces * n, 6) float32: position (image space, z towards the viewer), unit normal
+    mesh: np.ndarray  # (faces * n, 6) float32: position (image space, z towards the viewer; lids closed), unit normal
     landmarks: np.ndarray  # (faces * 68, 2) float32
     axes: np.ndarray  # (k, 5) float32 triangles: x, y, r, g, b; drawn in order (back to front)
     n_vertices: int  # vertices per face
