@@ -1,11 +1,12 @@
 """What a view draws of one frame, as GPU-ready arrays: a typed result of the engine.
 
-``display_arrays(result, triangles)`` turns a ``FrameResult`` into ``DisplayArrays``:
-every face's mesh interleaved with its vertex normals, the landmark points and the
-pose-axis arrows as coloured triangles, all in image pixels (x right, y down, z towards
-the viewer), float32 and contiguous. ``engine.playback.Playback`` makes them for every
-frame it shows, in the thread that tracks, so a GUI thread only copies finished arrays
-into OpenGL buffers. No Qt, no OpenGL.
+``display_arrays(result, face_model)`` turns a ``FrameResult`` into ``DisplayArrays``:
+every face's mesh (its lids closed by the measured eyes, as in the animation exports)
+interleaved with its vertex normals, the landmark points, the pose-axis arrows and eye
+lines as coloured triangles, and the gaze arrows in 3D, all in image pixels (x right,
+y down, z towards the viewer), float32 and contiguous. ``engine.playback.Playback``
+makes them for every frame it shows, in the thread that tracks, so a GUI thread only
+copies finished arrays into OpenGL buffers. No Qt, no OpenGL.
 """
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.config import EyesConfig
-from engine.face_model import NOSE_TIP, FaceModel
+from engine.eyelids import EyeRegions, lid_closure
+from engine.face_model import N_EXPRESSION, N_SHAPE, NOSE_TIP, FaceModel
 from engine.frames import FrameResult
+from engine.head_space import head_space_vertices
 from engine.overlay import AXIS_COLOURS, AXIS_LENGTH, EYE_CLOSED_COLOUR, EYE_OPEN_COLOUR, GAZE_COLOUR, eye_lines
 from engine.render import MeshRenderer
 from engine.results import Face
@@ -31,32 +34,40 @@ AXIS_FLOATS = 5  # x, y, r, g, b per vertex
 # axes, so a lid contour does not hide the eye it outlines.
 EYE_LINE_WIDTH = 1 / 160
 MIN_EYE_LINE_PX = 1.5
+GAZE_FLOATS = 6  # x, y, z, r, g, b per vertex of the 3D gaze arrows
 
 
 @dataclass(frozen=True)
 class DisplayArrays:
     """One frame's drawing, in image pixels."""
 
-    mesh: np.ndarray  # (faces * n, 6) float32: position (image space, z towards the viewer), unit normal
+    mesh: np.ndarray  # (faces * n, 6) float32: position (image space, z towards the viewer; lids closed), unit normal
     landmarks: np.ndarray  # (faces * 68, 2) float32
     axes: np.ndarray  # (k, 5) float32 triangles: x, y, r, g, b; drawn in order (back to front)
     n_vertices: int  # vertices per face
     eyes: np.ndarray  # (k, 5) float32 triangles like ``axes``: lid contours and gaze arrows
+    gaze: np.ndarray  # (k, 6) float32 triangles x, y, z, r, g, b: the gaze arrows in 3D (the 3D view)
 
 
-def display_arrays(result: FrameResult, triangles: np.ndarray,
+def display_arrays(result: FrameResult, face_model: FaceModel,
                    closed_below: float = EyesConfig.closed_below) -> DisplayArrays:
     """Normals, interleaved mesh buffer, landmarks, axis arrows and eye lines of ``result``'s faces,
-    whose dense meshes share ``triangles`` (the face model's); an eye under ``closed_below``
-    (the eyes config's blink threshold) is drawn closed."""
+    whose dense meshes are ``face_model``'s; each mesh closes its lids by the measured openness
+    (engine.eyelids); an eye under ``closed_below`` (the eyes config's blink threshold) is drawn closed."""
     faces = [tf.face for tf in result.faces]
-    meshes = []
-    for face in faces:
+    regions = eye_regions(face_model)
+    n = face_model.n_vertices
+    mesh = np.empty((len(faces) * n, MESH_FLOATS), np.float32)  # filled in place: no copy per face
+    gaze = [np.zeros((0, GAZE_FLOATS), np.float32)]
+    for k, face in enumerate(faces):
         if face.vertices is None:
             raise ValueError("the display needs dense results (TrackingPipeline(dense=True))")
-        v = np.asarray(face.vertices, np.float32)
-        meshes.append(np.hstack([v, vertex_normals(v, triangles)]))
-    mesh = np.concatenate(meshes) if meshes else np.zeros((0, MESH_FLOATS), np.float32)
+        camera = FaceModel.image_camera(face.params, face.roi)[:, :3]
+        v = regions.close_lids(np.asarray(face.vertices, np.float32), camera, lid_closure(face.eyes))
+        block = mesh[k * n:(k + 1) * n]
+        block[:, :3] = v
+        block[:, 3:] = vertex_normals(v, face_model.triangles)
+        gaze.append(gaze_arrows(face, v[face_model.keypoints], closed_below))
     landmarks = (np.concatenate([f.landmarks[:, :2] for f in faces]).astype(np.float32)
                  if faces else np.zeros((0, 2), np.float32))
     axes = (np.concatenate([axis_arrows(f) for f in faces]) if faces
@@ -65,7 +76,8 @@ def display_arrays(result: FrameResult, triangles: np.ndarray,
     eyes_array = np.concatenate(eyes) if eyes else np.zeros((0, AXIS_FLOATS), np.float32)
     return DisplayArrays(mesh=np.ascontiguousarray(mesh), landmarks=np.ascontiguousarray(landmarks),
                          axes=np.ascontiguousarray(axes), n_vertices=len(mesh) // max(1, len(faces)),
-                         eyes=np.ascontiguousarray(eyes_array, np.float32))
+                         eyes=np.ascontiguousarray(eyes_array, np.float32),
+                         gaze=np.ascontiguousarray(np.concatenate(gaze), np.float32))
 
 
 def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
@@ -90,6 +102,19 @@ def _renderer(triangles: np.ndarray) -> MeshRenderer:
     if cached is None or cached[0] is not triangles:
         cached = (triangles, MeshRenderer(np.asarray(triangles, np.int32)))
         _renderers[id(triangles)] = cached
+    return cached[1]
+
+
+_regions: dict[int, tuple[FaceModel, EyeRegions]] = {}
+
+
+def eye_regions(face_model: FaceModel) -> EyeRegions:
+    """The vertices near the eyes of ``face_model``'s meshes, found once per face model (on its mean face)."""
+    cached = _regions.get(id(face_model))
+    if cached is None or cached[0] is not face_model:
+        mean_face = head_space_vertices(face_model, np.zeros(N_SHAPE + N_EXPRESSION, np.float32))
+        cached = (face_model, EyeRegions.of(mean_face, face_model.keypoints))
+        _regions[id(face_model)] = cached
     return cached[1]
 
 
@@ -159,3 +184,29 @@ def _arrow(start: np.ndarray, end: np.ndarray, width: float, rgb: np.ndarray) ->
     out[:, :2] = points
     out[:, 2:] = rgb
     return out
+
+
+def gaze_arrows(face: Face, landmarks: np.ndarray, closed_below: float = EyesConfig.closed_below) -> np.ndarray:
+    """Triangles (k, 6) of each open eye's gaze arrow in 3D (``eye_lines``' arrow with its depth), from
+    the pupil at the depth of the eye's contour on the mesh (``landmarks``: its (68, 3) landmark
+    vertices) along the head's rotation then the eye's yaw and pitch; the 3D view turns them with the mesh."""
+    side = float((face.box[2] - face.box[0] + face.box[3] - face.box[1]) / 2)
+    width = max(MIN_EYE_LINE_PX, side * EYE_LINE_WIDTH)
+    rgb = np.asarray(GAZE_COLOUR[::-1], np.float32) / 255.0
+    head_axes = face.pose.rotation[:, :2].T * np.array([1, -1, 1], np.float32)  # head x, y; crop y is up
+    parts = [np.zeros((0, GAZE_FLOATS), np.float32)]
+    for lines in eye_lines(face, closed_below):
+        if lines.gaze is None or lines.gaze_vector is None:
+            continue
+        z = float(np.mean(landmarks[list(lines.landmarks), 2]))
+        start = np.array([*lines.gaze[0], z], np.float32)
+        length = max(float(np.linalg.norm(lines.gaze_vector)), 1e-3)
+        u = (lines.gaze_vector / length).astype(np.float32)
+        flat = _arrow(np.zeros(2, np.float32), np.array([length, 0.0], np.float32), width, rgb)  # along +x
+        # Two flat arrows crossed along the gaze, across the head's x and y axes: whichever way
+        # the camera orbits, one of them shows its width.
+        perps = head_axes - np.outer(head_axes @ u, u)
+        perps /= np.maximum(np.linalg.norm(perps, axis=1, keepdims=True), 1e-6)
+        xyz = start + flat[None, :, :1] * u + flat[None, :, 1:2] * perps[:, None, :]
+        parts.append(np.concatenate([xyz, np.broadcast_to(flat[:, 2:], xyz.shape)], axis=2).reshape(-1, GAZE_FLOATS))
+    return np.concatenate(parts).astype(np.float32)

@@ -81,6 +81,10 @@ class EyeLines:
     contour: np.ndarray  # (6, 2) the lid contour (landmarks 36-41 or 42-47), closed polygon
     closed: bool  # openness under ``closed_below`` (a blink's threshold): drawn in EYE_CLOSED_COLOUR
     gaze: tuple[np.ndarray, np.ndarray] | None  # arrow (start at the pupil, end); None when closed
+    landmarks: range  # the contour's landmark indices (36-41 right eye, 42-47 left)
+    # The arrow in 3D, image axes (x right, y down, z towards the viewer): its first two
+    # components are gaze end - start (the 3D view draws it from the eye); None with ``gaze``.
+    gaze_vector: np.ndarray | None
 
 
 def eye_lines(face: Face, closed_below: float = EyesConfig.closed_below) -> list[EyeLines]:
@@ -98,15 +102,16 @@ def eye_lines(face: Face, closed_below: float = EyesConfig.closed_below) -> list
         if not eye.valid or not np.isfinite(points).all():
             continue
         closed = bool(eye.openness < closed_below)
-        gaze = None
+        gaze, vector = None, None
         if not closed and np.isfinite(eye.pupil).all():
             yaw, pitch = np.radians(eye.yaw), np.radians(eye.pitch)
             # Model axes: x the subject's left, y up, z forward; yaw > 0 to the subject's right, pitch > 0 down.
             g = rotation @ np.array([-np.sin(yaw) * np.cos(pitch), -np.sin(pitch), np.cos(yaw) * np.cos(pitch)])
             width = float(np.linalg.norm(points[3] - points[0]))
+            vector = GAZE_LENGTH * width * np.array([g[0], -g[1], g[2]])  # crop y is up, image y down
             start = np.array(eye.pupil, np.float64)
-            gaze = (start, start + GAZE_LENGTH * width * np.array([g[0], -g[1]]))
-        out.append(EyeLines(points, closed, gaze))
+            gaze = (start, start + vector[:2])
+        out.append(EyeLines(points, closed, gaze, contour, vector))
     return out
 
 

@@ -290,7 +290,7 @@ class Playback:
     def _send(self, result: FrameResult) -> None:
         self._note_faces(result)
         self.last_result = result
-        arrays = display_arrays(result, self.analyzer.face_model.triangles,  # here, off the GUI thread
+        arrays = display_arrays(result, self.analyzer.face_model,  # here, off the GUI thread
                                 self.options.config.eyes.closed_below)
         self.listener.frame(ShownFrame(result, arrays, self._pulled.pop(result.index, time.monotonic())))
 

@@ -17,7 +17,7 @@ from OpenGL import GL
 
 from engine.render import Light
 from tracker_app import gl_shaders
-from engine.display_arrays import AXIS_FLOATS, MESH_FLOATS
+from engine.display_arrays import AXIS_FLOATS, GAZE_FLOATS, MESH_FLOATS
 from tracker_app.display_frame import DisplayFrame
 
 FLOAT = 4  # bytes
@@ -40,7 +40,7 @@ class GpuScene:
     """The GL objects of one context: ``programs``/``uniforms`` by name, ``texture`` with the
     frame, ``mesh_vao`` (every face's interleaved position + normal, one index buffer),
     ``points_vao`` (landmarks), ``axes_vao`` (pose arrows), ``eyes_vao`` (lid contours and gaze
-    arrows), ``empty_vao`` (the frame quad)."""
+    arrows), ``gaze_vao`` (the gaze arrows in 3D), ``empty_vao`` (the frame quad)."""
 
     def __init__(self) -> None:
         self.programs = {name: _program(*gl_shaders.program_sources(name)) for name in gl_shaders.PROGRAMS}
@@ -69,6 +69,7 @@ class GpuScene:
         self.points_vao, self._points_vbo = _small_vao([(0, 2)], 2)
         self.axes_vao, self._axes_vbo = _small_vao([(0, 2), (1, 3)], AXIS_FLOATS)
         self.eyes_vao, self._eyes_vbo = _small_vao([(0, 2), (1, 3)], AXIS_FLOATS)  # drawn like the axes
+        self.gaze_vao, self._gaze_vbo = _small_vao([(0, 3), (1, 3)], GAZE_FLOATS)  # the same program, in 3D
         GL.glBindVertexArray(0)
 
     def lod_counts(self) -> list[int]:
@@ -102,7 +103,7 @@ class GpuScene:
                 self._mesh_capacity = arrays.mesh.nbytes
             GL.glBufferSubData(GL.GL_ARRAY_BUFFER, 0, arrays.mesh.nbytes, arrays.mesh)
         for vbo, data in ((self._points_vbo, arrays.landmarks), (self._axes_vbo, arrays.axes),
-                          (self._eyes_vbo, arrays.eyes)):
+                          (self._eyes_vbo, arrays.eyes), (self._gaze_vbo, arrays.gaze)):
             if data.size:
                 GL.glBindBuffer(GL.GL_ARRAY_BUFFER, vbo)
                 GL.glBufferData(GL.GL_ARRAY_BUFFER, data.nbytes, data, GL.GL_STREAM_DRAW)
@@ -160,8 +161,10 @@ class GpuScene:
     def release(self) -> None:
         """Free every object (the context must be current)."""
         GL.glDeleteTextures([self.texture])
-        GL.glDeleteBuffers(5, [self._mesh_vbo, self._mesh_ebo, self._points_vbo, self._axes_vbo, self._eyes_vbo])
-        GL.glDeleteVertexArrays(5, [self.empty_vao, self.mesh_vao, self.points_vao, self.axes_vao, self.eyes_vao])
+        GL.glDeleteBuffers(6, [self._mesh_vbo, self._mesh_ebo, self._points_vbo, self._axes_vbo, self._eyes_vbo,
+                               self._gaze_vbo])
+        GL.glDeleteVertexArrays(6, [self.empty_vao, self.mesh_vao, self.points_vao, self.axes_vao, self.eyes_vao,
+                                    self.gaze_vao])
         for program in self.programs.values():
             GL.glDeleteProgram(program)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tracker_app.app_assets import shader_source
 
 # frame: the video as a full-viewport quad; mesh: the shaded dense mesh;
-# points: the landmarks; colored: the pose-axis arrows.
+# points: the landmarks; colored: the pose-axis arrows and eye lines (2D), and the 3D gaze arrows.
 PROGRAMS = ("frame", "mesh", "points", "colored")
 
 

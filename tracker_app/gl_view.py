@@ -1,4 +1,5 @@
-"""The OpenGL view: video frame, shaded dense mesh, landmarks, pose axes and eyes; or the mesh alone in 3D.
+"""The OpenGL view: video frame, shaded dense mesh, landmarks, pose axes and eyes; or the mesh alone in 3D
+(its lids closed by the measured eyes, as in the video, and the gaze arrows).
 
 A QOpenGLWidget drawing with PyOpenGL through GLSL 3.30 core shaders. It observes
 the ViewerModel: a new frame only stores a reference and schedules a repaint;
@@ -262,6 +263,12 @@ class GLView(QOpenGLWidget):
         diameter_px = height / self.camera.distance / np.tan(np.radians(self.camera.fov_y) / 2)
         lod = choose_lod(gpu.lod_counts(), diameter_px ** 2 * frame.n_faces)
         self._draw_mesh(frame, mvp, self.camera.rotation(), 1.0, self.model.overlay.wireframe, lod)
+        if self.model.overlay.show_eyes and frame.arrays.gaze.size:
+            # Depth-tested against the mesh (left on by _draw_mesh): the head hides the arrows behind it.
+            GL.glUseProgram(gpu.programs["colored"])
+            gpu.uniforms["colored"].set_matrix4("u_mvp", mvp)
+            GL.glBindVertexArray(gpu.gaze_vao)
+            GL.glDrawArrays(GL.GL_TRIANGLES, 0, len(frame.arrays.gaze))
 
     def _draw_mesh(self, frame: DisplayFrame, mvp: np.ndarray, normal_to_eye: np.ndarray, opacity: float,
                    wireframe: bool, lod: int) -> None:

@@ -9,6 +9,7 @@ import pytest
 from engine.config import EngineConfig
 from engine.eye_stats import EyeStats
 from engine.expressions import EYE_BLENDSHAPE_NAMES
+from engine.face_model import FaceModel
 from engine.overlay import EYE_CLOSED_COLOUR, EYE_OPEN_COLOUR, GAZE_COLOUR, eye_lines
 from tests.support.gui import close_window, make_window, qimage_rgb, wait_until
 from tests.test_eyes import obama_labels, source_frame
@@ -21,6 +22,7 @@ NO_OVERLAY = dict(show_mesh=False, show_landmarks=False, show_axes=False)
 OPEN_FRAME = 12  # obama.mp4: both eyes clearly open (labels), after the eyes' first calibration frames
 BLINK_FRAMES = 200  # obama_pingpong.mp4 played this far: 7 labelled blinks, and the 8th starts at 216
 COLOUR_TOLERANCE = 3  # the lines are drawn without blending: their pixels are the colour itself
+START_SLACK_PX = 8  # 3D view: the eye's surface may hide this much of a gaze arrow's start (the eye is ~30 px wide)
 
 
 def _rgb(bgr: tuple[int, int, int]) -> np.ndarray:
@@ -218,3 +220,87 @@ def test_live_panel_shows_the_streamed_eye_weights(window, obama, report_figure)
     report_figure(f"eyeBlinkRight/Left in the live panel: frame {OPEN_FRAME} (open) {open_r:.2f}/{open_l:.2f}, "
                   f"frame {closed_frame} (closed) {closed_r:.2f}/{closed_l:.2f}")
     assert max(open_r, open_l) < 0.3 and min(closed_r, closed_l) > 0.7
+
+
+def _grab_3d(window) -> tuple[np.ndarray, np.ndarray]:
+    """(grab with View > Eyes on, grab with it off) of the 3D view."""
+    action = window.commands[Act.EYES]
+    assert action.isChecked() and window.model.overlay.show_eyes
+    window.view.update()
+    on = qimage_rgb(window.view.grab_frame())
+    action.trigger()
+    assert not window.model.overlay.show_eyes
+    off = qimage_rgb(window.view.grab_frame())
+    action.trigger()  # back on, the default
+    return on, off
+
+
+def _projected(window, points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(n, 2) grab pixels of image-space points (n, 3) through the 3D view's camera."""
+    w, h = size
+    mvp = window.view.mvp_3d(window.model.frame, w, h)
+    clip = np.c_[points, np.ones(len(points))] @ mvp.T
+    ndc = clip[:, :3] / clip[:, 3:]
+    return np.c_[(ndc[:, 0] + 1) / 2 * w, (1 - ndc[:, 1]) / 2 * h]
+
+
+def test_3d_view_closes_the_lids_and_turns_the_gaze_arrows_with_the_camera(window, obama, weights_dir,
+                                                                           report_figure) -> None:
+    """The 3D View draws each open eye's gaze (gold) from the eye, where its camera projects the
+    arrow at every orbit; none on a closed-eye frame, none with View > Eyes off. The mesh it draws
+    has the lids of a closed eye closed (their shape: tests/test_display_eyes.py)."""
+    labels = obama_labels()
+    closed_frame = min(i for i, label in labels.items() if label == "closed" and i > OPEN_FRAME)
+    window.open_source(str(obama))
+    wait_until(lambda: window.model.frames_shown >= 2, "frames of obama.mp4")
+    window.controller.submit(CaptureWorker.pause)
+    wait_until(lambda: not window.model.playing, "pause")
+    _step_to(window, OPEN_FRAME)
+    window.model.set_view_3d(True)
+    view = window.view
+    figures, regions = [], []
+    try:
+        gaze = window.model.frame.arrays.gaze[:, :3]
+        starts = gaze.reshape(2, -1, 3)[:, :2].mean(axis=1)  # each eye's arrow starts at its first edge's middle
+        for yaw_px in (0, 150):  # the camera facing the mesh as the video does, then turned 60 degrees
+            view.camera.reset()
+            view.camera.orbit(yaw_px, 0)
+            on, off = _grab_3d(window)
+            gold = _pixels(on, GAZE_COLOUR)
+            assert np.array_equal(np.any(on != off, axis=2), gold), "View > Eyes switches the gold pixels only"
+            size = (on.shape[1], on.shape[0])
+            xy = _projected(window, gaze, size)
+            x1, y1 = np.floor(xy.min(axis=0)) - 2
+            x2, y2 = np.ceil(xy.max(axis=0)) + 2
+            ys, xs = np.nonzero(gold)
+            inside = (xs >= x1) & (xs <= x2) & (ys >= y1) & (ys <= y2)
+            assert len(xs) >= 40 and inside.all(), (len(xs), int((~inside).sum()))
+            # Each arrow leaves its eye: gold from its projected start on (the lid may hide the first pixels).
+            for start in _projected(window, starts, size):
+                assert np.hypot(xs - start[0], ys - start[1]).min() <= START_SLACK_PX, start
+            if regions:  # turned with the camera: away from where the front view drew it
+                fx1, fy1, fx2, fy2 = regions[0]
+                assert np.mean((xs >= fx1) & (xs <= fx2) & (ys >= fy1) & (ys <= fy2)) < 0.5
+            regions.append((x1, y1, x2, y2))
+            figures.append(f"camera yaw {view.camera.yaw:.0f}: {len(xs)} gold px")
+
+        _step_to(window, closed_frame)
+        frame = window.model.frame
+        face = frame.primary_face()
+        assert max(face.eyes.right.openness, face.eyes.left.openness) < window.engine_config.eyes.closed_below
+        # The mesh the view draws: each upper lid vertex down on the lower one facing it (the tracked
+        # mesh keeps them about 10 px apart).
+        keypoints = FaceModel.load(weights_dir / "face_model.npz").keypoints
+        upper, lower = keypoints[[37, 38, 43, 44]], keypoints[[41, 40, 47, 46]]
+        tracked, shown = face.vertices, window.view.face_vertices(frame, 0)
+        tracked_gap, shown_gap = tracked[lower, 1] - tracked[upper, 1], shown[lower, 1] - shown[upper, 1]
+        assert (tracked_gap > 5).all() and (np.abs(shown_gap) < 0.1 * tracked_gap).all(), (tracked_gap, shown_gap)
+        on, off = _grab_3d(window)
+        assert frame.arrays.gaze.size == 0 and not _pixels(on, GAZE_COLOUR).any() and np.array_equal(on, off)
+        report_figure(f"frame {OPEN_FRAME} (open): " + ", ".join(figures) + f"; frame {closed_frame} (closed): "
+                      f"lids {np.abs(shown_gap).max():.2f} px apart (tracked {tracked_gap.min():.1f}), "
+                      "no gold px; none with View > Eyes off")
+        assert not window.errors
+    finally:
+        view.camera.reset()
+        window.model.set_view_3d(False)
