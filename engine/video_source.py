@@ -30,7 +30,6 @@ by the camera, so dropped frames show up as gaps.
 """
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import os
 import re
@@ -46,6 +45,8 @@ import numpy as np
 
 from engine.config import InputConfig
 from engine.errors import TrackerError, one_line
+from engine.file_capture import open_file_capture
+from engine.frame_counter import FrameCounter
 from engine.frames import FramePacket
 from engine.image_input import ImageError, read_image, to_bgr_uint8
 
@@ -176,20 +177,6 @@ def open_source(spec: str | int | os.PathLike[str], *,
     return VideoFileSource(path, decoder_threads=decoder_threads)
 
 
-def _open_file_capture(path: Path, decoder_threads: int | None = None) -> Any:
-    """An OpenCV capture of a local file, without FFmpeg's 30 s read timeout: that timeout is
-    for network streams, and on a loaded machine a starved reader thread hit it mid-file, so
-    the file seemed to end early (a short frame count, a seek that never landed)."""
-    import cv2
-
-    params = [cv2.CAP_PROP_READ_TIMEOUT_MSEC, 0]  # 0: no timeout
-    if decoder_threads is not None:
-        params += [cv2.CAP_PROP_N_THREADS, decoder_threads]
-    # CAP_ANY, not CAP_FFMPEG: naming the backend makes OpenCV print a [ WARN ] line for a
-    # file FFmpeg cannot open; the caller reports that in one line itself.
-    return cv2.VideoCapture(str(path), cv2.CAP_ANY, params)
-
-
 def _fps_or_fallback(value: float) -> float:
     return float(value) if value and np.isfinite(value) and 0.5 <= value <= 1000 else FALLBACK_FPS
 
@@ -209,8 +196,6 @@ class SeekError(SourceError):
 SHORT_HOP = 12
 # How far before the target a retried seek aims when OpenCV landed after it.
 SEEK_BACKOFF = (8, 64, 512)
-# Two frame timestamps closer than this (ms) are the same frame.
-TIME_TOL_MS = 0.5
 
 
 class FrameBuffers:
@@ -285,13 +270,12 @@ class VideoFileSource(VideoSource):
 
     @property
     def frame_count(self) -> int | None:
-        with self._lock:
-            return self._true_count if self._true_count is not None else self.header_frame_count
+        count = self._counter.count
+        return count if count is not None else self.header_frame_count
 
     @property
     def frame_count_exact(self) -> bool:
-        with self._lock:
-            return self._true_count is not None
+        return self._counter.count is not None
 
     def __init__(self, path: str | os.PathLike[str], decoder_threads: int | None = None) -> None:
         super().__init__()
@@ -304,7 +288,7 @@ class VideoFileSource(VideoSource):
             raise SourceError(f"{self.path}: no such video file")
         if self.path.stat().st_size == 0:
             raise SourceError(f"{self.path}: file is empty")
-        self._cap: Any = _open_file_capture(self.path, decoder_threads)  # None once released
+        self._cap: Any = open_file_capture(self.path, decoder_threads)  # None once released
         if not self._cap.isOpened():
             self._cap.release()
             raise SourceError(f"{self.path}: not a readable video (unknown format, or a truncated file "
@@ -312,20 +296,10 @@ class VideoFileSource(VideoSource):
         self.fps = _fps_or_fallback(self._cap.get(cv2.CAP_PROP_FPS))
         count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.header_frame_count = int(count) if count and count > 0 and np.isfinite(count) else None
-        self._true_count: int | None = None  # known once counted or read to the end
+        # The true count and the frame timestamps seek checks against, found by reading.
+        self._counter = FrameCounter(self.path)
         self._pos = 0  # index of the frame the capture decodes next
         self._buffers = FrameBuffers()
-        self._lock = threading.Condition()
-        # Frame timestamps (ms) in decoding order, the truth seek checks against: from the
-        # background count, and from reading sequentially from frame 0 (until the first seek).
-        self._times: list[float] = []
-        self._read_times: list[float] = []
-        self._times_usable = True  # False when they do not identify frames (missing, not increasing)
-        self._counter: threading.Thread | None = None
-        self._counter_done = False
-        self._counter_stop = False
-        self._count_generation = 0  # bumped when a seek takes the count over from the background
-        self._on_count_done: Any = None
         self._last_stamp: float | None = None  # seconds, of the frame decoded last
         self._ended_early = False  # read to the end short of the header's count
         # Decode the first frame now: a file that opens but cannot decode fails here, and
@@ -347,8 +321,8 @@ class VideoFileSource(VideoSource):
         if not ok or frame is None:
             return None
         self._buffers.keep(frame)
-        if self._pos == len(self._read_times):
-            self._note_time(self._read_times, float(self._cap.get(cv2.CAP_PROP_POS_MSEC)))
+        if self._counter.wants_read_time(self._pos):
+            self._counter.note_read_time(float(self._cap.get(cv2.CAP_PROP_POS_MSEC)))
         self._pos += 1
         return to_bgr_uint8(frame)
 
@@ -367,17 +341,6 @@ class VideoFileSource(VideoSource):
         self._last_stamp = stamp
         return stamp
 
-    def _note_time(self, times: list[float], ms: float) -> None:
-        with self._lock:
-            if not np.isfinite(ms) or (times and ms <= times[-1] + TIME_TOL_MS):
-                self._times_usable = False
-            times.append(ms)
-            self._lock.notify_all()
-
-    def _known_times(self) -> list[float]:
-        """The longer of the two timestamp prefixes (call with the lock held)."""
-        return self._times if len(self._times) >= len(self._read_times) else self._read_times
-
     def __iter__(self) -> Iterator[FramePacket]:
         while not self._closed:
             packet, self._pending = self._pending, None
@@ -392,8 +355,7 @@ class VideoFileSource(VideoSource):
                     self.error = f"{self.path}: decoding stopped after {index} frames ({one_line(e)})"
                     break
                 if frame is None:
-                    with self._lock:
-                        self._true_count = index
+                    self._counter.found_end(index)
                     break
                 packet = FramePacket(index=index, timestamp=self._stamp(index), image=frame,
                                      decode_ms=(time.perf_counter() - t) * 1000)
@@ -401,7 +363,7 @@ class VideoFileSource(VideoSource):
             yield packet
         if self._closed:
             return
-        n = self._true_count
+        n = self._counter.count
         if self.header_frame_count and n is not None and n < self.header_frame_count:
             self._ended_early = True
             self.warning = (f"{self.path}: {n} frames read, the header announces "
@@ -410,77 +372,18 @@ class VideoFileSource(VideoSource):
 
     def ending(self) -> SourceEnding:
         return SourceEnding(frames_announced=self.header_frame_count, ended_early=self._ended_early,
-                            frame_count=self._true_count)
+                            frame_count=self._counter.count)
 
     # -- counting --------------------------------------------------------------------------
 
-    def start_counting(self, on_done: Any = None) -> None:
+    def start_counting(self, on_done: Callable[[int], None] | None = None) -> None:
         """Count the frames in a background thread; ``on_done(frame_count)`` is called from it.
 
         Its own capture, ``grab()`` only (no colour conversion), one decoder thread, nice 19.
         Also records each frame's timestamp, which ``seek`` checks its landings against.
         """
-        self._start_counter(on_done)
-
-    def _start_counter(self, on_done: Any = None) -> None:
-        if self._counter is not None or self._closed:
-            return
-        self._on_count_done = on_done
-        self._counter = threading.Thread(target=self._background_count, args=(self._count_generation,),
-                                         daemon=True, name=f"frame count ({self.path.name})")
-        self._counter.start()
-
-    def _background_count(self, generation: int) -> None:
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: this thread only
-        except (AttributeError, OSError):
-            pass
-        self._count(generation)
-
-    def _count(self, generation: int) -> None:
-        """Grab every frame with a capture of its own, noting timestamps; ends by setting
-        ``frame_count``, unless a newer count (``generation``) or close() took over."""
-        import cv2
-
-        n = 0
-        cap = None
-        try:
-            cap = _open_file_capture(self.path, decoder_threads=1)
-            while cap.grab():
-                with self._lock:
-                    if self._counter_stop or generation != self._count_generation:
-                        break
-                    self._note_time(self._times, float(cap.get(cv2.CAP_PROP_POS_MSEC)))
-                n += 1
-        except Exception:  # a decoder error ends the count where sequential reading would stop
-            pass
-        finally:
-            if cap is not None:
-                cap.release()
-            with self._lock:
-                current = not self._counter_stop and generation == self._count_generation
-                if current:
-                    if self._true_count is None:
-                        self._true_count = n
-                    self._counter_done = True
-                self._lock.notify_all()
-        if current and self._on_count_done is not None:
-            self._on_count_done(self._true_count)
-
-    def _wait_for_count(self, index: int) -> None:
-        """Until frame ``index``'s timestamp is known or the count ended.
-
-        The seeking thread counts by itself instead of waiting for the background count:
-        that one runs at the lowest priority, and on a loaded machine it can be starved for
-        minutes (a seek then seemed to hang). The background count is abandoned."""
-        with self._lock:
-            n = self._true_count
-            if len(self._known_times()) > index or (n is not None and index >= n) or self._counter_done:
-                return
-            self._count_generation += 1
-            generation = self._count_generation
-            self._times = []
-        self._count(generation)
+        if not self._closed:
+            self._counter.start(on_done)
 
     # -- seeking ---------------------------------------------------------------------------
 
@@ -494,10 +397,7 @@ class VideoFileSource(VideoSource):
         t = time.perf_counter()
         if self._pending is not None and self._pending.index == k:
             return
-        self._wait_for_count(k)
-        with self._lock:
-            n = self._true_count
-            usable = self._times_usable and len(self._known_times()) > k
+        n, usable = self._counter.wait_for(k)
         if n is not None and k >= n:
             raise self._past_end(k, n)
         self._pending = None
@@ -508,8 +408,8 @@ class VideoFileSource(VideoSource):
             if not (usable and self._seek_checked(k)):
                 self._reopen()  # no usable timestamps: decode forward from the start
                 if not self._grab_through(k):
-                    with self._lock:
-                        self._true_count = n = self._pos
+                    n = self._pos
+                    self._counter.found_end(n)
                     raise self._past_end(k, n)
         ok, frame = self._cap.retrieve()
         if not ok or frame is None:
@@ -530,18 +430,11 @@ class VideoFileSource(VideoSource):
             self._pos += 1
         return True
 
-    def _index_at(self, ms: float) -> int | None:
-        """Which frame has timestamp ``ms`` (from the count's timestamps), or None."""
-        with self._lock:
-            times = self._known_times()
-            i = bisect.bisect_left(times, ms - TIME_TOL_MS)
-            return i if i < len(times) and abs(times[i] - ms) <= TIME_TOL_MS else None
-
     def _landed(self) -> int | None:
         """The frame the capture grabbed last, identified by its timestamp."""
         import cv2
 
-        return self._index_at(float(self._cap.get(cv2.CAP_PROP_POS_MSEC)))
+        return self._counter.index_at(float(self._cap.get(cv2.CAP_PROP_POS_MSEC)))
 
     def _seek_checked(self, k: int) -> bool:
         """OpenCV seek with its landing checked; True with frame ``k`` grabbed."""
@@ -559,7 +452,7 @@ class VideoFileSource(VideoSource):
 
     def _reopen(self) -> None:
         self._release_capture()
-        self._cap = _open_file_capture(self.path, self.decoder_threads)
+        self._cap = open_file_capture(self.path, self.decoder_threads)
         self._pos = 0
         if not self._cap.isOpened():
             self._cap = None
@@ -572,11 +465,7 @@ class VideoFileSource(VideoSource):
 
     def close(self) -> None:
         if not self._closed:
-            with self._lock:
-                self._counter_stop = True
-                self._lock.notify_all()
-            if self._counter is not None and threading.current_thread() is not self._counter:
-                self._counter.join(timeout=2.0)
+            self._counter.stop()
             self._release_capture()
             self._buffers.clear()
         super().close()

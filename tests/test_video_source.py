@@ -211,7 +211,7 @@ def test_seek_corrects_an_inexact_landing(media_dir, offset) -> None:
 def test_seek_without_usable_timestamps_decodes_from_the_start(media_dir) -> None:
     frames = _sequential(media_dir / "obama.mp4")
     with VideoFileSource(media_dir / "obama.mp4") as source:
-        source._times_usable = False  # as for a file whose frames carry no timestamps
+        source._counter.times_usable = False  # as for a file whose frames carry no timestamps
         for k in (30, 10, 54):
             source.seek(k)
             assert np.array_equal(next(iter(source)).image, frames[k])
