@@ -97,12 +97,13 @@ class FrameCounter:
             self.join(timeout=2.0)
 
     def wait_for(self, index: int) -> tuple[int | None, bool]:
-        """Until frame ``index``'s timestamp is known or the count ended; then the count (None:
-        not known) and whether frame ``index`` can be identified by its timestamp.
+        """Make sure frame ``index``'s timestamp is known or a count ended; then return the
+        count (None: not known) and whether frame ``index`` can be identified by its timestamp.
 
-        The calling thread counts by itself instead of waiting for the background count: that
-        one runs at the lowest priority, and on a loaded machine it can be starved for minutes
-        (a seek then seemed to hang). The background count is abandoned."""
+        When neither is so yet, the calling thread counts the file by itself instead of waiting
+        for the background count: that one runs at the lowest priority, and on a loaded machine
+        it can be starved for minutes (a seek then seemed to hang). The background count is
+        abandoned."""
         with self._lock:
             n = self._count
             if not (len(self._known_times()) > index or (n is not None and index >= n) or self._done):

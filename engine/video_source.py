@@ -23,10 +23,11 @@ Files yield every frame, counted by reading (container headers can lie: the
 shared obama.mp4 claims 158 frames and holds 55). ``VideoFileSource`` also has
 ``seek(index)`` (exact, checked against frame timestamps; ``SeekError`` past the
 end), ``frame_count`` (the true count once known) and ``start_counting()`` (finds
-it in the background, cheaply). Cameras use a latest-frame
-policy: a reader thread keeps only the newest frame, so a slow consumer gets the
-newest frame and never a growing backlog; the packet index counts frames grabbed
-by the camera, so dropped frames show up as gaps.
+it in the background, cheaply); the count and the frame timestamps are kept in
+``engine.frame_counter``, the capture and its exact positioning in ``engine.file_capture``.
+Cameras use a latest-frame policy: a reader thread keeps only the newest frame, so a slow
+consumer gets the newest frame and never a growing backlog; the packet index counts frames
+grabbed by the camera, so dropped frames show up as gaps.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ import numpy as np
 
 from engine.config import InputConfig
 from engine.errors import TrackerError, one_line
-from engine.file_capture import open_file_capture
+from engine.file_capture import FileCapture
 from engine.frame_counter import FrameCounter
 from engine.frames import FramePacket
 from engine.image_input import ImageError, read_image, to_bgr_uint8
@@ -192,12 +193,6 @@ class SeekError(SourceError):
         self.frame_count = frame_count
 
 
-# Seeks this few frames ahead of the current position decode forward instead of seeking.
-SHORT_HOP = 12
-# How far before the target a retried seek aims when OpenCV landed after it.
-SEEK_BACKOFF = (8, 64, 512)
-
-
 class FrameBuffers:
     """Decoded-frame buffers, used again once nothing but this pool refers to them.
 
@@ -244,26 +239,25 @@ class VideoFileSource(VideoSource):
 
     Frame count: ``header_frame_count`` is what the container says (may be wrong);
     ``frame_count`` is that claim until the true count is known (then
-    ``frame_count_exact``): when iteration
-    reached the end, when ``start_counting`` (a background pass with its own
-    capture, ``grab()`` only, one decoder thread, lowest CPU priority) finished, or
-    when a seek ran past the end.
+    ``frame_count_exact``): when iteration reached the end, when ``start_counting``
+    (a background pass with its own capture, ``grab()`` only, one decoder thread,
+    lowest CPU priority) finished, or when a seek ran past the end. The count and
+    each frame's timestamp are kept by an ``engine.frame_counter.FrameCounter``.
 
     ``seek(k)``: the next packet the iterator yields is frame ``k`` (index ``k``,
     its own timestamp), exactly the ``k``-th frame sequential decoding gives.
-    OpenCV's ``CAP_PROP_POS_FRAMES`` seek converts the frame number to a time and
-    can land on another frame (variable frame rate, odd timestamps, some codecs),
-    so every landing is checked: the timestamp (``CAP_PROP_POS_MSEC``) of the frame
-    it decoded must be the timestamp the background count saw for frame ``k``
-    (the count is started if needed and seek waits for it to pass ``k``). Landing
-    early: decode forward to ``k``; landing late: seek again further back; a file
-    without usable timestamps: reopen and decode forward from frame 0 (slow but
-    exact). Cost: a keyframe seek plus decoding up to ``k`` from that keyframe
-    (tens to a few hundred ms), or just decoding forward for a target up to
-    ``SHORT_HOP`` frames ahead. ``k`` past the end raises ``SeekError`` (one line,
-    with ``frame_count``); callers that want clamping seek to ``frame_count - 1``.
-    Seeking after the iterator ended works (the file is reopened); call
-    ``iter(source)`` again to read on.
+    OpenCV's ``CAP_PROP_POS_FRAMES`` seek can land on another frame, so every
+    landing is identified by its timestamp, which must be the one a count saw for
+    frame ``k`` (when the timestamps known do not reach ``k``, seek counts the file
+    in its own thread rather than wait for the background count). Landing early: decode forward to ``k``; landing
+    late: seek again further back; a file without usable timestamps: reopen and
+    decode forward from frame 0 (slow but exact); the mechanics are
+    ``engine.file_capture.FileCapture``'s. Cost: a keyframe seek plus decoding up
+    to ``k`` from that keyframe (tens to a few hundred ms), or just decoding forward
+    for a target up to ``file_capture.SHORT_HOP`` frames ahead. ``k`` past the end
+    raises ``SeekError`` (one line, with ``frame_count``); callers that want clamping
+    seek to ``frame_count - 1``. Seeking after the iterator ended works (the file is
+    reopened); call ``iter(source)`` again to read on.
     """
 
     seekable = True
@@ -288,17 +282,16 @@ class VideoFileSource(VideoSource):
             raise SourceError(f"{self.path}: no such video file")
         if self.path.stat().st_size == 0:
             raise SourceError(f"{self.path}: file is empty")
-        self._cap: Any = open_file_capture(self.path, decoder_threads)  # None once released
-        if not self._cap.isOpened():
-            self._cap.release()
+        self._capture = FileCapture(self.path, decoder_threads)
+        if not self._capture.is_opened:
+            self._capture.release()
             raise SourceError(f"{self.path}: not a readable video (unknown format, or a truncated file "
                               "whose index is missing)")
-        self.fps = _fps_or_fallback(self._cap.get(cv2.CAP_PROP_FPS))
-        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.fps = _fps_or_fallback(self._capture.cap.get(cv2.CAP_PROP_FPS))
+        count = self._capture.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.header_frame_count = int(count) if count and count > 0 and np.isfinite(count) else None
         # The true count and the frame timestamps seek checks against, found by reading.
         self._counter = FrameCounter(self.path)
-        self._pos = 0  # index of the frame the capture decodes next
         self._buffers = FrameBuffers()
         self._last_stamp: float | None = None  # seconds, of the frame decoded last
         self._ended_early = False  # read to the end short of the header's count
@@ -306,7 +299,7 @@ class VideoFileSource(VideoSource):
         # frame_size is the real decoded size (not a header field).
         first = self._read_one()
         if first is None:
-            self._cap.release()
+            self._capture.release()
             raise SourceError(f"{self.path}: no frame could be decoded (damaged or unsupported video)")
         self._pending: FramePacket | None = FramePacket(index=0, timestamp=self._stamp(0), image=first,
                                                         decode_ms=0.0)
@@ -314,25 +307,20 @@ class VideoFileSource(VideoSource):
         self.frame_size = (w, h)
 
     def _read_one(self) -> np.ndarray | None:
-        import cv2
-
-        buffer = self._buffers.free()
-        ok, frame = self._cap.read(buffer) if buffer is not None else self._cap.read()
-        if not ok or frame is None:
+        index = self._capture.pos
+        frame = self._capture.read(self._buffers.free())
+        if frame is None:
             return None
         self._buffers.keep(frame)
-        if self._counter.wants_read_time(self._pos):
-            self._counter.note_read_time(float(self._cap.get(cv2.CAP_PROP_POS_MSEC)))
-        self._pos += 1
+        if self._counter.wants_read_time(index):
+            self._counter.note_read_time(self._capture.ms())
         return to_bgr_uint8(frame)
 
     def _stamp(self, index: int) -> float:
         """Seconds: the decoder's timestamp of the frame it decoded last, when usable (finite,
         not negative, after the previous frame's); else the previous one plus a frame at the
         average rate (``index / fps`` with no previous one)."""
-        import cv2
-
-        ms = float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
+        ms = self._capture.ms()
         previous = self._last_stamp
         if np.isfinite(ms) and ms >= 0 and (previous is None or ms / 1000 > previous):
             stamp = ms / 1000
@@ -345,9 +333,9 @@ class VideoFileSource(VideoSource):
         while not self._closed:
             packet, self._pending = self._pending, None
             if packet is None:
-                if self._cap is None:  # the end was reached before (files are read once)
+                if self._capture.released:  # the end was reached before (files are read once)
                     return
-                index = self._pos
+                index = self._capture.pos
                 t = time.perf_counter()
                 try:
                     frame = self._read_one()
@@ -368,7 +356,7 @@ class VideoFileSource(VideoSource):
             self._ended_early = True
             self.warning = (f"{self.path}: {n} frames read, the header announces "
                             f"{self.header_frame_count} (wrong header, or a file cut short)")
-        self._release_capture()  # a seek reopens it
+        self._capture.release()  # a seek reopens it
 
     def ending(self) -> SourceEnding:
         return SourceEnding(frames_announced=self.header_frame_count, ended_early=self._ended_early,
@@ -401,18 +389,19 @@ class VideoFileSource(VideoSource):
         if n is not None and k >= n:
             raise self._past_end(k, n)
         self._pending = None
-        if self._cap is None:
+        capture = self._capture
+        if capture.released:
             self._reopen()
         # Leave frame k grabbed (decoded, not converted), by the cheapest exact way.
-        if not (self._pos <= k < self._pos + SHORT_HOP and self._grab_through(k)):
-            if not (usable and self._seek_checked(k)):
+        if not capture.hop_to(k):
+            if not (usable and capture.seek_checked(k, self._counter.index_at)):
                 self._reopen()  # no usable timestamps: decode forward from the start
-                if not self._grab_through(k):
-                    n = self._pos
+                if not capture.grab_through(k):
+                    n = capture.pos
                     self._counter.found_end(n)
                     raise self._past_end(k, n)
-        ok, frame = self._cap.retrieve()
-        if not ok or frame is None:
+        frame = capture.retrieve()
+        if frame is None:
             raise SourceError(f"{self.path}: frame {k} cannot be decoded after a seek")
         self.error = None
         self._last_stamp = None  # a new start: the landing frame's own timestamp
@@ -422,51 +411,14 @@ class VideoFileSource(VideoSource):
     def _past_end(self, k: int, n: int) -> SeekError:
         return SeekError(f"{self.path}: cannot seek to frame {k}: the video has {n} frames (0 to {n - 1})", n)
 
-    def _grab_through(self, k: int) -> bool:
-        """Decode forward (no colour conversion) until the frame last grabbed is ``k``."""
-        while self._pos <= k:
-            if not self._cap.grab():
-                return False
-            self._pos += 1
-        return True
-
-    def _landed(self) -> int | None:
-        """The frame the capture grabbed last, identified by its timestamp."""
-        import cv2
-
-        return self._counter.index_at(float(self._cap.get(cv2.CAP_PROP_POS_MSEC)))
-
-    def _seek_checked(self, k: int) -> bool:
-        """OpenCV seek with its landing checked; True with frame ``k`` grabbed."""
-        import cv2
-
-        for back in (0,) + SEEK_BACKOFF:
-            if k - back < 0:
-                break
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, k - back)
-            landed = self._landed() if self._cap.grab() else None
-            if landed is not None and landed <= k:  # early is fine: decode forward
-                self._pos = landed + 1
-                return self._grab_through(k) and self._landed() == k
-        return False
-
     def _reopen(self) -> None:
-        self._release_capture()
-        self._cap = open_file_capture(self.path, self.decoder_threads)
-        self._pos = 0
-        if not self._cap.isOpened():
-            self._cap = None
+        if not self._capture.reopen():
             raise SourceError(f"{self.path}: cannot be reopened")
-
-    def _release_capture(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
 
     def close(self) -> None:
         if not self._closed:
             self._counter.stop()
-            self._release_capture()
+            self._capture.release()
             self._buffers.clear()
         super().close()
 
