@@ -23,14 +23,14 @@ Files yield every frame, counted by reading (container headers can lie: the
 shared obama.mp4 claims 158 frames and holds 55). ``VideoFileSource`` also has
 ``seek(index)`` (exact, checked against frame timestamps; ``SeekError`` past the
 end), ``frame_count`` (the true count once known) and ``start_counting()`` (finds
-it in the background, cheaply). Cameras use a latest-frame
-policy: a reader thread keeps only the newest frame, so a slow consumer gets the
-newest frame and never a growing backlog; the packet index counts frames grabbed
-by the camera, so dropped frames show up as gaps.
+it in the background, cheaply); the count and the frame timestamps are kept in
+``engine.frame_counter``, the capture and its exact positioning in ``engine.file_capture``.
+Cameras use a latest-frame policy: a reader thread keeps only the newest frame, so a slow
+consumer gets the newest frame and never a growing backlog; the packet index counts frames
+grabbed by the camera, so dropped frames show up as gaps.
 """
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import os
 import re
@@ -46,6 +46,8 @@ import numpy as np
 
 from engine.config import InputConfig
 from engine.errors import TrackerError, one_line
+from engine.file_capture import FileCapture
+from engine.frame_counter import FrameCounter
 from engine.frames import FramePacket
 from engine.image_input import ImageError, read_image, to_bgr_uint8
 
@@ -176,20 +178,6 @@ def open_source(spec: str | int | os.PathLike[str], *,
     return VideoFileSource(path, decoder_threads=decoder_threads)
 
 
-def _open_file_capture(path: Path, decoder_threads: int | None = None) -> Any:
-    """An OpenCV capture of a local file, without FFmpeg's 30 s read timeout: that timeout is
-    for network streams, and on a loaded machine a starved reader thread hit it mid-file, so
-    the file seemed to end early (a short frame count, a seek that never landed)."""
-    import cv2
-
-    params = [cv2.CAP_PROP_READ_TIMEOUT_MSEC, 0]  # 0: no timeout
-    if decoder_threads is not None:
-        params += [cv2.CAP_PROP_N_THREADS, decoder_threads]
-    # CAP_ANY, not CAP_FFMPEG: naming the backend makes OpenCV print a [ WARN ] line for a
-    # file FFmpeg cannot open; the caller reports that in one line itself.
-    return cv2.VideoCapture(str(path), cv2.CAP_ANY, params)
-
-
 def _fps_or_fallback(value: float) -> float:
     return float(value) if value and np.isfinite(value) and 0.5 <= value <= 1000 else FALLBACK_FPS
 
@@ -203,14 +191,6 @@ class SeekError(SourceError):
     def __init__(self, message: str, frame_count: int) -> None:
         super().__init__(message)
         self.frame_count = frame_count
-
-
-# Seeks this few frames ahead of the current position decode forward instead of seeking.
-SHORT_HOP = 12
-# How far before the target a retried seek aims when OpenCV landed after it.
-SEEK_BACKOFF = (8, 64, 512)
-# Two frame timestamps closer than this (ms) are the same frame.
-TIME_TOL_MS = 0.5
 
 
 class FrameBuffers:
@@ -259,39 +239,37 @@ class VideoFileSource(VideoSource):
 
     Frame count: ``header_frame_count`` is what the container says (may be wrong);
     ``frame_count`` is that claim until the true count is known (then
-    ``frame_count_exact``): when iteration
-    reached the end, when ``start_counting`` (a background pass with its own
-    capture, ``grab()`` only, one decoder thread, lowest CPU priority) finished, or
-    when a seek ran past the end.
+    ``frame_count_exact``): when iteration reached the end, when ``start_counting``
+    (a background pass with its own capture, ``grab()`` only, one decoder thread,
+    lowest CPU priority) finished, or when a seek ran past the end. The count and
+    each frame's timestamp are kept by an ``engine.frame_counter.FrameCounter``.
 
     ``seek(k)``: the next packet the iterator yields is frame ``k`` (index ``k``,
     its own timestamp), exactly the ``k``-th frame sequential decoding gives.
-    OpenCV's ``CAP_PROP_POS_FRAMES`` seek converts the frame number to a time and
-    can land on another frame (variable frame rate, odd timestamps, some codecs),
-    so every landing is checked: the timestamp (``CAP_PROP_POS_MSEC``) of the frame
-    it decoded must be the timestamp the background count saw for frame ``k``
-    (the count is started if needed and seek waits for it to pass ``k``). Landing
-    early: decode forward to ``k``; landing late: seek again further back; a file
-    without usable timestamps: reopen and decode forward from frame 0 (slow but
-    exact). Cost: a keyframe seek plus decoding up to ``k`` from that keyframe
-    (tens to a few hundred ms), or just decoding forward for a target up to
-    ``SHORT_HOP`` frames ahead. ``k`` past the end raises ``SeekError`` (one line,
-    with ``frame_count``); callers that want clamping seek to ``frame_count - 1``.
-    Seeking after the iterator ended works (the file is reopened); call
-    ``iter(source)`` again to read on.
+    OpenCV's ``CAP_PROP_POS_FRAMES`` seek can land on another frame, so every
+    landing is identified by its timestamp, which must be the one a count saw for
+    frame ``k`` (when the timestamps known do not reach ``k``, seek counts the file
+    in its own thread rather than wait for the background count). Landing early: decode forward to ``k``; landing
+    late: seek again further back; a file without usable timestamps: reopen and
+    decode forward from frame 0 (slow but exact); the mechanics are
+    ``engine.file_capture.FileCapture``'s. Cost: a keyframe seek plus decoding up
+    to ``k`` from that keyframe (tens to a few hundred ms), or just decoding forward
+    for a target up to ``file_capture.SHORT_HOP`` frames ahead. ``k`` past the end
+    raises ``SeekError`` (one line, with ``frame_count``); callers that want clamping
+    seek to ``frame_count - 1``. Seeking after the iterator ended works (the file is
+    reopened); call ``iter(source)`` again to read on.
     """
 
     seekable = True
 
     @property
     def frame_count(self) -> int | None:
-        with self._lock:
-            return self._true_count if self._true_count is not None else self.header_frame_count
+        count = self._counter.count
+        return count if count is not None else self.header_frame_count
 
     @property
     def frame_count_exact(self) -> bool:
-        with self._lock:
-            return self._true_count is not None
+        return self._counter.count is not None
 
     def __init__(self, path: str | os.PathLike[str], decoder_threads: int | None = None) -> None:
         super().__init__()
@@ -304,35 +282,24 @@ class VideoFileSource(VideoSource):
             raise SourceError(f"{self.path}: no such video file")
         if self.path.stat().st_size == 0:
             raise SourceError(f"{self.path}: file is empty")
-        self._cap: Any = _open_file_capture(self.path, decoder_threads)  # None once released
-        if not self._cap.isOpened():
-            self._cap.release()
+        self._capture = FileCapture(self.path, decoder_threads)
+        if not self._capture.is_opened:
+            self._capture.release()
             raise SourceError(f"{self.path}: not a readable video (unknown format, or a truncated file "
                               "whose index is missing)")
-        self.fps = _fps_or_fallback(self._cap.get(cv2.CAP_PROP_FPS))
-        count = self._cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.fps = _fps_or_fallback(self._capture.cap.get(cv2.CAP_PROP_FPS))
+        count = self._capture.cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.header_frame_count = int(count) if count and count > 0 and np.isfinite(count) else None
-        self._true_count: int | None = None  # known once counted or read to the end
-        self._pos = 0  # index of the frame the capture decodes next
+        # The true count and the frame timestamps seek checks against, found by reading.
+        self._counter = FrameCounter(self.path)
         self._buffers = FrameBuffers()
-        self._lock = threading.Condition()
-        # Frame timestamps (ms) in decoding order, the truth seek checks against: from the
-        # background count, and from reading sequentially from frame 0 (until the first seek).
-        self._times: list[float] = []
-        self._read_times: list[float] = []
-        self._times_usable = True  # False when they do not identify frames (missing, not increasing)
-        self._counter: threading.Thread | None = None
-        self._counter_done = False
-        self._counter_stop = False
-        self._count_generation = 0  # bumped when a seek takes the count over from the background
-        self._on_count_done: Any = None
         self._last_stamp: float | None = None  # seconds, of the frame decoded last
         self._ended_early = False  # read to the end short of the header's count
         # Decode the first frame now: a file that opens but cannot decode fails here, and
         # frame_size is the real decoded size (not a header field).
         first = self._read_one()
         if first is None:
-            self._cap.release()
+            self._capture.release()
             raise SourceError(f"{self.path}: no frame could be decoded (damaged or unsupported video)")
         self._pending: FramePacket | None = FramePacket(index=0, timestamp=self._stamp(0), image=first,
                                                         decode_ms=0.0)
@@ -340,25 +307,20 @@ class VideoFileSource(VideoSource):
         self.frame_size = (w, h)
 
     def _read_one(self) -> np.ndarray | None:
-        import cv2
-
-        buffer = self._buffers.free()
-        ok, frame = self._cap.read(buffer) if buffer is not None else self._cap.read()
-        if not ok or frame is None:
+        index = self._capture.pos
+        frame = self._capture.read(self._buffers.free())
+        if frame is None:
             return None
         self._buffers.keep(frame)
-        if self._pos == len(self._read_times):
-            self._note_time(self._read_times, float(self._cap.get(cv2.CAP_PROP_POS_MSEC)))
-        self._pos += 1
+        if self._counter.wants_read_time(index):
+            self._counter.note_read_time(self._capture.ms())
         return to_bgr_uint8(frame)
 
     def _stamp(self, index: int) -> float:
         """Seconds: the decoder's timestamp of the frame it decoded last, when usable (finite,
         not negative, after the previous frame's); else the previous one plus a frame at the
         average rate (``index / fps`` with no previous one)."""
-        import cv2
-
-        ms = float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
+        ms = self._capture.ms()
         previous = self._last_stamp
         if np.isfinite(ms) and ms >= 0 and (previous is None or ms / 1000 > previous):
             stamp = ms / 1000
@@ -367,24 +329,13 @@ class VideoFileSource(VideoSource):
         self._last_stamp = stamp
         return stamp
 
-    def _note_time(self, times: list[float], ms: float) -> None:
-        with self._lock:
-            if not np.isfinite(ms) or (times and ms <= times[-1] + TIME_TOL_MS):
-                self._times_usable = False
-            times.append(ms)
-            self._lock.notify_all()
-
-    def _known_times(self) -> list[float]:
-        """The longer of the two timestamp prefixes (call with the lock held)."""
-        return self._times if len(self._times) >= len(self._read_times) else self._read_times
-
     def __iter__(self) -> Iterator[FramePacket]:
         while not self._closed:
             packet, self._pending = self._pending, None
             if packet is None:
-                if self._cap is None:  # the end was reached before (files are read once)
+                if self._capture.released:  # the end was reached before (files are read once)
                     return
-                index = self._pos
+                index = self._capture.pos
                 t = time.perf_counter()
                 try:
                     frame = self._read_one()
@@ -392,8 +343,7 @@ class VideoFileSource(VideoSource):
                     self.error = f"{self.path}: decoding stopped after {index} frames ({one_line(e)})"
                     break
                 if frame is None:
-                    with self._lock:
-                        self._true_count = index
+                    self._counter.found_end(index)
                     break
                 packet = FramePacket(index=index, timestamp=self._stamp(index), image=frame,
                                      decode_ms=(time.perf_counter() - t) * 1000)
@@ -401,86 +351,27 @@ class VideoFileSource(VideoSource):
             yield packet
         if self._closed:
             return
-        n = self._true_count
+        n = self._counter.count
         if self.header_frame_count and n is not None and n < self.header_frame_count:
             self._ended_early = True
             self.warning = (f"{self.path}: {n} frames read, the header announces "
                             f"{self.header_frame_count} (wrong header, or a file cut short)")
-        self._release_capture()  # a seek reopens it
+        self._capture.release()  # a seek reopens it
 
     def ending(self) -> SourceEnding:
         return SourceEnding(frames_announced=self.header_frame_count, ended_early=self._ended_early,
-                            frame_count=self._true_count)
+                            frame_count=self._counter.count)
 
     # -- counting --------------------------------------------------------------------------
 
-    def start_counting(self, on_done: Any = None) -> None:
+    def start_counting(self, on_done: Callable[[int], None] | None = None) -> None:
         """Count the frames in a background thread; ``on_done(frame_count)`` is called from it.
 
         Its own capture, ``grab()`` only (no colour conversion), one decoder thread, nice 19.
         Also records each frame's timestamp, which ``seek`` checks its landings against.
         """
-        self._start_counter(on_done)
-
-    def _start_counter(self, on_done: Any = None) -> None:
-        if self._counter is not None or self._closed:
-            return
-        self._on_count_done = on_done
-        self._counter = threading.Thread(target=self._background_count, args=(self._count_generation,),
-                                         daemon=True, name=f"frame count ({self.path.name})")
-        self._counter.start()
-
-    def _background_count(self, generation: int) -> None:
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: this thread only
-        except (AttributeError, OSError):
-            pass
-        self._count(generation)
-
-    def _count(self, generation: int) -> None:
-        """Grab every frame with a capture of its own, noting timestamps; ends by setting
-        ``frame_count``, unless a newer count (``generation``) or close() took over."""
-        import cv2
-
-        n = 0
-        cap = None
-        try:
-            cap = _open_file_capture(self.path, decoder_threads=1)
-            while cap.grab():
-                with self._lock:
-                    if self._counter_stop or generation != self._count_generation:
-                        break
-                    self._note_time(self._times, float(cap.get(cv2.CAP_PROP_POS_MSEC)))
-                n += 1
-        except Exception:  # a decoder error ends the count where sequential reading would stop
-            pass
-        finally:
-            if cap is not None:
-                cap.release()
-            with self._lock:
-                current = not self._counter_stop and generation == self._count_generation
-                if current:
-                    if self._true_count is None:
-                        self._true_count = n
-                    self._counter_done = True
-                self._lock.notify_all()
-        if current and self._on_count_done is not None:
-            self._on_count_done(self._true_count)
-
-    def _wait_for_count(self, index: int) -> None:
-        """Until frame ``index``'s timestamp is known or the count ended.
-
-        The seeking thread counts by itself instead of waiting for the background count:
-        that one runs at the lowest priority, and on a loaded machine it can be starved for
-        minutes (a seek then seemed to hang). The background count is abandoned."""
-        with self._lock:
-            n = self._true_count
-            if len(self._known_times()) > index or (n is not None and index >= n) or self._counter_done:
-                return
-            self._count_generation += 1
-            generation = self._count_generation
-            self._times = []
-        self._count(generation)
+        if not self._closed:
+            self._counter.start(on_done)
 
     # -- seeking ---------------------------------------------------------------------------
 
@@ -494,25 +385,23 @@ class VideoFileSource(VideoSource):
         t = time.perf_counter()
         if self._pending is not None and self._pending.index == k:
             return
-        self._wait_for_count(k)
-        with self._lock:
-            n = self._true_count
-            usable = self._times_usable and len(self._known_times()) > k
+        n, usable = self._counter.wait_for(k)
         if n is not None and k >= n:
             raise self._past_end(k, n)
         self._pending = None
-        if self._cap is None:
+        capture = self._capture
+        if capture.released:
             self._reopen()
         # Leave frame k grabbed (decoded, not converted), by the cheapest exact way.
-        if not (self._pos <= k < self._pos + SHORT_HOP and self._grab_through(k)):
-            if not (usable and self._seek_checked(k)):
+        if not capture.hop_to(k):
+            if not (usable and capture.seek_checked(k, self._counter.index_at)):
                 self._reopen()  # no usable timestamps: decode forward from the start
-                if not self._grab_through(k):
-                    with self._lock:
-                        self._true_count = n = self._pos
+                if not capture.grab_through(k):
+                    n = capture.pos
+                    self._counter.found_end(n)
                     raise self._past_end(k, n)
-        ok, frame = self._cap.retrieve()
-        if not ok or frame is None:
+        frame = capture.retrieve()
+        if frame is None:
             raise SourceError(f"{self.path}: frame {k} cannot be decoded after a seek")
         self.error = None
         self._last_stamp = None  # a new start: the landing frame's own timestamp
@@ -522,62 +411,14 @@ class VideoFileSource(VideoSource):
     def _past_end(self, k: int, n: int) -> SeekError:
         return SeekError(f"{self.path}: cannot seek to frame {k}: the video has {n} frames (0 to {n - 1})", n)
 
-    def _grab_through(self, k: int) -> bool:
-        """Decode forward (no colour conversion) until the frame last grabbed is ``k``."""
-        while self._pos <= k:
-            if not self._cap.grab():
-                return False
-            self._pos += 1
-        return True
-
-    def _index_at(self, ms: float) -> int | None:
-        """Which frame has timestamp ``ms`` (from the count's timestamps), or None."""
-        with self._lock:
-            times = self._known_times()
-            i = bisect.bisect_left(times, ms - TIME_TOL_MS)
-            return i if i < len(times) and abs(times[i] - ms) <= TIME_TOL_MS else None
-
-    def _landed(self) -> int | None:
-        """The frame the capture grabbed last, identified by its timestamp."""
-        import cv2
-
-        return self._index_at(float(self._cap.get(cv2.CAP_PROP_POS_MSEC)))
-
-    def _seek_checked(self, k: int) -> bool:
-        """OpenCV seek with its landing checked; True with frame ``k`` grabbed."""
-        import cv2
-
-        for back in (0,) + SEEK_BACKOFF:
-            if k - back < 0:
-                break
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, k - back)
-            landed = self._landed() if self._cap.grab() else None
-            if landed is not None and landed <= k:  # early is fine: decode forward
-                self._pos = landed + 1
-                return self._grab_through(k) and self._landed() == k
-        return False
-
     def _reopen(self) -> None:
-        self._release_capture()
-        self._cap = _open_file_capture(self.path, self.decoder_threads)
-        self._pos = 0
-        if not self._cap.isOpened():
-            self._cap = None
+        if not self._capture.reopen():
             raise SourceError(f"{self.path}: cannot be reopened")
-
-    def _release_capture(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
 
     def close(self) -> None:
         if not self._closed:
-            with self._lock:
-                self._counter_stop = True
-                self._lock.notify_all()
-            if self._counter is not None and threading.current_thread() is not self._counter:
-                self._counter.join(timeout=2.0)
-            self._release_capture()
+            self._counter.stop()
+            self._capture.release()
             self._buffers.clear()
         super().close()
 

@@ -201,17 +201,17 @@ def test_seek_corrects_an_inexact_landing(media_dir, offset) -> None:
     path = media_dir / "obama_pingpong.mp4"
     frames = _sequential(path)
     with VideoFileSource(path) as source:
-        source._cap = _InexactSeek(source._cap, offset)
+        source._capture.cap = _InexactSeek(source._capture.cap, offset)
         for k in (300, 40, 200):
             source.seek(k)
             assert np.array_equal(next(iter(source)).image, frames[k]), (offset, k)
-        assert source._cap.seeks >= 3  # it really went through the (wrong) OpenCV seek
+        assert source._capture.cap.seeks >= 3  # it really went through the (wrong) OpenCV seek
 
 
 def test_seek_without_usable_timestamps_decodes_from_the_start(media_dir) -> None:
     frames = _sequential(media_dir / "obama.mp4")
     with VideoFileSource(media_dir / "obama.mp4") as source:
-        source._times_usable = False  # as for a file whose frames carry no timestamps
+        source._counter.times_usable = False  # as for a file whose frames carry no timestamps
         for k in (30, 10, 54):
             source.seek(k)
             assert np.array_equal(next(iter(source)).image, frames[k])
