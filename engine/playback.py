@@ -92,6 +92,35 @@ class PlaybackOptions:
         return self.live_smoother if is_live else self.file_smoother
 
 
+class PlaybackClock:
+    """When a file's next packet is due: at the file's frame rate over ``speed``, counted from
+    the last restart (so a pause, a seek or a new speed paces what follows from then on).
+
+    Positions are seconds into the file (packets read / fps)."""
+
+    def __init__(self) -> None:
+        self.speed = 1.0  # playback rate relative to the file's fps
+        self._started_at = 0.0  # time.monotonic() at the restart
+        self._started_from = 0.0  # the position at the restart
+
+    def restart(self, position: float) -> None:
+        """Pace from now, the next packet being at ``position``."""
+        self._started_at, self._started_from = time.monotonic(), position
+
+    def set_speed(self, speed: float, position: float) -> None:
+        self.speed = float(speed)
+        self.restart(position)  # the frames to come are paced from now
+
+    def due_in(self, position: float) -> float:
+        """Seconds until the packet at ``position`` is due (0: now)."""
+        wait = self._started_at + (position - self._started_from) / self.speed - time.monotonic()
+        if wait > DUE_SLACK_S:
+            return wait
+        if wait < -MAX_LAG_S:
+            self.restart(position)
+        return 0.0
+
+
 class Playback:
     """One source at a time, played through the pipeline. Not thread-safe: one thread drives it."""
 
@@ -109,13 +138,11 @@ class Playback:
         self.playing = False
         self.at_end = False
         self.loop = False  # files: start again at the end
-        self.speed = 1.0  # files: playback rate relative to the file's fps
         self.read = 0  # packets taken from the source
         self.last_result: FrameResult | None = None
         self._ending = False  # flushing the last frames of a source
         self._pulled: dict[int, float] = {}  # packet index -> time it was read
-        self._clock0 = 0.0
-        self._ts0 = 0.0
+        self._clock = PlaybackClock()  # files: paces the packets at the file's frame rate over speed
         self._no_face_run = 0
         self._any_face = False
         self._warned_no_face = False
@@ -233,25 +260,27 @@ class Playback:
             self._show_upto = None
         self.restart_clock()
 
+    @property
+    def speed(self) -> float:
+        """Files: playback rate relative to the file's fps (``set_speed`` changes it)."""
+        return self._clock.speed
+
     def set_speed(self, speed: float) -> None:
         """Files: play at ``speed`` times the file's frame rate (every frame is still processed)."""
-        self.speed = float(speed)
-        self.restart_clock()  # the frames to come are paced from now
+        self._clock.set_speed(speed, self._position())
 
     def restart_clock(self) -> None:
-        self._clock0 = time.monotonic()
-        self._ts0 = self.read / self.source.fps if self.source is not None else 0.0
+        self._clock.restart(self._position())
 
     def due_in(self) -> float:
         """Seconds until the next packet should be read (0: now). Cameras are always due."""
         if self.source is None or self.source.is_live:
             return 0.0
-        wait = self._clock0 + (self.read / self.source.fps - self._ts0) / self.speed - time.monotonic()
-        if wait > DUE_SLACK_S:
-            return wait
-        if wait < -MAX_LAG_S:
-            self.restart_clock()
-        return 0.0
+        return self._clock.due_in(self._position())
+
+    def _position(self) -> float:
+        """Where the next packet is, in seconds of the file (the clock's unit)."""
+        return self.read / self.source.fps if self.source is not None else 0.0
 
     # -- frames ----------------------------------------------------------------------------
 
