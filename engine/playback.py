@@ -92,6 +92,29 @@ class PlaybackOptions:
         return self.live_smoother if is_live else self.file_smoother
 
 
+@dataclass(frozen=True)
+class ActiveRecording:
+    """A recording in progress: ``session`` writes ``folder``. While it lasts it is the session
+    that tracks the source (``Playback.session``), so the files hold exactly what was tracked."""
+
+    folder: Path
+    session: Session
+
+    def finish(self, source: VideoSource | None, at_end: bool, error: str | None) -> str | None:
+        """Close the files and make run.json final; the frames the smoother held were flushed first.
+
+        Stopped before the source's end without an ``error``, the run is ``interrupted`` (kept,
+        not complete). Returns a write failure to tell the user (None: none, or only the
+        source's own error, which the user is told of anyway)."""
+        source_error = source.error if source is not None else None
+        self.session.finish(interrupted=not at_end and error is None,
+                            error=error or (source_error if at_end else None),
+                            warning=source.warning if source is not None else None,
+                            ending=source.ending() if source is not None else None)
+        failure = self.session.error
+        return failure if failure is not None and failure != source_error else None
+
+
 class PlaybackClock:
     """When a file's next packet is due: at the file's frame rate over ``speed``, counted from
     the last restart (so a pause, a seek or a new speed paces what follows from then on).
@@ -134,7 +157,7 @@ class Playback:
         self._reopen: Callable[[], VideoSource] | None = None  # a fresh source, for rewinds without seek
         self._frames: Iterator[FramePacket] | None = None
         self.session: Session | None = None  # tracks the open source; writes files while recording
-        self.recording_dir: Path | None = None
+        self._recording: ActiveRecording | None = None
         self.playing = False
         self.at_end = False
         self.loop = False  # files: start again at the end
@@ -179,6 +202,11 @@ class Playback:
             self.source = self._frames = self.session = None
             if notify:
                 self.listener.source_closed()
+
+    @property
+    def recording_dir(self) -> Path | None:
+        """The folder being recorded into (None: not recording)."""
+        return self._recording.folder if self._recording is not None else None
 
     @property
     def pipeline(self) -> TrackingPipeline | None:
@@ -443,31 +471,27 @@ class Playback:
         if self.session is not None:
             self.session.pipeline.close()
         self.session = recording
-        self.recording_dir = Path(folder)
-        self.listener.recording_changed(self.recording_dir)
+        self._recording = ActiveRecording(Path(folder), recording)
+        self.listener.recording_changed(self._recording.folder)
 
     def stop_recording(self, notify: bool = True, at_end: bool = False, error: str | None = None) -> None:
-        """Finish the recording: held frames exported (and shown), files closed, run.json final.
-
-        Stopped before the source's end, the run is ``interrupted`` (kept, not complete)."""
-        session = self.session
-        if session is None or self.recording_dir is None:
+        """Finish the recording: held frames exported (and shown), files closed, run.json final
+        (see ``ActiveRecording.finish``); ``at_end``: the source ended, ``error``: tracking failed."""
+        recording = self._recording
+        if recording is None or self.session is None:  # no session: closed with its source, nothing to flush
             return
         source = self.source
         # Tracking goes on, shown, in a session without files.
-        self.session = self._session(pipeline=session.pipeline) if source is not None else None
+        self.session = self._session(pipeline=recording.session.pipeline) if source is not None else None
         try:
-            for result in session.flush():
+            for result in recording.session.flush():
                 if notify:
                     self._send(result)
         finally:
-            session.finish(interrupted=not at_end and error is None,
-                           error=error or (source.error if at_end and source is not None else None),
-                           warning=source.warning if source is not None else None,
-                           ending=source.ending() if source is not None else None)
-        self.recording_dir = None
-        if notify and session.error is not None and session.error != (source.error if source else None):
-            self.listener.failed("Recording stopped", session.error)
+            failure = recording.finish(source, at_end, error)
+        self._recording = None
+        if notify and failure is not None:
+            self.listener.failed("Recording stopped", failure)
         if notify:
             self.listener.recording_changed(None)
 
