@@ -1,9 +1,10 @@
 """Playing a source through the tracking pipeline: the app's capture thread, without Qt.
 
 ``Playback`` owns the open source, the ``engine.session.Session`` that tracks it (with
-no output folder, or the recording's: one path for both, no pipeline swapped in and
-out), the clock that paces a file at its frame rate, play/pause, step, seek, loop and
-speed, and what happens at a source's end.
+no output folder, or the recording's, an ``ActiveRecording``: one path for both, no
+pipeline swapped in and out), the clock that paces a file at its frame rate
+(``PlaybackClock``), play/pause, step, seek, loop and speed, and what happens at a
+source's end.
 It reports through a ``PlaybackListener``; the app's ``CaptureWorker`` turns those calls
 into Qt signals and calls ``advance()`` when ``due_in()`` says so. Tests drive it
 directly, with no event loop and no display.
