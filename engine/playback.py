@@ -1,9 +1,10 @@
 """Playing a source through the tracking pipeline: the app's capture thread, without Qt.
 
 ``Playback`` owns the open source, the ``engine.session.Session`` that tracks it (with
-no output folder, or the recording's: one path for both, no pipeline swapped in and
-out), the clock that paces a file at its frame rate, play/pause, step, seek, loop and
-speed, and what happens at a source's end.
+no output folder, or the recording's, an ``ActiveRecording``: one path for both, no
+pipeline swapped in and out), the clock that paces a file at its frame rate
+(``PlaybackClock``), play/pause, step, seek, loop and speed, and what happens at a
+source's end.
 It reports through a ``PlaybackListener``; the app's ``CaptureWorker`` turns those calls
 into Qt signals and calls ``advance()`` when ``due_in()`` says so. Tests drive it
 directly, with no event loop and no display.
@@ -92,6 +93,58 @@ class PlaybackOptions:
         return self.live_smoother if is_live else self.file_smoother
 
 
+@dataclass(frozen=True)
+class ActiveRecording:
+    """A recording in progress: ``session`` writes ``folder``. While it lasts it is the session
+    that tracks the source (``Playback.session``), so the files hold exactly what was tracked."""
+
+    folder: Path
+    session: Session
+
+    def finish(self, source: VideoSource | None, at_end: bool, error: str | None) -> str | None:
+        """Close the files and make run.json final; the frames the smoother held were flushed first.
+
+        Stopped before the source's end without an ``error``, the run is ``interrupted`` (kept,
+        not complete). Returns a write failure to tell the user (None: none, or only the
+        source's own error, which the user is told of anyway)."""
+        source_error = source.error if source is not None else None
+        self.session.finish(interrupted=not at_end and error is None,
+                            error=error or (source_error if at_end else None),
+                            warning=source.warning if source is not None else None,
+                            ending=source.ending() if source is not None else None)
+        failure = self.session.error
+        return failure if failure is not None and failure != source_error else None
+
+
+class PlaybackClock:
+    """When a file's next packet is due: at the file's frame rate over ``speed``, counted from
+    the last restart (so a pause, a seek or a new speed paces what follows from then on).
+
+    Positions are seconds into the file (packets read / fps)."""
+
+    def __init__(self) -> None:
+        self.speed = 1.0  # playback rate relative to the file's fps
+        self._started_at = 0.0  # time.monotonic() at the restart
+        self._started_from = 0.0  # the position at the restart
+
+    def restart(self, position: float) -> None:
+        """Pace from now, the next packet being at ``position``."""
+        self._started_at, self._started_from = time.monotonic(), position
+
+    def set_speed(self, speed: float, position: float) -> None:
+        self.speed = float(speed)
+        self.restart(position)  # the frames to come are paced from now
+
+    def due_in(self, position: float) -> float:
+        """Seconds until the packet at ``position`` is due (0: now)."""
+        wait = self._started_at + (position - self._started_from) / self.speed - time.monotonic()
+        if wait > DUE_SLACK_S:
+            return wait
+        if wait < -MAX_LAG_S:
+            self.restart(position)
+        return 0.0
+
+
 class Playback:
     """One source at a time, played through the pipeline. Not thread-safe: one thread drives it."""
 
@@ -105,17 +158,15 @@ class Playback:
         self._reopen: Callable[[], VideoSource] | None = None  # a fresh source, for rewinds without seek
         self._frames: Iterator[FramePacket] | None = None
         self.session: Session | None = None  # tracks the open source; writes files while recording
-        self.recording_dir: Path | None = None
+        self._recording: ActiveRecording | None = None
         self.playing = False
         self.at_end = False
         self.loop = False  # files: start again at the end
-        self.speed = 1.0  # files: playback rate relative to the file's fps
         self.read = 0  # packets taken from the source
         self.last_result: FrameResult | None = None
         self._ending = False  # flushing the last frames of a source
         self._pulled: dict[int, float] = {}  # packet index -> time it was read
-        self._clock0 = 0.0
-        self._ts0 = 0.0
+        self._clock = PlaybackClock()  # files: paces the packets at the file's frame rate over speed
         self._no_face_run = 0
         self._any_face = False
         self._warned_no_face = False
@@ -152,6 +203,11 @@ class Playback:
             self.source = self._frames = self.session = None
             if notify:
                 self.listener.source_closed()
+
+    @property
+    def recording_dir(self) -> Path | None:
+        """The folder being recorded into (None: not recording)."""
+        return self._recording.folder if self._recording is not None else None
 
     @property
     def pipeline(self) -> TrackingPipeline | None:
@@ -233,25 +289,27 @@ class Playback:
             self._show_upto = None
         self.restart_clock()
 
+    @property
+    def speed(self) -> float:
+        """Files: playback rate relative to the file's fps (``set_speed`` changes it)."""
+        return self._clock.speed
+
     def set_speed(self, speed: float) -> None:
         """Files: play at ``speed`` times the file's frame rate (every frame is still processed)."""
-        self.speed = float(speed)
-        self.restart_clock()  # the frames to come are paced from now
+        self._clock.set_speed(speed, self._position())
 
     def restart_clock(self) -> None:
-        self._clock0 = time.monotonic()
-        self._ts0 = self.read / self.source.fps if self.source is not None else 0.0
+        self._clock.restart(self._position())
 
     def due_in(self) -> float:
         """Seconds until the next packet should be read (0: now). Cameras are always due."""
         if self.source is None or self.source.is_live:
             return 0.0
-        wait = self._clock0 + (self.read / self.source.fps - self._ts0) / self.speed - time.monotonic()
-        if wait > DUE_SLACK_S:
-            return wait
-        if wait < -MAX_LAG_S:
-            self.restart_clock()
-        return 0.0
+        return self._clock.due_in(self._position())
+
+    def _position(self) -> float:
+        """Where the next packet is, in seconds of the file (the clock's unit)."""
+        return self.read / self.source.fps if self.source is not None else 0.0
 
     # -- frames ----------------------------------------------------------------------------
 
@@ -414,31 +472,27 @@ class Playback:
         if self.session is not None:
             self.session.pipeline.close()
         self.session = recording
-        self.recording_dir = Path(folder)
-        self.listener.recording_changed(self.recording_dir)
+        self._recording = ActiveRecording(Path(folder), recording)
+        self.listener.recording_changed(self._recording.folder)
 
     def stop_recording(self, notify: bool = True, at_end: bool = False, error: str | None = None) -> None:
-        """Finish the recording: held frames exported (and shown), files closed, run.json final.
-
-        Stopped before the source's end, the run is ``interrupted`` (kept, not complete)."""
-        session = self.session
-        if session is None or self.recording_dir is None:
+        """Finish the recording: held frames exported (and shown), files closed, run.json final
+        (see ``ActiveRecording.finish``); ``at_end``: the source ended, ``error``: tracking failed."""
+        recording = self._recording
+        if recording is None or self.session is None:  # no session: closed with its source, nothing to flush
             return
         source = self.source
         # Tracking goes on, shown, in a session without files.
-        self.session = self._session(pipeline=session.pipeline) if source is not None else None
+        self.session = self._session(pipeline=recording.session.pipeline) if source is not None else None
         try:
-            for result in session.flush():
+            for result in recording.session.flush():
                 if notify:
                     self._send(result)
         finally:
-            session.finish(interrupted=not at_end and error is None,
-                           error=error or (source.error if at_end and source is not None else None),
-                           warning=source.warning if source is not None else None,
-                           ending=source.ending() if source is not None else None)
-        self.recording_dir = None
-        if notify and session.error is not None and session.error != (source.error if source else None):
-            self.listener.failed("Recording stopped", session.error)
+            failure = recording.finish(source, at_end, error)
+        self._recording = None
+        if notify and failure is not None:
+            self.listener.failed("Recording stopped", failure)
         if notify:
             self.listener.recording_changed(None)
 
