@@ -62,6 +62,7 @@ def test_track_obama_with_every_export(tmp_path, media_dir, weights_dir) -> None
     names = ["animation/person_1.glb", "animation/person_1.pc2", "animation/person_1_base.obj"]
     assert all((out / n).is_file() for n in names) and set(names) <= set(run["files"])
     assert "55 frames" in stdout and "detector calls 1" in stdout and "ms per frame" in stdout
+    assert "1 track(s) of 1 person," in stdout
     assert "158" in stderr  # the wrong header is mentioned, not trusted
 
 

@@ -475,7 +475,8 @@ def _check_track_source(source: str) -> None:
 def _print_summary(args: argparse.Namespace, summary: SessionSummary) -> None:
     frames, secs = summary.frames, summary.seconds
     fps = frames / secs if secs > 0 else 0.0
-    print(f"{args.source}: {frames} frames in {secs:.1f} s ({fps:.1f} fps); {summary.tracks} track(s), "
+    people = "1 person" if summary.people == 1 else f"{summary.people} people"
+    print(f"{args.source}: {frames} frames in {secs:.1f} s ({fps:.1f} fps); {summary.tracks} track(s) of {people}, "
           f"faces in {summary.frames_with_faces}/{frames} frames (at most {summary.max_faces_in_a_frame} "
           f"at once); detector calls {summary.detector_calls}, face checks {summary.face_checks}")
     med, mean = summary.ms_per_frame_median, summary.ms_per_frame_mean
