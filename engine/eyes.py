@@ -410,6 +410,21 @@ class EyeEstimator:
         return dataclasses.replace(face, eyes=self.calibrated(samples, self.calibrator.set_neutral(person, samples)))
 
     def calibrated(self, samples: tuple[EyeSample, EyeSample], neutral: EyeNeutral) -> Eyes:
-        states = [eye_state(e, neutral.opening[k], neutral.yaw[k], neutral.pitch[k], self.config.min_eye_px,
-                            neutral.measurable[k]) for k, e in enumerate(samples)]
-        return Eyes(right=states[0], left=states[1])
+        right, left = (eye_state(e, neutral.opening[k], neutral.yaw[k], neutral.pitch[k], self.config.min_eye_px,
+                                 neutral.measurable[k]) for k, e in enumerate(samples))
+        return shared_pitch(right, left, self.config.closed_below)
+
+
+def shared_pitch(right: EyeState, left: EyeState, closed_below: float) -> Eyes:
+    """Both eyes with one pitch: the mean of the open, measured eyes (one open eye's own when
+    the other is closed or not measured). Vertical gaze is conjugate (the eyes converge
+    horizontally, not vertically), and one eye's pitch carries the face model's error on its
+    corners: at a 35 degree head turn the eye nearer the camera reads about 15 degrees higher
+    than the far one (obama.mp4, docs/eyes.md). After the person's neutral, a turn to the other
+    side swaps the two errors, and their mean mostly cancels."""
+    seen = [e for e in (right, left) if e.valid and e.openness >= closed_below]
+    if not seen:
+        return Eyes(right=right, left=left)
+    pitch = sum(e.pitch for e in seen) / len(seen)
+    return Eyes(right=dataclasses.replace(right, pitch=pitch) if right.valid else right,
+                left=dataclasses.replace(left, pitch=pitch) if left.valid else left)

@@ -427,3 +427,25 @@ def test_set_neutral_on_a_held_frame_zeroes_the_eye_weights(live_analyzer, expre
     assert neutral is not None and neutral.calibrated
     later = pipeline.eyes.estimate(tracked.track_id, results[0].image, tracked.face)  # kept for the next frames
     assert later.right.openness == pytest.approx(1.0) and later.left.yaw == pytest.approx(0.0)
+
+
+def test_both_eyes_share_one_pitch(pingpong, report_figure) -> None:
+    """Vertical gaze is conjugate: the exports carry one pitch for both eyes (engine.eyes.shared_pitch).
+
+    Each eye alone carries the face model's error on its corners, which swaps sides when the
+    head turns the other way: on obama.mp4's lowered frames (head turned -35 degrees, his
+    first seconds +35) the two eyes alone read about 30 degrees apart, an avatar's eyes
+    rolling in opposite directions."""
+    eyes = pingpong["lookahead"]
+    labels = obama_labels()
+    per_frame = np.array([labels[source_frame(i)] for i in range(len(eyes))])
+    pitch = eyes[:, :, 2]
+    open_, lowered = per_frame == "open", per_frame == "lowered"
+    apart = np.abs(pitch[:, 0] - pitch[:, 1])
+    report_figure(f"eye pitch, both eyes' output: apart at most {apart[open_ | lowered].max():.2f} deg on open and "
+                  f"lowered frames (median {np.median(apart[open_ | lowered]):.2f}: the eyes' own filters differ for a "
+                  f"few frames after one was a slit); open frames mean {pitch[open_].mean():.1f}, sd "
+                  f"{pitch[open_, 0].std():.1f}; lowered frames mean {pitch[lowered].mean():.1f}, sd "
+                  f"{pitch[lowered, 0].std():.1f}")
+    assert apart[open_ | lowered].max() <= 5.0 and np.median(apart[open_ | lowered]) <= 0.5
+    assert pitch[open_, 0].std() <= 5.0 and pitch[lowered, 0].std() <= 5.0
