@@ -4,6 +4,7 @@ exist; then the same set killed half-way, interrupted, and run again."""
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import shutil
@@ -104,6 +105,7 @@ def check_complete(out: Path, dataset: dict[str, Path], track_tables: dict[str, 
         assert row.frames == (len(os.listdir(dataset[name])) if name == "images" else int(MAX_FRAMES)
                               if name == "obama_pingpong" else 55)
         assert row.faces >= row.frames - 1 and row.tracks >= 1
+        assert row.people == json.loads((where[name] / "run.json").read_text())["summary"]["people"] >= 1
     for name, error in BAD.items():
         row = rows[dataset[name].name]
         assert row.status is InputStatus.FAILED and error in row.error and "\n" not in row.error
@@ -313,9 +315,12 @@ def test_inputs_from_lists_and_globs(tmp_path) -> None:
 def test_marker_of_another_input_or_unreadable_counts_as_not_done(tmp_path) -> None:
     folder = tmp_path / "x"
     outcome = InputOutcome(input="/data/a.mp4", output="x", status=InputStatus.DONE, frames=3, faces=3, tracks=1,
-                           seconds=0.5)
+                           people=1, seconds=0.5)
     write_marker(folder, outcome)
     assert read_marker(folder, "/data/a.mp4") == outcome
+    older = {k: v for k, v in outcome.to_row().items() if k != "people"}  # a marker from before the column
+    (folder / MARKER_NAME).write_text(json.dumps(older))
+    assert read_marker(folder, "/data/a.mp4") == InputOutcome(**{**outcome.__dict__, "people": 0})
     assert read_marker(folder, "/data/b.mp4") is None
     (folder / MARKER_NAME).write_text('{"input": "/data/a.mp4", "sta')  # cut short by hand
     assert read_marker(folder, "/data/a.mp4") is None
@@ -326,7 +331,7 @@ def test_index_csv_and_parquet_have_one_row_per_input(local_run) -> None:
     out, _, _ = local_run
     with open(out / "index.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["input", "output", "status", "frames", "faces", "tracks", "seconds", "error"]
+    assert list(rows[0]) == ["input", "output", "status", "frames", "faces", "tracks", "people", "seconds", "error"]
     pq = pytest.importorskip("pyarrow.parquet")
     table = pq.read_table(out / "index.parquet").to_pylist()
     assert [r["input"] for r in table] == [r["input"] for r in rows]

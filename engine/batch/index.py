@@ -51,6 +51,7 @@ class InputOutcome:
     frames: int = 0
     faces: int = 0  # faces over all frames (rows of faces.csv)
     tracks: int = 0
+    people: int = 0  # distinct people after re-identification (run.json's summary.people)
     seconds: float = 0.0
     error: str = ""
 
@@ -63,14 +64,17 @@ class InputOutcome:
         # By hand, not dataclasses.asdict: that deep-copies every field, the main cost of
         # writing the index of 100,000 inputs.
         return {"input": self.input, "output": self.output, "status": self.status.value, "frames": self.frames,
-                "faces": self.faces, "tracks": self.tracks, "seconds": self.seconds, "error": self.error}
+                "faces": self.faces, "tracks": self.tracks, "people": self.people, "seconds": self.seconds,
+                "error": self.error}
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> InputOutcome:
-        """From an index.csv row (text) or a marker (JSON values); KeyError/ValueError when malformed."""
+        """From an index.csv row (text) or a marker (JSON values); KeyError/ValueError when malformed.
+        ``people`` may be missing: markers and journals written before it was a column resume as 0."""
         return cls(input=str(row["input"]), output=str(row["output"]), status=InputStatus(row["status"]),
                    frames=int(row["frames"]), faces=int(row["faces"]), tracks=int(row["tracks"]),
-                   seconds=float(row["seconds"]), error=str(row.get("error") or ""))
+                   people=int(row.get("people") or 0), seconds=float(row["seconds"]),
+                   error=str(row.get("error") or ""))
 
 
 INDEX_COLUMNS = tuple(f.name for f in fields(InputOutcome))

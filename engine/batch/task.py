@@ -85,7 +85,7 @@ def _run_locked(item: BatchInput, settings: BatchSettings, folder: Path, stop: C
         finally:
             steps.flush()
     outcome = InputOutcome(input=item.source, output=item.name, status=InputStatus.DONE, frames=summary.frames,
-                           faces=summary.rows, tracks=summary.tracks, seconds=summary.seconds)
+                           faces=summary.rows, tracks=summary.tracks, people=summary.people, seconds=summary.seconds)
     if summary.interrupted and not summary.error:
         return dataclasses.replace(outcome, status=InputStatus.INTERRUPTED)
     if not summary.complete:
