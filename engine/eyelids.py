@@ -103,9 +103,11 @@ class EyeRegions:
         (right, left) weights); ``vertices`` itself when neither eye closes. ``camera``: the (3, 3) linear
         part of the face's model -> image map (``FaceModel.image_camera``)."""
         closure = np.asarray(closure, np.float32)
+        camera = np.asarray(camera, np.float64)
         if not np.any(closure > 0):
             return vertices
-        camera = np.asarray(camera, np.float64)
+        if not np.isfinite(camera).all() or abs(np.linalg.det(camera)) < 1e-12:
+            return vertices  # a degenerate pose (no scale): nothing to map back; the mesh as tracked
         # lid_offsets wants head space (+Y up); it is blind to a shift and a uniform scale, so the
         # model axes (the image points through the camera's inverse, no translation) are enough.
         rows = np.concatenate([self.rows, self.keypoints])

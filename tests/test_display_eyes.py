@@ -90,6 +90,15 @@ def test_eyes_not_measured_leave_the_mesh_as_tracked(obama_frames, live_analyzer
         assert arrays.gaze.shape == (0, GAZE_FLOATS)
 
 
+def test_a_degenerate_pose_leaves_the_mesh_as_tracked(obama_frames, live_analyzer) -> None:
+    """A camera with no scale (or NaN) cannot map the mesh back to the head: no lids, no exception."""
+    face = obama_frames[38].faces[0].face  # closed eyes
+    regions = eye_regions(live_analyzer.face_model)
+    vertices = np.asarray(face.vertices, np.float32)
+    for camera in (np.zeros((3, 3)), np.full((3, 3), np.nan)):
+        assert regions.close_lids(vertices, camera, np.ones(2, np.float32)) is vertices
+
+
 def test_lids_closed_near_the_eyes_equal_the_whole_mesh_closed(obama_frames, live_analyzer, media_dir) -> None:
     """The display closes the lids on the vertices near the eyes only (EyeRegions, a tenth of the
     mesh): on faces of other people the result is the exports' shape on the whole mesh."""
