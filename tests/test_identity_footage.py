@@ -86,7 +86,7 @@ def occluder(media_dir: Path, weights_dir: Path, footage_dir: Path) -> tuple[rea
 
 
 @pytest.fixture(scope="session")
-def zoom(media_dir: Path, weights_dir: Path, footage_dir: Path) -> tuple[real_footage.ZoomClip, TrackRun]:
+def zoom(media_dir: Path, weights_dir: Path, footage_dir: Path) -> tuple[real_footage.RealClip, TrackRun]:
     clip = real_footage.zoom_clip(footage_dir, media_dir)
     return clip, track(clip.path, footage_dir / "zoom_run", clip.cuts)
 

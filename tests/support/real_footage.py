@@ -274,12 +274,7 @@ ZOOM_HOLD = 20  # frames at full size at the end of the zoom
 ZOOM_GREY = 90  # the canvas around the shrunk frame
 
 
-@dataclass
-class ZoomClip(RealClip):
-    far: range = range(0)  # frames of the second shot, where obama starts far away
-
-
-def zoom_clip(out_dir: Path, media_dir: Path) -> ZoomClip:
+def zoom_clip(out_dir: Path, media_dir: Path) -> RealClip:
     """obama.mp4; a cut; obama.mp4 forward and back (110 frames), shrunk to ``ZOOM_FROM`` of
     its size at first and zooming in (geometrically) to full size ``ZOOM_HOLD`` frames
     before the end. Far away his face is tracked long before it is large enough to be
@@ -303,8 +298,7 @@ def zoom_clip(out_dir: Path, media_dir: Path) -> ZoomClip:
             y0, x0 = (image.shape[0] - h) // 2, (image.shape[1] - w) // 2
             canvas[y0:y0 + h, x0:x0 + w] = small
             out.write(canvas)
-    cut = len(source)
-    return ZoomClip(path=path, n_frames=out.count, people={}, cuts=[cut], far=range(cut, out.count))
+    return RealClip(path=path, n_frames=out.count, people={}, cuts=[len(source)])
 
 
 @dataclass
