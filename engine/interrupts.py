@@ -1,4 +1,4 @@
-"""A second Ctrl-C that aborts at once, but never in the middle of writing one frame.
+"""A second Ctrl-C that aborts at once, but never in the middle of one frame.
 
 The command line turns the first Ctrl-C (or SIGTERM) into a flag checked between frames
 and the second into an exception (``KeyboardInterrupt``) raised by its signal handler,
@@ -7,7 +7,9 @@ frame, or between the last frame and the final run.json, it left files that disa
 run.json counting 95 frames over a table and a video of 96). So the session writes each
 frame to its sinks, and ends a run, inside ``deferred_interrupts()``; a handler calls
 ``interrupt(exc)``, which raises at once outside such a section, and at its end inside
-one (a frame's writes take milliseconds).
+one (a frame's writes take milliseconds). Tracking a frame is inside too: raised after
+the smoother released a frame and before its writes, it dropped that frame from every
+file while the frames still held were flushed after it, leaving a hole in the table.
 
 Only the main thread is concerned: Python runs signal handlers there, and nowhere else
 can the exception land.

@@ -274,8 +274,9 @@ class Session:
 
         A failed write does not raise: ``error`` is set, that sink is dropped, and the
         caller should end the run (``finish``)."""
-        results = self.track(packet)
-        self.export(results)
+        with deferred_interrupts():  # a frame the smoother released reaches the files
+            results = self.track(packet)
+            self.export(results)
         return results
 
     def track(self, packet: FramePacket) -> list[FrameResult]:
@@ -344,8 +345,9 @@ class Session:
 
     def flush(self) -> list[FrameResult]:
         """End of stream: the frames the smoother still holds, exported and sent (once)."""
-        results = self.track_flush()
-        self._emit(results)
+        with deferred_interrupts():
+            results = self.track_flush()
+            self._emit(results)
         return results
 
     def finish(self, *, interrupted: bool = False, error: str | None = None,
@@ -598,7 +600,8 @@ class PipelinedRun:
                     if packet is _END:
                         break
                     assert isinstance(packet, FramePacket)
-                    self._put(self._results, session.track(packet))
+                    with deferred_interrupts():  # what the smoother released reaches the exporter
+                        self._put(self._results, session.track(packet))
                     if options.max_frames is not None and session.summary.frames_read >= options.max_frames:
                         break
                     if self.stop():
@@ -614,7 +617,8 @@ class PipelinedRun:
                 session.discard_held()
             else:
                 try:
-                    self._put(self._results, session.track_flush())
+                    with deferred_interrupts():
+                        self._put(self._results, session.track_flush())
                 except KeyboardInterrupt:
                     interrupted = True
                 except BaseException as e:
