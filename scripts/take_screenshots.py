@@ -15,11 +15,12 @@ with the real models until --frames frames were shown, pauses and writes:
                     (video mode, paused after a seek back: the plots keep the frames after the cursor)
 With --readme it writes instead the pictures the README shows, into docs/images/ (committed):
 they are made only from media whose licence allows publishing them (MIT): crowd.mp4 of
-facenet-pytorch for the video and selfie-many-people.jpg of deepface for the 3D view, each
-scaled to 900 px wide with a 256-colour palette to stay small:
+facenet-pytorch, scaled to 900 px wide with a 256-colour palette to stay small:
   empty.png         the first window, before anything is opened (what to do: open, cameras, recent files)
-  window.png        the window on crowd.mp4, paused (mesh, landmarks, pose axes, plots)
-  window_3d.png     the window in 3D mode on selfie-many-people.jpg (every face framed)
+  window.png        the window on crowd.mp4, paused (landmarks, pose axes, plots)
+No README picture shows the 3D View: it is a render of the dense face model, which is derived
+from the BFM (academic use only), and nothing converted from the upstream data is committed.
+The developer shots above (screenshots/, git-ignored) include it.
 Without a display it re-runs itself under xvfb-run (Mesa software OpenGL is enough).
 The user's settings are not touched (a temporary settings file is used).
 """
@@ -57,7 +58,6 @@ def main() -> int:
     if args.readme:
         media = DEFAULT_DATA_DIR / "media"
         args.video = media / "footage" / "crowd.mp4"
-        args.faces = media / "identity" / "selfie-many-people.jpg"
         args.out = REPO_ROOT / "docs" / "images"
 
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
@@ -131,7 +131,6 @@ def main() -> int:
 
     if args.readme:
         shoot("window.png", window.grab())
-        shoot_faces(window, args, wait_until, shoot, "window_3d.png")
     else:
         developer_shots(window, args, wait_until, shoot)
     window.close()
