@@ -23,7 +23,7 @@ re-identifies a returning person, engine.reid).
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,12 +113,15 @@ class EyeStats:
                 "perclos": round(float(np.mean(measured < PERCLOS_OPENNESS)), 4) if len(measured) else 0.0,
                 "mean_openness": round(float(np.mean(measured)), 4) if len(measured) else 0.0}
 
-    def summary(self) -> dict[str, object]:
-        """run.json's "eyes": per track, and per person (tracks of one ID together)."""
+    def summary(self, resolve: Callable[[int], int] = lambda person_id: person_id) -> dict[str, object]:
+        """run.json's "eyes": per track, and per person (tracks of one ID together).
+
+        ``resolve`` maps an ID to the person it turned out to be (``PersonRegistry.resolve``):
+        a track's last ID can be provisional when it ended before a merge."""
         tracks = {str(k): self.track_summary(s.openness) for k, s in sorted(self._tracks.items())}
         series: dict[int, array[float]] = {}
         for k, s in sorted(self._tracks.items()):  # a person's tracks, one after the other, a gap between
-            person = series.setdefault(self._person[k], array("d"))
+            person = series.setdefault(resolve(self._person[k]), array("d"))
             person.extend(s.openness)
             person.append(float("nan"))
         people = {str(p): {key: value for key, value in self.track_summary(o).items()

@@ -428,7 +428,7 @@ class Session:
         s.complete = not interrupted and self.error is None
         s.ms_per_frame_median = {k: round(v, 3) for k, v in self._stage_ms.medians().items()}
         s.ms_per_frame_mean = {k: round(v, 3) for k, v in self._stage_ms.means().items()}
-        s.eyes = self._eye_stats.summary()
+        s.eyes = self._eye_stats.summary(resolve)
 
 
 def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: SessionOptions,

@@ -261,6 +261,23 @@ def test_live_blink_count_matches_blink_events_on_the_whole_series() -> None:
         assert stats.blinks(1) > 10
 
 
+def test_per_person_blinks_follow_merges_of_ended_tracks() -> None:
+    """A track that ended under a provisional ID (2) later merged into person 1 counts as
+    person 1 in run.json's eyes, as in people.csv: its blink is person 1's."""
+    from engine.results import Face
+
+    face = Face(box=np.zeros(4, np.float32), score=1.0, roi=np.zeros(4, np.float32), params=np.zeros(62, np.float32),
+                landmarks=np.zeros((68, 3), np.float32), pose=None)  # type: ignore[arg-type]
+    stats = EyeStats(EyesConfig(blink_min_frames=1), fps=25.0)
+    for i, o in enumerate([1.0, 0.05, 1.0, 1.0, 1.0, 0.05, 0.05, 1.0]):
+        track, person = (1, 1) if i < 4 else (2, 2)
+        f = dataclasses.replace(face, eyes=Eyes(_state(o), _state(o)))
+        stats.add(FrameResult(i, i / 25, np.empty((1, 1, 0), np.uint8), [TrackedFace(track, f, person, track)]))
+    merged = stats.summary(resolve=lambda pid: 1)["people"]
+    assert set(stats.summary()["people"]) == {"1", "2"}  # unresolved: two people
+    assert set(merged) == {"1"} and merged["1"]["mean_blink_duration_s"] == pytest.approx(0.06)  # (1 + 2) / 2 / 25
+
+
 # -- VMC: an independent receiver (a raw UDP socket and a hand-written OSC parser) ----------------
 
 

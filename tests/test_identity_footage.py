@@ -221,5 +221,7 @@ def test_run_json_counts_the_final_people(crowd, splice, occluder, profile, zoom
         summary = json.loads((run.out / "run.json").read_text())["summary"]
         counts[name] = (summary["people"], len(final), len(provisional))
         assert summary["people"] == len(final), (name, counts[name])
+        eye_people = set(summary["eyes"]["people"])  # blink figures per person, after merges too
+        assert eye_people <= final and eye_people, (name, eye_people, final)
     report_figure(f"people per run (run.json, people.csv after merges, IDs in the table): {counts}")
     assert counts["zoom"] == (1, 1, 2)  # one person, whose second shot began under a provisional ID
