@@ -48,7 +48,6 @@ class GLView(QOpenGLWidget):
 
     def __init__(self, model: ViewerModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._offscreen_size: tuple[int, int] | None = None  # set while grab_video_frame draws
         self.model = model
         self.camera = OrbitCamera()
         self.setMinimumSize(320, 200)
@@ -135,8 +134,6 @@ class GLView(QOpenGLWidget):
 
     def video_rect(self) -> tuple[int, int, int, int]:
         """(x, y, w, h) of the frame inside the widget in device pixels, GL origin (bottom left)."""
-        if self._offscreen_size is not None:  # grab_video_frame: the whole target is the frame
-            return (0, 0, *self._offscreen_size)
         dpr = self.devicePixelRatio()
         size = self._gpu.texture_size if self._gpu is not None else (0, 0)
         fw, fh = size if size[0] else self._shown.size()
@@ -179,16 +176,14 @@ class GLView(QOpenGLWidget):
         fmt.setAttachment(QOpenGLFramebufferObject.Attachment.CombinedDepthStencil)
         fbo = QOpenGLFramebufferObject(w, h, fmt)
         fbo.bind()
-        self._offscreen_size = (w, h)
         try:
-            if self._gpu is not None:
-                self._shown.upload(self._gpu, self.mirror)
+            gpu = self._gpu
+            assert gpu is not None  # drawing happens with the context and its objects
+            self._shown.upload(gpu, self.mirror)
             gl_layers.clear(w, h, BACKGROUND_VIDEO)
-            assert self._gpu is not None  # drawing happens with the context and its objects
-            self._painter.video(self._gpu, frame, self.model.overlay, self.video_rect(), self.mirror)
+            self._painter.video(gpu, frame, self.model.overlay, (0, 0, w, h), self.mirror)  # the whole target
             gl_layers.unbind()
         finally:
-            self._offscreen_size = None
             fbo.release()
         image = fbo.toImage().convertToFormat(QImage.Format.Format_RGB888)
         self.doneCurrent()
