@@ -8,11 +8,23 @@ into signals.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass
 
 from engine.expressions import Calibration, ExpressionModel
+from engine.eyes import EyeEstimator
 from engine.frames import FrameResult
 from engine.vmc import LiveFrame, VmcSender, VmcTarget, VmcTargetError, choose_face, live_frame
+from tracker_app.settings import LiveOptions
+
+
+@dataclass(frozen=True)
+class Neutral:
+    """What Set neutral made: the new calibration, and the followed face read against it."""
+
+    calibration: Calibration
+    live: LiveFrame | None
 
 
 class LiveStream:
@@ -24,6 +36,11 @@ class LiveStream:
         self.follow: int | None = None
         self.mirror = False
         self._sender: VmcSender | None = None
+
+    def configure(self, options: LiveOptions, is_live: bool) -> None:
+        """Follow and mirror as the Live settings say for this kind of source (camera or file)."""
+        self.follow = options.stream_follow or None
+        self.mirror = options.mirror_for(is_live)
 
     def live_of(self, result: FrameResult) -> LiveFrame | None:
         """The followed face of ``result`` as the readout shows it (None: not in the frame)."""
@@ -61,15 +78,22 @@ class LiveStream:
     def streaming(self) -> bool:
         return self._sender is not None
 
-    def set_neutral(self, result: FrameResult | None) -> Calibration | None:
-        """The followed face of ``result`` becomes the neutral; None when there is no face."""
+    def set_neutral(self, result: FrameResult | None, eyes: EyeEstimator | None) -> Neutral | None:
+        """The followed face of ``result`` becomes the neutral; None when there is no face.
+
+        With ``eyes`` (the pipeline's) and the frame's pixels, the eyes' neutral too
+        (``engine.eyes``): this frame's eyes are open and look ahead."""
         tracked = None if result is None else choose_face(result, self.follow)
-        if tracked is None or self.expressions is None:
+        if tracked is not None and result is not None and result.has_pixels and eyes is not None:
+            face = eyes.set_neutral(tracked.track_id, result.image, tracked.face)
+            tracked, old = dataclasses.replace(tracked, face=face), tracked
+            result = dataclasses.replace(result, faces=[tracked if tf is old else tf for tf in result.faces])
+        if tracked is None or result is None or self.expressions is None:
             return None
         self.calibration = self.expressions.neutral_from(tracked.face, self.calibration)
         if self._sender is not None:
             self._sender.set_calibration(self.calibration)
-        return self.calibration
+        return Neutral(self.calibration, self.live_of(result))
 
 
 def stored_calibration(text: str) -> Calibration:
