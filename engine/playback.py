@@ -4,8 +4,9 @@
 no output folder, or the recording's, an ``ActiveRecording``: one path for both, no
 pipeline swapped in and out), the clock that paces a file at its frame rate
 (``PlaybackClock``), play/pause, step, seek, loop and speed, and what happens at a
-source's end. Where it is in the source is a ``SourceCursor``; when to say that no face is
-found, a ``NoFaceWatch``.
+source's end. Its parts: where it is in the source (``SourceCursor``), which session tracks
+and the recording (``SessionSlot``), the frames a seek read ahead (``ReadAhead``) and what
+it says about the source (``SourceRemarks``).
 It reports through a ``PlaybackListener``; the app's ``CaptureWorker`` turns those calls
 into Qt signals and calls ``advance()`` when ``due_in()`` says so. Tests drive it
 directly, with no event loop and no display.
@@ -18,8 +19,6 @@ that the final flush releases wait (``held``) for Step or Play.
 from __future__ import annotations
 
 import logging
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,18 +27,21 @@ from typing import TYPE_CHECKING, Protocol
 from engine.config import EngineConfig
 from engine.display_arrays import DisplayArrays, display_arrays
 from engine.frames import FrameResult
-from engine.no_face_watch import NoFaceWatch
 from engine.playback_clock import PlaybackClock
+from engine.read_ahead import ReadAhead
 from engine.session_slot import SessionSlot
 from engine.source_cursor import MoveFailed, SourceCursor
+from engine.source_remarks import SourceRemarks
+from engine.source_remarks import plural as plural  # the app's wording of counts (status bar)
 from engine.video_source import VideoSource
 
 if TYPE_CHECKING:
     from engine.analyzer import FaceAnalyzer
     from engine.pipeline import TrackingPipeline
-    from engine.session import ExportOptions, Session
+    from engine.session import ExportOptions, Session, SessionOptions
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ShownFrame:
@@ -90,6 +92,14 @@ class PlaybackOptions:
     def smoother_for(self, is_live: bool) -> str:
         return self.live_smoother if is_live else self.file_smoother
 
+    def session_options(self, is_live: bool, exports: ExportOptions | None = None) -> SessionOptions:
+        """How the app's sessions track: shown frames keep their pixels; no files without ``exports``."""
+        from engine.session import ExportOptions, SessionOptions
+
+        return SessionOptions(dense=True, smoother=self.smoother_for(is_live), exports=exports or ExportOptions(),
+                              config=self.config, keep_pixels=True,  # the frames are shown
+                              background_embedding=True)  # the frame loop never waits for it
+
 
 class Playback:
     """One source at a time, played through the pipeline. Not thread-safe: one thread drives it."""
@@ -102,15 +112,12 @@ class Playback:
         self._should_stop = should_stop  # checked inside long loops (step, seek): the window is closing
         self._cursor = SourceCursor()  # the open source and where its next packet is
         self._sessions = SessionSlot(self._session, listener)  # what tracks it, and the recording
+        self._clock = PlaybackClock()  # files: paces the packets at the file's frame rate over speed
+        self._remarks = SourceRemarks(listener)
+        self.held = ReadAhead()  # the frames a seek near the end read ahead: they wait for Step or Play
         self.playing = False
         self.loop = False  # files: start again at the end
         self.last_result: FrameResult | None = None
-        self._ending = False  # flushing the last frames of a source
-        self._pulled: dict[int, float] = {}  # packet index -> time it was read
-        self._clock = PlaybackClock()  # files: paces the packets at the file's frame rate over speed
-        self._no_face = NoFaceWatch()
-        self._show_upto: int | None = None
-        self.held: deque[FrameResult] = deque()
 
     @property
     def source(self) -> VideoSource | None:
@@ -130,6 +137,17 @@ class Playback:
         """Tracks the open source; writes files while recording."""
         return self._sessions.session
 
+    @property
+    def pipeline(self) -> TrackingPipeline | None:
+        """The tracking of the open source (its session's)."""
+        return self._sessions.pipeline
+
+    @property
+    def recording_dir(self) -> Path | None:
+        """The folder being recorded into (None: not recording)."""
+        recording = self._sessions.recording
+        return recording.folder if recording is not None else None
+
     # -- source ------------------------------------------------------------------------
 
     def open(self, source: VideoSource, reopen: Callable[[], VideoSource], start: bool = True) -> None:
@@ -139,7 +157,7 @@ class Playback:
         self.stop_recording()
         self.close()
         self._cursor.open(source, reopen)
-        self._no_face.reset()
+        self._remarks.reset()
         self.restart_pipeline()
         if start:
             self.set_playing(True)
@@ -156,17 +174,6 @@ class Playback:
             if notify:
                 self.listener.source_closed()
 
-    @property
-    def recording_dir(self) -> Path | None:
-        """The folder being recorded into (None: not recording)."""
-        recording = self._sessions.recording
-        return recording.folder if recording is not None else None
-
-    @property
-    def pipeline(self) -> TrackingPipeline | None:
-        """The tracking of the open source (its session's)."""
-        return self._sessions.pipeline
-
     def restart_pipeline(self, options: PlaybackOptions | None = None) -> None:
         """A new session (new options, or tracking restarted); a recording ends first."""
         self.stop_recording()
@@ -174,19 +181,16 @@ class Playback:
         if self.source is None:
             return
         self._sessions.restart()
-        self._pulled.clear()
+        self._cursor.forget_read_times()
         self.last_result = None
 
     def _session(self, folder: Path | None = None, exports: ExportOptions | None = None,
                  pipeline: TrackingPipeline | None = None) -> Session:
         """A session on the open source: no files without ``folder``; ``pipeline`` goes on tracking."""
-        from engine.session import ExportOptions, Session, SessionOptions, SourceDescription
+        from engine.session import Session, SourceDescription
 
         assert self.source is not None
-        options = SessionOptions(dense=True, smoother=self.options.smoother_for(bool(self.source.is_live)),
-                                 exports=exports or ExportOptions(), config=self.options.config,
-                                 keep_pixels=True,  # the frames are shown
-                                 background_embedding=True)  # the frame loop never waits for it
+        options = self.options.session_options(bool(self.source.is_live), exports)
         return Session(self.analyzer, options, folder, SourceDescription.of(self.source), pipeline=pipeline)
 
     # -- transport -------------------------------------------------------------------------
@@ -202,9 +206,7 @@ class Playback:
     def play(self) -> None:
         if self.source is None:
             return
-        if self.held:  # a seek near the end read these ahead: play shows them, then ends
-            while self.held:
-                self._send(self.held.popleft())
+        if self.held.show(self._send, all_of_them=True):  # a seek near the end read these: shown, then it ends
             return
         if self.at_end and (self.source.is_live or not self.rewind(0)):  # play after the end: again
             return
@@ -216,8 +218,7 @@ class Playback:
     def step(self) -> None:
         """Pause and show the next frame (a look-ahead smoother may need several packets)."""
         self.set_playing(False)
-        if self.held:  # past the end of the file: the frames a seek read ahead
-            self._send(self.held.popleft())
+        if self.held.show(self._send, all_of_them=False):  # past the end of the file
             return
         if not self._cursor.is_open or self.at_end:
             return
@@ -231,13 +232,9 @@ class Playback:
         self.stop_recording()
         if not self.rewind(max(0, int(index))):
             return
-        # Show the frame we landed on even when paused.
-        self._show_upto = self.read
-        try:
+        with self.held.showing(self.read):  # show the frame we landed on even when paused
             while not self._should_stop() and self.advance() == 0:
                 pass
-        finally:
-            self._show_upto = None
         self.restart_clock()
 
     @property
@@ -269,7 +266,6 @@ class Playback:
         if packet is None:
             self._end_of_stream()
             return -1
-        self._pulled[packet.index] = time.monotonic()
         try:
             results = session.feed(packet)
         except Exception as e:  # an engine bug must not end the app: tell the user once, log the traceback
@@ -291,43 +287,27 @@ class Playback:
                 self._send(result)
 
     def _send(self, result: FrameResult) -> None:
-        run = self._no_face.note(bool(result.faces), self.options.no_face_frames)
-        if run is not None and self.source is not None:
-            # At the end of a file (the smoother's last frames) nothing goes on any more.
-            goes_on = "" if self._ending else " Tracking goes on and picks up faces as soon as one appears."
-            self.listener.no_faces(f"No face found in the last {run} frames of {self.source.description}.{goes_on}")
+        self._remarks.frame(bool(result.faces), self.options.no_face_frames, self.source)
         self.last_result = result
         arrays = display_arrays(result, self.analyzer.face_model,  # here, off the GUI thread
                                 self.options.config.eyes.closed_below)
-        self.listener.frame(ShownFrame(result, arrays, self._pulled.pop(result.index, time.monotonic())))
+        self.listener.frame(ShownFrame(result, arrays, self._cursor.read_time(result.index)))
 
     def _end_of_stream(self) -> None:
-        source, session = self.source, self.session
-        assert source is not None and session is not None
-        self._ending = True
-        try:
+        source = self.source
+        assert source is not None and self.session is not None
+        with self._remarks.source_ending():
             # A recording exports and shows the frames the smoother held (then tracking goes on
             # in a session without files, already flushed); otherwise they are shown here.
             self.stop_recording(at_end=True)
             assert self.session is not None
-            for result in self.session.flush():
-                if self._show_upto is not None and result.index > self._show_upto:
-                    self.held.append(result)
-                else:
-                    self._send(result)
-        finally:
-            self._ending = False
+            for result in self.held.to_show(self.session.flush()):
+                self._send(result)
         self._cursor.at_end = True
         looping = self.loop and self.playing and not source.is_live and not source.error
         if not looping:
             self.set_playing(False)
-        if source.error:
-            self.listener.failed("Camera stopped" if source.is_live else "Video ended early", source.error)
-        elif source.warning:
-            self.listener.notice(source.warning)
-        if self._no_face.ended_without_faces(self.read):
-            self.listener.no_faces(f"No face was found in {plural(self.read, 'frame')} of {source.description}.")
-        self.listener.end_of_stream(self.read)
+        self._remarks.ended(source, self.read)
         if source.is_live:  # a camera that stopped is gone; the user picks another source
             self.close()
         elif looping:
@@ -350,7 +330,6 @@ class Playback:
                 self.close()
             return False
         self._sessions.cut()
-        self._pulled.clear()
         return True
 
     # -- recording -------------------------------------------------------------------------
@@ -375,8 +354,3 @@ class Playback:
         """Finish the recording: held frames exported (and shown), files closed, run.json final
         (see ``ActiveRecording.finish``); ``at_end``: the source ended, ``error``: tracking failed."""
         self._sessions.stop_recording(self.source, self._send if notify else None, at_end, error)
-
-
-def plural(n: int, noun: str) -> str:
-    """``"1 frame"``, ``"2 frames"``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

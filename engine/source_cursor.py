@@ -5,6 +5,7 @@ going to a frame (an exact seek where the source can; otherwise reopening it and
 a new position (the playback makes it a cut in the tracking)."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 from engine.frames import FramePacket
@@ -21,7 +22,8 @@ class MoveFailed(Exception):
 
 
 class SourceCursor:
-    """The open source and the position of its next packet (``read``: packets taken so far).
+    """The open source and the position of its next packet (``read``: packets taken so far), and
+    when each packet not yet shown was read (the latency a view shows).
 
     The position outlives ``close``: what was read stays known after the source is gone."""
 
@@ -31,6 +33,7 @@ class SourceCursor:
         self._packets: Iterator[FramePacket] | None = None
         self.read = 0  # packets taken from the source
         self.at_end = False  # the source ended (set by the owner once the end is dealt with)
+        self._read_at: dict[int, float] = {}  # packet index -> time.monotonic() it was read
 
     @property
     def is_open(self) -> bool:
@@ -56,7 +59,16 @@ class SourceCursor:
         except StopIteration:
             return None
         self.read += 1
+        self._read_at[packet.index] = time.monotonic()
         return packet
+
+    def read_time(self, index: int) -> float:
+        """When packet ``index`` was read (now, when not known); forgotten once asked."""
+        return self._read_at.pop(index, time.monotonic())
+
+    def forget_read_times(self) -> None:
+        """The packets in flight will not be shown (the tracking that had them restarted)."""
+        self._read_at.clear()
 
     def seconds(self) -> float:
         """Where the next packet is, in seconds of the file (packets read / fps)."""
@@ -68,23 +80,34 @@ class SourceCursor:
         number goes to ``frame_count_known`` when the header promised more). Raises MoveFailed.
 
         ``should_stop`` ends the decoding of a source without seek early (the window is closing)."""
+        assert self.source is not None
+        if self.source.seekable:
+            self._seek(index, frame_count_known)
+        else:
+            self._decode_to(index, should_stop)
+        self.forget_read_times()  # a move is a cut: the packets in flight are not shown
+
+    def _seek(self, index: int, frame_count_known: Callable[[int], None]) -> None:
+        """Files: exact random access."""
         source = self.source
         assert source is not None
-        if source.seekable:  # files: exact random access
+        try:
             try:
-                try:
-                    source.seek(index)
-                except SeekError as e:  # past the end (the header promised more)
-                    frame_count_known(e.frame_count)
-                    index = e.frame_count - 1
-                    source.seek(index)
-            except (SourceError, ValueError) as e:
-                raise MoveFailed("Cannot seek", str(e)) from e
-            self._packets = iter(source)
-            self.read = index
-            self.at_end = False
-            return
-        # Image folders, factories: reopen when going back, then decode and drop.
+                source.seek(index)
+            except SeekError as e:  # past the end (the header promised more)
+                frame_count_known(e.frame_count)
+                index = e.frame_count - 1
+                source.seek(index)
+        except (SourceError, ValueError) as e:
+            raise MoveFailed("Cannot seek", str(e)) from e
+        self._packets = iter(source)
+        self.read = index
+        self.at_end = False
+
+    def _decode_to(self, index: int, should_stop: Callable[[], bool]) -> None:
+        """Image folders, factories: reopen when going back, then decode and drop."""
+        source = self.source
+        assert source is not None
         if index < self.read or self.at_end:
             source.close()
             try:
