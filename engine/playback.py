@@ -4,7 +4,9 @@
 no output folder, or the recording's, an ``ActiveRecording``: one path for both, no
 pipeline swapped in and out), the clock that paces a file at its frame rate
 (``PlaybackClock``), play/pause, step, seek, loop and speed, and what happens at a
-source's end.
+source's end. Its parts: where it is in the source (``SourceCursor``), which session tracks
+and the recording (``SessionSlot``), the frames a seek read ahead (``ReadAhead``) and what
+it says about the source (``SourceRemarks``).
 It reports through a ``PlaybackListener``; the app's ``CaptureWorker`` turns those calls
 into Qt signals and calls ``advance()`` when ``due_in()`` says so. Tests drive it
 directly, with no event loop and no display.
@@ -17,30 +19,28 @@ that the final flush releases wait (``held``) for Step or Play.
 from __future__ import annotations
 
 import logging
-import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from engine.config import EngineConfig
 from engine.display_arrays import DisplayArrays, display_arrays
-from engine.frames import FramePacket, FrameResult
-from engine.video_source import SeekError, SourceError, VideoSource
+from engine.frames import FrameResult
+from engine.playback_clock import PlaybackClock
+from engine.read_ahead import ReadAhead
+from engine.session_slot import SessionSlot
+from engine.source_cursor import MoveFailed, SourceCursor
+from engine.source_remarks import SourceRemarks
+from engine.source_remarks import plural as plural  # the app's wording of counts (status bar)
+from engine.video_source import VideoSource
 
 if TYPE_CHECKING:
     from engine.analyzer import FaceAnalyzer
     from engine.pipeline import TrackingPipeline
-    from engine.session import ExportOptions, Session
+    from engine.session import ExportOptions, Session, SessionOptions
 
 log = logging.getLogger(__name__)
-
-# Files: when the engine falls this far behind the clock, the clock restarts from now
-# instead of hurrying to catch up (which would skip pacing for a while).
-MAX_LAG_S = 0.25
-# A frame due within this many seconds is processed now (timers are not that precise).
-DUE_SLACK_S = 0.002
 
 
 @dataclass(frozen=True)
@@ -92,57 +92,13 @@ class PlaybackOptions:
     def smoother_for(self, is_live: bool) -> str:
         return self.live_smoother if is_live else self.file_smoother
 
+    def session_options(self, is_live: bool, exports: ExportOptions | None = None) -> SessionOptions:
+        """How the app's sessions track: shown frames keep their pixels; no files without ``exports``."""
+        from engine.session import ExportOptions, SessionOptions
 
-@dataclass(frozen=True)
-class ActiveRecording:
-    """A recording in progress: ``session`` writes ``folder``. While it lasts it is the session
-    that tracks the source (``Playback.session``), so the files hold exactly what was tracked."""
-
-    folder: Path
-    session: Session
-
-    def finish(self, source: VideoSource | None, at_end: bool, error: str | None) -> str | None:
-        """Close the files and make run.json final; the frames the smoother held were flushed first.
-
-        Stopped before the source's end without an ``error``, the run is ``interrupted`` (kept,
-        not complete). Returns a write failure to tell the user (None: none, or only the
-        source's own error, which the user is told of anyway)."""
-        source_error = source.error if source is not None else None
-        self.session.finish(interrupted=not at_end and error is None,
-                            error=error or (source_error if at_end else None),
-                            warning=source.warning if source is not None else None,
-                            ending=source.ending() if source is not None else None)
-        failure = self.session.error
-        return failure if failure is not None and failure != source_error else None
-
-
-class PlaybackClock:
-    """When a file's next packet is due: at the file's frame rate over ``speed``, counted from
-    the last restart (so a pause, a seek or a new speed paces what follows from then on).
-
-    Positions are seconds into the file (packets read / fps)."""
-
-    def __init__(self) -> None:
-        self.speed = 1.0  # playback rate relative to the file's fps
-        self._started_at = 0.0  # time.monotonic() at the restart
-        self._started_from = 0.0  # the position at the restart
-
-    def restart(self, position: float) -> None:
-        """Pace from now, the next packet being at ``position``."""
-        self._started_at, self._started_from = time.monotonic(), position
-
-    def set_speed(self, speed: float, position: float) -> None:
-        self.speed = float(speed)
-        self.restart(position)  # the frames to come are paced from now
-
-    def due_in(self, position: float) -> float:
-        """Seconds until the packet at ``position`` is due (0: now)."""
-        wait = self._started_at + (position - self._started_from) / self.speed - time.monotonic()
-        if wait > DUE_SLACK_S:
-            return wait
-        if wait < -MAX_LAG_S:
-            self.restart(position)
-        return 0.0
+        return SessionOptions(dense=True, smoother=self.smoother_for(is_live), exports=exports or ExportOptions(),
+                              config=self.config, keep_pixels=True,  # the frames are shown
+                              background_embedding=True)  # the frame loop never waits for it
 
 
 class Playback:
@@ -154,24 +110,43 @@ class Playback:
         self.options = options
         self.listener = listener
         self._should_stop = should_stop  # checked inside long loops (step, seek): the window is closing
-        self.source: VideoSource | None = None
-        self._reopen: Callable[[], VideoSource] | None = None  # a fresh source, for rewinds without seek
-        self._frames: Iterator[FramePacket] | None = None
-        self.session: Session | None = None  # tracks the open source; writes files while recording
-        self._recording: ActiveRecording | None = None
-        self.playing = False
-        self.at_end = False
-        self.loop = False  # files: start again at the end
-        self.read = 0  # packets taken from the source
-        self.last_result: FrameResult | None = None
-        self._ending = False  # flushing the last frames of a source
-        self._pulled: dict[int, float] = {}  # packet index -> time it was read
+        self._cursor = SourceCursor()  # the open source and where its next packet is
+        self._sessions = SessionSlot(self._session, listener)  # what tracks it, and the recording
         self._clock = PlaybackClock()  # files: paces the packets at the file's frame rate over speed
-        self._no_face_run = 0
-        self._any_face = False
-        self._warned_no_face = False
-        self._show_upto: int | None = None
-        self.held: deque[FrameResult] = deque()
+        self._remarks = SourceRemarks(listener)
+        self.held = ReadAhead()  # the frames a seek near the end read ahead: they wait for Step or Play
+        self.playing = False
+        self.loop = False  # files: start again at the end
+        self.last_result: FrameResult | None = None
+
+    @property
+    def source(self) -> VideoSource | None:
+        return self._cursor.source
+
+    @property
+    def read(self) -> int:
+        """Packets taken from the source."""
+        return self._cursor.read
+
+    @property
+    def at_end(self) -> bool:
+        return self._cursor.at_end
+
+    @property
+    def session(self) -> Session | None:
+        """Tracks the open source; writes files while recording."""
+        return self._sessions.session
+
+    @property
+    def pipeline(self) -> TrackingPipeline | None:
+        """The tracking of the open source (its session's)."""
+        return self._sessions.pipeline
+
+    @property
+    def recording_dir(self) -> Path | None:
+        """The folder being recorded into (None: not recording)."""
+        recording = self._sessions.recording
+        return recording.folder if recording is not None else None
 
     # -- source ------------------------------------------------------------------------
 
@@ -181,11 +156,8 @@ class Playback:
         ``reopen`` returns a fresh copy of the source, for going back in one without ``seek``."""
         self.stop_recording()
         self.close()
-        self.source, self._reopen = source, reopen
-        self._frames = iter(source)
-        self.read = 0
-        self.at_end = False
-        self._no_face_run, self._any_face, self._warned_no_face = 0, False, False
+        self._cursor.open(source, reopen)
+        self._remarks.reset()
         self.restart_pipeline()
         if start:
             self.set_playing(True)
@@ -197,22 +169,10 @@ class Playback:
             if notify:
                 self.listener.playing_changed(False)
         if self.source is not None:
-            self.source.close()
-            if self.session is not None:
-                self.session.pipeline.close()  # its embedding thread
-            self.source = self._frames = self.session = None
+            self._cursor.close()
+            self._sessions.close()
             if notify:
                 self.listener.source_closed()
-
-    @property
-    def recording_dir(self) -> Path | None:
-        """The folder being recorded into (None: not recording)."""
-        return self._recording.folder if self._recording is not None else None
-
-    @property
-    def pipeline(self) -> TrackingPipeline | None:
-        """The tracking of the open source (its session's)."""
-        return self.session.pipeline if self.session is not None else None
 
     def restart_pipeline(self, options: PlaybackOptions | None = None) -> None:
         """A new session (new options, or tracking restarted); a recording ends first."""
@@ -220,28 +180,23 @@ class Playback:
         self.options = options or self.options
         if self.source is None:
             return
-        old, self.session = self.session, self._session()
-        if old is not None:
-            old.pipeline.close()
-        self._pulled.clear()
+        self._sessions.restart()
+        self._cursor.forget_read_times()
         self.last_result = None
 
     def _session(self, folder: Path | None = None, exports: ExportOptions | None = None,
                  pipeline: TrackingPipeline | None = None) -> Session:
         """A session on the open source: no files without ``folder``; ``pipeline`` goes on tracking."""
-        from engine.session import ExportOptions, Session, SessionOptions, SourceDescription
+        from engine.session import Session, SourceDescription
 
         assert self.source is not None
-        options = SessionOptions(dense=True, smoother=self.options.smoother_for(bool(self.source.is_live)),
-                                 exports=exports or ExportOptions(), config=self.options.config,
-                                 keep_pixels=True,  # the frames are shown
-                                 background_embedding=True)  # the frame loop never waits for it
+        options = self.options.session_options(bool(self.source.is_live), exports)
         return Session(self.analyzer, options, folder, SourceDescription.of(self.source), pipeline=pipeline)
 
     # -- transport -------------------------------------------------------------------------
 
     def set_playing(self, playing: bool) -> None:
-        playing = playing and self._frames is not None and not self.at_end
+        playing = playing and self._cursor.is_open and not self.at_end
         if playing and not self.playing:
             self.restart_clock()
         if playing != self.playing:
@@ -251,9 +206,7 @@ class Playback:
     def play(self) -> None:
         if self.source is None:
             return
-        if self.held:  # a seek near the end read these ahead: play shows them, then ends
-            while self.held:
-                self._send(self.held.popleft())
+        if self.held.show(self._send, all_of_them=True):  # a seek near the end read these: shown, then it ends
             return
         if self.at_end and (self.source.is_live or not self.rewind(0)):  # play after the end: again
             return
@@ -265,10 +218,9 @@ class Playback:
     def step(self) -> None:
         """Pause and show the next frame (a look-ahead smoother may need several packets)."""
         self.set_playing(False)
-        if self.held:  # past the end of the file: the frames a seek read ahead
-            self._send(self.held.popleft())
+        if self.held.show(self._send, all_of_them=False):  # past the end of the file
             return
-        if self._frames is None or self.at_end:
+        if not self._cursor.is_open or self.at_end:
             return
         while not self._should_stop() and self.advance() == 0:
             pass
@@ -280,13 +232,9 @@ class Playback:
         self.stop_recording()
         if not self.rewind(max(0, int(index))):
             return
-        # Show the frame we landed on even when paused.
-        self._show_upto = self.read
-        try:
+        with self.held.showing(self.read):  # show the frame we landed on even when paused
             while not self._should_stop() and self.advance() == 0:
                 pass
-        finally:
-            self._show_upto = None
         self.restart_clock()
 
     @property
@@ -296,35 +244,28 @@ class Playback:
 
     def set_speed(self, speed: float) -> None:
         """Files: play at ``speed`` times the file's frame rate (every frame is still processed)."""
-        self._clock.set_speed(speed, self._position())
+        self._clock.set_speed(speed, self._cursor.seconds())
 
     def restart_clock(self) -> None:
-        self._clock.restart(self._position())
+        self._clock.restart(self._cursor.seconds())
 
     def due_in(self) -> float:
         """Seconds until the next packet should be read (0: now). Cameras are always due."""
         if self.source is None or self.source.is_live:
             return 0.0
-        return self._clock.due_in(self._position())
-
-    def _position(self) -> float:
-        """Where the next packet is, in seconds of the file (the clock's unit)."""
-        return self.read / self.source.fps if self.source is not None else 0.0
+        return self._clock.due_in(self._cursor.seconds())
 
     # -- frames ----------------------------------------------------------------------------
 
     def advance(self) -> int:
         """Read one packet and process it: the number of frames sent, or -1 at the end or on failure."""
         session = self.session
-        if self._frames is None or session is None:
+        if not self._cursor.is_open or session is None:
             return -1
-        try:
-            packet = next(self._frames)
-        except StopIteration:
+        packet = self._cursor.next_packet()
+        if packet is None:
             self._end_of_stream()
             return -1
-        self.read += 1
-        self._pulled[packet.index] = time.monotonic()
         try:
             results = session.feed(packet)
         except Exception as e:  # an engine bug must not end the app: tell the user once, log the traceback
@@ -346,40 +287,27 @@ class Playback:
                 self._send(result)
 
     def _send(self, result: FrameResult) -> None:
-        self._note_faces(result)
+        self._remarks.frame(bool(result.faces), self.options.no_face_frames, self.source)
         self.last_result = result
         arrays = display_arrays(result, self.analyzer.face_model,  # here, off the GUI thread
                                 self.options.config.eyes.closed_below)
-        self.listener.frame(ShownFrame(result, arrays, self._pulled.pop(result.index, time.monotonic())))
+        self.listener.frame(ShownFrame(result, arrays, self._cursor.read_time(result.index)))
 
     def _end_of_stream(self) -> None:
-        source, session = self.source, self.session
-        assert source is not None and session is not None
-        self._ending = True
-        try:
+        source = self.source
+        assert source is not None and self.session is not None
+        with self._remarks.source_ending():
             # A recording exports and shows the frames the smoother held (then tracking goes on
             # in a session without files, already flushed); otherwise they are shown here.
             self.stop_recording(at_end=True)
             assert self.session is not None
-            for result in self.session.flush():
-                if self._show_upto is not None and result.index > self._show_upto:
-                    self.held.append(result)
-                else:
-                    self._send(result)
-        finally:
-            self._ending = False
-        self.at_end = True
+            for result in self.held.to_show(self.session.flush()):
+                self._send(result)
+        self._cursor.at_end = True
         looping = self.loop and self.playing and not source.is_live and not source.error
         if not looping:
             self.set_playing(False)
-        if source.error:
-            self.listener.failed("Camera stopped" if source.is_live else "Video ended early", source.error)
-        elif source.warning:
-            self.listener.notice(source.warning)
-        if not self._any_face and not self._warned_no_face and self.read:
-            self._warned_no_face = True
-            self.listener.no_faces(f"No face was found in {plural(self.read, 'frame')} of {source.description}.")
-        self.listener.end_of_stream(self.read)
+        self._remarks.ended(source, self.read)
         if source.is_live:  # a camera that stopped is gone; the user picks another source
             self.close()
         elif looping:
@@ -388,64 +316,20 @@ class Playback:
             else:
                 self.set_playing(False)
 
-    def _note_faces(self, result: FrameResult) -> None:
-        if result.faces:
-            self._any_face, self._no_face_run = True, 0
-            return
-        self._no_face_run += 1
-        if self._no_face_run >= self.options.no_face_frames and not self._warned_no_face and self.source:
-            self._warned_no_face = True
-            # At the end of a file (the smoother's last frames) nothing goes on any more.
-            goes_on = "" if self._ending else " Tracking goes on and picks up faces as soon as one appears."
-            self.listener.no_faces(f"No face found in the last {self._no_face_run} frames of "
-                                   f"{self.source.description}.{goes_on}")
-
     def rewind(self, index: int) -> bool:
         """Files: position the source so the next packet is frame ``index`` (clamped to the last).
 
         A jump is a cut: the tracker and the smoother start over."""
         self.held.clear()
-        source, session = self.source, self.session
-        assert source is not None and session is not None
-        if source.seekable:  # files: exact random access
-            try:
-                try:
-                    source.seek(index)
-                except SeekError as e:  # past the end (the header promised more)
-                    self.listener.frame_count_known(e.frame_count)
-                    index = e.frame_count - 1
-                    source.seek(index)
-            except (SourceError, ValueError) as e:
-                self.listener.failed("Cannot seek", str(e))
-                return False
-            self._frames = iter(source)
-            self.read = index
-            self.at_end = False
-        else:  # image folders, factories: reopen when going back, then decode and drop
-            if index < self.read or self.at_end:
-                source.close()
-                try:
-                    assert self._reopen is not None
-                    self.source = source = self._reopen()
-                except (OSError, ValueError) as e:
-                    self.listener.failed("Cannot reopen video", str(e))
-                    self.close()
-                    return False
-                self._frames = iter(source)
-                self.read = 0
-                self.at_end = False
-            frames = self._frames
-            assert frames is not None
-            while self.read < index and not self._should_stop():
-                try:
-                    next(frames)
-                except StopIteration:
-                    break
-                self.read += 1
-        # A cut: tracking and smoothing start over, in a fresh session (a flushed one is done).
-        session.pipeline.reset()
-        self.session = self._session(pipeline=session.pipeline)
-        self._pulled.clear()
+        assert self.source is not None and self.session is not None
+        try:
+            self._cursor.move_to(index, self._should_stop, self.listener.frame_count_known)
+        except MoveFailed as e:
+            self.listener.failed(e.title, e.message)
+            if e.source_lost:
+                self.close()
+            return False
+        self._sessions.cut()
         return True
 
     # -- recording -------------------------------------------------------------------------
@@ -464,39 +348,9 @@ class Playback:
                 return
         else:
             self.flush_to_screen()
-        try:
-            recording = self._session(Path(folder), exports)  # tracking restarts on its first frame
-        except (OSError, ValueError) as e:
-            self.listener.failed("Cannot record", str(e))
-            return
-        if self.session is not None:
-            self.session.pipeline.close()
-        self.session = recording
-        self._recording = ActiveRecording(Path(folder), recording)
-        self.listener.recording_changed(self._recording.folder)
+        self._sessions.record(Path(folder), exports)
 
     def stop_recording(self, notify: bool = True, at_end: bool = False, error: str | None = None) -> None:
         """Finish the recording: held frames exported (and shown), files closed, run.json final
         (see ``ActiveRecording.finish``); ``at_end``: the source ended, ``error``: tracking failed."""
-        recording = self._recording
-        if recording is None or self.session is None:  # no session: closed with its source, nothing to flush
-            return
-        source = self.source
-        # Tracking goes on, shown, in a session without files.
-        self.session = self._session(pipeline=recording.session.pipeline) if source is not None else None
-        try:
-            for result in recording.session.flush():
-                if notify:
-                    self._send(result)
-        finally:
-            failure = recording.finish(source, at_end, error)
-        self._recording = None
-        if notify and failure is not None:
-            self.listener.failed("Recording stopped", failure)
-        if notify:
-            self.listener.recording_changed(None)
-
-
-def plural(n: int, noun: str) -> str:
-    """``"1 frame"``, ``"2 frames"``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+        self._sessions.stop_recording(self.source, self._send if notify else None, at_end, error)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,9 +70,9 @@ def obama(media_dir: Path) -> Path:
     return media_dir / "obama.mp4"
 
 
-def _playback(analyzer, smoother: str = "lookahead") -> tuple[Playback, Events]:
+def _playback(analyzer, smoother: str = "lookahead", no_face_frames: int = 3) -> tuple[Playback, Events]:
     events = Events()
-    options = PlaybackOptions(config=EngineConfig.load(), file_smoother=smoother, no_face_frames=3)
+    options = PlaybackOptions(config=EngineConfig.load(), file_smoother=smoother, no_face_frames=no_face_frames)
     return Playback(analyzer, options, events), events
 
 
@@ -98,10 +99,10 @@ def test_a_file_plays_every_frame_once_in_order_and_ends(live_analyzer, obama) -
     # A file is paced at its frame rate over speed: after one frame, the next is due a
     # period later, counted from when the clock (re)started.
     period = 1.0 / playback.source.fps
-    playback.set_speed(0.05)  # a 0.8 s period: longer than any frame takes
+    playback.set_speed(0.01)  # a 4 s period: longer than any frame takes, even on a busy machine
     clock = time.monotonic()
     playback.advance()
-    expected = period / 0.05 - (time.monotonic() - clock)
+    expected = period / 0.01 - (time.monotonic() - clock)
     assert expected > 0 and playback.due_in() == pytest.approx(expected, abs=0.01)
     playback.set_speed(1.0)
     assert playback.due_in() == 0.0  # the frames to come are paced from now
@@ -131,8 +132,20 @@ def test_seek_and_step_land_on_exact_frames_even_at_the_end(live_analyzer, obama
     assert events.frames[-1] == 54 and not playback.held
     # Past the end of the file: clamped to the last frame.
     playback.seek(10_000)
-    assert events.frames[-1] == 54
+    assert events.frames[-1] == 54 and events.counts == [55]  # the header promised 158
     assert not playback.playing
+
+
+def test_play_after_a_seek_near_the_end_shows_the_frames_read_ahead_then_stops(live_analyzer, obama) -> None:
+    playback, events = _playback(live_analyzer)
+    _open(playback, obama)
+    playback.pause()
+    playback.seek(51)
+    ahead = [r.index for r in playback.held]
+    assert events.frames == [51] and ahead == list(range(52, 55))
+    playback.play()
+    assert events.frames == list(range(51, 55)) and not playback.held and not playback.playing
+    assert events.ends == [55]  # said once, when the seek reached the end
 
 
 def test_loop_starts_the_file_again_and_speed_keeps_every_frame(live_analyzer, obama) -> None:
@@ -176,6 +189,27 @@ def test_a_folder_without_seek_goes_back_by_reopening(live_analyzer, media_dir, 
     assert events.frames == [0, 1, 2, 3, 1]
     playback.seek(4)  # forward: the same source, frames dropped up to 4
     assert len(opened) == 2 and events.frames[-1] == 4
+
+
+def test_a_source_without_any_face_is_said_at_its_end(live_analyzer, media_dir, tmp_path) -> None:
+    folder = _image_folder(tmp_path / "frames", media_dir, blank_from=0)
+    playback, events = _playback(live_analyzer, smoother="realtime", no_face_frames=50)
+    playback.open(ImageFolderSource(folder), lambda: ImageFolderSource(folder))
+    _play_to_end(playback)
+    assert events.faces == [0] * 6 and events.ends == [6]
+    assert events.no_face == [f"No face was found in 6 frames of {folder}."]
+
+
+def test_a_folder_gone_when_going_back_is_said_and_closed(live_analyzer, media_dir, tmp_path) -> None:
+    folder = _image_folder(tmp_path / "frames", media_dir)
+    playback, events = _playback(live_analyzer, smoother="realtime")
+    playback.open(ImageFolderSource(folder), lambda: ImageFolderSource(folder))
+    playback.advance()
+    shutil.rmtree(folder)
+    playback.seek(0)  # back: the folder must be read again
+    assert [title for title, _ in events.failures] == ["Cannot reopen video"]
+    assert "no such folder" in events.failures[0][1]
+    assert playback.source is None and events.closed == 1 and events.playing == [True, False]
 
 
 def test_no_face_is_said_once(live_analyzer, media_dir, tmp_path) -> None:
