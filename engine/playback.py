@@ -163,6 +163,8 @@ class Playback:
             self.set_playing(True)
 
     def close(self, notify: bool = True) -> None:
+        """Close the source; a recording ends first (its files flushed, run.json final)."""
+        self.stop_recording(notify)
         self.held.clear()
         if self.playing:
             self.playing = False

@@ -251,6 +251,24 @@ def test_a_recording_writes_the_session_files_and_run_json_tells_how_it_ended(li
         assert len(list(csv.DictReader(f))) == 10  # the frames the smoother held were written too
 
 
+def test_closing_the_source_mid_recording_finishes_the_recording(live_analyzer, obama, tmp_path) -> None:
+    """Whoever closes the source (the window, a lost camera), the recording's files are
+    flushed and its run.json is final and says the run was cut off."""
+    playback, events = _playback(live_analyzer)
+    _open(playback, obama)
+    out = tmp_path / "rec"
+    playback.start_recording(out, ExportOptions(), from_start=True)
+    for _ in range(12):
+        playback.advance()
+    playback.close()
+    assert events.recordings == [out, None] and playback.recording_dir is None and events.closed == 1
+    run = json.loads((out / "run.json").read_text())
+    assert run["finished"] and run["interrupted"] and not run["complete"]
+    with open(out / "faces.csv") as f:
+        frames = [int(r["frame"]) for r in csv.DictReader(f)]
+    assert frames == list(range(12)) == list(range(run["summary"]["frames"]))  # the smoother's too
+
+
 def test_a_file_cut_short_plays_what_it_has_and_says_so_once(live_analyzer, obama, tmp_path) -> None:
     whole, cut = tmp_path / "whole.avi", tmp_path / "cut.avi"
     write_clip(whole, list(iter_video_frames(obama)))
