@@ -17,31 +17,32 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PyQt6.QtCore import QEvent, QSize, Qt, QThreadPool, QTimer, pyqtSignal
-from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QResizeEvent, QShowEvent
-from PyQt6.QtWidgets import (QDockWidget, QInputDialog, QMainWindow, QMessageBox, QStackedWidget)
+from PyQt6.QtCore import QEvent, QSize, Qt, pyqtSignal
+from PyQt6.QtGui import QAction, QCloseEvent, QResizeEvent, QShowEvent
+from PyQt6.QtWidgets import QDockWidget, QInputDialog, QMainWindow, QMessageBox
 
 from engine.config import EngineConfig
 from engine.expressions import BLENDSHAPE_NAMES
 from engine.session import ExportOptions
-from engine.vmc import LiveFrame
 from tracker_app.actions import Act, ActionSet, Slot, opacity_control
 from tracker_app.app_assets import app_icon
 from tracker_app.cameras import camera_modes, list_cameras
 from tracker_app.capture_worker import CaptureController, CaptureWorker, SourceSpec
 from tracker_app.display_pacing import FramePacer
-from tracker_app.empty_state import EmptyState
 from tracker_app.engine_loader import EngineLoader
-from tracker_app.export_actions import MeshExportJob, save_frame_image
+from tracker_app.export_actions import MeshExportJob, MeshExports, save_frame_image
+from tracker_app.file_drops import FileDrops
 from tracker_app.gl_view import GLView
 from tracker_app.live_controls import LiveControls
+from tracker_app.live_display import LiveDisplay
 from tracker_app.live_panel import LivePanel
 from tracker_app.seek_bar import SeekControls
 from tracker_app.settings import AppSettings, GuiConfig, OverlayOptions, SettingsStore
-from tracker_app.source_picker import ChoiceKind, SourceChoice, SourcePicker, source_offers
+from tracker_app.shutdown import shut_down
+from tracker_app.source_choices import SourceChoices
 from tracker_app.status_bar import StatusBar
 from tracker_app.plots_dock import PlotsDock
-from tracker_app.viewer_model import PlayState, SourceInfo, ViewerModel, readout_text
+from tracker_app.viewer_model import SourceInfo, ViewerModel
 from tracker_app.window_dialogs import APP_TITLE, DIALOG_MIN_WIDTH, WindowDialogs, about_box, message_box
 from tracker_app.worker_link import WorkerLink
 
@@ -49,11 +50,6 @@ if TYPE_CHECKING:
     from tracker_app.plots import PosePlots
 
 __all__ = ["DIALOG_MIN_WIDTH", "MainWindow"]
-
-EXPORT_WAIT_MS = 10_000
-PLOTS_WIDTH = 380  # px, initial width of the plots dock
-PLOTS_LATEST_MS = 1000  # the plots are built this long after the window is shown, at the latest
-PLOTS_MAX_SHARE = 0.3  # the plots dock never takes more of the window's width: the video comes first
 
 
 def _toggle(dock: QDockWidget) -> QAction:
@@ -80,18 +76,16 @@ class MainWindow(QMainWindow):
         self.errors: list[tuple[str, str]] = []  # every error shown, oldest first
         self.ask = WindowDialogs(self)
         self.live = LiveControls(self)
-        self._export_jobs: list[MeshExportJob] = []
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(app_icon())
-        self.setAcceptDrops(True)
+        self.drops = FileDrops(self)
+        self.drops.dropped.connect(self.open_source)  # as File ▸ Open would (the first, of several)
 
         self.view = GLView(self.model)
-        self.empty_state = EmptyState()
-        self.empty_state.chosen.connect(self.open_choice)
-        centre = QStackedWidget()
-        centre.addWidget(self.empty_state)
-        centre.addWidget(self.view)
-        self.setCentralWidget(centre)
+        self.choices = SourceChoices(self.view, self.cameras, store, self.open_source, self.ask.choose_video,
+                                     self.ask.choose_image_folder)
+        self.empty_state, self.source_box = self.choices.empty_state, self.choices.picker
+        self.setCentralWidget(self.choices.centre)
         self.plots_dock = PlotsDock(self.model, gui_config.refresh_hz, self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.plots_dock)
         self.live_panel = LivePanel(settings.live, self.cameras, camera_modes, BLENDSHAPE_NAMES)
@@ -106,8 +100,6 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.commands = ActionSet(self, self.model, self._handlers(), self.set_speed)
         self.commands.build_menus({Slot.PLOTS_DOCK: _toggle(self.plots_dock), Slot.LIVE_DOCK: _toggle(self.live_dock)})
-        self.source_box = SourcePicker()
-        self.source_box.chosen.connect(self.open_choice)
         self.seek = SeekControls(self.model, gui_config.seek_preview_ms)
         self.seek.bar.seek.connect(self._seek)
         self.seek.bar.preview.connect(self._seek)
@@ -123,22 +115,17 @@ class MainWindow(QMainWindow):
         self.link = WorkerLink(self, self.controller.worker, self.model, self.status, self.frame_pacer, store,
                                gui_config.recent_files, lambda: self.settings, self.live.set_options,
                                self.show_dialog, self.show_error)
-        self.live_panel.options_changed.connect(self.live.set_options)
-        self.live_panel.camera_requested.connect(self.live.open_camera)
-        self.live_panel.streaming_toggled.connect(self.live.set_streaming)
-        self.live_panel.neutral_requested.connect(self.live.set_neutral)
-        self.live_panel.mirror_toggled.connect(self.live.set_mirror)
+        self.live.connect_panel(self.live_panel)
+        self.exports = MeshExports(engine_config.weights_dir, self.status, self.mesh_exported, self.show_error)
         self.controller.start()  # after connecting: a failure to load the models must reach a dialog
 
         self.model.source_changed.connect(self._on_source_changed)
         self.model.overlay_changed.connect(self._on_overlay_changed)
-        self.model.state_changed.connect(self._on_state_changed)
-        self.model.live_changed.connect(lambda live: None if self.model.playing else self._show_live(live))
         self.status.refreshed.connect(self.seek.show_frame)  # the counter follows the status's pace
-        self.status.refreshed.connect(lambda _frame: self._show_live(self.model.live))
+        self.live_display = LiveDisplay(self.model, self.view, self.live_panel, self.status)
         self._on_source_changed(None)
         self.resize(QSize(1280, 720))
-        self.resizeDocks([self.plots_dock], [PLOTS_WIDTH], Qt.Orientation.Horizontal)
+        self.plots_dock.set_initial_width(self)
         geometry = store.q.value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -173,17 +160,8 @@ class MainWindow(QMainWindow):
     def open_source(self, spec: SourceSpec) -> None:
         """A video path, a camera index, or a factory of a VideoSource (tests); plays at once."""
         self.status.showMessage(f"Opening {spec if not callable(spec) else 'source'}…")
-        self._show_centre(True)  # the view gets its GL context while the source opens
+        self.choices.show_video(True)  # the view gets its GL context while the source opens
         self.controller.submit(CaptureWorker.open_source, spec)
-
-    def open_choice(self, choice: SourceChoice) -> None:
-        """What the source picker or the empty state offered."""
-        if choice.kind is ChoiceKind.BROWSE:
-            self.ask.choose_video()
-        elif choice.kind is ChoiceKind.FOLDER:
-            self.ask.choose_image_folder()
-        elif choice.value is not None:
-            self.open_source(choice.value)
 
     def close_source(self) -> None:
         self.controller.submit(CaptureWorker.close_source)
@@ -230,16 +208,7 @@ class MainWindow(QMainWindow):
         """Start writing the current frame's meshes; the job's signals tell when it is done."""
         if self.model.frame is None or not self.model.frame.n_faces:
             raise ValueError("no face in the current frame")
-        job = MeshExportJob(self.model.frame, Path(path), self.engine_config.weights_dir)
-        job.signals.done.connect(lambda paths: self.status.showMessage(
-            "Wrote " + ", ".join(Path(p).name for p in paths), 10_000))
-        job.signals.done.connect(self.mesh_exported)
-        job.signals.failed.connect(lambda text: self.show_error("Export failed", text))
-        job.signals.done.connect(lambda _p, j=job: self._export_jobs.remove(j))
-        job.signals.failed.connect(lambda _t, j=job: self._export_jobs.remove(j))
-        self._export_jobs.append(job)  # keep the runnable and its signals alive until it reports
-        job.start()
-        return job
+        return self.exports.start(self.model.frame, Path(path))
 
     def start_recording(self, folder: Path, exports: ExportOptions | None = None, from_start: bool = False) -> None:
         """Record into ``folder`` what ``tracker-app track`` writes (default: table + overlay video
@@ -265,7 +234,7 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, message: str) -> None:
         self.errors.append((title, message))
         self.status.showMessage(f"{title}: {message}", 15_000)
-        self._show_centre(self.model.source is not None)  # a source that failed to open: the first page again
+        self.choices.show_video(self.model.source is not None)  # a source that failed to open: the first page again
         self.show_dialog(QMessageBox.Icon.Warning, title, message)
 
     def show_dialog(self, icon: QMessageBox.Icon, title: str, text: str) -> QMessageBox:
@@ -286,29 +255,12 @@ class MainWindow(QMainWindow):
 
     # -- model observers ---------------------------------------------------------------------------
 
-    def _show_live(self, live: LiveFrame | None) -> None:
-        """The readout on the view (pose relative to neutral, latency) and the weight bars."""
-        self.live_panel.bars.set_weights(None if live is None else live.weights)
-        self.view.set_readout(readout_text(self.model, live))
-
     def _on_source_changed(self, source: SourceInfo | None) -> None:
         self.setWindowTitle(f"{source.description} — {APP_TITLE}" if source is not None else APP_TITLE)
-        offers = source_offers(self.cameras, self.store.recent_files())
-        self.source_box.fill(source, offers)
         self.commands.fill_sources(self.cameras, self.store.recent_files(), self.open_source)
         if source is None:
-            self.empty_state.fill(offers)
-            self._show_live(None)
-        self._show_centre(source is not None)
-
-    def _show_centre(self, video: bool) -> None:
-        centre = self.centralWidget()
-        if isinstance(centre, QStackedWidget):
-            centre.setCurrentWidget(self.view if video else self.empty_state)
-
-    def _on_state_changed(self, state: PlayState) -> None:
-        self.view.set_mirror(state.mirror)
-        self.live_panel.show_state(state.mirror, state.streaming)
+            self.live_display.show(None)
+        self.choices.show(source)
 
     def _on_overlay_changed(self, overlay: OverlayOptions) -> None:
         if overlay != self.settings.overlay:
@@ -319,8 +271,7 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event: QShowEvent | None) -> None:
         super().showEvent(event)
-        if not self.plots_dock.built:  # no frame to wait for (no source, or it failed to open)
-            QTimer.singleShot(PLOTS_LATEST_MS, self.plots_dock.build)
+        self.plots_dock.window_shown()
 
     def event(self, event: QEvent | None) -> bool:
         if event is None:
@@ -333,43 +284,17 @@ class MainWindow(QMainWindow):
             started = time.perf_counter()
             handled = super().event(event)
             self.frame_pacer.painted(time.perf_counter() - started)
-            if not self.plots_dock.built and self.model.frame is not None:  # the first frame is on screen
-                QTimer.singleShot(0, self.plots_dock.build)
+            self.plots_dock.window_painted()
             return handled
         return super().event(event)
 
     def resizeEvent(self, event: QResizeEvent | None) -> None:
         super().resizeEvent(event)
-        # The video area has priority: in a narrow window the plots give up width first, and get
-        # it back (up to their initial width) when the window grows again.
-        if event is not None and self.plots_dock.isVisible() and not self.plots_dock.isFloating():
-            want = min(PLOTS_WIDTH, int(event.size().width() * PLOTS_MAX_SHARE))
-            if self.plots_dock.width() != want:
-                self.resizeDocks([self.plots_dock], [want], Qt.Orientation.Horizontal)
-
-    def dragEnterEvent(self, event: QDragEnterEvent | None) -> None:
-        mime = event.mimeData() if event is not None else None
-        if event is not None and mime is not None and any(u.isLocalFile() for u in mime.urls()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent | None) -> None:
-        """A file or a folder dropped on the window opens as File ▸ Open would (the first, of several)."""
-        mime = event.mimeData() if event is not None else None
-        urls = [u for u in mime.urls() if u.isLocalFile()] if mime is not None else []
-        if event is not None and urls:
-            event.acceptProposedAction()
-            self.open_source(urls[0].toLocalFile())
+        if event is not None:  # the video area has priority: the plots give way
+            self.plots_dock.fit(self, event.size().width())
 
     def closeEvent(self, event: QCloseEvent | None) -> None:
         """Stop the capture thread before the widgets go (it may be mid-frame)."""
         self.store.q.setValue("window/geometry", self.saveGeometry())
-        for box in list(self.dialogs):
-            box.close()
-        if not self.controller.stop():
-            # Should not happen (a camera read blocks at most its timeout); say so rather than hang.
-            print("tracker-app: the capture thread did not stop in time", flush=True)
-        # Mesh exports run in the global pool: let them finish their files first.
-        pool = QThreadPool.globalInstance()
-        if pool is not None:
-            pool.waitForDone(EXPORT_WAIT_MS)
+        shut_down(self.dialogs, self.controller)
         super().closeEvent(event)
