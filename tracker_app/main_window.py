@@ -11,22 +11,20 @@ loaded once, by the caller, and passed in.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PyQt6.QtCore import QEvent, QSize, Qt, pyqtSignal
-from PyQt6.QtGui import QAction, QCloseEvent, QResizeEvent, QShowEvent
-from PyQt6.QtWidgets import QDockWidget, QInputDialog, QMainWindow, QMessageBox
+from PyQt6.QtCore import QEvent, QSize, pyqtSignal
+from PyQt6.QtGui import QCloseEvent, QResizeEvent, QShowEvent
+from PyQt6.QtWidgets import QInputDialog, QMainWindow, QMessageBox
 
 from engine.config import EngineConfig
-from engine.expressions import BLENDSHAPE_NAMES
 from engine.session import ExportOptions
 from tracker_app.actions import Act, ActionSet, Slot, opacity_control
 from tracker_app.app_assets import app_icon
-from tracker_app.cameras import camera_modes, list_cameras
+from tracker_app.cameras import list_cameras
 from tracker_app.capture_worker import CaptureController, CaptureWorker, SourceSpec
 from tracker_app.display_pacing import FramePacer
 from tracker_app.engine_loader import EngineLoader
@@ -35,13 +33,14 @@ from tracker_app.file_drops import FileDrops
 from tracker_app.gl_view import GLView
 from tracker_app.live_controls import LiveControls
 from tracker_app.live_display import LiveDisplay
-from tracker_app.live_panel import LivePanel
+from tracker_app.playback_controls import PlaybackControls
 from tracker_app.seek_bar import SeekControls
-from tracker_app.settings import AppSettings, GuiConfig, OverlayOptions, SettingsStore
+from tracker_app.settings import AppSettings, GuiConfig, SettingsStore
+from tracker_app.settings_keeper import SettingsKeeper
 from tracker_app.shutdown import shut_down
+from tracker_app.side_docks import SideDocks
 from tracker_app.source_choices import SourceChoices
 from tracker_app.status_bar import StatusBar
-from tracker_app.plots_dock import PlotsDock
 from tracker_app.viewer_model import SourceInfo, ViewerModel
 from tracker_app.window_dialogs import APP_TITLE, DIALOG_MIN_WIDTH, WindowDialogs, about_box, message_box
 from tracker_app.worker_link import WorkerLink
@@ -50,13 +49,6 @@ if TYPE_CHECKING:
     from tracker_app.plots import PosePlots
 
 __all__ = ["DIALOG_MIN_WIDTH", "MainWindow"]
-
-
-def _toggle(dock: QDockWidget) -> QAction:
-    """The dock's show/hide action (Qt makes it with the dock)."""
-    action = dock.toggleViewAction()
-    assert action is not None
-    return action
 
 
 class MainWindow(QMainWindow):
@@ -68,14 +60,17 @@ class MainWindow(QMainWindow):
                  settings: AppSettings, cameras: list[tuple[int, str]] | None = None,
                  engine_loader: EngineLoader | None = None) -> None:
         super().__init__()
-        self.engine_config, self.gui_config, self.store, self.settings = engine_config, gui_config, store, settings
+        self.engine_config, self.gui_config, self.store = engine_config, gui_config, store
         self.default_settings = AppSettings.defaults(engine_config, gui_config)
         self.cameras = list_cameras() if cameras is None else cameras
         self.model = ViewerModel(settings.overlay, gui_config.history_seconds, engine_config.eyes)
+        self.kept = SettingsKeeper(settings, store, self.model,
+                                   lambda new: self.controller.submit(CaptureWorker.apply_settings, new))
         self.dialogs: list[QMessageBox] = []  # open error/info dialogs (non-modal to the event loop)
         self.errors: list[tuple[str, str]] = []  # every error shown, oldest first
         self.ask = WindowDialogs(self)
         self.live = LiveControls(self)
+        self.playback = PlaybackControls(self)
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(app_icon())
         self.drops = FileDrops(self)
@@ -86,23 +81,16 @@ class MainWindow(QMainWindow):
                                      self.ask.choose_image_folder)
         self.empty_state, self.source_box = self.choices.empty_state, self.choices.picker
         self.setCentralWidget(self.choices.centre)
-        self.plots_dock = PlotsDock(self.model, gui_config.refresh_hz, self)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.plots_dock)
-        self.live_panel = LivePanel(settings.live, self.cameras, camera_modes, BLENDSHAPE_NAMES)
-        self.live_dock = QDockWidget("Live and streaming", self)
-        self.live_dock.setObjectName("live")
-        self.live_dock.setWidget(self.live_panel)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.live_dock)
-        self.tabifyDockWidget(self.plots_dock, self.live_dock)
-        self.plots_dock.raise_()
+        docks = SideDocks(self, self.model, gui_config.refresh_hz, settings.live, self.cameras)
+        self.plots_dock, self.live_dock, self.live_panel = docks.plots, docks.live, docks.panel
 
         self.status = StatusBar(self.model, gui_config.refresh_hz)
         self.setStatusBar(self.status)
-        self.commands = ActionSet(self, self.model, self._handlers(), self.set_speed)
-        self.commands.build_menus({Slot.PLOTS_DOCK: _toggle(self.plots_dock), Slot.LIVE_DOCK: _toggle(self.live_dock)})
+        self.commands = ActionSet(self, self.model, self._handlers(), self.playback.set_speed)
+        self.commands.build_menus(docks.toggles())
         self.seek = SeekControls(self.model, gui_config.seek_preview_ms)
-        self.seek.bar.seek.connect(self._seek)
-        self.seek.bar.preview.connect(self._seek)
+        self.seek.bar.seek.connect(self.playback.seek)
+        self.seek.bar.preview.connect(self.playback.seek)
         self.toolbar = self.commands.build_toolbar({Slot.SOURCE_PICKER: self.source_box, Slot.SEEK_BAR: self.seek.bar,
                                                    Slot.FRAME_LABEL: self.seek.label,
                                                    Slot.OPACITY: opacity_control(self.model)})
@@ -120,7 +108,7 @@ class MainWindow(QMainWindow):
         self.controller.start()  # after connecting: a failure to load the models must reach a dialog
 
         self.model.source_changed.connect(self._on_source_changed)
-        self.model.overlay_changed.connect(self._on_overlay_changed)
+        self.model.overlay_changed.connect(self.kept.keep_overlay)
         self.status.refreshed.connect(self.seek.show_frame)  # the counter follows the status's pace
         self.live_display = LiveDisplay(self.model, self.view, self.live_panel, self.status)
         self._on_source_changed(None)
@@ -134,16 +122,16 @@ class MainWindow(QMainWindow):
 
     def _handlers(self) -> dict[Act, Callable[[bool], object]]:
         """What each command does: a programmatic entry point, a dialog, or a model change."""
-        ask, model = self.ask, self.model
+        ask, model, playback = self.ask, self.model, self.playback
         return {
             Act.OPEN: lambda _on: ask.choose_video(), Act.OPEN_FOLDER: lambda _on: ask.choose_image_folder(),
             Act.OPEN_CAMERA_NUMBER: lambda _on: ask.choose_camera_number(),
             Act.SAVE_FRAME: lambda _on: ask.choose_frame_path(), Act.EXPORT_MESH: lambda _on: ask.choose_mesh_path(),
             Act.RECORD: ask.toggle_recording, Act.CLOSE: lambda _on: self.close_source(),
-            Act.QUIT: lambda _on: self.close(), Act.PLAY: lambda _on: self.toggle_play(),
-            Act.STEP: lambda _on: self.controller.submit(CaptureWorker.step),
-            Act.STEP_BACK: lambda _on: self.step_back(), Act.RESTART: lambda _on: self._seek(0),
-            Act.GOTO: lambda _on: ask.choose_frame_number(), Act.LOOP: self.set_loop,
+            Act.QUIT: lambda _on: self.close(), Act.PLAY: lambda _on: playback.toggle_play(),
+            Act.STEP: lambda _on: playback.step(), Act.STEP_BACK: lambda _on: playback.step_back(),
+            Act.RESTART: lambda _on: playback.seek(0), Act.GOTO: lambda _on: ask.choose_frame_number(),
+            Act.LOOP: playback.set_loop,
             Act.VIEW_3D: model.set_view_3d, Act.RESET_CAMERA: lambda _on: self.view.reset_camera(),
             Act.MESH: lambda on: model.update_overlay(show_mesh=on),
             Act.WIREFRAME: lambda on: model.update_overlay(wireframe=on),
@@ -166,34 +154,17 @@ class MainWindow(QMainWindow):
     def close_source(self) -> None:
         self.controller.submit(CaptureWorker.close_source)
 
-    def toggle_play(self) -> None:
-        self.controller.submit(CaptureWorker.pause if self.model.playing else CaptureWorker.play)
-
     def go_to_frame(self, index: int) -> None:
-        """Files: pause and show frame ``index`` (0-based; clamped to the last frame)."""
-        if self.model.is_file:
-            self.controller.submit(CaptureWorker.pause)
-            self._seek(max(0, int(index)))
+        self.playback.go_to_frame(index)
 
     def step_back(self) -> None:
-        """Files: pause and show the frame before the one shown (a seek: tracking restarts there)."""
-        frame = self.model.frame
-        if frame is not None and self.model.is_file and frame.result.index > 0:
-            self.go_to_frame(frame.result.index - 1)
-
-    def _seek(self, index: int) -> None:
-        self.controller.submit(CaptureWorker.seek, index)
+        self.playback.step_back()
 
     def set_loop(self, on: bool) -> None:
-        """Files: start again at the end (a recording still ends there)."""
-        self.model.update_state(loop=bool(on))
-        self.controller.submit(CaptureWorker.set_loop, bool(on))
+        self.playback.set_loop(on)
 
     def set_speed(self, speed: float) -> None:
-        """Files: playback rate, one of actions.SPEEDS (every frame is still tracked)."""
-        self.model.update_state(speed=float(speed))
-        self.controller.submit(CaptureWorker.set_speed, float(speed))
-        self.status.showMessage(f"Playback speed {speed:g}×", 4000)
+        self.playback.set_speed(speed)
 
     def save_frame(self, path: Path) -> Path:
         """The frame as shown (overlays included) at the video's resolution (3D View: the view)."""
@@ -220,13 +191,13 @@ class MainWindow(QMainWindow):
     def stop_recording(self) -> None:
         self.controller.submit(CaptureWorker.stop_recording)
 
+    @property
+    def settings(self) -> AppSettings:
+        """The settings in force (loaded once by the caller; ``apply_settings`` changes them)."""
+        return self.kept.settings
+
     def apply_settings(self, new: AppSettings) -> None:
-        worker_changed = new.engine_part() != self.settings.engine_part() or new.live != self.settings.live
-        self.settings = new
-        self.store.save(new)
-        self.model.set_overlay(new.overlay)
-        if worker_changed:
-            self.controller.submit(CaptureWorker.apply_settings, new)
+        self.kept.apply(new)
 
     def choose_camera_number(self) -> QInputDialog:
         return self.ask.choose_camera_number()
@@ -262,11 +233,6 @@ class MainWindow(QMainWindow):
             self.live_display.show(None)
         self.choices.show(source)
 
-    def _on_overlay_changed(self, overlay: OverlayOptions) -> None:
-        if overlay != self.settings.overlay:
-            self.settings = dataclasses.replace(self.settings, overlay=self.model.overlay)
-            self.store.save(self.settings)
-
     # -- window events --------------------------------------------------------------------------------
 
     def showEvent(self, event: QShowEvent | None) -> None:
@@ -274,19 +240,18 @@ class MainWindow(QMainWindow):
         self.plots_dock.window_shown()
 
     def event(self, event: QEvent | None) -> bool:
-        if event is None:
-            return super().event(event)
+        kind = event.type() if event is not None else None
         # Hovering a menu sends status tips (empty ones too), which would wipe the status
         # bar's message (a saved file, an error); tips are tooltips here instead.
-        if event.type() == QEvent.Type.StatusTip:
+        if kind == QEvent.Type.StatusTip:
             return True
-        if event.type() == QEvent.Type.UpdateRequest:  # paints and composes the window
-            started = time.perf_counter()
-            handled = super().event(event)
-            self.frame_pacer.painted(time.perf_counter() - started)
-            self.plots_dock.window_painted()
-            return handled
-        return super().event(event)
+        if kind != QEvent.Type.UpdateRequest:
+            return super().event(event)
+        started = time.perf_counter()  # an update request paints and composes the window
+        handled = super().event(event)
+        self.frame_pacer.painted(time.perf_counter() - started)
+        self.plots_dock.window_painted()
+        return handled
 
     def resizeEvent(self, event: QResizeEvent | None) -> None:
         super().resizeEvent(event)
