@@ -1,13 +1,17 @@
 """The main window: wiring only.
 
-Owns the layout (the empty state or the GL view in the centre, the plots and live docks,
-the toolbar, the status bar) and the programmatic entry points that menus, tests and
-scripts call (``open_source``, ``save_frame``, ``export_mesh``, ``start_recording``,
+Builds the layout (the empty state or the GL view in the centre, the plots and live docks,
+the toolbar, the status bar), connects the model's and the worker's reports to the
+widgets, routes each command, and keeps the programmatic entry points that menus, tests
+and scripts call (``open_source``, ``save_frame``, ``export_mesh``, ``start_recording``,
 ``apply_settings``, ...). Everything else lives elsewhere: the view state in
 ``ViewerModel``, the commands and their checked/enabled states in ``actions``, the
-dialogs in ``window_dialogs``, the worker's reports in ``worker_link``, the slow work
-in the capture worker (reached through ``CaptureController.submit``). Settings are
-loaded once, by the caller, and passed in.
+dialogs in ``window_dialogs``, the worker's reports in ``worker_link``, the Playback and
+Live requests in ``playback_controls`` and ``live_controls``, choosing a source in
+``source_choices``, the live readout in ``live_display``, the docks in ``side_docks`` and
+``plots_dock``, the settings in force in ``settings_keeper``, drops in ``file_drops``,
+closing in ``shutdown``, and the slow work in the capture worker (reached through
+``CaptureController.submit``). Settings are loaded once, by the caller, and passed in.
 """
 from __future__ import annotations
 
