@@ -158,6 +158,7 @@ class MainWindow(QMainWindow):
     def close_source(self) -> None:
         self.controller.submit(CaptureWorker.close_source)
 
+    # Playback's entry points, for scripts and tests; what each does is PlaybackControls'.
     def go_to_frame(self, index: int) -> None:
         self.playback.go_to_frame(index)
 
