@@ -3,17 +3,20 @@
 Frame grabs need the GL context, so they run on the GUI thread (one read-back).
 Mesh files are written in a thread-pool job (texture sampling and formatting a
 38k-vertex OBJ take a few hundred milliseconds), which reports back by signal.
-Recording itself runs in the capture worker (engine.session.Session).
+``MeshExports`` keeps the window's jobs alive until they report. Recording itself runs in
+the capture worker (engine.session.Session).
 """
 from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtSignal
+from PyQt6.QtCore import QObject, QRunnable, QThreadPool, pyqtBoundSignal, pyqtSignal
 from PyQt6.QtGui import QImage
+from PyQt6.QtWidgets import QStatusBar
 
 from engine.config import FACE_MODEL_NPZ
 from tracker_app.display_frame import DisplayFrame
@@ -117,3 +120,26 @@ class MeshExportJob(QRunnable):
         pool = QThreadPool.globalInstance()
         assert pool is not None  # Qt's global pool exists with the application
         pool.start(self)
+
+
+class MeshExports:
+    """The window's mesh export jobs: each one started, reported (the status bar, ``exported``,
+    ``show_error``) and kept alive, the runnable and its signals, until it reports."""
+
+    def __init__(self, weights_dir: Path, status: QStatusBar, exported: pyqtBoundSignal,
+                 show_error: Callable[[str, str], None]) -> None:
+        self.weights_dir, self.status, self.exported, self.show_error = Path(weights_dir), status, exported, show_error
+        self._jobs: list[MeshExportJob] = []
+
+    def start(self, frame: DisplayFrame, path: Path) -> MeshExportJob:
+        """Start writing ``frame``'s meshes to ``path``; the job's signals tell when it is done."""
+        job = MeshExportJob(frame, Path(path), self.weights_dir)
+        job.signals.done.connect(lambda paths: self.status.showMessage(
+            "Wrote " + ", ".join(Path(p).name for p in paths), 10_000))
+        job.signals.done.connect(self.exported)
+        job.signals.failed.connect(lambda text: self.show_error("Export failed", text))
+        job.signals.done.connect(lambda _p, j=job: self._jobs.remove(j))
+        job.signals.failed.connect(lambda _t, j=job: self._jobs.remove(j))
+        self._jobs.append(job)  # keep the runnable and its signals alive until it reports
+        job.start()
+        return job

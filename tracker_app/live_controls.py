@@ -16,12 +16,21 @@ from tracker_app.capture_worker import CaptureWorker
 from tracker_app.settings import LiveOptions
 
 if TYPE_CHECKING:
+    from tracker_app.live_panel import LivePanel
     from tracker_app.main_window import MainWindow
 
 
 class LiveControls:
     def __init__(self, window: MainWindow) -> None:
         self.window = window
+
+    def connect_panel(self, panel: LivePanel) -> None:
+        """The Live panel's requests come here, as the Live menu's do."""
+        panel.options_changed.connect(self.set_options)
+        panel.camera_requested.connect(self.open_camera)
+        panel.streaming_toggled.connect(self.set_streaming)
+        panel.neutral_requested.connect(self.set_neutral)
+        panel.mirror_toggled.connect(self.set_mirror)
 
     def set_options(self, live: LiveOptions) -> None:
         """Keep ``live`` (the Live panel's choices) in the settings, and tell the worker."""

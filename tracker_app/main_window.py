@@ -1,47 +1,51 @@
 """The main window: wiring only.
 
-Owns the layout (the empty state or the GL view in the centre, the plots and live docks,
-the toolbar, the status bar) and the programmatic entry points that menus, tests and
-scripts call (``open_source``, ``save_frame``, ``export_mesh``, ``start_recording``,
+Builds the layout (the empty state or the GL view in the centre, the plots and live docks,
+the toolbar, the status bar), connects the model's and the worker's reports to the
+widgets, routes each command, and keeps the programmatic entry points that menus, tests
+and scripts call (``open_source``, ``save_frame``, ``export_mesh``, ``start_recording``,
 ``apply_settings``, ...). Everything else lives elsewhere: the view state in
 ``ViewerModel``, the commands and their checked/enabled states in ``actions``, the
-dialogs in ``window_dialogs``, the worker's reports in ``worker_link``, the slow work
-in the capture worker (reached through ``CaptureController.submit``). Settings are
-loaded once, by the caller, and passed in.
+dialogs in ``window_dialogs``, the worker's reports in ``worker_link``, the Playback and
+Live requests in ``playback_controls`` and ``live_controls``, choosing a source in
+``source_choices``, the live readout in ``live_display``, the docks in ``side_docks`` and
+``plots_dock``, the settings in force in ``settings_keeper``, drops in ``file_drops``,
+closing in ``shutdown``, and the slow work in the capture worker (reached through
+``CaptureController.submit``). Settings are loaded once, by the caller, and passed in.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PyQt6.QtCore import QEvent, QSize, Qt, QThreadPool, QTimer, pyqtSignal
-from PyQt6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QResizeEvent, QShowEvent
-from PyQt6.QtWidgets import (QDockWidget, QInputDialog, QMainWindow, QMessageBox, QStackedWidget)
+from PyQt6.QtCore import QEvent, QSize, pyqtSignal
+from PyQt6.QtGui import QCloseEvent, QResizeEvent, QShowEvent
+from PyQt6.QtWidgets import QInputDialog, QMainWindow, QMessageBox
 
 from engine.config import EngineConfig
-from engine.expressions import BLENDSHAPE_NAMES
 from engine.session import ExportOptions
-from engine.vmc import LiveFrame
 from tracker_app.actions import Act, ActionSet, Slot, opacity_control
 from tracker_app.app_assets import app_icon
-from tracker_app.cameras import camera_modes, list_cameras
+from tracker_app.cameras import list_cameras
 from tracker_app.capture_worker import CaptureController, CaptureWorker, SourceSpec
 from tracker_app.display_pacing import FramePacer
-from tracker_app.empty_state import EmptyState
 from tracker_app.engine_loader import EngineLoader
-from tracker_app.export_actions import MeshExportJob, save_frame_image
+from tracker_app.export_actions import MeshExportJob, MeshExports, save_frame_image
+from tracker_app.file_drops import FileDrops
 from tracker_app.gl_view import GLView
 from tracker_app.live_controls import LiveControls
-from tracker_app.live_panel import LivePanel
+from tracker_app.live_display import LiveDisplay
+from tracker_app.playback_controls import PlaybackControls
 from tracker_app.seek_bar import SeekControls
-from tracker_app.settings import AppSettings, GuiConfig, OverlayOptions, SettingsStore
-from tracker_app.source_picker import ChoiceKind, SourceChoice, SourcePicker, source_offers
+from tracker_app.settings import AppSettings, GuiConfig, SettingsStore
+from tracker_app.settings_keeper import SettingsKeeper
+from tracker_app.shutdown import shut_down
+from tracker_app.side_docks import SideDocks
+from tracker_app.source_choices import SourceChoices
 from tracker_app.status_bar import StatusBar
-from tracker_app.plots_dock import PlotsDock
-from tracker_app.viewer_model import PlayState, SourceInfo, ViewerModel, readout_text
+from tracker_app.viewer_model import SourceInfo, ViewerModel
 from tracker_app.window_dialogs import APP_TITLE, DIALOG_MIN_WIDTH, WindowDialogs, about_box, message_box
 from tracker_app.worker_link import WorkerLink
 
@@ -49,18 +53,6 @@ if TYPE_CHECKING:
     from tracker_app.plots import PosePlots
 
 __all__ = ["DIALOG_MIN_WIDTH", "MainWindow"]
-
-EXPORT_WAIT_MS = 10_000
-PLOTS_WIDTH = 380  # px, initial width of the plots dock
-PLOTS_LATEST_MS = 1000  # the plots are built this long after the window is shown, at the latest
-PLOTS_MAX_SHARE = 0.3  # the plots dock never takes more of the window's width: the video comes first
-
-
-def _toggle(dock: QDockWidget) -> QAction:
-    """The dock's show/hide action (Qt makes it with the dock)."""
-    action = dock.toggleViewAction()
-    assert action is not None
-    return action
 
 
 class MainWindow(QMainWindow):
@@ -72,45 +64,37 @@ class MainWindow(QMainWindow):
                  settings: AppSettings, cameras: list[tuple[int, str]] | None = None,
                  engine_loader: EngineLoader | None = None) -> None:
         super().__init__()
-        self.engine_config, self.gui_config, self.store, self.settings = engine_config, gui_config, store, settings
+        self.engine_config, self.gui_config, self.store = engine_config, gui_config, store
         self.default_settings = AppSettings.defaults(engine_config, gui_config)
         self.cameras = list_cameras() if cameras is None else cameras
         self.model = ViewerModel(settings.overlay, gui_config.history_seconds, engine_config.eyes)
+        self.kept = SettingsKeeper(settings, store, self.model,
+                                   lambda new: self.controller.submit(CaptureWorker.apply_settings, new))
         self.dialogs: list[QMessageBox] = []  # open error/info dialogs (non-modal to the event loop)
         self.errors: list[tuple[str, str]] = []  # every error shown, oldest first
         self.ask = WindowDialogs(self)
         self.live = LiveControls(self)
-        self._export_jobs: list[MeshExportJob] = []
+        self.playback = PlaybackControls(self)
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(app_icon())
-        self.setAcceptDrops(True)
+        self.drops = FileDrops(self)
+        self.drops.dropped.connect(self.open_source)  # as File ▸ Open would (the first, of several)
 
         self.view = GLView(self.model)
-        self.empty_state = EmptyState()
-        self.empty_state.chosen.connect(self.open_choice)
-        centre = QStackedWidget()
-        centre.addWidget(self.empty_state)
-        centre.addWidget(self.view)
-        self.setCentralWidget(centre)
-        self.plots_dock = PlotsDock(self.model, gui_config.refresh_hz, self)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.plots_dock)
-        self.live_panel = LivePanel(settings.live, self.cameras, camera_modes, BLENDSHAPE_NAMES)
-        self.live_dock = QDockWidget("Live and streaming", self)
-        self.live_dock.setObjectName("live")
-        self.live_dock.setWidget(self.live_panel)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.live_dock)
-        self.tabifyDockWidget(self.plots_dock, self.live_dock)
-        self.plots_dock.raise_()
+        self.choices = SourceChoices(self.view, self.cameras, store, self.open_source, self.ask.choose_video,
+                                     self.ask.choose_image_folder)
+        self.empty_state, self.source_box = self.choices.empty_state, self.choices.picker
+        self.setCentralWidget(self.choices.centre)
+        docks = SideDocks(self, self.model, gui_config.refresh_hz, settings.live, self.cameras)
+        self.plots_dock, self.live_dock, self.live_panel = docks.plots, docks.live, docks.panel
 
         self.status = StatusBar(self.model, gui_config.refresh_hz)
         self.setStatusBar(self.status)
-        self.commands = ActionSet(self, self.model, self._handlers(), self.set_speed)
-        self.commands.build_menus({Slot.PLOTS_DOCK: _toggle(self.plots_dock), Slot.LIVE_DOCK: _toggle(self.live_dock)})
-        self.source_box = SourcePicker()
-        self.source_box.chosen.connect(self.open_choice)
+        self.commands = ActionSet(self, self.model, self._handlers(), self.playback.set_speed)
+        self.commands.build_menus(docks.toggles())
         self.seek = SeekControls(self.model, gui_config.seek_preview_ms)
-        self.seek.bar.seek.connect(self._seek)
-        self.seek.bar.preview.connect(self._seek)
+        self.seek.bar.seek.connect(self.playback.seek)
+        self.seek.bar.preview.connect(self.playback.seek)
         self.toolbar = self.commands.build_toolbar({Slot.SOURCE_PICKER: self.source_box, Slot.SEEK_BAR: self.seek.bar,
                                                    Slot.FRAME_LABEL: self.seek.label,
                                                    Slot.OPACITY: opacity_control(self.model)})
@@ -123,22 +107,17 @@ class MainWindow(QMainWindow):
         self.link = WorkerLink(self, self.controller.worker, self.model, self.status, self.frame_pacer, store,
                                gui_config.recent_files, lambda: self.settings, self.live.set_options,
                                self.show_dialog, self.show_error)
-        self.live_panel.options_changed.connect(self.live.set_options)
-        self.live_panel.camera_requested.connect(self.live.open_camera)
-        self.live_panel.streaming_toggled.connect(self.live.set_streaming)
-        self.live_panel.neutral_requested.connect(self.live.set_neutral)
-        self.live_panel.mirror_toggled.connect(self.live.set_mirror)
+        self.live.connect_panel(self.live_panel)
+        self.exports = MeshExports(engine_config.weights_dir, self.status, self.mesh_exported, self.show_error)
         self.controller.start()  # after connecting: a failure to load the models must reach a dialog
 
         self.model.source_changed.connect(self._on_source_changed)
-        self.model.overlay_changed.connect(self._on_overlay_changed)
-        self.model.state_changed.connect(self._on_state_changed)
-        self.model.live_changed.connect(lambda live: None if self.model.playing else self._show_live(live))
+        self.model.overlay_changed.connect(self.kept.keep_overlay)
         self.status.refreshed.connect(self.seek.show_frame)  # the counter follows the status's pace
-        self.status.refreshed.connect(lambda _frame: self._show_live(self.model.live))
+        self.live_display = LiveDisplay(self.model, self.view, self.live_panel, self.status)
         self._on_source_changed(None)
         self.resize(QSize(1280, 720))
-        self.resizeDocks([self.plots_dock], [PLOTS_WIDTH], Qt.Orientation.Horizontal)
+        self.plots_dock.set_initial_width(self)
         geometry = store.q.value("window/geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -147,16 +126,16 @@ class MainWindow(QMainWindow):
 
     def _handlers(self) -> dict[Act, Callable[[bool], object]]:
         """What each command does: a programmatic entry point, a dialog, or a model change."""
-        ask, model = self.ask, self.model
+        ask, model, playback = self.ask, self.model, self.playback
         return {
             Act.OPEN: lambda _on: ask.choose_video(), Act.OPEN_FOLDER: lambda _on: ask.choose_image_folder(),
             Act.OPEN_CAMERA_NUMBER: lambda _on: ask.choose_camera_number(),
             Act.SAVE_FRAME: lambda _on: ask.choose_frame_path(), Act.EXPORT_MESH: lambda _on: ask.choose_mesh_path(),
             Act.RECORD: ask.toggle_recording, Act.CLOSE: lambda _on: self.close_source(),
-            Act.QUIT: lambda _on: self.close(), Act.PLAY: lambda _on: self.toggle_play(),
-            Act.STEP: lambda _on: self.controller.submit(CaptureWorker.step),
-            Act.STEP_BACK: lambda _on: self.step_back(), Act.RESTART: lambda _on: self._seek(0),
-            Act.GOTO: lambda _on: ask.choose_frame_number(), Act.LOOP: self.set_loop,
+            Act.QUIT: lambda _on: self.close(), Act.PLAY: lambda _on: playback.toggle_play(),
+            Act.STEP: lambda _on: playback.step(), Act.STEP_BACK: lambda _on: playback.step_back(),
+            Act.RESTART: lambda _on: playback.seek(0), Act.GOTO: lambda _on: ask.choose_frame_number(),
+            Act.LOOP: playback.set_loop,
             Act.VIEW_3D: model.set_view_3d, Act.RESET_CAMERA: lambda _on: self.view.reset_camera(),
             Act.MESH: lambda on: model.update_overlay(show_mesh=on),
             Act.WIREFRAME: lambda on: model.update_overlay(wireframe=on),
@@ -173,49 +152,24 @@ class MainWindow(QMainWindow):
     def open_source(self, spec: SourceSpec) -> None:
         """A video path, a camera index, or a factory of a VideoSource (tests); plays at once."""
         self.status.showMessage(f"Opening {spec if not callable(spec) else 'source'}…")
-        self._show_centre(True)  # the view gets its GL context while the source opens
+        self.choices.show_video(True)  # the view gets its GL context while the source opens
         self.controller.submit(CaptureWorker.open_source, spec)
-
-    def open_choice(self, choice: SourceChoice) -> None:
-        """What the source picker or the empty state offered."""
-        if choice.kind is ChoiceKind.BROWSE:
-            self.ask.choose_video()
-        elif choice.kind is ChoiceKind.FOLDER:
-            self.ask.choose_image_folder()
-        elif choice.value is not None:
-            self.open_source(choice.value)
 
     def close_source(self) -> None:
         self.controller.submit(CaptureWorker.close_source)
 
-    def toggle_play(self) -> None:
-        self.controller.submit(CaptureWorker.pause if self.model.playing else CaptureWorker.play)
-
+    # Playback's entry points, for scripts and tests; what each does is PlaybackControls'.
     def go_to_frame(self, index: int) -> None:
-        """Files: pause and show frame ``index`` (0-based; clamped to the last frame)."""
-        if self.model.is_file:
-            self.controller.submit(CaptureWorker.pause)
-            self._seek(max(0, int(index)))
+        self.playback.go_to_frame(index)
 
     def step_back(self) -> None:
-        """Files: pause and show the frame before the one shown (a seek: tracking restarts there)."""
-        frame = self.model.frame
-        if frame is not None and self.model.is_file and frame.result.index > 0:
-            self.go_to_frame(frame.result.index - 1)
-
-    def _seek(self, index: int) -> None:
-        self.controller.submit(CaptureWorker.seek, index)
+        self.playback.step_back()
 
     def set_loop(self, on: bool) -> None:
-        """Files: start again at the end (a recording still ends there)."""
-        self.model.update_state(loop=bool(on))
-        self.controller.submit(CaptureWorker.set_loop, bool(on))
+        self.playback.set_loop(on)
 
     def set_speed(self, speed: float) -> None:
-        """Files: playback rate, one of actions.SPEEDS (every frame is still tracked)."""
-        self.model.update_state(speed=float(speed))
-        self.controller.submit(CaptureWorker.set_speed, float(speed))
-        self.status.showMessage(f"Playback speed {speed:g}×", 4000)
+        self.playback.set_speed(speed)
 
     def save_frame(self, path: Path) -> Path:
         """The frame as shown (overlays included) at the video's resolution (3D View: the view)."""
@@ -230,16 +184,7 @@ class MainWindow(QMainWindow):
         """Start writing the current frame's meshes; the job's signals tell when it is done."""
         if self.model.frame is None or not self.model.frame.n_faces:
             raise ValueError("no face in the current frame")
-        job = MeshExportJob(self.model.frame, Path(path), self.engine_config.weights_dir)
-        job.signals.done.connect(lambda paths: self.status.showMessage(
-            "Wrote " + ", ".join(Path(p).name for p in paths), 10_000))
-        job.signals.done.connect(self.mesh_exported)
-        job.signals.failed.connect(lambda text: self.show_error("Export failed", text))
-        job.signals.done.connect(lambda _p, j=job: self._export_jobs.remove(j))
-        job.signals.failed.connect(lambda _t, j=job: self._export_jobs.remove(j))
-        self._export_jobs.append(job)  # keep the runnable and its signals alive until it reports
-        job.start()
-        return job
+        return self.exports.start(self.model.frame, Path(path))
 
     def start_recording(self, folder: Path, exports: ExportOptions | None = None, from_start: bool = False) -> None:
         """Record into ``folder`` what ``tracker-app track`` writes (default: table + overlay video
@@ -251,13 +196,13 @@ class MainWindow(QMainWindow):
     def stop_recording(self) -> None:
         self.controller.submit(CaptureWorker.stop_recording)
 
+    @property
+    def settings(self) -> AppSettings:
+        """The settings in force (loaded once by the caller; ``apply_settings`` changes them)."""
+        return self.kept.settings
+
     def apply_settings(self, new: AppSettings) -> None:
-        worker_changed = new.engine_part() != self.settings.engine_part() or new.live != self.settings.live
-        self.settings = new
-        self.store.save(new)
-        self.model.set_overlay(new.overlay)
-        if worker_changed:
-            self.controller.submit(CaptureWorker.apply_settings, new)
+        self.kept.apply(new)
 
     def choose_camera_number(self) -> QInputDialog:
         return self.ask.choose_camera_number()
@@ -265,7 +210,7 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, message: str) -> None:
         self.errors.append((title, message))
         self.status.showMessage(f"{title}: {message}", 15_000)
-        self._show_centre(self.model.source is not None)  # a source that failed to open: the first page again
+        self.choices.show_video(self.model.source is not None)  # a source that failed to open: the first page again
         self.show_dialog(QMessageBox.Icon.Warning, title, message)
 
     def show_dialog(self, icon: QMessageBox.Icon, title: str, text: str) -> QMessageBox:
@@ -286,90 +231,40 @@ class MainWindow(QMainWindow):
 
     # -- model observers ---------------------------------------------------------------------------
 
-    def _show_live(self, live: LiveFrame | None) -> None:
-        """The readout on the view (pose relative to neutral, latency) and the weight bars."""
-        self.live_panel.bars.set_weights(None if live is None else live.weights)
-        self.view.set_readout(readout_text(self.model, live))
-
     def _on_source_changed(self, source: SourceInfo | None) -> None:
         self.setWindowTitle(f"{source.description} — {APP_TITLE}" if source is not None else APP_TITLE)
-        offers = source_offers(self.cameras, self.store.recent_files())
-        self.source_box.fill(source, offers)
         self.commands.fill_sources(self.cameras, self.store.recent_files(), self.open_source)
         if source is None:
-            self.empty_state.fill(offers)
-            self._show_live(None)
-        self._show_centre(source is not None)
-
-    def _show_centre(self, video: bool) -> None:
-        centre = self.centralWidget()
-        if isinstance(centre, QStackedWidget):
-            centre.setCurrentWidget(self.view if video else self.empty_state)
-
-    def _on_state_changed(self, state: PlayState) -> None:
-        self.view.set_mirror(state.mirror)
-        self.live_panel.show_state(state.mirror, state.streaming)
-
-    def _on_overlay_changed(self, overlay: OverlayOptions) -> None:
-        if overlay != self.settings.overlay:
-            self.settings = dataclasses.replace(self.settings, overlay=self.model.overlay)
-            self.store.save(self.settings)
+            self.live_display.show(None)
+        self.choices.show(source)
 
     # -- window events --------------------------------------------------------------------------------
 
     def showEvent(self, event: QShowEvent | None) -> None:
         super().showEvent(event)
-        if not self.plots_dock.built:  # no frame to wait for (no source, or it failed to open)
-            QTimer.singleShot(PLOTS_LATEST_MS, self.plots_dock.build)
+        self.plots_dock.window_shown()
 
     def event(self, event: QEvent | None) -> bool:
-        if event is None:
-            return super().event(event)
+        kind = event.type() if event is not None else None
         # Hovering a menu sends status tips (empty ones too), which would wipe the status
         # bar's message (a saved file, an error); tips are tooltips here instead.
-        if event.type() == QEvent.Type.StatusTip:
+        if kind == QEvent.Type.StatusTip:
             return True
-        if event.type() == QEvent.Type.UpdateRequest:  # paints and composes the window
-            started = time.perf_counter()
-            handled = super().event(event)
-            self.frame_pacer.painted(time.perf_counter() - started)
-            if not self.plots_dock.built and self.model.frame is not None:  # the first frame is on screen
-                QTimer.singleShot(0, self.plots_dock.build)
-            return handled
-        return super().event(event)
+        if kind != QEvent.Type.UpdateRequest:
+            return super().event(event)
+        started = time.perf_counter()  # an update request paints and composes the window
+        handled = super().event(event)
+        self.frame_pacer.painted(time.perf_counter() - started)
+        self.plots_dock.window_painted()
+        return handled
 
     def resizeEvent(self, event: QResizeEvent | None) -> None:
         super().resizeEvent(event)
-        # The video area has priority: in a narrow window the plots give up width first, and get
-        # it back (up to their initial width) when the window grows again.
-        if event is not None and self.plots_dock.isVisible() and not self.plots_dock.isFloating():
-            want = min(PLOTS_WIDTH, int(event.size().width() * PLOTS_MAX_SHARE))
-            if self.plots_dock.width() != want:
-                self.resizeDocks([self.plots_dock], [want], Qt.Orientation.Horizontal)
-
-    def dragEnterEvent(self, event: QDragEnterEvent | None) -> None:
-        mime = event.mimeData() if event is not None else None
-        if event is not None and mime is not None and any(u.isLocalFile() for u in mime.urls()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent | None) -> None:
-        """A file or a folder dropped on the window opens as File ▸ Open would (the first, of several)."""
-        mime = event.mimeData() if event is not None else None
-        urls = [u for u in mime.urls() if u.isLocalFile()] if mime is not None else []
-        if event is not None and urls:
-            event.acceptProposedAction()
-            self.open_source(urls[0].toLocalFile())
+        if event is not None:  # the video area has priority: the plots give way
+            self.plots_dock.fit(self, event.size().width())
 
     def closeEvent(self, event: QCloseEvent | None) -> None:
         """Stop the capture thread before the widgets go (it may be mid-frame)."""
         self.store.q.setValue("window/geometry", self.saveGeometry())
-        for box in list(self.dialogs):
-            box.close()
-        if not self.controller.stop():
-            # Should not happen (a camera read blocks at most its timeout); say so rather than hang.
-            print("tracker-app: the capture thread did not stop in time", flush=True)
-        # Mesh exports run in the global pool: let them finish their files first.
-        pool = QThreadPool.globalInstance()
-        if pool is not None:
-            pool.waitForDone(EXPORT_WAIT_MS)
+        shut_down(self.dialogs, self.controller)
         super().closeEvent(event)
