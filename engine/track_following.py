@@ -35,6 +35,10 @@ class TrackFollower:
         self.analyzer = analyzer
         self.config = config
         self.roster = roster
+        self.reset()
+
+    def reset(self) -> None:
+        """A new video: no face-likeness check made yet."""
         self.verify_calls = 0
 
     def follow(self, image: np.ndarray, frame: int, result: TrackStep) -> float:

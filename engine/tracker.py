@@ -80,7 +80,7 @@ class FaceTracker:
         self.roster.reset()
         self.identities.reset()
         self.schedule.reset()
-        self.follower.verify_calls = 0
+        self.follower.reset()
         self.frame = -1  # index of the last frame stepped
         self.cuts.reset()
 
