@@ -18,6 +18,7 @@ import pytest
 
 from engine.batch.index import JOURNAL_NAME, MARKER_NAME, InputStatus, read_index, read_marker
 from engine.batch.inputs import expand_inputs
+from engine.config import REPO_ROOT
 from engine.out_lock import LOCK_NAME
 from tests.support.cli_run import CliResult, run_cli, start_cli, wait_cli
 
@@ -225,6 +226,45 @@ def test_two_batches_at_once_one_killed_leave_every_done_input_whole(media_dir, 
     assert len(rows) == 3 and all(r.status is InputStatus.DONE for r in rows)
     for item in expand_inputs(inputs):
         assert read_marker(out / item.name, item.source) is not None
+
+
+# -- Ctrl-C while the workers start ------------------------------------------------------------------
+
+# Loaded by every Python process of the batch (PYTHONPATH): a spawned worker says it is
+# starting, then waits for the test, so the Ctrl-C lands during its start-up, every time.
+_START_GATE = """
+import os, time
+if b"spawn_main" in open("/proc/self/cmdline", "rb").read():
+    gate = os.environ["TRACKER_TEST_START_GATE"]
+    open(os.path.join(gate, "started-%d" % os.getpid()), "w").close()
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.path.join(gate, "go")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+"""
+
+
+def test_ctrl_c_while_the_workers_start_is_one_line_and_a_clean_stop(media_dir, tmp_path, weights_dir) -> None:
+    """A terminal's Ctrl-C reaches the whole process group. A worker still starting (its
+    interpreter importing, before it ignores SIGINT) died of it with a 'Fatal Python error'
+    and a traceback; workers now start with SIGINT blocked until they ignore it."""
+    gate, site = tmp_path / "gate", tmp_path / "site"
+    gate.mkdir()
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_START_GATE)
+    out = tmp_path / "out"
+    p, logs = start_cli("batch", str(media_dir / "obama.mp4"), "--out", str(out), "--workers", "1", "--no-progress",
+                        env={"TRACKER_TEST_START_GATE": str(gate),
+                             "PYTHONPATH": os.pathsep.join([str(site), str(REPO_ROOT)])})
+    try:
+        wait_for(lambda: any(gate.glob("started-*")), p)
+        os.killpg(p.pid, signal.SIGINT)  # what a terminal sends
+    finally:
+        (gate / "go").touch()
+    result = wait_cli(p, logs, timeout=300)
+    assert result.returncode == 130, result.stderr
+    one_error_line(result, "1 input(s) not finished")
+    assert read_index(out / "index.csv") == [] or all(r.status is not InputStatus.DONE
+                                                      for r in read_index(out / "index.csv"))
 
 
 # -- what a killed run leaves -------------------------------------------------------------------
