@@ -186,16 +186,30 @@ def test_a_second_command_on_one_out_refuses_and_waiters_run_in_turn(media_dir, 
     assert check_done_inputs_whole(out) == 3
 
 
+def waits_for_a_lock(pid: int) -> bool:
+    """Whether process ``pid`` is blocked on a file lock (a waiter's line in /proc/locks)."""
+    return any("->" in fields and str(pid) in fields
+               for fields in (line.split() for line in Path("/proc/locks").read_text().splitlines()))
+
+
 def test_two_tracks_on_one_out_the_second_refuses_or_waits(media_dir, tmp_path, weights_dir) -> None:
     out = tmp_path / "out"
     first, first_logs = start_cli("track", str(media_dir / "obama_pingpong.mp4"), "--out", str(out),
                                   "--max-frames", "150", "--no-progress", threads=2)
     wait_for(lambda: (out / "faces.csv").is_file(), first)
-    refused = run_cli("track", str(media_dir / "obama.mp4"), "--out", str(out), "--overwrite", "--no-progress")
-    assert refused.returncode == 1
-    one_error_line(refused, f"(process {first.pid}); wait for it to end")
-    second = run_cli("track", str(media_dir / "obama.mp4"), "--out", str(out), "--overwrite", "--no-progress",
-                     "--wait")  # starts once the first has finished, then replaces its run
+    # Stopped, it keeps the folder's lock and cannot finish before the others look (150 frames
+    # once took less time than the next command's start-up, which then found the folder free).
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        refused = run_cli("track", str(media_dir / "obama.mp4"), "--out", str(out), "--overwrite", "--no-progress")
+        assert refused.returncode == 1
+        one_error_line(refused, f"(process {first.pid}); wait for it to end")
+        second_run, second_logs = start_cli("track", str(media_dir / "obama.mp4"), "--out", str(out), "--overwrite",
+                                            "--no-progress", "--wait")  # once the first has finished, replaces its run
+        wait_for(lambda: waits_for_a_lock(second_run.pid), second_run)  # it really waits for the first
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    second = wait_cli(second_run, second_logs)
     done = wait_cli(first, first_logs)
     assert done.returncode == 0 and second.returncode == 0, second.stderr
     assert "Traceback" not in second.stderr and second.peak_rss_mb < RSS_LIMIT_MB
