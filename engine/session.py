@@ -443,11 +443,44 @@ def run_session(source: "VideoSource", analyzer: "FaceAnalyzer", options: Sessio
     reader keeps only the newest frame, which a queue in front of the tracker would undo)."""
     config = options.config or analyzer.config
     pipelined = options.runs_pipelined(config)
-    session = Session(analyzer, options, out_dir, SourceDescription.of(source), sinks)
-    if pipelined and not source.is_live:
-        return PipelinedRun(session, source, config.runtime.pipeline_queue_frames, stop, on_result).run()
+    session: Session | None = None
+    try:
+        with deferred_interrupts():  # a Ctrl-C while the session starts is raised once it exists
+            session = Session(analyzer, options, out_dir, SourceDescription.of(source), sinks)
+    except KeyboardInterrupt:
+        if session is None:
+            raise
+        return _end_interrupted(session, source, None)
+    runner: PipelinedRun | None = None
+    reader: SourceReader | None = None
+    try:
+        if pipelined and not source.is_live:
+            runner = PipelinedRun(session, source, config.runtime.pipeline_queue_frames, stop, on_result)
+            return runner.run()
+        reader = SourceReader(source, session.source.description)
+        return _run_serial(session, reader, source, stop, on_result)
+    except KeyboardInterrupt:
+        # The command line's second Ctrl-C raises wherever the main thread is: between two
+        # deferred sections (after the loop, before the flush, while finish's arguments are
+        # gathered) it skipped the run's end, leaving run.json unfinished. The run ends here.
+        if runner is not None:
+            with deferred_interrupts():
+                return runner.end_interrupted()
+        return _end_interrupted(session, source, reader.error if reader is not None else None)
+
+
+def _end_interrupted(session: Session, source: "VideoSource", read_error: str | None) -> SessionSummary:
+    """End a run that a KeyboardInterrupt left between two deferred sections: flush, close, final run.json."""
+    with deferred_interrupts():  # one more Ctrl-C waits for the final run.json
+        return session.finish(interrupted=True, error=read_error or source.error, warning=source.warning,
+                              ending=source.ending())
+
+
+def _run_serial(session: Session, reader: "SourceReader", source: "VideoSource", stop: Callable[[], bool],
+                on_result: Callable[[FrameResult], None] | None) -> SessionSummary:
+    """The one-thread loop of ``run_session``."""
+    options = session.options
     interrupted = False
-    reader = SourceReader(source, session.source.description)
     try:
         while (packet := reader.next()) is not None:
             for result in session.feed(packet):
@@ -589,6 +622,15 @@ class PipelinedRun:
         self._exporter = threading.Thread(target=self._export, name="session-export", daemon=True)
 
     def run(self) -> SessionSummary:
+        try:
+            return self._run()
+        except KeyboardInterrupt:
+            # A second Ctrl-C that landed between the run's deferred sections (waiting for
+            # the exporter, say): the stages are stopped in order and the run ends as interrupted.
+            with deferred_interrupts():
+                return self.end_interrupted()
+
+    def _run(self) -> SessionSummary:
         session, options = self.session, self.session.options
         interrupted = False
         self._decoder.start()
@@ -625,7 +667,7 @@ class PipelinedRun:
                     self._crash = self._crash or e
         finally:
             self._halt.set()
-            self._results.put(_END)  # never full for long: the exporter drains even after a crash
+            self._end_exports()
             interrupted = self._join(self._exporter) or interrupted
         error = self._source_error or self.source.error
         crash = self._crash
@@ -635,6 +677,27 @@ class PipelinedRun:
             raise crash
         return session.finish(interrupted=interrupted, error=error,
                               warning=self.source.warning, ending=self.source.ending())
+
+    def end_interrupted(self) -> SessionSummary:
+        """End the run after a KeyboardInterrupt that escaped ``run``'s own handling (call it
+        in a deferred section): stop the stages in order, then flush and finish (once)."""
+        self._halt.set()
+        self._join(self._decoder)
+        self._end_exports()
+        self._join(self._exporter)  # every result handed over is exported before the flush below
+        crash = self._crash
+        if crash is not None or self._export_crashed.is_set():
+            self.session.discard_held()
+        error = f"{type(crash).__name__}: {crash}" if crash is not None else self._source_error
+        summary = _end_interrupted(self.session, self.source, error)
+        if crash is not None:
+            raise crash
+        return summary
+
+    def _end_exports(self) -> None:
+        """Tell the exporter that no more results come (it drains the queue, even after a crash)."""
+        if self._exporter.is_alive():
+            self._results.put(_END)
 
     @staticmethod
     def _join(thread: threading.Thread) -> bool:

@@ -176,11 +176,28 @@ def check_killed_state(out: Path, dataset: dict[str, Path], track_tables: dict[s
             assert (where[name] / "faces.csv").read_bytes() == track_tables[name]
 
 
+def start_with_the_long_clip_in_flight(dataset: dict[str, Path], out: Path) -> subprocess.Popen:
+    """A one-worker batch, the short clip first: once it is done and the long clip's table has
+    rows, the long clip is in flight for certain. (With two workers, which clip ends first was
+    a race: on a busy machine the second worker started seconds late, and the long clip, on
+    the first, was done before the short one.)"""
+    p = batch(str(dataset["obama"]), str(dataset["obama_pingpong"]), str(dataset["images"].parent / "rest.txt"),
+              "--out", str(out), "--max-frames", MAX_FRAMES, "--no-progress", "--workers", "1")
+    where = folders(out, dataset)
+    wait_for_marker(p, where["obama"])
+    table = where["obama_pingpong"] / "faces.csv"
+    t = time.monotonic()
+    while not table.is_file() or len(table.read_bytes()) < 20_000:
+        assert p.poll() is None, p.communicate()
+        assert time.monotonic() - t < 300, "the long clip never began"
+        time.sleep(0.05)
+    return p
+
+
 def test_sigkill_midway_then_rerun_ends_complete(dataset, track_tables, tmp_path) -> None:
     out = tmp_path / "out"
-    p = batch(*batch_args(dataset, out, "--workers", "2"))
-    wait_for_marker(p, folders(out, dataset)["obama"])
-    os.killpg(p.pid, signal.SIGKILL)  # the coordinator and its workers, at once
+    p = start_with_the_long_clip_in_flight(dataset, out)
+    os.killpg(p.pid, signal.SIGKILL)  # the coordinator and its worker, at once
     p.communicate()
     check_killed_state(out, dataset, track_tables)
 
@@ -191,9 +208,8 @@ def test_sigkill_midway_then_rerun_ends_complete(dataset, track_tables, tmp_path
 
 def test_ctrl_c_stops_cleanly_and_the_next_run_finishes(dataset, track_tables, tmp_path) -> None:
     out = tmp_path / "out"
-    p = batch(*batch_args(dataset, out, "--workers", "2"))
-    wait_for_marker(p, folders(out, dataset)["obama"])
-    os.killpg(p.pid, signal.SIGINT)  # what a terminal sends: to the coordinator and its workers
+    p = start_with_the_long_clip_in_flight(dataset, out)
+    os.killpg(p.pid, signal.SIGINT)  # what a terminal sends: to the coordinator and its worker
     stdout, stderr = finish(p, timeout=120)
     assert p.returncode == 130
     assert "done" in stdout and f"index: {out / 'index.csv'}" in stdout  # the summary still comes

@@ -18,6 +18,7 @@ import pytest
 
 from engine.batch.index import JOURNAL_NAME, MARKER_NAME, InputStatus, read_index, read_marker
 from engine.batch.inputs import expand_inputs
+from engine.config import REPO_ROOT
 from engine.out_lock import LOCK_NAME
 from tests.support.cli_run import CliResult, run_cli, start_cli, wait_cli
 
@@ -185,16 +186,30 @@ def test_a_second_command_on_one_out_refuses_and_waiters_run_in_turn(media_dir, 
     assert check_done_inputs_whole(out) == 3
 
 
+def waits_for_a_lock(pid: int) -> bool:
+    """Whether process ``pid`` is blocked on a file lock (a waiter's line in /proc/locks)."""
+    return any("->" in fields and str(pid) in fields
+               for fields in (line.split() for line in Path("/proc/locks").read_text().splitlines()))
+
+
 def test_two_tracks_on_one_out_the_second_refuses_or_waits(media_dir, tmp_path, weights_dir) -> None:
     out = tmp_path / "out"
     first, first_logs = start_cli("track", str(media_dir / "obama_pingpong.mp4"), "--out", str(out),
                                   "--max-frames", "150", "--no-progress", threads=2)
     wait_for(lambda: (out / "faces.csv").is_file(), first)
-    refused = run_cli("track", str(media_dir / "obama.mp4"), "--out", str(out), "--overwrite", "--no-progress")
-    assert refused.returncode == 1
-    one_error_line(refused, f"(process {first.pid}); wait for it to end")
-    second = run_cli("track", str(media_dir / "obama.mp4"), "--out", str(out), "--overwrite", "--no-progress",
-                     "--wait")  # starts once the first has finished, then replaces its run
+    # Stopped, it keeps the folder's lock and cannot finish before the others look (150 frames
+    # once took less time than the next command's start-up, which then found the folder free).
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        refused = run_cli("track", str(media_dir / "obama.mp4"), "--out", str(out), "--overwrite", "--no-progress")
+        assert refused.returncode == 1
+        one_error_line(refused, f"(process {first.pid}); wait for it to end")
+        second_run, second_logs = start_cli("track", str(media_dir / "obama.mp4"), "--out", str(out), "--overwrite",
+                                            "--no-progress", "--wait")  # once the first has finished, replaces its run
+        wait_for(lambda: waits_for_a_lock(second_run.pid), second_run)  # it really waits for the first
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    second = wait_cli(second_run, second_logs)
     done = wait_cli(first, first_logs)
     assert done.returncode == 0 and second.returncode == 0, second.stderr
     assert "Traceback" not in second.stderr and second.peak_rss_mb < RSS_LIMIT_MB
@@ -225,6 +240,45 @@ def test_two_batches_at_once_one_killed_leave_every_done_input_whole(media_dir, 
     assert len(rows) == 3 and all(r.status is InputStatus.DONE for r in rows)
     for item in expand_inputs(inputs):
         assert read_marker(out / item.name, item.source) is not None
+
+
+# -- Ctrl-C while the workers start ------------------------------------------------------------------
+
+# Loaded by every Python process of the batch (PYTHONPATH): a spawned worker says it is
+# starting, then waits for the test, so the Ctrl-C lands during its start-up, every time.
+_START_GATE = """
+import os, time
+if b"spawn_main" in open("/proc/self/cmdline", "rb").read():
+    gate = os.environ["TRACKER_TEST_START_GATE"]
+    open(os.path.join(gate, "started-%d" % os.getpid()), "w").close()
+    deadline = time.monotonic() + 120
+    while not os.path.exists(os.path.join(gate, "go")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+"""
+
+
+def test_ctrl_c_while_the_workers_start_is_one_line_and_a_clean_stop(media_dir, tmp_path, weights_dir) -> None:
+    """A terminal's Ctrl-C reaches the whole process group. A worker still starting (its
+    interpreter importing, before it ignores SIGINT) died of it with a 'Fatal Python error'
+    and a traceback; workers now start with SIGINT blocked until they ignore it."""
+    gate, site = tmp_path / "gate", tmp_path / "site"
+    gate.mkdir()
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_START_GATE)
+    out = tmp_path / "out"
+    p, logs = start_cli("batch", str(media_dir / "obama.mp4"), "--out", str(out), "--workers", "1", "--no-progress",
+                        env={"TRACKER_TEST_START_GATE": str(gate),
+                             "PYTHONPATH": os.pathsep.join([str(site), str(REPO_ROOT)])})
+    try:
+        wait_for(lambda: any(gate.glob("started-*")), p)
+        os.killpg(p.pid, signal.SIGINT)  # what a terminal sends
+    finally:
+        (gate / "go").touch()
+    result = wait_cli(p, logs, timeout=300)
+    assert result.returncode == 130, result.stderr
+    one_error_line(result, "1 input(s) not finished")
+    assert read_index(out / "index.csv") == [] or all(r.status is not InputStatus.DONE
+                                                      for r in read_index(out / "index.csv"))
 
 
 # -- what a killed run leaves -------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -201,3 +202,72 @@ def test_a_second_ctrl_c_right_after_a_frame_is_released_loses_nothing(analyzer,
     assert summary.frames_read == 16 == summary.frames  # the frame tracked, then the smoother's, all kept
     assert table_frames(out) == list(range(16))
     assert video_frames(out / "overlay.avi") == 16
+
+
+def run_through_ctrl_c(analyzer, source, out: Path, pipelined: bool):
+    """``run``, failing the test (rather than stopping pytest) if the interrupt escapes it."""
+    try:
+        return run(analyzer, source, out, pipelined=pipelined)
+    except KeyboardInterrupt:
+        pytest.fail("the second Ctrl-C escaped run_session before the run's end "
+                    f"(run.json finished: {json.loads((out / 'run.json').read_text())['finished']})")
+
+
+def check_interrupted_but_whole(summary, out: Path, frames: int) -> None:
+    """run.json is the final one and agrees with the table and the video, frame for frame."""
+    written = json.loads((out / "run.json").read_text())
+    assert written["finished"] and written["interrupted"] and written["complete"] is False
+    assert summary.interrupted and summary.frames == summary.frames_read == frames
+    assert written["summary"]["frames"] == frames
+    assert table_frames(out) == list(range(frames))
+    assert video_frames(out / "overlay.avi") == frames
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_a_second_ctrl_c_between_the_loop_and_the_final_run_json_still_ends_the_run(
+        analyzer, media_dir, tmp_path, pipelined) -> None:
+    """A second Ctrl-C outside every deferred section (here: while the run asks the source how
+    its reading ended, just before ``finish``) once skipped the run's end: run.json stayed the
+    first, unfinished one, and the smoother's last frames never reached the files."""
+    from engine.interrupts import interrupt
+
+    out = tmp_path / "out"
+    with open_source(media_dir / "obama.mp4") as source:
+        ending = source.ending
+        calls: list[int] = []
+
+        def ending_then_ctrl_c():
+            calls.append(1)
+            if len(calls) == 1:
+                interrupt(KeyboardInterrupt())  # as tracker_app.cli's handler does
+            return ending()
+
+        source.ending = ending_then_ctrl_c  # type: ignore[method-assign]
+        summary = run_through_ctrl_c(analyzer, source, out, pipelined)
+    assert len(calls) == 2  # interrupted once, asked again by the run's end
+    check_interrupted_but_whole(summary, out, FRAMES)
+
+
+def test_a_second_ctrl_c_while_the_run_waits_for_its_exporter_still_ends_the_run(
+        analyzer, media_dir, tmp_path, monkeypatch) -> None:
+    """Raised as the pipelined run waits for its export stage to drain (outside the deferred
+    sections), it once left the exporter writing on its own thread while the process went
+    on to exit, with run.json unfinished."""
+    from engine import session as session_module
+    from engine.interrupts import interrupt
+
+    join = session_module.PipelinedRun._join
+    fired: list[str] = []
+
+    def ctrl_c_then_join(thread) -> bool:
+        if thread.name == "session-export" and not fired:
+            fired.append(thread.name)
+            interrupt(KeyboardInterrupt())
+        return join(thread)
+
+    monkeypatch.setattr(session_module.PipelinedRun, "_join", staticmethod(ctrl_c_then_join))
+    out = tmp_path / "out"
+    with open_source(media_dir / "obama.mp4") as source:
+        summary = run_through_ctrl_c(analyzer, source, out, pipelined=True)
+    assert fired and not any(t.name.startswith("session-") for t in threading.enumerate())
+    check_interrupted_but_whole(summary, out, FRAMES)

@@ -166,15 +166,17 @@ def test_seek_lands_exactly_on_the_frame(media_dir, name, report_figure) -> None
 
 def test_seek_after_the_end_and_on_a_long_clip_is_fast(media_dir) -> None:
     path = media_dir / "obama_pingpong.mp4"
+    # Costs in CPU seconds of this process (decoder threads included), not wall time: on a
+    # shared machine another job can stall either measurement, and the claim is about work.
     with VideoFileSource(path) as source:
-        t = time.perf_counter()
+        t = time.process_time()
         packets = [p.index for p in source]
-        read_all = time.perf_counter() - t
+        read_all = time.process_time() - t
         assert source.frame_count == len(packets) == 440
         # The iterator ended (capture released): seek reopens, iteration resumes.
-        t = time.perf_counter()
+        t = time.process_time()
         source.seek(400)
-        seek_s = time.perf_counter() - t
+        seek_s = time.process_time() - t
         assert [p.index for p in source][:3] == [400, 401, 402]
     # Far cheaper than decoding up to the target (which the app did before).
     assert seek_s < 0.5 * read_all * 400 / 440, (seek_s, read_all)

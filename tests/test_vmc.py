@@ -144,7 +144,7 @@ def test_follows_the_chosen_track(obama_results, expressions, receiver) -> None:
     stream(obama_results[:3], expressions, receiver.port, follow=7)  # no such track: nothing sent
     stream(obama_results[:3], expressions, receiver.port, follow=obama_results[0].faces[0].person_id)
     receiver.wait_for(3)
-    time.sleep(0.2)
+    receiver.settle()  # everything both senders sent (they are closed) has been read
     assert len(receiver.bundles) == 3
     assert Calibration() == Calibration.from_dict(Calibration().to_dict())
 
@@ -170,7 +170,7 @@ def test_track_cli_streams_one_bundle_per_frame(media_dir, tmp_path, receiver) -
         rows = list(csv.DictReader(f))
     assert len(rows) == 55
     receiver.wait_for(55)
-    time.sleep(0.2)
+    receiver.settle()  # everything the command sent (it has ended) has been read
     assert len(receiver.bundles) == 55 and not receiver.other
     for bundle, row in zip(receiver.bundles, rows):
         check_bundle_format(bundle)

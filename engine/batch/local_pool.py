@@ -17,6 +17,7 @@ import signal
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -169,7 +170,17 @@ class _Pool:
         ours, theirs = self.ctx.Pipe()
         process = self.ctx.Process(target=_worker_main, name=f"tracker-batch-{number}", daemon=True,
                                    args=(number, theirs, self.stop_flag, self.settings, os.getpid()))
-        process.start()
+        # A terminal's Ctrl-C reaches the whole process group. A worker still starting (its
+        # interpreter importing, seconds on a busy machine) died of it with a fatal error and
+        # a traceback: it is born with SIGINT blocked (the mask is inherited), and unblocks it
+        # once it ignores it. Here, a Ctrl-C meanwhile is only held back until start() returns.
+        # (The resource tracker's own start unblocks SIGINT in this thread: it starts first.)
+        resource_tracker.ensure_running()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         theirs.close()  # the worker's end lives in the worker only: its death reads as EOF here
         self.workers[number] = _Worker(process, ours)
 
@@ -270,6 +281,7 @@ def _exit_text(exitcode: int | None) -> str:
 def _worker_main(worker: int, conn: Connection, stop_flag: Any, settings: BatchSettings, parent_pid: int) -> None:
     """One worker process: inputs from the coordinator until a None, a stop, or the coordinator is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator decides how to stop
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked from birth (start_worker): now ignored
 
     coordinator_gone = False
 

@@ -16,19 +16,36 @@ pytestmark = pytest.mark.gui
 def test_throttle_refreshes_in_step_with_requests_and_once_after_they_stop(qapp) -> None:
     owner = QObject()
     refreshed: list[tuple[float, int]] = []
+    requested: list[float] = []
     state = [0]
     throttle = Throttle(owner, hz=10.0, refresh=lambda: refreshed.append((time.monotonic(), state[0])))
+
+    def request() -> None:
+        state[0] += 1
+        requested.append(time.monotonic())
+        throttle.request()
+
     start = time.monotonic()
     while time.monotonic() - start < 0.5:  # a request every ~10 ms for half a second
-        state[0] += 1
-        throttle.request()
+        request()
         qapp.processEvents()
         time.sleep(0.01)
+    # The last request must come within a period of a refresh, so that it waits for the
+    # trailing one (on a busy machine the loop's last request may have refreshed at once).
+    for _ in range(50):
+        if refreshed[-1][1] != state[0]:
+            break
+        request()
     during = len(refreshed)
     assert refreshed[0][1] == 1  # the first request refreshes at once
-    assert 4 <= during <= 7  # ~10 a second, not 50
+    assert refreshed[-1][1] != state[0]  # the newest request is waiting
+    assert during <= 1 + (requested[-1] - requested[0]) / throttle.period_s  # ~10 a second, not 50
     gaps = [b[0] - a[0] for a, b in zip(refreshed, refreshed[1:])]
     assert min(gaps) >= throttle.period_s - 1e-3
+    # ... and in step with the requests: the first request a period after a refresh refreshes
+    # (checked against the requests' own times, not the half-second, whatever the machine's speed).
+    slowest_request = max(b - a for a, b in zip(requested, requested[1:]))
+    assert max(gaps) <= throttle.period_s + slowest_request + 0.02, (gaps, slowest_request)
     # Requests stop: one trailing refresh draws the newest state, then nothing more.
     wait_until(lambda: refreshed[-1][1] == state[0], "the trailing refresh")
     time.sleep(0.3)

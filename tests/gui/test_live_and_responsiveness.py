@@ -54,11 +54,12 @@ def test_fast_camera_drops_frames_and_latency_stays_bounded(window, media_dir) -
     assert sum(1 for t in times if t > feed.grab_times[-1]) <= in_flight_limit
 
 
-def _schedstat_wait_s(path: str) -> float:
-    """Seconds the thread ``/proc/.../task/TID`` spent runnable but waiting for a CPU (0 if unknown)."""
+def _schedstat_s(path: str, field: int = 1) -> float:
+    """Seconds the thread ``/proc/.../task/TID`` spent runnable but waiting for a CPU (field 1),
+    or running on one (field 0); 0 if unknown."""
     try:
         with open(f"{path}/schedstat") as f:
-            return int(f.read().split()[1]) / 1e9
+            return int(f.read().split()[field]) / 1e9
     except (OSError, IndexError, ValueError):
         return 0.0
 
@@ -78,10 +79,14 @@ class _CpuWaits:
 
     On a machine shared with other jobs the scheduler can keep any thread off the CPU for a
     while; that is not the app blocking its GUI thread. Counted: the GUI thread's own wait for
-    a CPU, plus the longest such wait of a thread it may be waiting for: the other threads of
-    this process (llvmpipe renders a paint in worker threads; a thread preempted while it
-    holds the GIL) and the X server's (every paint is an X round trip). A real stall (long work
-    on the GUI thread, or waiting for a thread that is running) is left in.
+    a CPU, plus such waits of the threads it may be waiting for: the other threads of this
+    process (llvmpipe renders a paint in worker threads; a thread preempted while it holds the
+    GIL) and the X server's (every paint is an X round trip). Their waits are added up, not
+    only the longest: the GIL goes from thread to thread, and on a loaded machine each one
+    preempted while holding it adds to the GUI thread's wait (the longest alone left 194 ms
+    of a 224 ms interval unexplained on a shared 2-core machine: a false stall). On a machine
+    that is not busy these waits are near zero, and a real stall (long work on the GUI thread,
+    or waiting for a thread that is running) is left in.
     """
 
     def __init__(self) -> None:
@@ -89,6 +94,8 @@ class _CpuWaits:
         x_server = _x_server_pid()
         self.roots = ["/proc/self/task"] + ([f"/proc/{x_server}/task"] if x_server else [])
         self.last = self._now()
+        self.gui_ran_s = 0.0  # in the last interval: the GUI thread's own time on a CPU (diagnostics)
+        self._gui_ran_total = _schedstat_s(self.gui, 0)
 
     def _now(self) -> dict[str, float]:
         waits = {}
@@ -98,15 +105,18 @@ class _CpuWaits:
             except OSError:
                 continue
             for task in tasks:
-                waits[f"{root}/{task}"] = _schedstat_wait_s(f"{root}/{task}")
+                waits[f"{root}/{task}"] = _schedstat_s(f"{root}/{task}")
         return waits
 
     def interval(self) -> float:
         now = self._now()
-        deltas = {t: now[t] - self.last[t] for t in now if t in self.last}
+        # (never negative: a thread that ended may leave its id to a new one)
+        deltas = {t: max(0.0, now[t] - self.last[t]) for t in now if t in self.last}
         self.last = now
         own = deltas.pop(self.gui, 0.0)
-        return own + max(deltas.values(), default=0.0)
+        ran = _schedstat_s(self.gui, 0)
+        self.gui_ran_s, self._gui_ran_total = ran - self._gui_ran_total, ran
+        return own + sum(deltas.values())
 
 
 class _StallProbe:
@@ -115,6 +125,7 @@ class _StallProbe:
     def __init__(self) -> None:
         self.blocked: list[float] = []
         self.wall: list[float] = []
+        self.gui_ran: list[float] = []  # the GUI thread's own CPU time per interval
         self._last = 0.0
         self._waits: _CpuWaits | None = None
         self.timer = QTimer()
@@ -128,6 +139,7 @@ class _StallProbe:
         elif self._last:
             self.wall.append(now - self._last)
             self.blocked.append(self.wall[-1] - self._waits.interval())
+            self.gui_ran.append(self._waits.gui_ran_s)
         self._last = now
 
     def figure(self) -> str:
@@ -140,7 +152,8 @@ class _StallProbe:
         assert len(self.blocked) >= 10  # the probe really ran
         worst = int(np.argmax(self.blocked))
         assert self.blocked[worst] < MAX_GUI_STALL_S, (
-            f"GUI thread stalled {self.blocked[worst] * 1000:.0f} ms ({self.wall[worst] * 1000:.0f} ms wall clock)")
+            f"GUI thread stalled {self.blocked[worst] * 1000:.0f} ms ({self.wall[worst] * 1000:.0f} ms wall clock, "
+            f"{self.gui_ran[worst] * 1000:.0f} ms of it running on a CPU)")
 
 
 def _play_until_first_draws(window, video) -> None:

@@ -30,11 +30,12 @@ class CliResult:
 
 
 def start_cli(*args: str, threads: int = 1, preexec_fn: Callable[[], None] | None = None,
-              new_session: bool = True) -> tuple[subprocess.Popen, Path]:
+              new_session: bool = True, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
     """The CLI in the background (its own session, so a test can signal its process group);
-    stdout and stderr go to files in a temporary folder, returned beside the process."""
+    stdout and stderr go to files in a temporary folder, returned beside the process.
+    ``env``: variables added to this process's environment."""
     logs = Path(tempfile.mkdtemp(prefix="cli-"))
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     with open(logs / "stdout", "w") as out, open(logs / "stderr", "w") as err:
         p = subprocess.Popen([sys.executable, "-m", "tracker_app.cli", "--threads", str(threads), *args],
                              cwd=REPO_ROOT, stdout=out, stderr=err, text=True, env=env,

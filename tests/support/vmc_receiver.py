@@ -75,14 +75,39 @@ class VmcReceiver:
                 continue
             except OSError:
                 return
-            if not OscBundle.dgram_is_bundle(data):
-                self.other.append(data)
-                continue
-            messages = []
-            for element in OscBundle(data):
-                assert isinstance(element, OscMessage), "nested bundles are not expected"
-                messages.append((element.address, _type_tags(element.dgram), tuple(element.params)))
-            self.bundles.append(ReceivedBundle(messages))
+            self._parse(data)
+
+    def _parse(self, data: bytes) -> None:
+        if not OscBundle.dgram_is_bundle(data):
+            self.other.append(data)
+            return
+        messages = []
+        for element in OscBundle(data):
+            assert isinstance(element, OscMessage), "nested bundles are not expected"
+            messages.append((element.address, _type_tags(element.dgram), tuple(element.params)))
+        self.bundles.append(ReceivedBundle(messages))
+
+    def settle(self) -> None:
+        """Every datagram already delivered is in ``bundles`` (or ``other``) when this returns:
+        the listening thread is stopped, the socket's queue read here, and the thread started
+        again. After a sender's ``close()`` (or its process's end) that is all it sent: loopback
+        delivers a datagram into this socket's queue before ``sendto`` returns. No sleep, so no
+        guess at how long the listening thread may lag on a busy machine."""
+        self._stop = True
+        self._thread.join()
+        self.sock.setblocking(False)
+        try:
+            while True:
+                try:
+                    data = self.sock.recv(65536)
+                except BlockingIOError:
+                    break
+                self._parse(data)
+        finally:
+            self.sock.settimeout(0.1)
+            self._stop = False
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
 
     def wait_for(self, count: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
