@@ -127,10 +127,13 @@ class ThreadedEmbeddingQueue(_Embedding):
         super().__init__(embedder)
         self._todo: queue.Queue[EmbeddingRequest | None] = queue.Queue(maxsize=max_pending)
         self._done: queue.Queue[EmbeddingResult] = queue.Queue()
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="face-embedding", daemon=True)
         self._thread.start()
 
     def submit(self, requests: list[EmbeddingRequest]) -> None:
+        if self._closing.is_set():
+            return
         for r in requests:
             try:
                 self._todo.put_nowait(r)
@@ -146,19 +149,30 @@ class ThreadedEmbeddingQueue(_Embedding):
                 return out
 
     def close(self) -> None:
-        """Stop the thread (idempotent); embeddings not yet collected are dropped."""
-        if not self._thread.is_alive():
-            return
-        try:
-            self._todo.put(None, timeout=1.0)
-        except queue.Full:
-            pass
-        self._thread.join(timeout=5.0)
+        """Stop the thread (idempotent), waiting at most for the batch being embedded;
+        requests not embedded yet and embeddings not collected are dropped.
+
+        The thread must be gone when this returns: left inside onnxruntime while the
+        interpreter exits, it aborts the process ("terminate called without an active
+        exception"). A sentinel put with a timeout was dropped when the queue stayed full
+        behind a slow batch, and the thread then ran on."""
+        self._closing.set()
+        while self._thread.is_alive():
+            while True:  # what is pending will not be embedded: make room for the sentinel
+                try:
+                    self._todo.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                self._todo.put_nowait(None)
+            except queue.Full:
+                continue
+            self._thread.join()
 
     def _run(self) -> None:
-        while True:
+        while not self._closing.is_set():
             first = self._todo.get()
-            if first is None:
+            if first is None or self._closing.is_set():
                 return
             batch = [first]
             while len(batch) < 8:
@@ -166,9 +180,8 @@ class ThreadedEmbeddingQueue(_Embedding):
                     more = self._todo.get_nowait()
                 except queue.Empty:
                     break
-                if more is None:
-                    self._todo.put(None)
-                    break
+                if more is None:  # only close() sends it: this batch would be dropped anyway
+                    return
                 batch.append(more)
             for result in self._embed(batch):
                 self._done.put(result)

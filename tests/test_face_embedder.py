@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import time
 import tracemalloc
 
 import numpy as np
@@ -219,3 +220,40 @@ def test_parsed_network_is_dlibs_anet_type() -> None:
     assert net.input.mean_rgb == pytest.approx((122.782, 117.001, 104.298), abs=1e-3)
     # dlib's default padding: k/2 at stride 1, 0 at stride 2
     assert all(c.padding == ((c.weight.shape[2] // 2,) * 2 if c.stride == (1, 1) else (0, 0)) for c in convs)
+
+
+class _SlowEmbedder:
+    """The real model behind a slow link: each batch takes ``seconds`` longer (a loaded machine)."""
+
+    def __init__(self, embedder: FaceEmbedder, seconds: float) -> None:
+        self.embedder, self.seconds, self.batches = embedder, seconds, 0
+
+    def chips(self, image_bgr, landmarks68):  # noqa: ANN001, ANN201
+        return self.embedder.chips(image_bgr, landmarks68)
+
+    def embed_chips(self, chips):  # noqa: ANN001, ANN201
+        time.sleep(self.seconds)
+        self.batches += 1
+        return self.embedder.embed_chips(chips)
+
+
+def test_closing_the_embedding_thread_ends_it_behind_a_full_queue(analyzer, embedder, media_dir) -> None:
+    """The app's embedding thread is gone when close() returns, even with its queue full behind
+    a slow batch. (It once dropped its stop sentinel after 1 s and gave up joining after 5:
+    the thread ran on, and exiting with it inside onnxruntime aborted the process.)"""
+    from engine.reid import EmbeddingRequest, ThreadedEmbeddingQueue
+
+    image, face = photo_faces(analyzer, media_dir, ("emma.jpg",))[0]
+    chip = embedder.chips(image, [face.landmarks])[0]
+    slow = _SlowEmbedder(embedder, seconds=1.5)
+    embeddings = ThreadedEmbeddingQueue(slow, max_pending=8)
+    embeddings.submit([EmbeddingRequest(0, k, 1.0, chip) for k in range(8)])  # the first batch...
+    deadline = time.monotonic() + 10
+    while embeddings._todo.qsize() and time.monotonic() < deadline:
+        time.sleep(0.01)  # ...taken by the thread
+    embeddings.submit([EmbeddingRequest(0, k, 1.0, chip) for k in range(8, 16)])  # and the queue full again
+    embeddings.close()
+    assert not embeddings._thread.is_alive()
+    assert slow.batches == 1  # the batch in hand finished; the pending ones were dropped
+    embeddings.submit([EmbeddingRequest(0, 99, 1.0, chip)])  # after close: ignored, no error
+    embeddings.close()  # idempotent
