@@ -606,6 +606,17 @@ class CameraSource(VideoSource):
         self.frame_size = (w, h)
 
     def _reader(self) -> None:
+        # Only this thread touches the capture, releasing it included: a close() that gave up
+        # waiting for a read stuck in a slow driver must not release the device under it.
+        try:
+            self._read_until_stopped()
+        finally:
+            try:
+                self._cap.release()
+            except Exception:
+                pass
+
+    def _read_until_stopped(self) -> None:
         while not self._stop:
             try:
                 ok, frame = self._cap.read()
@@ -658,11 +669,7 @@ class CameraSource(VideoSource):
                 self._closed = True
                 self._cond.notify_all()
             if threading.current_thread() is not self._thread:
-                self._thread.join(timeout=2.0)
-            try:
-                self._cap.release()
-            except Exception:
-                pass
+                self._thread.join(timeout=2.0)  # the reader releases the device on its way out
         super().close()
 
 

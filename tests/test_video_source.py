@@ -124,6 +124,47 @@ def test_camera_that_never_delivers_fails_to_open() -> None:
         CameraSource(_DyingCamera(0), timeout=0.5)
 
 
+class _StuckCamera:
+    """A driver whose read hangs once (a slow USB camera): it notes a release during a read."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.reads, self.hang, self.unstick = 0, threading.Event(), threading.Event()
+        self.reading = False
+        self.released_while_reading = False
+        self.releases = 0
+
+    def read(self):
+        self.reading = True
+        self.reads += 1
+        if self.reads == 3:
+            self.hang.set()
+            self.unstick.wait(30)
+        time.sleep(0.005)
+        self.reading = False
+        return True, np.full((48, 64, 3), 100, np.uint8)
+
+    def release(self) -> None:
+        self.released_while_reading |= self.reading
+        self.releases += 1
+
+
+def test_closing_a_camera_stuck_in_a_read_never_releases_it_under_the_read() -> None:
+    """close() waits 2 s for the reader, then returns; the device is released once, by the
+    reader, after its read came back (OpenCV's read and release on one capture at once is
+    undefined behaviour: a crash in the driver)."""
+    camera = _StuckCamera()
+    source = CameraSource(camera)
+    assert camera.hang.wait(10)
+    source.close()  # gives up waiting for the stuck read
+    assert camera.releases == 0 and source._thread.is_alive()
+    camera.unstick.set()
+    source._thread.join(10)
+    assert not source._thread.is_alive()
+    assert camera.releases == 1 and not camera.released_while_reading
+
+
 # -- seeking and counting --------------------------------------------------------------
 
 
