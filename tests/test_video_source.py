@@ -86,7 +86,7 @@ def test_camera_latest_frame_policy_with_a_slow_consumer(media_dir) -> None:
     indices = []
     for packet in source:
         indices.append(packet.index)
-        time.sleep(0.05)  # a slow consumer: the reader thread runs ahead
+        time.sleep(0.2)  # a slow consumer (5 fps): the reader thread runs ahead even on a loaded machine
     assert source.error is None  # a file behind the interface ends normally
     assert indices == sorted(set(indices))  # never a frame twice, never backwards
     assert len(indices) < 55 and source.frames_dropped > 0  # no backlog: frames were replaced
