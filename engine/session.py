@@ -622,15 +622,6 @@ class PipelinedRun:
         self._exporter = threading.Thread(target=self._export, name="session-export", daemon=True)
 
     def run(self) -> SessionSummary:
-        try:
-            return self._run()
-        except KeyboardInterrupt:
-            # A second Ctrl-C that landed between the run's deferred sections (waiting for
-            # the exporter, say): the stages are stopped in order and the run ends as interrupted.
-            with deferred_interrupts():
-                return self.end_interrupted()
-
-    def _run(self) -> SessionSummary:
         session, options = self.session, self.session.options
         interrupted = False
         self._decoder.start()
@@ -679,8 +670,9 @@ class PipelinedRun:
                               warning=self.source.warning, ending=self.source.ending())
 
     def end_interrupted(self) -> SessionSummary:
-        """End the run after a KeyboardInterrupt that escaped ``run``'s own handling (call it
-        in a deferred section): stop the stages in order, then flush and finish (once)."""
+        """End the run after a KeyboardInterrupt that escaped ``run``'s own handling (waiting
+        for the exporter, say; ``run_session`` calls it in a deferred section): stop the stages
+        in order, then flush and finish (once)."""
         self._halt.set()
         self._join(self._decoder)
         self._end_exports()
