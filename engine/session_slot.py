@@ -61,7 +61,8 @@ class SessionSlot:
         self.session = self._make(pipeline=session.pipeline)
 
     def close(self) -> None:
-        """The source closed: its pipeline closes (its embedding thread); a recording is left as it is."""
+        """The source closed: its pipeline closes (its embedding thread). ``Playback.close``
+        stops a recording first."""
         if self.session is not None:
             self.session.pipeline.close()
         self.session = None
@@ -85,7 +86,7 @@ class SessionSlot:
         nothing), run.json final (``ActiveRecording.finish``). Tracking of an open ``source`` goes
         on, shown, in a session without files, on the same pipeline."""
         recording = self.recording
-        if recording is None or self.session is None:  # no session: closed with its source, nothing to flush
+        if recording is None:  # while one lasts, its session is the one that tracks
             return
         self.session = self._make(pipeline=recording.session.pipeline) if source is not None else None
         try:
