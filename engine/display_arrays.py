@@ -118,31 +118,43 @@ def eye_regions(face_model: FaceModel) -> EyeRegions:
     return cached[1]
 
 
+def _face_side(face: Face) -> float:
+    """The face box's mean side in pixels: what the arrows and lines scale with."""
+    return float((face.box[2] - face.box[0] + face.box[3] - face.box[1]) / 2)
+
+
+def _eye_line_width(face: Face) -> float:
+    return max(MIN_EYE_LINE_PX, _face_side(face) * EYE_LINE_WIDTH)
+
+
+def _rgb(bgr: tuple[int, int, int]) -> np.ndarray:
+    """An OpenCV (B, G, R) 0..255 colour as the GPU's (r, g, b) 0..1."""
+    return np.asarray(bgr[::-1], np.float32) / 255.0
+
+
 def axis_arrows(face: Face) -> np.ndarray:
     """Triangles (k, 5) of the three pose-axis arrows from the nose tip, farthest axis first."""
-    side = float((face.box[2] - face.box[0] + face.box[3] - face.box[1]) / 2)
+    side = _face_side(face)
     origin = face.landmarks[NOSE_TIP, :2].astype(np.float32)
     tips = FaceModel.pose_axes_2d(face.pose, origin, AXIS_LENGTH * side)
     width = max(2.0, side * AXIS_WIDTH)
     parts = []
     # Same painter's order as engine.overlay.draw_face: the axis pointing away first.
     for k in np.argsort(face.pose.rotation[2, :]):
-        rgb = np.asarray(AXIS_COLOURS[k][::-1], np.float32) / 255.0
-        parts.append(_arrow(origin, tips[k], width, rgb))
+        parts.append(_arrow(origin, tips[k], width, _rgb(AXIS_COLOURS[k])))
     return np.concatenate(parts).astype(np.float32)
 
 
 def eye_triangles(face: Face, closed_below: float = EyesConfig.closed_below) -> np.ndarray:
     """Triangles (k, 5) of ``engine.overlay.eye_lines(face)``: each measured eye's lid contour
     (white open, magenta closed) and its gaze arrow; none for a face without measured eyes."""
-    side = float((face.box[2] - face.box[0] + face.box[3] - face.box[1]) / 2)
-    width = max(MIN_EYE_LINE_PX, side * EYE_LINE_WIDTH)
-    gaze_rgb = np.asarray(GAZE_COLOUR[::-1], np.float32) / 255.0
+    width = _eye_line_width(face)
+    gaze_rgb = _rgb(GAZE_COLOUR)
     parts = [np.zeros((0, AXIS_FLOATS), np.float32)]
     for lines in eye_lines(face, closed_below):
         bgr = EYE_CLOSED_COLOUR if lines.closed else EYE_OPEN_COLOUR
         contour = np.asarray(lines.contour, np.float32)
-        parts.append(_polygon(contour, width, np.asarray(bgr[::-1], np.float32) / 255.0))
+        parts.append(_polygon(contour, width, _rgb(bgr)))
         if lines.gaze is not None:
             start, end = (np.asarray(p, np.float32) for p in lines.gaze)
             parts.append(_arrow(start, end, width, gaze_rgb))
@@ -190,9 +202,8 @@ def gaze_arrows(face: Face, landmarks: np.ndarray, closed_below: float = EyesCon
     """Triangles (k, 6) of each open eye's gaze arrow in 3D (``eye_lines``' arrow with its depth), from
     the pupil at the depth of the eye's contour on the mesh (``landmarks``: its (68, 3) landmark
     vertices) along the head's rotation then the eye's yaw and pitch; the 3D view turns them with the mesh."""
-    side = float((face.box[2] - face.box[0] + face.box[3] - face.box[1]) / 2)
-    width = max(MIN_EYE_LINE_PX, side * EYE_LINE_WIDTH)
-    rgb = np.asarray(GAZE_COLOUR[::-1], np.float32) / 255.0
+    width = _eye_line_width(face)
+    rgb = _rgb(GAZE_COLOUR)
     head_axes = face.pose.rotation[:, :2].T * np.array([1, -1, 1], np.float32)  # head x, y; crop y is up
     parts = [np.zeros((0, GAZE_FLOATS), np.float32)]
     for lines in eye_lines(face, closed_below):
