@@ -41,8 +41,8 @@ def open_file_capture(path: Path, decoder_threads: int | None = None) -> Any:
 
 class FileCapture:
     """The capture a file is read through, and ``pos``, the index of the frame it decodes
-    next. ``cap`` is the OpenCV capture (None once released); the caller checks ``opened()``
-    (``is_opened``, ``reopen()``) and reports a failure in its own words."""
+    next. ``cap`` is the OpenCV capture (None once released); the caller checks ``is_opened``
+    (and ``reopen()``'s answer) and reports a failure in its own words."""
 
     def __init__(self, path: Path, decoder_threads: int | None = None) -> None:
         self.path = path
