@@ -31,5 +31,5 @@ class SettingsKeeper:
 
     def keep_overlay(self, overlay: OverlayOptions) -> None:
         if overlay != self.settings.overlay:
-            self.settings = dataclasses.replace(self.settings, overlay=self.model.overlay)
+            self.settings = dataclasses.replace(self.settings, overlay=overlay)
             self.store.save(self.settings)
